@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The local Kubernetes control plane: a KWOK cluster (binary runtime) with a real
+# kube-apiserver, etcd, kube-controller-manager and kube-scheduler, and KWOK nodes that
+# make scheduled pods Running and Ready with an IP. Everything binds to 127.0.0.1.
+#
+# Usage: npm run cluster -- up|down|status|kubeconfig
+#   up      build the binaries if needed (cached), start the cluster or reuse a healthy one
+#   down    stop every process of the cluster and remove its state
+#   status  exit 0 when the cluster answers, 1 otherwise
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+STATE_DIR="$ROOT/.cluster"
+KUBECONFIG_OUT="$STATE_DIR/kubeconfig"
+CLUSTER_NAME=gptme-fleet
+NODES=${FLEET_CLUSTER_NODES:-2}
+export KWOK_WORKDIR="$STATE_DIR/kwok"
+
+say() { printf '[cluster] %s\n' "$*" >&2; }
+die() { printf '[cluster] error: %s\n' "$*" >&2; exit 1; }
+
+# shellcheck source=scripts/cluster-env.sh
+source "$ROOT/scripts/cluster-env.sh"
+BIN=$BIN_DIR
+
+kwokctl() { "$BIN/kwokctl-v$KWOK_VERSION" --name "$CLUSTER_NAME" "$@"; }
+kubectl() { "$BIN/kubectl-v$K8S_VERSION" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
+
+healthy() {
+  [ -s "$KUBECONFIG_OUT" ] && [ -x "$BIN/kubectl-v$K8S_VERSION" ] || return 1
+  kubectl get --raw /readyz --request-timeout=3s >/dev/null 2>&1 || return 1
+  # A healthy cluster also runs its scheduler and KWOK controller: a Ready node proves it.
+  [ -n "$(kubectl get nodes --request-timeout=3s -o jsonpath='{.items[?(@.status.conditions[-1].status=="True")].metadata.name}' 2>/dev/null)" ]
+}
+
+write_config() {
+  cat >"$STATE_DIR/kwokctl.yaml" <<YAML
+kind: KwokctlConfiguration
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+options:
+  runtime: binary
+  bindAddress: 127.0.0.1
+  securePort: true
+  kubeAuthorization: true
+  kubeAdmission: true
+  kubeApiserverPort: ${FLEET_APISERVER_PORT:-0}
+  etcdBinary: $BIN/etcd-v$ETCD_VERSION
+  kubeApiserverBinary: $BIN/kube-apiserver-v$K8S_VERSION
+  kubeControllerManagerBinary: $BIN/kube-controller-manager-v$K8S_VERSION
+  kubeSchedulerBinary: $BIN/kube-scheduler-v$K8S_VERSION
+  kubectlBinary: $BIN/kubectl-v$K8S_VERSION
+  kwokControllerBinary: $BIN/kwok-v$KWOK_VERSION
+YAML
+}
+
+# Processes started from this cluster's work directory, found by their command line, so
+# that 'down' can prove nothing is left even if kwokctl lost track of one.
+leftover_pids() { pgrep -f -- "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" || true; }
+
+cmd_down() {
+  if [ -d "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" ] && [ -x "$BIN/kwokctl-v$KWOK_VERSION" ]; then
+    say "stopping cluster $CLUSTER_NAME"
+    kwokctl delete cluster >/dev/null 2>&1 || true
+  fi
+  local pids
+  pids=$(leftover_pids)
+  if [ -n "$pids" ]; then
+    say "stopping leftover processes: $(echo "$pids" | tr '\n' ' ')"
+    kill $pids 2>/dev/null || true
+    sleep 1
+    pids=$(leftover_pids)
+    [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+  fi
+  rm -rf "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" "$KUBECONFIG_OUT"
+  say "down"
+}
+
+cmd_up() {
+  mkdir -p "$STATE_DIR"
+  if healthy; then
+    say "reusing the running cluster ($(kubectl config view -o jsonpath='{.clusters[0].cluster.server}'))"
+    return 0
+  fi
+  [ -d "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" ] && { say "replacing a cluster that does not answer"; cmd_down; }
+  local started=$SECONDS
+  write_config
+  say "starting cluster $CLUSTER_NAME"
+  kwokctl --config "$STATE_DIR/kwokctl.yaml" create cluster --wait 2m >"$STATE_DIR/create.log" 2>&1 ||
+    { tail -n 30 "$STATE_DIR/create.log" >&2; die "kwokctl could not start the cluster (log: $STATE_DIR/create.log)"; }
+  cp "$KWOK_WORKDIR/clusters/$CLUSTER_NAME/kubeconfig.yaml" "$KUBECONFIG_OUT"
+  kwokctl scale node --replicas "$NODES" >>"$STATE_DIR/create.log" 2>&1 ||
+    die "could not add KWOK nodes (log: $STATE_DIR/create.log)"
+  kubectl wait --for=condition=Ready node --all --timeout=60s >/dev/null ||
+    die "KWOK nodes did not become Ready"
+  say "up in $((SECONDS - started))s: $(kubectl config view -o jsonpath='{.clusters[0].cluster.server}'), kubeconfig $KUBECONFIG_OUT"
+}
+
+cmd_status() {
+  if healthy; then
+    say "running: $(kubectl config view -o jsonpath='{.clusters[0].cluster.server}')"
+  else
+    say "not running"
+    return 1
+  fi
+}
+
+case "${1:-}" in
+  up) "$ROOT/scripts/cluster-build.sh" etcd kwok kubernetes >/dev/null && cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) die "usage: npm run cluster -- up|down|status" ;;
+esac

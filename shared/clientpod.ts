@@ -1,0 +1,83 @@
+import { z } from "zod";
+
+export const GROUP = "gptme.ai";
+export const VERSION = "v1";
+export const PLURAL = "clientpods";
+export const KIND = "ClientPod";
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
+export const MANAGED_BY = "gptme-fleet";
+export const LABEL_CLIENT = "gptme.ai/client";
+export const LABEL_INSTANCE = "gptme.ai/instance";
+
+/** Selects every object the fleet created. */
+export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+/** Selects one client's objects. */
+export const clientSelector = (clientId: string) =>
+  `${MANAGED_SELECTOR},${LABEL_CLIENT}=${clientId}`;
+
+export function fleetLabels(clientId: string, instanceId: string): Record<string, string> {
+  return { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_CLIENT]: clientId, [LABEL_INSTANCE]: instanceId };
+}
+
+const timestamp = z
+  .union([z.string(), z.date()])
+  .transform((v) => (v instanceof Date ? v : new Date(v)));
+
+/** A ClientPod as read back from the API server; unknown fields pass through untouched. */
+export const clientPodSchema = z.object({
+  apiVersion: z.literal(API_VERSION),
+  kind: z.literal(KIND),
+  metadata: z.object({
+    name: z.string(),
+    namespace: z.string(),
+    uid: z.string(),
+    resourceVersion: z.string(),
+    creationTimestamp: timestamp,
+    deletionTimestamp: timestamp.optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  }),
+  spec: z.object({
+    clientId: z.string().regex(/^[0-9a-f]{16,}$/),
+    instanceId: z.string(),
+    podTemplate: z.string(),
+    idleTimeoutSeconds: z.number().int().positive().optional(),
+    maxLifetimeSeconds: z.number().int().positive().optional(),
+  }),
+  status: z
+    .object({
+      lastActivity: timestamp.optional(),
+      phase: z.string().optional(),
+      podIP: z.string().optional(),
+      message: z.string().optional(),
+    })
+    .optional(),
+});
+
+export type ClientPod = z.infer<typeof clientPodSchema>;
+
+/** The status the fleet writes; every field optional because writes are merge patches. */
+export interface ClientPodStatus {
+  lastActivity?: string;
+  phase?: string;
+  podIP?: string;
+  message?: string;
+}
+
+export interface NewClientPod {
+  name: string;
+  clientId: string;
+  instanceId: string;
+  podTemplate: string;
+}
+
+/** The manifest of a new ClientPod. */
+export function clientPodManifest(spec: NewClientPod) {
+  return {
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: { name: spec.name, labels: fleetLabels(spec.clientId, spec.instanceId) },
+    spec: { clientId: spec.clientId, instanceId: spec.instanceId, podTemplate: spec.podTemplate },
+  };
+}

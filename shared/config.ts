@@ -1,0 +1,216 @@
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { parseDurationMs } from "./duration.js";
+import { API_KEY_PATTERN, sha256Hex } from "./names.js";
+
+/** Where a pod finds its own namespace when it runs with a service account. */
+export const SERVICE_ACCOUNT_NAMESPACE_FILE =
+  "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/** A configuration value that cannot be used: the message names the variable, never its value. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** The I/O configuration loading needs, injectable so tests need no files. */
+export interface ConfigSources {
+  env: NodeJS.ProcessEnv;
+  readFile: (path: string) => string;
+}
+
+export const defaultSources = (): ConfigSources => ({
+  env: process.env,
+  readFile: (path) => readFileSync(path, "utf8"),
+});
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+const duration = (opts: { max?: number } = {}) =>
+  z.string().transform((text, ctx) => {
+    const ms = parseDurationMs(text);
+    if (ms === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: "expected a duration such as 90, 90s, 15m, 2h or 1h30m",
+      });
+      return z.NEVER;
+    }
+    if (opts.max !== undefined && ms > opts.max) {
+      ctx.addIssue({ code: "custom", message: `must be at most ${opts.max / 1000}s` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const positiveInt = z
+  .string()
+  .regex(/^\d+$/, "expected a whole number")
+  .transform(Number)
+  .refine((n) => n >= 1 && Number.isSafeInteger(n), "must be at least 1");
+
+const quantity = z
+  .string()
+  .regex(QUANTITY, "expected a Kubernetes quantity such as 1, 500m or 1Gi");
+
+/** Settings both the handler and the reaper use. */
+const fleetEnv = {
+  NAMESPACE: z.string().regex(DNS_LABEL, "expected a namespace name").optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
+  IDLE_TIMEOUT: duration().prefault("30m"),
+  MAX_LIFETIME: duration().prefault("24h"),
+};
+
+const handlerEnv = {
+  ...fleetEnv,
+  POD_TEMPLATE: z
+    .string()
+    .regex(DNS_SUBDOMAIN, "expected a PodTemplate name")
+    .default("gptme-client"),
+  HTTP_PORT: z
+    .string()
+    .regex(/^\d+$/, "expected a port number")
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 65535, "expected a port number between 1 and 65535")
+    .prefault("8080"),
+  ADMIN_TOKEN: z.string().optional(),
+  ADMIN_TOKEN_FILE: z.string().min(1).optional(),
+  API_KEYS_FILE: z.string().min(1).optional(),
+  CLIENT_ID_SECRET: z.string().optional(),
+  MAX_INSTANCES_PER_CLIENT: positiveInt.prefault("5"),
+  MAX_INSTANCES: positiveInt.prefault("200"),
+  READY_WAIT: duration({ max: 60_000 }).prefault("20s"),
+  ACTIVITY_INTERVAL: duration().prefault("60s"),
+  DEFAULT_CPU_LIMIT: quantity.default("1"),
+  DEFAULT_MEMORY_LIMIT: quantity.default("1Gi"),
+};
+
+export interface FleetConfig {
+  namespace: string;
+  logLevel: (typeof LOG_LEVELS)[number];
+  idleTimeoutMs: number;
+  maxLifetimeMs: number;
+}
+
+export interface HandlerConfig extends FleetConfig {
+  podTemplate: string;
+  httpPort: number;
+  /** Unset: the admin API answers 403 admin_disabled. */
+  adminToken: string | undefined;
+  /** Unset: any well-formed key is a client. */
+  apiKeys: ApiKeyAllowlist | undefined;
+  clientIdSecret: string | undefined;
+  maxInstancesPerClient: number;
+  maxInstances: number;
+  readyWaitMs: number;
+  activityIntervalMs: number;
+  defaultCpuLimit: string;
+  defaultMemoryLimit: string;
+}
+
+/** The keys allowed to be clients, held as SHA-256 digests so no raw key stays in memory. */
+export class ApiKeyAllowlist {
+  constructor(private readonly digests: ReadonlySet<string>) {}
+
+  allows(apiKey: string): boolean {
+    return this.digests.has(sha256Hex(apiKey));
+  }
+
+  get size(): number {
+    return this.digests.size;
+  }
+}
+
+/** Reads an API_KEYS_FILE: one key or `sha256:<hex>` per line; blank lines and `#` comments skipped. */
+export function parseApiKeys(text: string): ApiKeyAllowlist {
+  const digests = new Set<string>();
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === "" || line.startsWith("#")) return;
+    const hashed = /^sha256:([0-9a-fA-F]{64})$/.exec(line);
+    if (hashed?.[1]) digests.add(hashed[1].toLowerCase());
+    else if (API_KEY_PATTERN.test(line)) digests.add(sha256Hex(line));
+    else
+      throw new ConfigError(
+        `API_KEYS_FILE: line ${index + 1} is neither an API key nor sha256:<64 hex digits>`,
+      );
+  });
+  return new ApiKeyAllowlist(digests);
+}
+
+function parseEnv<S extends z.ZodRawShape>(
+  shape: S,
+  env: NodeJS.ProcessEnv,
+): z.infer<z.ZodObject<S>> {
+  // An empty variable means "unset", as it does for most programs configured by environment.
+  const present = Object.fromEntries(
+    Object.keys(shape)
+      .filter((key) => env[key] !== undefined && env[key] !== "")
+      .map((key) => [key, env[key]]),
+  );
+  const result = z.object(shape).safeParse(present);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const variable = String(issue?.path[0] ?? "configuration");
+    throw new ConfigError(`${variable}: ${issue?.message ?? "invalid value"}`);
+  }
+  return result.data;
+}
+
+function readSetting(sources: ConfigSources, variable: string, path: string): string {
+  try {
+    return sources.readFile(path);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new ConfigError(`${variable}: cannot read ${path} (${reason})`);
+  }
+}
+
+function namespaceOf(sources: ConfigSources, configured: string | undefined): string {
+  if (configured) return configured;
+  try {
+    return sources.readFile(SERVICE_ACCOUNT_NAMESPACE_FILE).trim() || "default";
+  } catch {
+    return "default";
+  }
+}
+
+export function loadFleetConfig(sources: ConfigSources = defaultSources()): FleetConfig {
+  const env = parseEnv(fleetEnv, sources.env);
+  return {
+    namespace: namespaceOf(sources, env.NAMESPACE),
+    logLevel: env.LOG_LEVEL,
+    idleTimeoutMs: env.IDLE_TIMEOUT,
+    maxLifetimeMs: env.MAX_LIFETIME,
+  };
+}
+
+export function loadHandlerConfig(sources: ConfigSources = defaultSources()): HandlerConfig {
+  const env = parseEnv(handlerEnv, sources.env);
+  if (env.ADMIN_TOKEN && env.ADMIN_TOKEN_FILE) {
+    throw new ConfigError("ADMIN_TOKEN_FILE: set either ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both");
+  }
+  let adminToken = env.ADMIN_TOKEN;
+  if (env.ADMIN_TOKEN_FILE) {
+    adminToken = readSetting(sources, "ADMIN_TOKEN_FILE", env.ADMIN_TOKEN_FILE).trim();
+    if (adminToken === "") throw new ConfigError("ADMIN_TOKEN_FILE: the file is empty");
+  }
+  return {
+    ...loadFleetConfig(sources),
+    podTemplate: env.POD_TEMPLATE,
+    httpPort: env.HTTP_PORT,
+    adminToken,
+    apiKeys: env.API_KEYS_FILE
+      ? parseApiKeys(readSetting(sources, "API_KEYS_FILE", env.API_KEYS_FILE))
+      : undefined,
+    clientIdSecret: env.CLIENT_ID_SECRET,
+    maxInstancesPerClient: env.MAX_INSTANCES_PER_CLIENT,
+    maxInstances: env.MAX_INSTANCES,
+    readyWaitMs: env.READY_WAIT,
+    activityIntervalMs: env.ACTIVITY_INTERVAL,
+    defaultCpuLimit: env.DEFAULT_CPU_LIMIT,
+    defaultMemoryLimit: env.DEFAULT_MEMORY_LIMIT,
+  };
+}

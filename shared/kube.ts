@@ -1,0 +1,415 @@
+import * as http from "node:http";
+import * as https from "node:https";
+import {
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  createConfiguration,
+  type KubeConfig,
+  type Middleware,
+  PatchStrategy,
+  type RequestContext,
+  type ResponseContext,
+  ServerConfiguration,
+  setHeaderOptions,
+  type V1DeleteOptions,
+  type V1Pod,
+  type V1PodTemplate,
+  Watch,
+} from "@kubernetes/client-node";
+import {
+  type ClientPod,
+  type ClientPodStatus,
+  clientPodSchema,
+  GROUP,
+  PLURAL,
+  VERSION,
+} from "./clientpod.js";
+
+/** How long one API call may take before the API server counts as unavailable. */
+export const REQUEST_TIMEOUT_MS = 5_000;
+
+/** The API server could not be reached, timed out, or said it is overloaded. */
+export class KubeUnavailableError extends Error {
+  override name = "KubeUnavailableError";
+}
+
+/** The API server refused a call with a status the caller did not expect. */
+export class KubeApiError extends Error {
+  override name = "KubeApiError";
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export type Verb = "get" | "list" | "create" | "patch" | "delete" | "watch";
+export type Resource = "clientpods" | "pods" | "podtemplates";
+
+/** Observes every API call: metrics count them, tests assert how many a request makes. */
+export interface KubeObserver {
+  call?(verb: Verb, resource: Resource): void;
+  error?(verb: Verb, resource: Resource, error: KubeUnavailableError | KubeApiError): void;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Token for the next page; undefined on the last one. */
+  continue: string | undefined;
+  /** How many items follow this page, when the API server can tell (no selector). */
+  remaining: number | undefined;
+}
+
+export interface ListOptions {
+  labelSelector?: string;
+  limit?: number;
+  continue?: string;
+}
+
+/** Preconditions for a delete: it fails with "conflict" when the object changed since it was read. */
+export interface DeletePreconditions {
+  uid?: string;
+  resourceVersion?: string;
+}
+
+export type DeleteResult = "deleted" | "absent" | "conflict";
+
+export type CreateResult<T> = { created: true; object: T } | { created: false };
+
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+/**
+ * The few Kubernetes API calls the fleet makes, in one namespace. Expected statuses become
+ * domain answers (404 = absent, 409 = exists or changed); anything else is thrown as
+ * KubeApiError, and a network failure or timeout as KubeUnavailableError.
+ */
+export class Kube {
+  private readonly core: CoreV1Api;
+  private readonly custom: CustomObjectsApi;
+  private agent: http.Agent | undefined;
+
+  constructor(
+    private readonly kc: KubeConfig,
+    readonly namespace: string,
+    private readonly observer: KubeObserver = {},
+    private readonly timeoutMs = REQUEST_TIMEOUT_MS,
+  ) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new Error("the kubeconfig has no current cluster");
+    // client-node builds a fresh https.Agent for every call (a TLS handshake per request);
+    // this middleware swaps in one keep-alive agent and bounds each call in time.
+    const bounded: Middleware = {
+      pre: async (context: RequestContext) => {
+        const agent = this.reusableAgent(context.getAgent());
+        if (agent) context.setAgent(agent);
+        context.setSignal(AbortSignal.timeout(this.timeoutMs));
+        return context;
+      },
+      post: async (response: ResponseContext) => response,
+    };
+    const configuration = createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: { default: kc },
+      promiseMiddleware: [bounded],
+    });
+    this.core = new CoreV1Api(configuration);
+    this.custom = new CustomObjectsApi(configuration);
+  }
+
+  /** Closes idle keep-alive connections, so a process can exit promptly. */
+  close(): void {
+    this.agent?.destroy();
+  }
+
+  /**
+   * One keep-alive agent with the TLS settings of the first per-call agent (CA, client
+   * certificate, server name). Proxy agents are left as they are.
+   */
+  private reusableAgent(fresh: http.Agent | https.Agent | undefined): http.Agent | undefined {
+    if (this.agent) return this.agent;
+    const options = {
+      ...(fresh as { options?: https.AgentOptions } | undefined)?.options,
+      keepAlive: true,
+      maxSockets: 64,
+    };
+    if (fresh?.constructor === https.Agent) this.agent = new https.Agent(options);
+    else if (fresh?.constructor === http.Agent) this.agent = new http.Agent(options);
+    return this.agent ?? fresh;
+  }
+
+  // --- ClientPods -------------------------------------------------------------------------
+
+  async getClientPod(name: string): Promise<ClientPod | undefined> {
+    const raw = await this.call("get", "clientpods", () =>
+      this.custom.getNamespacedCustomObject({ ...this.crd(), name }),
+    ).catch(absentOn404);
+    return raw === undefined ? undefined : clientPodSchema.parse(raw);
+  }
+
+  async createClientPod(body: object): Promise<CreateResult<ClientPod>> {
+    const raw = await this.call("create", "clientpods", () =>
+      this.custom.createNamespacedCustomObject({ ...this.crd(), body }),
+    ).catch(absentOn409);
+    return raw === undefined
+      ? { created: false }
+      : { created: true, object: clientPodSchema.parse(raw) };
+  }
+
+  /** Merge-patches the status subresource; undefined when the ClientPod is gone. */
+  async patchClientPodStatus(
+    name: string,
+    status: ClientPodStatus,
+  ): Promise<ClientPod | undefined> {
+    const raw = await this.call("patch", "clientpods", () =>
+      this.custom.patchNamespacedCustomObjectStatus(
+        { ...this.crd(), name, body: { status } },
+        mergePatch,
+      ),
+    ).catch(absentOn404);
+    return raw === undefined ? undefined : clientPodSchema.parse(raw);
+  }
+
+  /**
+   * Deletes a ClientPod; its Pod follows through the garbage collector. With preconditions,
+   * an object that changed since it was read is left alone ("conflict").
+   */
+  async deleteClientPod(name: string, preconditions?: DeletePreconditions): Promise<DeleteResult> {
+    return this.deleteResult(
+      this.call("delete", "clientpods", () =>
+        this.custom.deleteNamespacedCustomObject({
+          ...this.crd(),
+          name,
+          propagationPolicy: "Background",
+          body: deleteOptions(preconditions),
+        }),
+      ),
+    );
+  }
+
+  /** One page of ClientPods; items that fail the schema are dropped and reported. */
+  async listClientPods(
+    options: ListOptions = {},
+  ): Promise<Page<ClientPod> & { invalid: string[] }> {
+    const raw = (await this.call("list", "clientpods", () =>
+      this.custom.listNamespacedCustomObject({
+        ...this.crd(),
+        labelSelector: options.labelSelector,
+        limit: options.limit,
+        _continue: options.continue,
+      }),
+    )) as { items: unknown[]; metadata?: { continue?: string; remainingItemCount?: number } };
+    const items: ClientPod[] = [];
+    const invalid: string[] = [];
+    for (const item of raw.items) {
+      const parsed = clientPodSchema.safeParse(item);
+      if (parsed.success) items.push(parsed.data);
+      else invalid.push(String((item as { metadata?: { name?: string } }).metadata?.name));
+    }
+    return {
+      items,
+      invalid,
+      continue: raw.metadata?.continue || undefined,
+      remaining: raw.metadata?.remainingItemCount,
+    };
+  }
+
+  // --- Pods -------------------------------------------------------------------------------
+
+  async getPod(name: string): Promise<V1Pod | undefined> {
+    return this.call("get", "pods", () =>
+      this.core.readNamespacedPod({ name, namespace: this.namespace }),
+    ).catch(absentOn404);
+  }
+
+  async createPod(body: V1Pod): Promise<CreateResult<V1Pod>> {
+    const pod = await this.call("create", "pods", () =>
+      this.core.createNamespacedPod({ namespace: this.namespace, body }),
+    ).catch(absentOn409);
+    return pod === undefined ? { created: false } : { created: true, object: pod };
+  }
+
+  /** Merge-patches a Pod (annotations); undefined when it is gone. */
+  async patchPod(name: string, patch: object): Promise<V1Pod | undefined> {
+    return this.call("patch", "pods", () =>
+      this.core.patchNamespacedPod({ name, namespace: this.namespace, body: patch }, mergePatch),
+    ).catch(absentOn404);
+  }
+
+  async deletePod(name: string, preconditions?: DeletePreconditions): Promise<DeleteResult> {
+    return this.deleteResult(
+      this.call("delete", "pods", () =>
+        this.core.deleteNamespacedPod({
+          name,
+          namespace: this.namespace,
+          body: deleteOptions(preconditions),
+        }),
+      ),
+    );
+  }
+
+  async listPods(options: ListOptions = {}): Promise<Page<V1Pod>> {
+    const list = await this.call("list", "pods", () =>
+      this.core.listNamespacedPod({
+        namespace: this.namespace,
+        labelSelector: options.labelSelector,
+        limit: options.limit,
+        _continue: options.continue,
+      }),
+    );
+    return {
+      items: list.items,
+      continue: list.metadata?._continue || undefined,
+      remaining: list.metadata?.remainingItemCount,
+    };
+  }
+
+  /**
+   * Watches one Pod from `resourceVersion` until `done(pod)` holds, the Pod is deleted, or
+   * `timeoutMs` passes. Nothing outlives the call: the watch is closed on every exit.
+   * Returns the last state seen (undefined once deleted) and whether `done` held.
+   */
+  async waitForPod(
+    name: string,
+    resourceVersion: string,
+    done: (pod: V1Pod) => boolean,
+    timeoutMs: number,
+  ): Promise<{ pod: V1Pod | undefined; done: boolean } | "timeout"> {
+    if (timeoutMs <= 0) return "timeout";
+    this.observer.call?.("watch", "pods");
+    return new Promise((resolve) => {
+      let settled = false;
+      let controller: AbortController | undefined;
+      const settle = (result: { pod: V1Pod | undefined; done: boolean } | "timeout") => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        controller?.abort();
+        resolve(result);
+      };
+      const timer = setTimeout(() => settle("timeout"), timeoutMs);
+      const path = `/api/v1/namespaces/${this.namespace}/pods`;
+      const query = {
+        fieldSelector: `metadata.name=${name}`,
+        resourceVersion,
+        allowWatchBookmarks: false,
+        timeoutSeconds: Math.ceil(timeoutMs / 1000),
+      };
+      new Watch(this.kc)
+        .watch(
+          path,
+          query,
+          (type, object: V1Pod) => {
+            if (type === "DELETED") settle({ pod: undefined, done: false });
+            else if ((type === "ADDED" || type === "MODIFIED") && done(object))
+              settle({ pod: object, done: true });
+          },
+          // The watch ended early (closed by the server, or an error): report a timeout so the
+          // caller answers with what it knows instead of failing the request.
+          () => settle("timeout"),
+        )
+        .then((c) => {
+          controller = c;
+          if (settled) c.abort();
+        })
+        .catch(() => settle("timeout"));
+    });
+  }
+
+  // --- PodTemplates -----------------------------------------------------------------------
+
+  async getPodTemplate(name: string): Promise<V1PodTemplate | undefined> {
+    return this.call("get", "podtemplates", () =>
+      this.core.readNamespacedPodTemplate({ name, namespace: this.namespace }),
+    ).catch(absentOn404);
+  }
+
+  // --- plumbing ---------------------------------------------------------------------------
+
+  private crd() {
+    return { group: GROUP, version: VERSION, plural: PLURAL, namespace: this.namespace };
+  }
+
+  private async call<T>(verb: Verb, resource: Resource, fn: () => Promise<T>): Promise<T> {
+    this.observer.call?.(verb, resource);
+    try {
+      return await fn();
+    } catch (error) {
+      const mapped = toKubeError(error);
+      // 404 and 409 are answers, not failures: callers decide what they mean.
+      if (!(mapped instanceof KubeApiError && (mapped.status === 404 || mapped.status === 409))) {
+        this.observer.error?.(verb, resource, mapped);
+      }
+      throw mapped;
+    }
+  }
+
+  private async deleteResult(deletion: Promise<unknown>): Promise<DeleteResult> {
+    try {
+      await deletion;
+      return "deleted";
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404) return "absent";
+      if (error instanceof KubeApiError && error.status === 409) return "conflict";
+      throw error;
+    }
+  }
+}
+
+function deleteOptions(preconditions?: DeletePreconditions): V1DeleteOptions | undefined {
+  if (!preconditions) return undefined;
+  return {
+    preconditions: { uid: preconditions.uid, resourceVersion: preconditions.resourceVersion },
+  };
+}
+
+/** Maps what client-node throws onto the two errors callers handle. */
+export function toKubeError(error: unknown): KubeUnavailableError | KubeApiError {
+  if (error instanceof KubeApiError || error instanceof KubeUnavailableError) return error;
+  if (error instanceof ApiException) {
+    const status = parseStatus(error.body);
+    const code = error.code;
+    // 429 (API priority and fairness) and 5xx from the server or a proxy in front of it
+    // mean "try again later", the same as an unreachable server.
+    if (code === 429 || code === 502 || code === 503 || code === 504) {
+      return new KubeUnavailableError(`the API server answered ${code}`);
+    }
+    return new KubeApiError(
+      code,
+      status.reason ?? "Unknown",
+      status.message ?? `API status ${code}`,
+    );
+  }
+  const name = (error as { name?: string } | undefined)?.name;
+  const code = (error as { code?: string } | undefined)?.code;
+  if (name === "AbortError" || name === "TimeoutError") {
+    return new KubeUnavailableError("the API server did not answer in time");
+  }
+  if (name === "FetchError" || (typeof code === "string" && /^E[A-Z]+/.test(code))) {
+    return new KubeUnavailableError(
+      `the API server cannot be reached (${code ?? "network error"})`,
+    );
+  }
+  return new KubeUnavailableError(`the API server call failed (${name ?? "unknown error"})`);
+}
+
+function parseStatus(body: unknown): { reason?: string; message?: string } {
+  try {
+    const status = typeof body === "string" ? JSON.parse(body) : body;
+    return { reason: status?.reason, message: status?.message };
+  } catch {
+    return {};
+  }
+}
+
+function absentOn(status: number) {
+  return (error: unknown): undefined => {
+    if (error instanceof KubeApiError && error.status === status) return undefined;
+    throw error;
+  };
+}
+
+const absentOn404 = absentOn(404);
+const absentOn409 = absentOn(409);

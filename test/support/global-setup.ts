@@ -1,0 +1,41 @@
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import type { TestProject } from "vitest/node";
+import { kubectl } from "./kubectl.js";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    kubeconfig: string;
+  }
+}
+
+/**
+ * Integration tests run against a real control plane: FLEET_TEST_KUBECONFIG names an
+ * existing cluster, otherwise the project's own local cluster is started (or reused).
+ */
+export default function setup(project: TestProject) {
+  let kubeconfig = process.env.FLEET_TEST_KUBECONFIG;
+  if (kubeconfig) {
+    if (!existsSync(kubeconfig)) throw new Error(`FLEET_TEST_KUBECONFIG: no file at ${kubeconfig}`);
+  } else {
+    const up = spawnSync("bash", [resolve(ROOT, "scripts/cluster.sh"), "up"], { stdio: "inherit" });
+    if (up.status !== 0)
+      throw new Error("the local control plane did not start (see the output above)");
+    kubeconfig = resolve(ROOT, ".cluster/kubeconfig");
+  }
+  kubectl(kubeconfig, [
+    "apply",
+    "-f",
+    resolve(ROOT, "k8s/local/fleet-operator/01-crd-clientpods.yaml"),
+  ]);
+  kubectl(kubeconfig, [
+    "wait",
+    "--for=condition=Established",
+    "crd/clientpods.gptme.ai",
+    "--timeout=60s",
+  ]);
+  project.provide("kubeconfig", kubeconfig);
+}

@@ -1,0 +1,32 @@
+import { defineConfig } from "vitest/config";
+
+// CI asks for a JSON report beside the console output, to print one closing summary line.
+const report = process.env.FLEET_TEST_REPORT;
+
+export default defineConfig({
+  test: {
+    reporters: report ? ["default", ["json", { outputFile: report }]] : ["default"],
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["handler/**/*.test.ts", "reaper/**/*.test.ts", "shared/**/*.test.ts"],
+          environment: "node",
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["test/**/*.test.ts"],
+          environment: "node",
+          // Starts (or reuses) the local control plane and installs the CRD once.
+          globalSetup: ["test/support/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+          // The control plane has 2 cores to share: files run one after another.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
