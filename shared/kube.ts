@@ -267,30 +267,36 @@ export class Kube {
   }
 
   /**
-   * Watches one Pod from `resourceVersion` until `done(pod)` holds, the Pod is deleted, or
-   * `timeoutMs` passes. Nothing outlives the call: the watch is closed on every exit.
-   * Returns the last state seen (undefined once deleted) and whether `done` held.
+   * Watches a Pod from the state given until `done(pod)` holds, the Pod is deleted, or
+   * `timeoutMs` passes, and returns the latest state seen (undefined once deleted). Nothing
+   * outlives the call: the watch is closed on every exit. A watch that fails, or `signal`
+   * (the process shutting down), ends the wait early with what is known, so a request
+   * degrades to "still starting", never to an error.
    */
   async waitForPod(
-    name: string,
-    resourceVersion: string,
+    pod: V1Pod,
     done: (pod: V1Pod) => boolean,
     timeoutMs: number,
-  ): Promise<{ pod: V1Pod | undefined; done: boolean } | "timeout"> {
-    if (timeoutMs <= 0) return "timeout";
+    signal?: AbortSignal,
+  ): Promise<V1Pod | undefined> {
+    const name = pod.metadata?.name;
+    const resourceVersion = pod.metadata?.resourceVersion;
+    if (timeoutMs <= 0 || !name || !resourceVersion || done(pod) || signal?.aborted) return pod;
     this.observer.call?.("watch", "pods");
     return new Promise((resolve) => {
+      let latest: V1Pod | undefined = pod;
       let settled = false;
       let controller: AbortController | undefined;
-      const settle = (result: { pod: V1Pod | undefined; done: boolean } | "timeout") => {
+      const settle = () => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        signal?.removeEventListener("abort", settle);
         controller?.abort();
-        resolve(result);
+        resolve(latest);
       };
-      const timer = setTimeout(() => settle("timeout"), timeoutMs);
-      const path = `/api/v1/namespaces/${this.namespace}/pods`;
+      const timer = setTimeout(settle, timeoutMs);
+      signal?.addEventListener("abort", settle);
       const query = {
         fieldSelector: `metadata.name=${name}`,
         resourceVersion,
@@ -299,23 +305,38 @@ export class Kube {
       };
       new Watch(this.kc)
         .watch(
-          path,
+          `/api/v1/namespaces/${this.namespace}/pods`,
           query,
-          (type, object: V1Pod) => {
-            if (type === "DELETED") settle({ pod: undefined, done: false });
-            else if ((type === "ADDED" || type === "MODIFIED") && done(object))
-              settle({ pod: object, done: true });
+          (type: string, object: V1Pod) => {
+            if (type === "DELETED") {
+              latest = undefined;
+              settle();
+            } else if (type === "ADDED" || type === "MODIFIED") {
+              latest = object;
+              if (done(object)) settle();
+            }
           },
-          // The watch ended early (closed by the server, or an error): report a timeout so the
-          // caller answers with what it knows instead of failing the request.
-          () => settle("timeout"),
+          settle,
         )
         .then((c) => {
           controller = c;
           if (settled) c.abort();
         })
-        .catch(() => settle("timeout"));
+        .catch(settle);
     });
+  }
+
+  /** How many ClientPods the namespace holds, counted by the API server, not by listing them all. */
+  async countClientPods(): Promise<number> {
+    let page = await this.listClientPods({ limit: 1 });
+    let count = page.items.length + page.invalid.length;
+    if (page.remaining !== undefined || !page.continue) return count + (page.remaining ?? 0);
+    // remainingItemCount is an estimate the server may omit: count page by page then.
+    while (page.continue) {
+      page = await this.listClientPods({ limit: 500, continue: page.continue });
+      count += page.items.length + page.invalid.length;
+    }
+    return count;
   }
 
   // --- PodTemplates -----------------------------------------------------------------------

@@ -1,0 +1,47 @@
+import { timingSafeEqual } from "node:crypto";
+import type { HandlerConfig } from "../shared/config.js";
+import { API_KEY_PATTERN, clientIdOf, sha256Hex } from "../shared/names.js";
+import { apiError } from "./errors.js";
+
+/** The client behind an API key, or the error that refuses it. The key itself goes no further. */
+export function clientIdFor(apiKey: string | null | undefined, config: HandlerConfig): string {
+  if (apiKey === undefined || apiKey === null || apiKey === "") {
+    throw apiError(401, "missing_api_key", "Send your API key in the X-API-Key header.");
+  }
+  if (!API_KEY_PATTERN.test(apiKey)) {
+    throw apiError(
+      400,
+      "invalid_api_key",
+      "An API key is 8 to 256 characters of A-Z, a-z, 0-9 and . _ ~ + / = -",
+    );
+  }
+  if (config.apiKeys && !config.apiKeys.allows(apiKey)) {
+    throw apiError(403, "unknown_api_key", "This API key is not allowed to use the fleet.");
+  }
+  return clientIdOf(apiKey, config.clientIdSecret);
+}
+
+/** Checks an admin's bearer token in constant time; refuses everyone when none is configured. */
+export function requireAdmin(
+  authorization: string | null | undefined,
+  config: HandlerConfig,
+): void {
+  if (!config.adminToken) {
+    throw apiError(
+      403,
+      "admin_disabled",
+      "The admin API is disabled: no admin token is configured.",
+    );
+  }
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
+  // Comparing digests keeps the comparison constant-time whatever the lengths.
+  const given = sha256Hex(match?.[1] ?? "");
+  const expected = sha256Hex(config.adminToken);
+  if (!match || !timingSafeEqual(Buffer.from(given), Buffer.from(expected))) {
+    throw apiError(
+      401,
+      "unauthorized",
+      "A valid admin token is required: Authorization: Bearer <token>.",
+    );
+  }
+}

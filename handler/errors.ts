@@ -1,0 +1,55 @@
+import { HTTPError } from "h3";
+
+/** The stable error codes of the API (contract section 3). */
+export type ErrorCode =
+  | "invalid_instance_id"
+  | "invalid_api_key"
+  | "invalid_wait"
+  | "invalid_query"
+  | "bad_request"
+  | "missing_api_key"
+  | "unknown_api_key"
+  | "unauthorized"
+  | "admin_disabled"
+  | "not_found"
+  | "instance_limit"
+  | "fleet_full"
+  | "kubernetes_unavailable"
+  | "template_not_found"
+  | "pod_rejected"
+  | "internal_error";
+
+export interface ErrorBody {
+  statusCode: number;
+  code: ErrorCode;
+  message: string;
+}
+
+/** An error the API answers with: its status, its code and a message a person understands. */
+export function apiError(
+  status: number,
+  code: ErrorCode,
+  message: string,
+  headers?: Record<string, string>,
+): HTTPError {
+  return new HTTPError({ status, message, body: { code }, headers });
+}
+
+/** The JSON body of any error, safe to send: unexpected errors say nothing about internals. */
+export function errorBody(error: HTTPError): ErrorBody {
+  const code = (error.body as { code?: ErrorCode } | undefined)?.code;
+  if (code) return { statusCode: error.status, code, message: error.message };
+  if (error.status === 404)
+    return { statusCode: 404, code: "not_found", message: "No such route." };
+  if (error.status === 405)
+    return { statusCode: 405, code: "not_found", message: "No such route." };
+  if (error.status >= 400 && error.status < 500) {
+    // h3's own client errors (a malformed URL, say) carry generic, path-free messages.
+    return { statusCode: error.status, code: "bad_request", message: "The request is malformed." };
+  }
+  return {
+    statusCode: 500,
+    code: "internal_error",
+    message: "Internal error; it has been logged.",
+  };
+}

@@ -1,0 +1,163 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import type { ClientPod } from "../shared/clientpod.js";
+import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
+import { instancePortOf } from "./pod-spec.js";
+
+// The Pod mirrors what a request needs from its ClientPod, so that a request for a running
+// instance reads the Pod alone (one API call). The ClientPod stays the truth: the mirror is
+// rewritten with every activity write and whenever a Pod is created.
+export const ANNOTATION_CREATED_AT = "gptme.ai/created-at";
+export const ANNOTATION_LAST_ACTIVITY = "gptme.ai/last-activity";
+export const ANNOTATION_IDLE_TIMEOUT = "gptme.ai/idle-timeout-seconds";
+export const ANNOTATION_MAX_LIFETIME = "gptme.ai/max-lifetime-seconds";
+
+export type InstanceStatus = "starting" | "ready" | "failed" | "terminating";
+
+/** The facts about an instance that do not come from its Pod's state. */
+export interface InstanceRecord {
+  name: string;
+  instanceId: string;
+  clientId: string;
+  createdAt: Date;
+  lastActivity: Date | undefined;
+  idleTimeoutSeconds: number | undefined;
+  maxLifetimeSeconds: number | undefined;
+}
+
+export interface Connection {
+  host: string;
+  port: number;
+  url: string;
+}
+
+export interface InstanceBody {
+  name: string;
+  instanceId: string;
+  status: InstanceStatus;
+  created: boolean;
+  connection: Connection | null;
+  createdAt: string;
+  lastActivity: string;
+  expiresAt: string;
+}
+
+export function recordOf(cp: ClientPod): InstanceRecord {
+  return {
+    name: cp.metadata.name,
+    instanceId: cp.spec.instanceId,
+    clientId: cp.spec.clientId,
+    createdAt: cp.metadata.creationTimestamp,
+    lastActivity: cp.status?.lastActivity,
+    idleTimeoutSeconds: cp.spec.idleTimeoutSeconds,
+    maxLifetimeSeconds: cp.spec.maxLifetimeSeconds,
+  };
+}
+
+/** The annotations that mirror a ClientPod onto its Pod. */
+export function mirrorAnnotations(cp: ClientPod): Record<string, string> {
+  const record = recordOf(cp);
+  const annotations: Record<string, string> = {
+    [ANNOTATION_CREATED_AT]: record.createdAt.toISOString(),
+    [ANNOTATION_LAST_ACTIVITY]: (record.lastActivity ?? record.createdAt).toISOString(),
+  };
+  if (record.idleTimeoutSeconds !== undefined) {
+    annotations[ANNOTATION_IDLE_TIMEOUT] = String(record.idleTimeoutSeconds);
+  }
+  if (record.maxLifetimeSeconds !== undefined) {
+    annotations[ANNOTATION_MAX_LIFETIME] = String(record.maxLifetimeSeconds);
+  }
+  return annotations;
+}
+
+/** The record mirrored on a Pod, or undefined when the mirror is missing or unreadable. */
+export function recordFromPod(pod: V1Pod): InstanceRecord | undefined {
+  const annotations = pod.metadata?.annotations ?? {};
+  const labels = pod.metadata?.labels ?? {};
+  const createdAt = dateOf(annotations[ANNOTATION_CREATED_AT]);
+  const lastActivity = dateOf(annotations[ANNOTATION_LAST_ACTIVITY]);
+  const name = pod.metadata?.name;
+  const instanceId = labels["gptme.ai/instance"];
+  const clientId = labels["gptme.ai/client"];
+  if (!createdAt || !lastActivity || !name || !instanceId || !clientId) return undefined;
+  return {
+    name,
+    instanceId,
+    clientId,
+    createdAt,
+    lastActivity,
+    idleTimeoutSeconds: secondsOf(annotations[ANNOTATION_IDLE_TIMEOUT]),
+    maxLifetimeSeconds: secondsOf(annotations[ANNOTATION_MAX_LIFETIME]),
+  };
+}
+
+/** The uid of the ClientPod that owns a Pod (its controller ownerReference). */
+export function ownerUidOf(pod: V1Pod): string | undefined {
+  return pod.metadata?.ownerReferences?.find((ref) => ref.controller)?.uid;
+}
+
+export function isPodReady(pod: V1Pod): boolean {
+  return (
+    pod.status?.phase === "Running" &&
+    !pod.metadata?.deletionTimestamp &&
+    (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
+  );
+}
+
+/** A Pod whose containers stopped for good: it will never serve again and must be replaced. */
+export function hasPodEnded(pod: V1Pod): boolean {
+  return pod.status?.phase === "Failed" || pod.status?.phase === "Succeeded";
+}
+
+export const isTerminating = (pod: V1Pod): boolean => Boolean(pod.metadata?.deletionTimestamp);
+
+export function statusOf(pod: V1Pod | undefined): InstanceStatus {
+  if (!pod) return "starting";
+  if (isTerminating(pod)) return "terminating";
+  if (hasPodEnded(pod)) return "failed";
+  return isPodReady(pod) ? "ready" : "starting";
+}
+
+export function connectionOf(pod: V1Pod | undefined): Connection | null {
+  const host = pod?.status?.podIP;
+  if (!pod || !host) return null;
+  const port = instancePortOf(pod);
+  const hostInUrl = host.includes(":") ? `[${host}]` : host;
+  return { host, port, url: `http://${hostInUrl}:${port}` };
+}
+
+/** Whether a request should write `lastActivity`: at most once per interval per instance. */
+export function isActivityDue(record: InstanceRecord, now: Date, intervalMs: number): boolean {
+  const last = record.lastActivity ?? record.createdAt;
+  return now.getTime() - last.getTime() >= intervalMs;
+}
+
+export function instanceBody(
+  record: InstanceRecord,
+  pod: V1Pod | undefined,
+  created: boolean,
+  defaults: ExpiryDefaults,
+  clientPodTerminating = false,
+): InstanceBody {
+  const { expiresAt } = expiryOf(record, defaults);
+  return {
+    name: record.name,
+    instanceId: record.instanceId,
+    status: clientPodTerminating ? "terminating" : statusOf(pod),
+    created,
+    connection: connectionOf(pod),
+    createdAt: record.createdAt.toISOString(),
+    lastActivity: (record.lastActivity ?? record.createdAt).toISOString(),
+    expiresAt: expiresAt.toISOString(),
+  };
+}
+
+function dateOf(text: string | undefined): Date | undefined {
+  if (!text) return undefined;
+  const date = new Date(text);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+function secondsOf(text: string | undefined): number | undefined {
+  if (text === undefined || !/^\d+$/.test(text)) return undefined;
+  return Number(text);
+}

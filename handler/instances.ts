@@ -1,0 +1,286 @@
+import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
+import { type ClientPod, clientPodManifest, clientSelector } from "../shared/clientpod.js";
+import type { HandlerConfig } from "../shared/config.js";
+import { deleteInstance } from "../shared/instance-ops.js";
+import { type Kube, KubeApiError } from "../shared/kube.js";
+import { instanceNameOf } from "../shared/names.js";
+import { apiError } from "./errors.js";
+import {
+  hasPodEnded,
+  type InstanceBody,
+  type InstanceRecord,
+  instanceBody,
+  isActivityDue,
+  isPodReady,
+  isTerminating,
+  mirrorAnnotations,
+  ownerUidOf,
+  recordFromPod,
+  recordOf,
+} from "./instance-view.js";
+import { buildPod } from "./pod-spec.js";
+
+/** Seconds a client is asked to wait before polling a starting instance again. */
+export const STARTING_RETRY_AFTER_SECONDS = 2;
+/** Seconds a client is asked to wait when the fleet is full. */
+export const FLEET_FULL_RETRY_AFTER_SECONDS = 30;
+
+export interface InstanceEvents {
+  created(): void;
+  replaced(): void;
+  deleted(): void;
+}
+
+export interface InstanceDeps {
+  kube: Kube;
+  config: HandlerConfig;
+  now: () => Date;
+  events: InstanceEvents;
+  /** Aborted when the process shuts down: readiness waits end early so draining is quick. */
+  shutdown?: AbortSignal;
+}
+
+/**
+ * Finds, creates, repairs and deletes instances. There is no controller: each call reads
+ * the truth from the API server and moves it one step toward "a ready Pod for this
+ * instance", so an interrupted call is finished by the next one, on any replica.
+ */
+export class Instances {
+  constructor(private readonly deps: InstanceDeps) {}
+
+  /**
+   * The instance of (client, instance id), created or repaired as needed, after waiting up
+   * to `waitMs` for its Pod to be Ready. A running instance costs one read, plus the
+   * throttled activity write.
+   */
+  async ensure(clientId: string, instanceId: string, waitMs: number): Promise<InstanceBody> {
+    const { kube } = this.deps;
+    const name = instanceNameOf(clientId, instanceId);
+    const deadline = Date.now() + waitMs;
+    const pod = await kube.getPod(name);
+
+    if (pod && !hasPodEnded(pod) && !isTerminating(pod)) {
+      const record = recordFromPod(pod);
+      if (record && !isActivityDue(record, this.deps.now(), this.deps.config.activityIntervalMs)) {
+        return this.body(record, await this.waitReady(pod, deadline), false);
+      }
+      // Activity is due (or the Pod lacks its mirror): write it on the ClientPod, the truth
+      // the reaper reads, then refresh the mirror on the Pod.
+      const clientPod = await this.touch(name, pod);
+      if (clientPod && ownerUidOf(pod) === clientPod.metadata.uid) {
+        const mirrored = await kube.patchPod(name, {
+          metadata: { annotations: mirrorAnnotations(clientPod) },
+        });
+        return this.body(recordOf(clientPod), await this.waitReady(mirrored, deadline), false);
+      }
+      // No ClientPod, or a newer one than the Pod's owner: the Pod is stale; repair below.
+    }
+    return this.repair(clientId, instanceId, name, pod, deadline);
+  }
+
+  /** The caller's instances, each joined with its Pod: two list calls. */
+  async list(clientId: string): Promise<InstanceBody[]> {
+    const { kube } = this.deps;
+    const selector = clientSelector(clientId);
+    const [clientPods, pods] = await Promise.all([
+      kube.listClientPods({ labelSelector: selector }),
+      kube.listPods({ labelSelector: selector }),
+    ]);
+    const podByName = new Map(pods.items.map((p) => [p.metadata?.name, p]));
+    return clientPods.items.map((cp) =>
+      this.body(recordOf(cp), podByName.get(cp.metadata.name), false, cp),
+    );
+  }
+
+  /** Deletes an instance by name; false when there was none. */
+  async remove(name: string): Promise<boolean> {
+    const result = await deleteInstance(this.deps.kube, name);
+    if (result === "deleted") this.deps.events.deleted();
+    return result === "deleted";
+  }
+
+  /**
+   * The slow path: a new instance, a ClientPod whose Pod is missing, ended or stale (a crash
+   * between two writes, a pod deleted behind our back). Each step tolerates another replica
+   * doing the same step at the same time.
+   */
+  private async repair(
+    clientId: string,
+    instanceId: string,
+    name: string,
+    pod: V1Pod | undefined,
+    deadline: number,
+  ): Promise<InstanceBody> {
+    const { kube, config } = this.deps;
+    // The template first: when it is missing, nothing is created.
+    let template = await this.template(config.podTemplate);
+    let { clientPod, created } = await this.findOrCreateClientPod(clientId, instanceId, name);
+    if (clientPod.metadata.deletionTimestamp)
+      return this.body(recordOf(clientPod), pod, created, clientPod);
+    if (
+      !created &&
+      isActivityDue(recordOf(clientPod), this.deps.now(), config.activityIntervalMs)
+    ) {
+      clientPod = (await this.touch(name, pod)) ?? clientPod;
+    }
+
+    let current = pod;
+    let podCreated = false;
+    if (
+      current &&
+      !isTerminating(current) &&
+      (hasPodEnded(current) || ownerUidOf(current) !== clientPod.metadata.uid)
+    ) {
+      // Ended, or left over from an earlier ClientPod: replace it. The uid precondition makes
+      // sure we delete the Pod we judged, not one another replica just created.
+      if ((await kube.deletePod(name, { uid: current.metadata?.uid })) === "deleted")
+        this.deps.events.replaced();
+      current = await kube.getPod(name);
+    }
+    if (current && isTerminating(current)) {
+      current = await kube.waitForPod(
+        current,
+        () => false,
+        deadline - Date.now(),
+        this.deps.shutdown,
+      );
+      if (current) return this.body(recordOf(clientPod), current, created, clientPod);
+    }
+    if (!current) {
+      if (clientPod.spec.podTemplate !== template.metadata?.name)
+        template = await this.template(clientPod.spec.podTemplate);
+      const pod = buildPod(template, clientPod, mirrorAnnotations(clientPod), config);
+      const result = await kube.createPod(pod).catch(podRejected);
+      podCreated = result.created;
+      // 409: another replica created it a moment ago; use theirs.
+      current = result.created ? result.object : await kube.getPod(name);
+    }
+    return this.body(
+      recordOf(clientPod),
+      await this.waitReady(current, deadline),
+      created || podCreated,
+      clientPod,
+    );
+  }
+
+  /**
+   * Creates the ClientPod, or reads it when it exists (409). A new ClientPod is checked
+   * against the limits after it is created, so two replicas racing past a limit cannot both
+   * keep theirs: whoever counts too many deletes its own again.
+   */
+  private async findOrCreateClientPod(
+    clientId: string,
+    instanceId: string,
+    name: string,
+  ): Promise<{ clientPod: ClientPod; created: boolean }> {
+    const { kube, config } = this.deps;
+    const manifest = clientPodManifest({
+      name,
+      clientId,
+      instanceId,
+      podTemplate: config.podTemplate,
+    });
+    // Loops only when the ClientPod is deleted between our create and our read.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const result = await kube.createClientPod(manifest).catch(quotaToFleetFull);
+      if (result.created) {
+        await this.enforceLimits(result.object);
+        this.deps.events.created();
+        return { clientPod: result.object, created: true };
+      }
+      const existing = await kube.getClientPod(name);
+      if (existing) return { clientPod: existing, created: false };
+    }
+    throw new Error(`ClientPod ${name} kept vanishing while being created`);
+  }
+
+  private async enforceLimits(clientPod: ClientPod): Promise<void> {
+    const { kube, config } = this.deps;
+    const [own, fleetSize] = await Promise.all([
+      kube.listClientPods({ labelSelector: clientSelector(clientPod.spec.clientId) }),
+      kube.countClientPods(),
+    ]);
+    const ownLive = own.items.filter((cp) => !cp.metadata.deletionTimestamp).length;
+    let rejection: Error | undefined;
+    if (ownLive > config.maxInstancesPerClient) {
+      rejection = apiError(
+        429,
+        "instance_limit",
+        `You already have ${config.maxInstancesPerClient} instances, the most allowed; delete one first.`,
+      );
+    } else if (fleetSize > config.maxInstances) {
+      rejection = fleetFull();
+    }
+    if (rejection) {
+      await kube.deleteClientPod(clientPod.metadata.name, { uid: clientPod.metadata.uid });
+      throw rejection;
+    }
+  }
+
+  /** Writes activity (and what is known of the Pod) on the ClientPod; undefined when it is gone. */
+  private async touch(name: string, pod: V1Pod | undefined): Promise<ClientPod | undefined> {
+    return this.deps.kube.patchClientPodStatus(name, {
+      lastActivity: this.deps.now().toISOString(),
+      phase: pod?.status?.phase,
+      podIP: pod?.status?.podIP,
+    });
+  }
+
+  private async template(name: string): Promise<V1PodTemplate> {
+    const template = await this.deps.kube.getPodTemplate(name);
+    if (!template) {
+      throw apiError(
+        500,
+        "template_not_found",
+        `The PodTemplate "${name}" does not exist in the fleet's namespace.`,
+      );
+    }
+    return template;
+  }
+
+  private async waitReady(pod: V1Pod | undefined, deadline: number): Promise<V1Pod | undefined> {
+    if (!pod) return pod;
+    const ready = (p: V1Pod) => isPodReady(p) || hasPodEnded(p);
+    return this.deps.kube.waitForPod(pod, ready, deadline - Date.now(), this.deps.shutdown);
+  }
+
+  private body(
+    record: InstanceRecord,
+    pod: V1Pod | undefined,
+    created: boolean,
+    clientPod?: ClientPod,
+  ): InstanceBody {
+    const terminating = Boolean(clientPod?.metadata.deletionTimestamp);
+    return instanceBody(record, pod, created, this.deps.config, terminating);
+  }
+}
+
+function fleetFull(): Error {
+  return apiError(503, "fleet_full", "The fleet is at capacity; try again later.", {
+    "retry-after": String(FLEET_FULL_RETRY_AFTER_SECONDS),
+  });
+}
+
+/** A ResourceQuota on ClientPods (the hard fleet cap) refuses a create with 403 "exceeded quota". */
+function quotaToFleetFull(error: unknown): never {
+  if (
+    error instanceof KubeApiError &&
+    error.status === 403 &&
+    /exceeded quota/i.test(error.message)
+  ) {
+    throw fleetFull();
+  }
+  throw error;
+}
+
+/** The API server refused the Pod the template makes (Pod Security admission, validation). */
+function podRejected(error: unknown): never {
+  if (error instanceof KubeApiError && (error.status === 403 || error.status === 422)) {
+    throw apiError(
+      500,
+      "pod_rejected",
+      `The API server rejected the instance's Pod: ${error.message}`,
+    );
+  }
+  throw error;
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+import { toNodeHandler } from "h3/node";
+import { listen } from "listhen";
+import { ConfigError, loadHandlerConfig } from "../shared/config.js";
+import { Kube } from "../shared/kube.js";
+import { loadKubeConfig } from "../shared/kubeconfig.js";
+import { createLogger } from "../shared/log.js";
+import { createApp } from "./app.js";
+import { Metrics } from "./metrics.js";
+
+/** The longest a shutdown waits for in-flight requests before exiting anyway. */
+const DRAIN_TIMEOUT_MS = 20_000;
+
+// The one place that reads the environment and listens.
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadHandlerConfig>;
+  let kubeConfig: ReturnType<typeof loadKubeConfig>;
+  try {
+    config = loadHandlerConfig();
+    kubeConfig = loadKubeConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`fleet-handler: invalid configuration: ${error.message}\n`);
+    process.exit(2);
+  }
+
+  const log = createLogger({ level: config.logLevel, name: "fleet-handler" });
+  const metrics = new Metrics({ processMetrics: true });
+  const kube = new Kube(kubeConfig, config.namespace, metrics.kubeObserver);
+  const shutdown = new AbortController();
+  const app = createApp({ config, kube, log, metrics, shutdown: shutdown.signal });
+
+  let listener: Awaited<ReturnType<typeof listen>>;
+  try {
+    // isProd: a taken port is an error, never a silent move to another port.
+    // autoClose: false: listhen's own signal handler would exit at once, dropping requests.
+    listener = await listen(toNodeHandler(app), {
+      port: config.httpPort,
+      isProd: true,
+      autoClose: false,
+      showURL: false,
+      qr: false,
+    });
+  } catch (error) {
+    log.fatal({ port: config.httpPort, reason: (error as Error).message }, "cannot listen");
+    process.stderr.write(
+      `fleet-handler: cannot listen on HTTP_PORT ${config.httpPort}: ${(error as Error).message}\n`,
+    );
+    process.exit(1);
+  }
+  log.info(
+    { port: config.httpPort, namespace: config.namespace, podTemplate: config.podTemplate },
+    "listening",
+  );
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "draining");
+    shutdown.abort();
+    const drained = await Promise.race([
+      listener.close().then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS).unref()),
+    ]);
+    kube.close();
+    log.info({ drained }, "stopped");
+    process.exit(drained ? 0 : 1);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+await main();

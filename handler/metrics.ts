@@ -1,0 +1,76 @@
+import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import type { KubeObserver } from "../shared/kube.js";
+import type { InstanceEvents } from "./instances.js";
+
+/** The handler's Prometheus metrics, on a registry of its own (no global state). */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: "fleet_http_requests_total",
+    help: "HTTP requests answered, by method, route and status.",
+    labelNames: ["method", "route", "status"] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestDuration = new Histogram({
+    name: "fleet_http_request_duration_seconds",
+    help: "Time to answer an HTTP request, by method and route.",
+    labelNames: ["method", "route"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60],
+    registers: [this.registry],
+  });
+
+  readonly instancesCreated = new Counter({
+    name: "fleet_instances_created_total",
+    help: "Instances (ClientPods) created.",
+    registers: [this.registry],
+  });
+
+  readonly instancesReplaced = new Counter({
+    name: "fleet_instances_replaced_total",
+    help: "Pods replaced because they had ended or were left over from an earlier ClientPod.",
+    registers: [this.registry],
+  });
+
+  readonly instancesDeleted = new Counter({
+    name: "fleet_instances_deleted_total",
+    help: "Instances deleted through the API.",
+    registers: [this.registry],
+  });
+
+  readonly kubeRequests = new Counter({
+    name: "fleet_kubernetes_requests_total",
+    help: "Kubernetes API calls made, by verb and resource.",
+    labelNames: ["verb", "resource"] as const,
+    registers: [this.registry],
+  });
+
+  readonly kubeErrors = new Counter({
+    name: "fleet_kubernetes_errors_total",
+    help: "Kubernetes API calls that failed (unreachable, or an unexpected status), by verb and resource.",
+    labelNames: ["verb", "resource", "kind"] as const,
+    registers: [this.registry],
+  });
+
+  /** `processMetrics` adds Node's default metrics (memory, CPU, event loop lag). */
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+
+  readonly kubeObserver: KubeObserver = {
+    call: (verb, resource) => this.kubeRequests.inc({ verb, resource }),
+    error: (verb, resource, error) =>
+      this.kubeErrors.inc({
+        verb,
+        resource,
+        kind: error.name === "KubeUnavailableError" ? "unavailable" : "status",
+      }),
+  };
+
+  readonly instanceEvents: InstanceEvents = {
+    created: () => this.instancesCreated.inc(),
+    replaced: () => this.instancesReplaced.inc(),
+    deleted: () => this.instancesDeleted.inc(),
+  };
+}

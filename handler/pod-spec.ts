@@ -1,0 +1,122 @@
+import type {
+  V1Container,
+  V1Pod,
+  V1PodTemplate,
+  V1ResourceRequirements,
+} from "@kubernetes/client-node";
+import { API_VERSION, type ClientPod, fleetLabels, KIND } from "../shared/clientpod.js";
+
+/** The port gptme-server listens on when the template names no container port `http`. */
+export const DEFAULT_INSTANCE_PORT = 5700;
+export const HTTP_PORT_NAME = "http";
+
+export interface ResourceDefaults {
+  defaultCpuLimit: string;
+  defaultMemoryLimit: string;
+}
+
+/**
+ * The Pod of a ClientPod, built from its PodTemplate. Whatever the template says, the result
+ * meets the "restricted" Pod Security Standard, mounts no service account token, gives every
+ * container CPU and memory requests and limits, is owned by the ClientPod (so it is deleted
+ * with it) and carries the fleet's labels plus `annotations`.
+ */
+export function buildPod(
+  template: V1PodTemplate,
+  owner: ClientPod,
+  annotations: Record<string, string>,
+  defaults: ResourceDefaults,
+): V1Pod {
+  const source = structuredClone(template.template ?? {});
+  const spec = source.spec ?? { containers: [] };
+  const { name, uid } = owner.metadata;
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name,
+      labels: {
+        ...source.metadata?.labels,
+        ...fleetLabels(owner.spec.clientId, owner.spec.instanceId),
+      },
+      annotations: { ...source.metadata?.annotations, ...annotations },
+      ownerReferences: [
+        {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          name,
+          uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    spec: {
+      ...spec,
+      automountServiceAccountToken: false,
+      hostNetwork: false,
+      hostPID: false,
+      hostIPC: false,
+      securityContext: {
+        ...spec.securityContext,
+        runAsNonRoot: true,
+        // Root is never allowed; drop an explicit uid 0 and let the image's user apply.
+        runAsUser:
+          spec.securityContext?.runAsUser === 0 ? undefined : spec.securityContext?.runAsUser,
+        seccompProfile: { type: "RuntimeDefault" },
+      },
+      containers: spec.containers.map((c) => restrictContainer(c, defaults)),
+      initContainers: spec.initContainers?.map((c) => restrictContainer(c, defaults)),
+    },
+  };
+}
+
+function restrictContainer(container: V1Container, defaults: ResourceDefaults): V1Container {
+  const sc = container.securityContext ?? {};
+  // The restricted standard allows adding back only NET_BIND_SERVICE.
+  const added = sc.capabilities?.add?.filter((cap) => cap === "NET_BIND_SERVICE");
+  const seccomp =
+    sc.seccompProfile?.type === "Localhost" ? sc.seccompProfile : { type: "RuntimeDefault" };
+  return {
+    ...container,
+    // Host ports would bind the node's network namespace.
+    ports: container.ports?.map(({ hostPort: _hostPort, hostIP: _hostIP, ...port }) => port),
+    securityContext: {
+      ...sc,
+      privileged: false,
+      allowPrivilegeEscalation: false,
+      runAsNonRoot: true,
+      runAsUser: sc.runAsUser === 0 ? undefined : sc.runAsUser,
+      capabilities: { drop: ["ALL"], ...(added?.length ? { add: added } : {}) },
+      seccompProfile: seccomp,
+    },
+    resources: withResources(container.resources, defaults),
+  };
+}
+
+/** Limits from the template, else the defaults; requests from the template, else the limits. */
+function withResources(
+  resources: V1ResourceRequirements | undefined,
+  defaults: ResourceDefaults,
+): V1ResourceRequirements {
+  const limits = {
+    ...resources?.limits,
+    cpu: resources?.limits?.cpu ?? defaults.defaultCpuLimit,
+    memory: resources?.limits?.memory ?? defaults.defaultMemoryLimit,
+  };
+  const requests = {
+    ...resources?.requests,
+    cpu: resources?.requests?.cpu ?? limits.cpu,
+    memory: resources?.requests?.memory ?? limits.memory,
+  };
+  return { ...resources, limits, requests };
+}
+
+/** The port of the container port named `http`, else gptme-server's default. */
+export function instancePortOf(pod: V1Pod): number {
+  for (const container of pod.spec?.containers ?? []) {
+    const port = container.ports?.find((p) => p.name === HTTP_PORT_NAME);
+    if (port) return port.containerPort;
+  }
+  return DEFAULT_INSTANCE_PORT;
+}

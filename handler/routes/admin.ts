@@ -1,0 +1,113 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import { getQuery, getRouterParam, type H3, type H3Event } from "h3";
+import { z } from "zod";
+import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/clientpod.js";
+import type { HandlerConfig } from "../../shared/config.js";
+import type { Kube } from "../../shared/kube.js";
+import { INSTANCE_NAME_PREFIX } from "../../shared/names.js";
+import { requireAdmin } from "../auth.js";
+import { apiError } from "../errors.js";
+import { type InstanceBody, instanceBody, recordOf } from "../instance-view.js";
+import type { Instances } from "../instances.js";
+
+export interface AdminItem extends InstanceBody {
+  clientId: string;
+  podPhase: string | null;
+}
+
+const listQuery = z.object({
+  client: z
+    .string()
+    .regex(/^[0-9a-f]{16,64}$/, "client is a client id: 16 to 64 lowercase hex digits")
+    .optional(),
+  status: z.enum(["starting", "ready", "failed", "terminating"]).optional(),
+  limit: z
+    .string()
+    .regex(/^\d+$/, "limit is a whole number from 1 to 500")
+    .transform(Number)
+    .refine((n) => n >= 1 && n <= 500, "limit is a whole number from 1 to 500")
+    .optional(),
+  continue: z.string().min(1).max(4096).optional(),
+});
+
+const INSTANCE_NAME = new RegExp(`^${INSTANCE_NAME_PREFIX}[0-9a-f]{16}$`);
+const DEFAULT_PAGE_SIZE = 100;
+
+/** The admin API: every instance of every client, behind the admin token. */
+export function adminRoutes(
+  app: H3,
+  config: HandlerConfig,
+  kube: Kube,
+  instances: Instances,
+): void {
+  const admin = (event: H3Event) => requireAdmin(event.req.headers.get("authorization"), config);
+
+  app.get("/admin/pods", async (event) => {
+    admin(event);
+    const parsed = listQuery.safeParse(getQuery(event));
+    if (!parsed.success) {
+      throw apiError(400, "invalid_query", parsed.error.issues[0]?.message ?? "invalid query");
+    }
+    const query = parsed.data;
+    // One page of ClientPods straight from the API server, then their Pods in one list
+    // call selected by the page's clients: two calls per page, whatever the fleet's size.
+    const page = await kube.listClientPods({
+      labelSelector: query.client
+        ? `${MANAGED_SELECTOR},${LABEL_CLIENT}=${query.client}`
+        : MANAGED_SELECTOR,
+      limit: query.limit ?? DEFAULT_PAGE_SIZE,
+      continue: query.continue,
+    });
+    const pods = await podsOf(kube, page.items);
+    const items = page.items
+      .map((cp) => adminItem(cp, pods.get(cp.metadata.name), config))
+      .filter((item) => !query.status || item.status === query.status);
+    return { items, continue: page.continue ?? null };
+  });
+
+  app.get("/admin/pods/:name", async (event) => {
+    admin(event);
+    const name = nameOf(event);
+    const [clientPod, pod] = await Promise.all([kube.getClientPod(name), kube.getPod(name)]);
+    if (!clientPod) throw notFound(name);
+    return adminItem(clientPod, pod, config);
+  });
+
+  app.delete("/admin/pods/:name", async (event) => {
+    admin(event);
+    const name = nameOf(event);
+    if (!(await instances.remove(name))) throw notFound(name);
+    return { name, deleted: true };
+  });
+}
+
+function adminItem(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfig): AdminItem {
+  const terminating = Boolean(cp.metadata.deletionTimestamp);
+  return {
+    ...instanceBody(recordOf(cp), pod, false, config, terminating),
+    clientId: cp.spec.clientId,
+    podPhase: pod?.status?.phase ?? null,
+  };
+}
+
+async function podsOf(kube: Kube, clientPods: ClientPod[]): Promise<Map<string, V1Pod>> {
+  const clients = [...new Set(clientPods.map((cp) => cp.spec.clientId))];
+  if (clients.length === 0) return new Map();
+  const pods = await kube.listPods({
+    labelSelector: `${MANAGED_SELECTOR},${LABEL_CLIENT} in (${clients.join(",")})`,
+  });
+  return new Map(pods.items.map((pod) => [pod.metadata?.name ?? "", pod]));
+}
+
+function nameOf(event: H3Event): string {
+  const name = getRouterParam(event, "name") ?? "";
+  // Anything that is not an instance name cannot name an instance.
+  if (!INSTANCE_NAME.test(name)) throw notFound(name);
+  event.context.instanceName = name;
+  return name;
+}
+
+function notFound(name: string) {
+  const shown = INSTANCE_NAME.test(name) ? `"${name}"` : "of that name";
+  return apiError(404, "not_found", `There is no instance ${shown}.`);
+}
