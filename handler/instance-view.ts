@@ -34,6 +34,7 @@ export interface InstanceBody {
   name: string;
   instanceId: string;
   status: InstanceStatus;
+  /** True when this request started a new Pod: a fresh gptme-server, no earlier state. */
   created: boolean;
   connection: Connection | null;
   createdAt: string;

@@ -116,7 +116,7 @@ export class Instances {
     let template = await this.template(config.podTemplate);
     let { clientPod, created } = await this.findOrCreateClientPod(clientId, instanceId, name);
     if (clientPod.metadata.deletionTimestamp)
-      return this.body(recordOf(clientPod), pod, created, clientPod);
+      return this.body(recordOf(clientPod), pod, false, clientPod);
     if (
       !created &&
       isActivityDue(recordOf(clientPod), this.deps.now(), config.activityIntervalMs)
@@ -144,7 +144,7 @@ export class Instances {
         deadline - Date.now(),
         this.deps.shutdown,
       );
-      if (current) return this.body(recordOf(clientPod), current, created, clientPod);
+      if (current) return this.body(recordOf(clientPod), current, false, clientPod);
     }
     if (!current) {
       if (clientPod.spec.podTemplate !== template.metadata?.name)
@@ -158,7 +158,7 @@ export class Instances {
     return this.body(
       recordOf(clientPod),
       await this.waitReady(current, deadline),
-      created || podCreated,
+      podCreated,
       clientPod,
     );
   }

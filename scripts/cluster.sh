@@ -29,8 +29,8 @@ kubectl() { "$BIN/kubectl-v$K8S_VERSION" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
 healthy() {
   [ -s "$KUBECONFIG_OUT" ] && [ -x "$BIN/kubectl-v$K8S_VERSION" ] || return 1
   kubectl get --raw /readyz --request-timeout=3s >/dev/null 2>&1 || return 1
-  # A healthy cluster also runs its scheduler and KWOK controller: a Ready node proves it.
-  [ -n "$(kubectl get nodes --request-timeout=3s -o jsonpath='{.items[?(@.status.conditions[-1].status=="True")].metadata.name}' 2>/dev/null)" ]
+  # A healthy cluster also runs its KWOK controller: Ready nodes prove it (and that there are some).
+  kubectl wait --for=condition=Ready node --all --timeout=5s >/dev/null 2>&1
 }
 
 write_config() {

@@ -1,0 +1,109 @@
+import { readFileSync } from "node:fs";
+import { Writable } from "node:stream";
+import { CoreV1Api, type KubeConfig, type V1PodTemplate } from "@kubernetes/client-node";
+import type { H3 } from "h3";
+import { createApp } from "../../handler/app.js";
+import { Metrics } from "../../handler/metrics.js";
+import { type HandlerConfig, loadHandlerConfig } from "../../shared/config.js";
+import { Kube, type Resource, type Verb } from "../../shared/kube.js";
+import { createLogger } from "../../shared/log.js";
+import { adminKubeConfig } from "./cluster.js";
+
+/** Counts the Kubernetes API calls an app makes, by "verb resource". */
+export class CallCounter {
+  readonly calls: string[] = [];
+  call(verb: Verb, resource: Resource) {
+    this.calls.push(`${verb} ${resource}`);
+  }
+  reset() {
+    this.calls.length = 0;
+  }
+}
+
+/** Log lines a logger wrote, kept in memory. */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _encoding: string, done: () => void) {
+    this.lines.push(...chunk.toString("utf8").split("\n").filter(Boolean));
+    done();
+  }
+}
+
+export interface TestHandler {
+  app: H3;
+  kube: Kube;
+  config: HandlerConfig;
+  counter: CallCounter;
+  logs: LogCapture;
+  metrics: Metrics;
+  request(path: string, init?: RequestInit & { apiKey?: string }): Promise<Response>;
+  close(): void;
+}
+
+/**
+ * A handler app in-process against the real API server, configured like production through
+ * environment variables; `kc` selects whose credentials it uses (admin by default).
+ */
+export function startHandler(
+  namespace: string,
+  env: Record<string, string> = {},
+  kc: KubeConfig = adminKubeConfig(),
+): TestHandler {
+  const config = loadHandlerConfig({
+    env: { NAMESPACE: namespace, LOG_LEVEL: "info", ...env },
+    readFile: (path) => readFileSync(path, "utf8"),
+  });
+  const counter = new CallCounter();
+  const logs = new LogCapture();
+  const metrics = new Metrics();
+  const kube = new Kube(kc, namespace, {
+    call: (verb, resource) => {
+      counter.call(verb, resource);
+      metrics.kubeObserver.call?.(verb, resource);
+    },
+    error: metrics.kubeObserver.error,
+  });
+  const log = createLogger({ level: "info", name: "fleet-handler" }, logs);
+  const app = createApp({ config, kube, log, metrics });
+  return {
+    app,
+    kube,
+    config,
+    counter,
+    logs,
+    metrics,
+    request: async (path, init = {}) => {
+      const { apiKey, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (apiKey !== undefined) headers.set("x-api-key", apiKey);
+      return app.request(path, { ...rest, headers });
+    },
+    close: () => kube.close(),
+  };
+}
+
+/** A PodTemplate like the production one, minus what the handler must enforce on its own. */
+export function bareTemplate(name = "gptme-client"): V1PodTemplate {
+  return {
+    metadata: { name },
+    template: {
+      metadata: { labels: { app: "gptme-server" } },
+      spec: {
+        containers: [
+          {
+            name: "gptme-server",
+            image: "ghcr.io/gptme/gptme-server:latest",
+            args: ["gptme-server", "serve", "--host", "0.0.0.0", "--port", "5700"],
+            ports: [{ name: "http", containerPort: 5700 }],
+          },
+        ],
+      },
+    },
+  };
+}
+
+export async function installTemplate(namespace: string, template = bareTemplate()): Promise<void> {
+  await adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .createNamespacedPodTemplate({ namespace, body: template });
+}
