@@ -29,6 +29,10 @@ export class LogCapture extends Writable {
   }
 }
 
+/** A response whose JSON body tests read field by field. */
+// biome-ignore lint/suspicious/noExplicitAny: assertions check the body's shape
+export type TestResponse = Omit<Response, "json"> & { json(): Promise<any> };
+
 export interface TestHandler {
   app: H3;
   kube: Kube;
@@ -36,7 +40,7 @@ export interface TestHandler {
   counter: CallCounter;
   logs: LogCapture;
   metrics: Metrics;
-  request(path: string, init?: RequestInit & { apiKey?: string }): Promise<Response>;
+  request(path: string, init?: RequestInit & { apiKey?: string }): Promise<TestResponse>;
   close(): void;
 }
 
@@ -48,6 +52,7 @@ export function startHandler(
   namespace: string,
   env: Record<string, string> = {},
   kc: KubeConfig = adminKubeConfig(),
+  now?: () => Date,
 ): TestHandler {
   const config = loadHandlerConfig({
     env: { NAMESPACE: namespace, LOG_LEVEL: "info", ...env },
@@ -64,7 +69,7 @@ export function startHandler(
     error: metrics.kubeObserver.error,
   });
   const log = createLogger({ level: "info", name: "fleet-handler" }, logs);
-  const app = createApp({ config, kube, log, metrics });
+  const app = createApp({ config, kube, log, metrics, now });
   return {
     app,
     kube,
