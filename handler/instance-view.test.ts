@@ -1,0 +1,127 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import {
+  connectionOf,
+  instanceBody,
+  isActivityDue,
+  mirrorAnnotations,
+  recordFromPod,
+  statusOf,
+} from "./instance-view.js";
+
+const created = new Date("2026-01-01T00:00:00Z");
+const record = {
+  name: "gptme-client-0123456789abcdef",
+  instanceId: "default",
+  clientId: "c".repeat(32),
+  createdAt: created,
+  lastActivity: undefined,
+  idleTimeoutSeconds: undefined,
+  maxLifetimeSeconds: undefined,
+};
+const readyPod: V1Pod = {
+  metadata: { name: record.name },
+  spec: { containers: [{ name: "s", ports: [{ name: "http", containerPort: 5700 }] }] },
+  status: { phase: "Running", podIP: "10.0.0.12", conditions: [{ type: "Ready", status: "True" }] },
+};
+
+describe("statusOf", () => {
+  it.each<[string, V1Pod | undefined, string]>([
+    ["no pod yet", undefined, "starting"],
+    ["pending", { status: { phase: "Pending" } }, "starting"],
+    [
+      "running, not ready",
+      { status: { phase: "Running", conditions: [{ type: "Ready", status: "False" }] } },
+      "starting",
+    ],
+    ["ready", readyPod, "ready"],
+    ["failed", { status: { phase: "Failed" } }, "failed"],
+    ["succeeded", { status: { phase: "Succeeded" } }, "failed"],
+    ["deleting", { ...readyPod, metadata: { deletionTimestamp: new Date() } }, "terminating"],
+  ])("%s -> %s", (_what, pod, status) => {
+    expect(statusOf(pod)).toBe(status);
+  });
+});
+
+describe("connectionOf", () => {
+  it("is null until the pod has an IP", () => {
+    expect(connectionOf(undefined)).toBeNull();
+    expect(connectionOf({ status: { phase: "Pending" } })).toBeNull();
+  });
+  it("uses the pod IP and the http port", () => {
+    expect(connectionOf(readyPod)).toEqual({
+      host: "10.0.0.12",
+      port: 5700,
+      url: "http://10.0.0.12:5700",
+    });
+  });
+  it("brackets IPv6 hosts in the URL", () => {
+    const pod = { ...readyPod, status: { ...readyPod.status, podIP: "fd00::1" } };
+    expect(connectionOf(pod)?.url).toBe("http://[fd00::1]:5700");
+  });
+});
+
+describe("isActivityDue", () => {
+  it("is due once the interval has passed since the last activity (or creation)", () => {
+    expect(isActivityDue(record, new Date(created.getTime() + 59_999), 60_000)).toBe(false);
+    expect(isActivityDue(record, new Date(created.getTime() + 60_000), 60_000)).toBe(true);
+    const touched = { ...record, lastActivity: new Date(created.getTime() + 60_000) };
+    expect(isActivityDue(touched, new Date(created.getTime() + 90_000), 60_000)).toBe(false);
+  });
+});
+
+describe("the pod mirror", () => {
+  it("round-trips a ClientPod's record through the pod's annotations", () => {
+    const annotations = mirrorAnnotations({
+      apiVersion: "gptme.ai/v1",
+      kind: "ClientPod",
+      metadata: {
+        name: record.name,
+        namespace: "ns",
+        uid: "u",
+        resourceVersion: "1",
+        creationTimestamp: created,
+      },
+      spec: {
+        clientId: record.clientId,
+        instanceId: "default",
+        podTemplate: "t",
+        idleTimeoutSeconds: 60,
+      },
+      status: { lastActivity: new Date(created.getTime() + 5_000) },
+    });
+    const pod: V1Pod = {
+      metadata: {
+        name: record.name,
+        annotations,
+        labels: { "gptme.ai/instance": "default", "gptme.ai/client": record.clientId },
+      },
+    };
+    expect(recordFromPod(pod)).toEqual({
+      ...record,
+      lastActivity: new Date(created.getTime() + 5_000),
+      idleTimeoutSeconds: 60,
+    });
+  });
+
+  it("is missing when the annotations are", () => {
+    expect(recordFromPod({ metadata: { name: "x" } })).toBeUndefined();
+  });
+});
+
+describe("instanceBody", () => {
+  it("is the contract's instance body", () => {
+    const defaults = { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * 3600_000 };
+    expect(instanceBody(record, readyPod, true, defaults)).toEqual({
+      name: record.name,
+      instanceId: "default",
+      status: "ready",
+      created: true,
+      connection: { host: "10.0.0.12", port: 5700, url: "http://10.0.0.12:5700" },
+      createdAt: "2026-01-01T00:00:00.000Z",
+      lastActivity: "2026-01-01T00:00:00.000Z",
+      expiresAt: "2026-01-01T00:30:00.000Z",
+    });
+    expect(instanceBody(record, readyPod, false, defaults, true).status).toBe("terminating");
+  });
+});

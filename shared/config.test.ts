@@ -1,0 +1,143 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadFleetConfig, loadHandlerConfig, parseApiKeys } from "./config.js";
+import { sha256Hex } from "./names.js";
+
+const sources = (env: Record<string, string>, files: Record<string, string> = {}) => ({
+  env,
+  readFile: (path: string) => {
+    const content = files[path];
+    if (content === undefined) throw Object.assign(new Error("missing"), { code: "ENOENT" });
+    return content;
+  },
+});
+
+describe("loadHandlerConfig", () => {
+  it("has the contract's defaults", () => {
+    const config = loadHandlerConfig(sources({}));
+    expect(config).toMatchObject({
+      namespace: "default",
+      podTemplate: "gptme-client",
+      logLevel: "info",
+      httpPort: 8080,
+      adminToken: undefined,
+      apiKeys: undefined,
+      clientIdSecret: undefined,
+      idleTimeoutMs: 30 * 60_000,
+      maxLifetimeMs: 24 * 3600_000,
+      maxInstancesPerClient: 5,
+      maxInstances: 200,
+      readyWaitMs: 20_000,
+      activityIntervalMs: 60_000,
+      defaultCpuLimit: "1",
+      defaultMemoryLimit: "1Gi",
+    });
+  });
+
+  it("takes the namespace from the service account when NAMESPACE is unset", () => {
+    const config = loadHandlerConfig(
+      sources({}, { "/var/run/secrets/kubernetes.io/serviceaccount/namespace": "gptme-fleet\n" }),
+    );
+    expect(config.namespace).toBe("gptme-fleet");
+    expect(loadHandlerConfig(sources({ NAMESPACE: "mine" })).namespace).toBe("mine");
+  });
+
+  it("reads every variable", () => {
+    const config = loadHandlerConfig(
+      sources(
+        {
+          POD_TEMPLATE: "tpl",
+          LOG_LEVEL: "debug",
+          HTTP_PORT: "9000",
+          ADMIN_TOKEN_FILE: "/token",
+          API_KEYS_FILE: "/keys",
+          CLIENT_ID_SECRET: "pepper",
+          IDLE_TIMEOUT: "1h30m",
+          MAX_LIFETIME: "2h",
+          MAX_INSTANCES_PER_CLIENT: "2",
+          MAX_INSTANCES: "10",
+          READY_WAIT: "5",
+          ACTIVITY_INTERVAL: "15s",
+          DEFAULT_CPU_LIMIT: "500m",
+          DEFAULT_MEMORY_LIMIT: "256Mi",
+        },
+        { "/token": "  admin-secret\n", "/keys": "key-one-123\n" },
+      ),
+    );
+    expect(config).toMatchObject({
+      podTemplate: "tpl",
+      logLevel: "debug",
+      httpPort: 9000,
+      adminToken: "admin-secret",
+      clientIdSecret: "pepper",
+      idleTimeoutMs: 90 * 60_000,
+      maxLifetimeMs: 2 * 3600_000,
+      maxInstancesPerClient: 2,
+      maxInstances: 10,
+      readyWaitMs: 5_000,
+      activityIntervalMs: 15_000,
+      defaultCpuLimit: "500m",
+      defaultMemoryLimit: "256Mi",
+    });
+    expect(config.apiKeys?.allows("key-one-123")).toBe(true);
+    expect(config.apiKeys?.allows("key-two-123")).toBe(false);
+  });
+
+  it.each([
+    [{ HTTP_PORT: "http" }, "HTTP_PORT"],
+    [{ HTTP_PORT: "70000" }, "HTTP_PORT"],
+    [{ IDLE_TIMEOUT: "soon" }, "IDLE_TIMEOUT"],
+    [{ MAX_LIFETIME: "-1h" }, "MAX_LIFETIME"],
+    [{ READY_WAIT: "61s" }, "READY_WAIT"],
+    [{ ACTIVITY_INTERVAL: "1 minute" }, "ACTIVITY_INTERVAL"],
+    [{ MAX_INSTANCES: "0" }, "MAX_INSTANCES"],
+    [{ MAX_INSTANCES_PER_CLIENT: "many" }, "MAX_INSTANCES_PER_CLIENT"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ NAMESPACE: "Not_A_Namespace" }, "NAMESPACE"],
+    [{ DEFAULT_CPU_LIMIT: "lots" }, "DEFAULT_CPU_LIMIT"],
+    [{ DEFAULT_MEMORY_LIMIT: "1 GB" }, "DEFAULT_MEMORY_LIMIT"],
+    [{ ADMIN_TOKEN_FILE: "/missing" }, "ADMIN_TOKEN_FILE"],
+    [{ API_KEYS_FILE: "/missing" }, "API_KEYS_FILE"],
+    [{ ADMIN_TOKEN: "a", ADMIN_TOKEN_FILE: "/t" }, "ADMIN_TOKEN_FILE"],
+  ])("%j stops with one line naming %s", (env, variable) => {
+    expect(() => loadHandlerConfig(sources(env))).toThrow(ConfigError);
+    try {
+      loadHandlerConfig(sources(env));
+    } catch (error) {
+      const message = (error as Error).message;
+      expect(message.startsWith(`${variable}: `)).toBe(true);
+      expect(message).not.toContain("\n");
+    }
+  });
+
+  it("never repeats a secret value in its error", () => {
+    expect(() => loadHandlerConfig(sources({ HTTP_PORT: "supersecretvalue" }))).toThrow(
+      /^HTTP_PORT: (?!.*supersecretvalue)/,
+    );
+  });
+});
+
+describe("loadFleetConfig", () => {
+  it("ignores the handler's variables", () => {
+    expect(
+      loadFleetConfig(sources({ HTTP_PORT: "nonsense", IDLE_TIMEOUT: "5m" })).idleTimeoutMs,
+    ).toBe(300_000);
+  });
+});
+
+describe("parseApiKeys", () => {
+  it("accepts plain keys and sha256 digests, skipping comments and blank lines", () => {
+    const keys = parseApiKeys(
+      `# comment\n\nplain-key-1234\nsha256:${sha256Hex("hashed-key-1234").toUpperCase()}\n`,
+    );
+    expect(keys.size).toBe(2);
+    expect(keys.allows("plain-key-1234")).toBe(true);
+    expect(keys.allows("hashed-key-1234")).toBe(true);
+    expect(keys.allows("other-key-1234")).toBe(false);
+  });
+
+  it("names the line, not its content, when a line is neither", () => {
+    expect(() => parseApiKeys("good-key-1234\nbad key with spaces\n")).toThrow(
+      "API_KEYS_FILE: line 2 is neither an API key nor sha256:<64 hex digits>",
+    );
+  });
+});
