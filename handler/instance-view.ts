@@ -1,6 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { ClientPod } from "../shared/clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
+import { hasPodEnded } from "../shared/pods.js";
 import { instancePortOf } from "./pod-spec.js";
 
 // The Pod mirrors what a request needs from its ClientPod, so that a request for a running
@@ -91,22 +92,12 @@ export function recordFromPod(pod: V1Pod): InstanceRecord | undefined {
   };
 }
 
-/** The uid of the ClientPod that owns a Pod (its controller ownerReference). */
-export function ownerUidOf(pod: V1Pod): string | undefined {
-  return pod.metadata?.ownerReferences?.find((ref) => ref.controller)?.uid;
-}
-
 export function isPodReady(pod: V1Pod): boolean {
   return (
     pod.status?.phase === "Running" &&
     !pod.metadata?.deletionTimestamp &&
     (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
   );
-}
-
-/** A Pod whose containers stopped for good: it will never serve again and must be replaced. */
-export function hasPodEnded(pod: V1Pod): boolean {
-  return pod.status?.phase === "Failed" || pod.status?.phase === "Succeeded";
 }
 
 export const isTerminating = (pod: V1Pod): boolean => Boolean(pod.metadata?.deletionTimestamp);

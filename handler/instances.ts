@@ -4,9 +4,9 @@ import type { HandlerConfig } from "../shared/config.js";
 import { deleteInstance } from "../shared/instance-ops.js";
 import { type Kube, KubeApiError } from "../shared/kube.js";
 import { instanceNameOf } from "../shared/names.js";
+import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
 import { apiError } from "./errors.js";
 import {
-  hasPodEnded,
   type InstanceBody,
   type InstanceRecord,
   instanceBody,
@@ -14,7 +14,6 @@ import {
   isPodReady,
   isTerminating,
   mirrorAnnotations,
-  ownerUidOf,
   recordFromPod,
   recordOf,
 } from "./instance-view.js";

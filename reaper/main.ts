@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+import { renderUsage } from "citty";
+import { ConfigError } from "../shared/config.js";
+import { Kube } from "../shared/kube.js";
+import { loadKubeConfig } from "../shared/kubeconfig.js";
+import { createLogger } from "../shared/log.js";
+import { reap } from "./reap.js";
+import { command, type ReaperSettings, settingsFrom } from "./settings.js";
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`${await renderUsage(command)}\n`);
+    return 0;
+  }
+  let settings: ReaperSettings;
+  let kube: Kube;
+  try {
+    settings = settingsFrom(argv);
+    kube = new Kube(loadKubeConfig(), settings.namespace);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`fleet-reaper: ${error.message}\n`);
+    return 2;
+  }
+  const log = createLogger({ level: settings.logLevel, name: "fleet-reaper" });
+  log.info(
+    {
+      namespace: settings.namespace,
+      idleTimeoutSeconds: settings.idleTimeoutMs / 1000,
+      maxLifetimeSeconds: settings.maxLifetimeMs / 1000,
+      concurrency: settings.concurrency,
+      dryRun: settings.dryRun,
+    },
+    "starting",
+  );
+  try {
+    const summary = await reap(kube, {
+      defaults: { idleTimeoutMs: settings.idleTimeoutMs, maxLifetimeMs: settings.maxLifetimeMs },
+      dryRun: settings.dryRun,
+      concurrency: settings.concurrency,
+      now: () => new Date(),
+      log,
+    });
+    return summary.failed > 0 ? 1 : 0;
+  } catch (error) {
+    log.error({ error: (error as Error).message }, "the pass failed before it could finish");
+    return 1;
+  } finally {
+    kube.close();
+  }
+}
+
+process.exitCode = await main();

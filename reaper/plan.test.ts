@@ -1,0 +1,167 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import type { ClientPod } from "../shared/clientpod.js";
+import { planReap } from "./plan.js";
+
+const MIN = 60_000;
+const defaults = { idleTimeoutMs: 30 * MIN, maxLifetimeMs: 24 * 60 * MIN };
+const t0 = new Date("2026-06-01T00:00:00Z");
+const at = (ms: number) => new Date(t0.getTime() + ms);
+
+function clientPod(
+  name: string,
+  opts: {
+    created?: Date;
+    lastActivity?: Date;
+    idleTimeoutSeconds?: number;
+    maxLifetimeSeconds?: number;
+    deleting?: boolean;
+  } = {},
+): ClientPod {
+  return {
+    apiVersion: "gptme.ai/v1",
+    kind: "ClientPod",
+    metadata: {
+      name,
+      namespace: "ns",
+      uid: `uid-${name}`,
+      resourceVersion: `rv-${name}`,
+      creationTimestamp: opts.created ?? t0,
+      deletionTimestamp: opts.deleting ? t0 : undefined,
+    },
+    spec: {
+      clientId: "c".repeat(32),
+      instanceId: name,
+      podTemplate: "gptme-client",
+      idleTimeoutSeconds: opts.idleTimeoutSeconds,
+      maxLifetimeSeconds: opts.maxLifetimeSeconds,
+    },
+    status: opts.lastActivity ? { lastActivity: opts.lastActivity } : undefined,
+  };
+}
+
+function pod(name: string, ownerUid: string | undefined, phase = "Running"): V1Pod {
+  return {
+    metadata: {
+      name,
+      uid: `pod-uid-${name}`,
+      labels: { "app.kubernetes.io/managed-by": "gptme-fleet", "gptme.ai/client": "c".repeat(32) },
+      ownerReferences: ownerUid
+        ? [{ apiVersion: "gptme.ai/v1", kind: "ClientPod", name, uid: ownerUid, controller: true }]
+        : undefined,
+    },
+    status: { phase },
+  };
+}
+
+const reasons = (clientPods: ClientPod[], pods: V1Pod[], now: Date) =>
+  Object.fromEntries(planReap(clientPods, pods, now, defaults).map((a) => [a.name, a.reason]));
+
+describe("planReap", () => {
+  it.each<[string, ClientPod, Date, string | undefined]>([
+    ["fresh, never touched", clientPod("a"), at(29 * MIN), undefined],
+    ["never touched, exactly at the idle timeout", clientPod("a"), at(30 * MIN), undefined],
+    [
+      "never touched, idle past the timeout (measured from creation)",
+      clientPod("a"),
+      at(30 * MIN + 1),
+      "idle",
+    ],
+    ["recently active", clientPod("a", { lastActivity: at(60 * MIN) }), at(89 * MIN), undefined],
+    [
+      "active exactly one timeout ago",
+      clientPod("a", { lastActivity: at(60 * MIN) }),
+      at(90 * MIN),
+      undefined,
+    ],
+    [
+      "idle past the timeout since its activity",
+      clientPod("a", { lastActivity: at(60 * MIN) }),
+      at(90 * MIN + 1),
+      "idle",
+    ],
+    [
+      "active but exactly at max lifetime",
+      clientPod("a", { lastActivity: at(24 * 60 * MIN - 1) }),
+      at(24 * 60 * MIN),
+      undefined,
+    ],
+    [
+      "active but past max lifetime",
+      clientPod("a", { lastActivity: at(24 * 60 * MIN) }),
+      at(24 * 60 * MIN + 1),
+      "max-lifetime",
+    ],
+    [
+      "idle override keeps it",
+      clientPod("a", { idleTimeoutSeconds: 3600 }),
+      at(59 * MIN),
+      undefined,
+    ],
+    ["idle override expires it", clientPod("a", { idleTimeoutSeconds: 60 }), at(MIN + 1), "idle"],
+    [
+      "lifetime override expires it",
+      clientPod("a", { lastActivity: at(9 * MIN), maxLifetimeSeconds: 600 }),
+      at(10 * MIN + 1),
+      "max-lifetime",
+    ],
+    ["already being deleted", clientPod("a", { deleting: true }), at(48 * 60 * MIN), undefined],
+  ])("%s", (_what, cp, now, reason) => {
+    expect(reasons([cp], [pod("a", cp.metadata.uid)], now).a).toBe(reason);
+  });
+
+  it("deletes a ClientPod whose Pod ended", () => {
+    const cp = clientPod("a");
+    expect(reasons([cp], [pod("a", cp.metadata.uid, "Failed")], at(MIN))).toEqual({
+      a: "pod-ended",
+    });
+    expect(reasons([cp], [pod("a", cp.metadata.uid, "Succeeded")], at(MIN))).toEqual({
+      a: "pod-ended",
+    });
+  });
+
+  it("ignores an ended Pod that belongs to an earlier ClientPod of the same name", () => {
+    const cp = clientPod("a");
+    const stale = pod("a", "uid-of-an-earlier-one", "Failed");
+    // The stale pod is an orphan; the current ClientPod is fine.
+    expect(planReap([cp], [stale], at(MIN), defaults).map((a) => [a.kind, a.reason])).toEqual([
+      ["pod", "orphan"],
+    ]);
+  });
+
+  it("deletes Pods whose ClientPod is gone, and only those", () => {
+    const cp = clientPod("a");
+    const plan = planReap(
+      [cp],
+      [pod("a", cp.metadata.uid), pod("b", "uid-b"), pod("c", undefined)],
+      at(MIN),
+      defaults,
+    );
+    expect(plan.map((a) => [a.kind, a.name, a.reason])).toEqual([
+      ["pod", "b", "orphan"],
+      ["pod", "c", "orphan"],
+    ]);
+  });
+
+  it("carries the preconditions and the idle seconds", () => {
+    const [action] = planReap(
+      [clientPod("a", { lastActivity: at(MIN) })],
+      [],
+      at(45 * MIN),
+      defaults,
+    );
+    expect(action).toEqual({
+      kind: "clientpod",
+      name: "a",
+      clientId: "c".repeat(32),
+      reason: "idle",
+      idleSeconds: 44 * 60,
+      uid: "uid-a",
+      resourceVersion: "rv-a",
+    });
+  });
+
+  it("reports max-lifetime before idle when both have passed", () => {
+    expect(reasons([clientPod("a")], [], at(25 * 60 * MIN)).a).toBe("max-lifetime");
+  });
+});

@@ -1,0 +1,93 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import type { ClientPod } from "../shared/clientpod.js";
+import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
+import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
+
+export type ReapReason = "idle" | "max-lifetime" | "pod-ended" | "orphan";
+
+/** One deletion the reaper decided on, with what it needs to delete exactly what it judged. */
+export interface ReapAction {
+  /** A ClientPod (the whole instance) or a lone Pod (an orphan). */
+  kind: "clientpod" | "pod";
+  name: string;
+  clientId: string | undefined;
+  reason: ReapReason;
+  /** Seconds since the last activity (or creation); for ClientPods only. */
+  idleSeconds: number | undefined;
+  /** Delete preconditions from the reaper's read: anything touched since is left alone. */
+  uid: string;
+  resourceVersion: string | undefined;
+}
+
+/**
+ * Which objects go, and why: a pure function of what the reaper read, the time and the
+ * fleet's timeouts (per-instance overrides win). A ClientPod goes when it has been idle
+ * longer than its idle timeout, has lived longer than its maximum lifetime, or its Pod
+ * has ended; a fleet Pod goes when no ClientPod owns it. Exactly at a timeout is not past it.
+ *
+ * `pods` must be read before `clientPods`: the handler creates a ClientPod before its Pod,
+ * so every Pod read has its ClientPod in the later read, unless that was really deleted.
+ */
+export function planReap(
+  clientPods: readonly ClientPod[],
+  pods: readonly V1Pod[],
+  now: Date,
+  defaults: ExpiryDefaults,
+): ReapAction[] {
+  const actions: ReapAction[] = [];
+  const podByName = new Map(pods.map((pod) => [pod.metadata?.name, pod]));
+  const liveOwners = new Set<string>();
+
+  for (const cp of clientPods) {
+    const { name, uid, resourceVersion, creationTimestamp, deletionTimestamp } = cp.metadata;
+    liveOwners.add(uid);
+    if (deletionTimestamp) continue;
+    const lastActivity = cp.status?.lastActivity;
+    const expiry = expiryOf(
+      {
+        createdAt: creationTimestamp,
+        lastActivity,
+        idleTimeoutSeconds: cp.spec.idleTimeoutSeconds,
+        maxLifetimeSeconds: cp.spec.maxLifetimeSeconds,
+      },
+      defaults,
+    );
+    const pod = podByName.get(name);
+    const reason: ReapReason | undefined =
+      now > expiry.lifetimeEndsAt
+        ? "max-lifetime"
+        : now > expiry.idleAt
+          ? "idle"
+          : pod && ownerUidOf(pod) === uid && hasPodEnded(pod)
+            ? "pod-ended"
+            : undefined;
+    if (!reason) continue;
+    const since = lastActivity ?? creationTimestamp;
+    actions.push({
+      kind: "clientpod",
+      name,
+      clientId: cp.spec.clientId,
+      reason,
+      idleSeconds: Math.max(0, Math.floor((now.getTime() - since.getTime()) / 1000)),
+      uid,
+      resourceVersion,
+    });
+  }
+
+  for (const pod of pods) {
+    const owner = ownerUidOf(pod);
+    const { name, uid } = pod.metadata ?? {};
+    if (!name || !uid || pod.metadata?.deletionTimestamp) continue;
+    if (owner && liveOwners.has(owner)) continue;
+    actions.push({
+      kind: "pod",
+      name,
+      clientId: pod.metadata?.labels?.["gptme.ai/client"],
+      reason: "orphan",
+      idleSeconds: undefined,
+      uid,
+      resourceVersion: undefined,
+    });
+  }
+  return actions;
+}

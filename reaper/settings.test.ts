@@ -1,0 +1,59 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../shared/config.js";
+import { settingsFrom } from "./settings.js";
+
+const sources = (env: Record<string, string> = {}) => ({
+  env,
+  readFile: () => {
+    throw new Error("no file");
+  },
+});
+
+describe("reaper settings", () => {
+  it("defaults to the environment's timeouts", () => {
+    expect(settingsFrom([], sources({ NAMESPACE: "fleet", IDLE_TIMEOUT: "10m" }))).toEqual({
+      dryRun: false,
+      namespace: "fleet",
+      idleTimeoutMs: 600_000,
+      maxLifetimeMs: 86_400_000,
+      concurrency: 10,
+      logLevel: "info",
+    });
+  });
+
+  it("lets flags override the environment", () => {
+    const settings = settingsFrom(
+      [
+        "--dry-run",
+        "--namespace",
+        "other",
+        "--idle-timeout",
+        "90",
+        "--max-lifetime=1h30m",
+        "--concurrency",
+        "4",
+      ],
+      sources({ NAMESPACE: "fleet", IDLE_TIMEOUT: "10m" }),
+    );
+    expect(settings).toMatchObject({
+      dryRun: true,
+      namespace: "other",
+      idleTimeoutMs: 90_000,
+      maxLifetimeMs: 5_400_000,
+      concurrency: 4,
+    });
+  });
+
+  it.each([
+    [["--idle-timeout", "forever"], "--idle-timeout"],
+    [["--max-lifetime", ""], "--max-lifetime"],
+    [["--concurrency", "0"], "--concurrency"],
+    [["--concurrency", "many"], "--concurrency"],
+    [["--namespace", "Bad_NS"], "NAMESPACE"],
+    [["--bogus"], "--bogus"],
+    [["stray"], "stray"],
+  ])("%j is refused, naming %s", (argv, name) => {
+    expect(() => settingsFrom(argv, sources())).toThrow(ConfigError);
+    expect(() => settingsFrom(argv, sources())).toThrow(new RegExp(`^${name}`));
+  });
+});

@@ -1,0 +1,90 @@
+import { type ArgsDef, parseArgs } from "citty";
+import { ConfigError, defaultSources, loadFleetConfig } from "../shared/config.js";
+import { parseDurationMs } from "../shared/duration.js";
+
+const DEFAULT_CONCURRENCY = 10;
+const MAX_CONCURRENCY = 100;
+
+export const args = {
+  "dry-run": { type: "boolean", description: "Report what would be deleted; change nothing." },
+  namespace: {
+    type: "string",
+    valueHint: "NS",
+    description: "Namespace of the fleet (default: NAMESPACE).",
+  },
+  "idle-timeout": {
+    type: "string",
+    valueHint: "D",
+    description: "Idle time before deletion (default: IDLE_TIMEOUT, 30m).",
+  },
+  "max-lifetime": {
+    type: "string",
+    valueHint: "D",
+    description: "Age before deletion (default: MAX_LIFETIME, 24h).",
+  },
+  concurrency: {
+    type: "string",
+    valueHint: "N",
+    description: `Deletes in flight at once (default: ${DEFAULT_CONCURRENCY}).`,
+  },
+  help: { type: "boolean", description: "Show this help." },
+} satisfies ArgsDef;
+
+export const command = {
+  meta: {
+    name: "fleet-reaper",
+    description:
+      "One pass over the fleet: deletes instances idle or older than their timeouts, then exits.",
+  },
+  args,
+};
+
+export interface ReaperSettings {
+  dryRun: boolean;
+  namespace: string;
+  idleTimeoutMs: number;
+  maxLifetimeMs: number;
+  concurrency: number;
+  logLevel: string;
+}
+
+/** Flags override the environment; anything unusable is a ConfigError naming the flag. */
+export function settingsFrom(argv: string[], sources = defaultSources()): ReaperSettings {
+  const parsed = parseArgs<typeof args>(argv, args);
+  const known = new Set(["_", ...Object.keys(args), "dryRun", "idleTimeout", "maxLifetime"]);
+  const unknown = Object.keys(parsed).find((key) => !known.has(key));
+  if (unknown) throw new ConfigError(`--${unknown}: unknown flag (see --help)`);
+  if (parsed._.length > 0)
+    throw new ConfigError(`${parsed._[0]}: unexpected argument (see --help)`);
+
+  const fleet = loadFleetConfig({
+    ...sources,
+    env: {
+      ...sources.env,
+      ...(parsed.namespace !== undefined ? { NAMESPACE: parsed.namespace } : {}),
+    },
+  });
+  const duration = (flag: string, value: string | undefined, fallback: number) => {
+    if (value === undefined) return fallback;
+    const ms = parseDurationMs(value);
+    if (ms === undefined)
+      throw new ConfigError(`--${flag}: expected a duration such as 90, 90s, 15m, 2h or 1h30m`);
+    return ms;
+  };
+  let concurrency = DEFAULT_CONCURRENCY;
+  if (parsed.concurrency !== undefined) {
+    concurrency = Number(parsed.concurrency);
+    if (!/^\d+$/.test(parsed.concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
+      throw new ConfigError(`--concurrency: expected a whole number from 1 to ${MAX_CONCURRENCY}`);
+    }
+  }
+  if (parsed.namespace === "") throw new ConfigError("--namespace: expected a namespace name");
+  return {
+    dryRun: Boolean(parsed["dry-run"]),
+    namespace: fleet.namespace,
+    idleTimeoutMs: duration("idle-timeout", parsed["idle-timeout"], fleet.idleTimeoutMs),
+    maxLifetimeMs: duration("max-lifetime", parsed["max-lifetime"], fleet.maxLifetimeMs),
+    concurrency,
+    logLevel: fleet.logLevel,
+  };
+}
