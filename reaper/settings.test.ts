@@ -49,7 +49,8 @@ describe("reaper settings", () => {
     [["--max-lifetime", ""], "--max-lifetime"],
     [["--concurrency", "0"], "--concurrency"],
     [["--concurrency", "many"], "--concurrency"],
-    [["--namespace", "Bad_NS"], "NAMESPACE"],
+    [["--namespace", "Bad_NS"], "--namespace"],
+    [["--namespace", ""], "--namespace"],
     [["--bogus"], "--bogus"],
     [["stray"], "stray"],
   ])("%j is refused, naming %s", (argv, name) => {

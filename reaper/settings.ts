@@ -57,13 +57,18 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
   if (parsed._.length > 0)
     throw new ConfigError(`${parsed._[0]}: unexpected argument (see --help)`);
 
-  const fleet = loadFleetConfig({
-    ...sources,
-    env: {
-      ...sources.env,
-      ...(parsed.namespace !== undefined ? { NAMESPACE: parsed.namespace } : {}),
-    },
-  });
+  if (parsed.namespace === "") throw new ConfigError("--namespace: expected a namespace name");
+  let fleet: ReturnType<typeof loadFleetConfig>;
+  try {
+    const namespace = parsed.namespace !== undefined ? { NAMESPACE: parsed.namespace } : {};
+    fleet = loadFleetConfig({ ...sources, env: { ...sources.env, ...namespace } });
+  } catch (error) {
+    // Name the flag, not the variable: the flag is what the user typed.
+    if (parsed.namespace !== undefined && (error as Error).message.startsWith("NAMESPACE:")) {
+      throw new ConfigError((error as Error).message.replace(/^NAMESPACE/, "--namespace"));
+    }
+    throw error;
+  }
   const duration = (flag: string, value: string | undefined, fallback: number) => {
     if (value === undefined) return fallback;
     const ms = parseDurationMs(value);
@@ -78,7 +83,6 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
       throw new ConfigError(`--concurrency: expected a whole number from 1 to ${MAX_CONCURRENCY}`);
     }
   }
-  if (parsed.namespace === "") throw new ConfigError("--namespace: expected a namespace name");
   return {
     dryRun: Boolean(parsed["dry-run"]),
     namespace: fleet.namespace,
