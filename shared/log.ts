@@ -12,9 +12,9 @@ export function createLogger(
 ): Logger {
   return pino(
     {
-      name: options.name,
       level: options.level,
-      base: { name: options.name },
+      // "service", not pino's "name": log lines use "name" for the object they are about.
+      base: { service: options.name },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       redact: {

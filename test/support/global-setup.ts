@@ -17,6 +17,10 @@ declare module "vitest" {
  * existing cluster, otherwise the project's own local cluster is started (or reused).
  */
 export default function setup(project: TestProject) {
+  // Some tests run the built binaries as real processes (signals, ports, exit codes).
+  const build = spawnSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
+  if (build.status !== 0) throw new Error("npm run build failed (see the output above)");
+
   let kubeconfig = process.env.FLEET_TEST_KUBECONFIG;
   if (kubeconfig) {
     if (!existsSync(kubeconfig)) throw new Error(`FLEET_TEST_KUBECONFIG: no file at ${kubeconfig}`);
