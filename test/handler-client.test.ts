@@ -202,4 +202,34 @@ describe("client API on the real control plane", () => {
     expect(again.status).toBe(404);
     expect((await again.json()).code).toBe("not_found");
   });
+
+  it("leaves no raw API key in any object, log line, metric or error body", async () => {
+    // Exercise the paths that see a key once more, errors included.
+    await handler.request(`/api/v1/${KEY}/instances/first`);
+    await handler.request(`/api/v1/${KEY}/instances/Not_Valid`);
+    await handler.request(`/api/v1/${KEY}/nowhere`);
+    const errorBodies = await Promise.all([
+      handler.request("/instances/Not_Valid", { apiKey: KEY }).then((r) => r.text()),
+      handler.request(`/api/v1/${KEY}/instances/Not_Valid`).then((r) => r.text()),
+      handler.request(`/api/v1/${KEY}/no/such/route`).then((r) => r.text()),
+    ]);
+    const everything = JSON.stringify({
+      clientPods: await custom.listNamespacedCustomObject({
+        group: "gptme.ai",
+        version: "v1",
+        namespace,
+        plural: "clientpods",
+      }),
+      pods: await core.listNamespacedPod({ namespace }),
+      events: await core.listNamespacedEvent({ namespace }),
+      logs: handler.logs.lines,
+      metrics: await handler.metrics.registry.metrics(),
+      errorBodies,
+    });
+    expect(handler.logs.lines.length).toBeGreaterThan(10);
+    for (const key of [KEY, OTHER_KEY]) {
+      expect(everything).not.toContain(key);
+      expect(everything).not.toContain(encodeURIComponent(key));
+    }
+  });
 });

@@ -1,0 +1,212 @@
+import { randomBytes } from "node:crypto";
+import { resolve } from "node:path";
+import {
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { reap } from "../reaper/reap.js";
+import { Kube } from "../shared/kube.js";
+import { createLogger } from "../shared/log.js";
+import { clientIdOf, instanceNameOf } from "../shared/names.js";
+import { adminKubeConfig, eventually, kubeconfigPath } from "./support/cluster.js";
+import { serviceAccountKubeConfig } from "./support/credentials.js";
+import { LogCapture, startHandler } from "./support/fleet.js";
+import { kubectl } from "./support/kubectl.js";
+
+const MANIFESTS = resolve(import.meta.dirname, "../k8s/local/fleet-operator");
+const NAMESPACE = "gptme-fleet";
+const KEY = `deploy-key-${randomBytes(4).toString("hex")}`;
+
+/** resourceVersion of every object the manifests describe, by kind/name. */
+function versions(): Record<string, string> {
+  const list = JSON.parse(kubectl(kubeconfigPath(), ["get", "-f", MANIFESTS, "-o", "json"]));
+  return Object.fromEntries(
+    list.items.map((o: { kind: string; metadata: { name: string; resourceVersion: string } }) => [
+      `${o.kind}/${o.metadata.name}`,
+      o.metadata.resourceVersion,
+    ]),
+  );
+}
+
+describe("the manifests on a real API server", () => {
+  const core = adminKubeConfig().makeApiClient(CoreV1Api);
+  const batch = adminKubeConfig().makeApiClient(BatchV1Api);
+  const custom = adminKubeConfig().makeApiClient(CustomObjectsApi);
+  const created: string[] = [];
+
+  beforeAll(() => {
+    kubectl(kubeconfigPath(), ["apply", "-f", MANIFESTS]);
+  });
+
+  afterAll(async () => {
+    for (const name of created) {
+      await custom
+        .deleteNamespacedCustomObject({
+          group: "gptme.ai",
+          version: "v1",
+          namespace: NAMESPACE,
+          plural: "clientpods",
+          name,
+        })
+        .catch(() => undefined);
+    }
+  });
+
+  it("installs every object of the contract, in an order apply accepts", () => {
+    const objects = Object.keys(versions()).sort();
+    expect(objects).toEqual(
+      [
+        "ConfigMap/fleet-config",
+        "CronJob/fleet-reaper",
+        "CustomResourceDefinition/clientpods.gptme.ai",
+        "Deployment/fleet-handler",
+        "Namespace/gptme-fleet",
+        "NetworkPolicy/client-pods-ingress",
+        "PodDisruptionBudget/fleet-handler",
+        "PodTemplate/gptme-client",
+        "ResourceQuota/fleet-instances",
+        "Role/fleet-handler",
+        "Role/fleet-reaper",
+        "RoleBinding/fleet-handler",
+        "RoleBinding/fleet-reaper",
+        "Service/fleet-handler",
+        "ServiceAccount/fleet-handler",
+        "ServiceAccount/fleet-reaper",
+      ].sort(),
+    );
+  });
+
+  it("applies again without changing anything", () => {
+    const before = versions();
+    kubectl(kubeconfigPath(), ["apply", "-f", MANIFESTS]);
+    expect(versions()).toEqual(before);
+  });
+
+  it("enforces the restricted Pod Security Standard in the fleet's namespace", async () => {
+    const ns = await core.readNamespace({ name: NAMESPACE });
+    expect(ns.metadata?.labels?.["pod-security.kubernetes.io/enforce"]).toBe("restricted");
+    await expect(
+      core.createNamespacedPod({
+        namespace: NAMESPACE,
+        body: { metadata: { name: "root-pod" }, spec: { containers: [{ name: "c", image: "x" }] } },
+      }),
+    ).rejects.toMatchObject({ code: 403 });
+  });
+
+  it("runs the reaper by hand: create job --from=cronjob/fleet-reaper", async () => {
+    const job = `reap-now-${randomBytes(3).toString("hex")}`;
+    kubectl(kubeconfigPath(), [
+      "-n",
+      NAMESPACE,
+      "create",
+      "job",
+      `--from=cronjob/fleet-reaper`,
+      job,
+    ]);
+    try {
+      const made = await batch.readNamespacedJob({ name: job, namespace: NAMESPACE });
+      expect(made.spec?.template.spec?.serviceAccountName).toBe("fleet-reaper");
+      expect(made.spec?.template.spec?.containers[0]?.image).toContain("fleet-reaper");
+      // The Job controller (kube-controller-manager) makes its pod, admitted under "restricted".
+      await eventually(async () => {
+        const pods = await core.listNamespacedPod({
+          namespace: NAMESPACE,
+          labelSelector: `job-name=${job}`,
+        });
+        return pods.items.length > 0 ? true : undefined;
+      }, "the job's pod");
+    } finally {
+      await batch.deleteNamespacedJob({
+        name: job,
+        namespace: NAMESPACE,
+        propagationPolicy: "Background",
+      });
+    }
+  });
+
+  it("lets the handler do everything it does with its own ServiceAccount, and no more", async () => {
+    const kc = await serviceAccountKubeConfig(NAMESPACE, "fleet-handler");
+    const handler = startHandler(NAMESPACE, { ADMIN_TOKEN: "deploy-test-admin-token" }, kc);
+    const admin = { authorization: "Bearer deploy-test-admin-token" };
+    try {
+      created.push(
+        instanceNameOf(clientIdOf(KEY), "rbac"),
+        instanceNameOf(clientIdOf(KEY), "gone"),
+      );
+      expect((await handler.request("/instances/rbac?wait=30", { apiKey: KEY })).status).toBe(200);
+      expect((await handler.request("/instances/rbac", { apiKey: KEY })).status).toBe(200);
+      expect((await handler.request("/instances/gone?wait=0", { apiKey: KEY })).status).toBe(202);
+      expect(
+        (await (await handler.request("/instances", { apiKey: KEY })).json()).items,
+      ).toHaveLength(2);
+      expect(
+        (await handler.request("/instances/gone", { apiKey: KEY, method: "DELETE" })).status,
+      ).toBe(200);
+      const listed = await (
+        await handler.request(`/admin/pods?client=${clientIdOf(KEY)}`, { headers: admin })
+      ).json();
+      expect(listed.items).toHaveLength(1);
+      const name = listed.items[0].name;
+      expect((await handler.request(`/admin/pods/${name}`, { headers: admin })).status).toBe(200);
+      expect((await handler.request("/readyz")).status).toBe(200);
+      // Activity writes and mirror patches, with the interval forced to zero.
+      const busy = startHandler(NAMESPACE, { ACTIVITY_INTERVAL: "0" }, kc);
+      expect((await busy.request("/instances/rbac", { apiKey: KEY })).status).toBe(200);
+      busy.close();
+      // Least privilege: no secrets, nothing outside its namespace.
+      const asHandler = kc.makeApiClient(CoreV1Api);
+      await expect(asHandler.listNamespacedSecret({ namespace: NAMESPACE })).rejects.toMatchObject({
+        code: 403,
+      });
+      await expect(asHandler.listNamespacedPod({ namespace: "default" })).rejects.toMatchObject({
+        code: 403,
+      });
+    } finally {
+      handler.close();
+    }
+  });
+
+  it("lets the reaper do a pass with its own ServiceAccount, and no more", async () => {
+    const kc = await serviceAccountKubeConfig(NAMESPACE, "fleet-reaper");
+    const name = instanceNameOf(clientIdOf(KEY), "rbac");
+    await custom.patchNamespacedCustomObjectStatus(
+      {
+        group: "gptme.ai",
+        version: "v1",
+        namespace: NAMESPACE,
+        plural: "clientpods",
+        name,
+        body: { status: { lastActivity: new Date(Date.now() - 3600_000).toISOString() } },
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+    const kube = new Kube(kc, NAMESPACE);
+    try {
+      const summary = await reap(kube, {
+        defaults: { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * 3600_000 },
+        dryRun: false,
+        concurrency: 2,
+        now: () => new Date(),
+        log: createLogger({ level: "info", name: "fleet-reaper" }, new LogCapture()),
+      });
+      expect(summary.failed).toBe(0);
+      expect(summary.deleted).toBeGreaterThanOrEqual(1);
+      expect(await kube.getPod(name).catch((e) => e)).toMatchObject({ status: 403 });
+      await expect(
+        kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+          group: "gptme.ai",
+          version: "v1",
+          namespace: NAMESPACE,
+          plural: "clientpods",
+          body: { apiVersion: "gptme.ai/v1", kind: "ClientPod", metadata: { name: "x" }, spec: {} },
+        }),
+      ).rejects.toMatchObject({ code: 403 });
+    } finally {
+      kube.close();
+    }
+  });
+});
