@@ -1,0 +1,81 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { resolve } from "node:path";
+
+const HANDLER = resolve(import.meta.dirname, "../../dist/handler/main.js");
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+export interface HandlerProcess {
+  proc: ChildProcess;
+  url: string;
+  stdout: string[];
+  stderr: string[];
+  exited: Promise<number | null>;
+}
+
+/** The built handler as a real process, as it runs in production. */
+export function spawnHandler(env: Record<string, string>): HandlerProcess {
+  const proc = spawn(process.execPath, [HANDLER], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  proc.stdout?.on("data", (d: Buffer) => stdout.push(...d.toString().split("\n").filter(Boolean)));
+  proc.stderr?.on("data", (d: Buffer) => stderr.push(...d.toString().split("\n").filter(Boolean)));
+  const exited = new Promise<number | null>((r) => proc.on("exit", (code) => r(code)));
+  return { proc, url: `http://127.0.0.1:${env.HTTP_PORT}`, stdout, stderr, exited };
+}
+
+/** Waits until the process answers /healthz. */
+export async function waitHealthy(handler: HandlerProcess, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ((await fetch(`${handler.url}/healthz`).catch(() => undefined))?.ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the handler did not start: ${handler.stderr.join("\n")}`);
+}
+
+/**
+ * A TCP relay in front of the API server that a test can cut and restore: from the
+ * handler's side, exactly an API server that goes away and comes back.
+ */
+export class FaultyLink {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(
+    readonly port: number,
+    private readonly target: { host: string; port: number },
+  ) {}
+
+  async up(): Promise<void> {
+    const server = createServer((client) => {
+      const upstream = connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.sockets.add(s);
+        s.on("close", () => this.sockets.delete(s));
+        s.on("error", () => s.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((r) => server.listen(this.port, "127.0.0.1", r));
+    this.server = server;
+  }
+
+  /** Refuses new connections and cuts the open ones. */
+  async down(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const s of this.sockets) s.destroy();
+    if (server) await new Promise((r) => server.close(r));
+  }
+}
