@@ -11,8 +11,11 @@ say() { printf '[dev] %s\n' "$*" >&2; }
 
 bash scripts/cluster.sh up
 export KUBECONFIG="$ROOT/.cluster/kubeconfig"
-say "applying k8s/local/fleet-operator/"
-"$BIN_DIR/kubectl-v$K8S_VERSION" apply -f k8s/local/fleet-operator/ >/dev/null
+say "applying the Traefik CRDs and k8s/local/fleet-operator/"
+kubectl() { "$BIN_DIR/kubectl-v$K8S_VERSION" "$@"; }
+kubectl apply --server-side --force-conflicts -f k8s/local/traefik/00-crds.yaml >/dev/null
+kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+kubectl apply -f k8s/local/fleet-operator/ >/dev/null
 say "building"
 npm run --silent build
 

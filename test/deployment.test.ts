@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import {
+  AppsV1Api,
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -61,6 +62,8 @@ describe("the manifests on a real API server", () => {
     expect(objects).toEqual(
       [
         "ConfigMap/fleet-config",
+        "IngressRoute/fleet-instances",
+        "Middleware/apikey-from-path",
         "CronJob/fleet-reaper",
         "CustomResourceDefinition/clientpods.gptme.ai",
         "Deployment/fleet-handler",
@@ -208,5 +211,29 @@ describe("the manifests on a real API server", () => {
     } finally {
       kube.close();
     }
+  });
+
+  it("installs Traefik with the apikey plugin mounted where it loads local plugins", async () => {
+    kubectl(kubeconfigPath(), ["apply", "-k", resolve(MANIFESTS, "../traefik")]);
+    const configMaps = await core.listNamespacedConfigMap({ namespace: "traefik" });
+    const plugin = configMaps.items.find((c) =>
+      c.metadata?.name?.startsWith("traefik-plugin-apikey"),
+    );
+    expect(Object.keys(plugin?.data ?? {}).sort()).toEqual([".traefik.yml", "apikey.go", "go.mod"]);
+    const deployment = await adminKubeConfig()
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ name: "traefik", namespace: "traefik" });
+    const mount = deployment.spec?.template.spec?.containers[0]?.volumeMounts?.find(
+      (m) => m.name === "apikey-plugin",
+    );
+    const workingDir = deployment.spec?.template.spec?.containers[0]?.workingDir;
+    expect(`${mount?.mountPath}`).toBe(
+      `${workingDir}/plugins-local/src/github.com/gptme/traefik-apikey-from-path`,
+    );
+    // The ReplicaSet's pods pass the restricted standard the traefik namespace enforces.
+    await eventually(async () => {
+      const pods = await core.listNamespacedPod({ namespace: "traefik" });
+      return pods.items.length >= 2 ? true : undefined;
+    }, "Traefik's pods");
   });
 });

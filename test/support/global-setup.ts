@@ -30,16 +30,13 @@ export default function setup(project: TestProject) {
       throw new Error("the local control plane did not start (see the output above)");
     kubeconfig = resolve(ROOT, ".cluster/kubeconfig");
   }
-  kubectl(kubeconfig, [
-    "apply",
-    "-f",
-    resolve(ROOT, "k8s/local/fleet-operator/01-crd-clientpods.yaml"),
-  ]);
-  kubectl(kubeconfig, [
-    "wait",
-    "--for=condition=Established",
-    "crd/clientpods.gptme.ai",
-    "--timeout=60s",
-  ]);
+  // The fleet's CRD, and Traefik's (the fleet's manifests include a Middleware and an IngressRoute).
+  for (const crds of [
+    "k8s/local/fleet-operator/01-crd-clientpods.yaml",
+    "k8s/local/traefik/00-crds.yaml",
+  ]) {
+    kubectl(kubeconfig, ["apply", "--server-side", "--force-conflicts", "-f", resolve(ROOT, crds)]);
+  }
+  kubectl(kubeconfig, ["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
   project.provide("kubeconfig", kubeconfig);
 }

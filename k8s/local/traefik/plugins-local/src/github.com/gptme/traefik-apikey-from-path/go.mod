@@ -1,0 +1,3 @@
+module github.com/gptme/traefik-apikey-from-path
+
+go 1.22
