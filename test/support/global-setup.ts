@@ -30,6 +30,11 @@ export default function setup(project: TestProject) {
       throw new Error("the local control plane did not start (see the output above)");
     kubeconfig = resolve(ROOT, ".cluster/kubeconfig");
   }
+  // Traefik, for the end-to-end test of the public route (built once, cached like the cluster).
+  const traefik = spawnSync("bash", [resolve(ROOT, "scripts/cluster-build.sh"), "traefik"], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  if (traefik.status !== 0) throw new Error("building Traefik failed (see the output above)");
   // The fleet's CRD, and Traefik's (the fleet's manifests include a Middleware and an IngressRoute).
   for (const crds of [
     "k8s/local/fleet-operator/01-crd-clientpods.yaml",

@@ -1,0 +1,97 @@
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { cpus, totalmem } from "node:os";
+import { resolve } from "node:path";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { Kube } from "../../shared/kube.js";
+
+export const ROOT = resolve(import.meta.dirname, "../../..");
+export const KUBECONFIG = process.env.KUBECONFIG ?? resolve(ROOT, ".cluster/kubeconfig");
+
+export function adminKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromFile(KUBECONFIG);
+  return kc;
+}
+
+export function say(text: string): void {
+  process.stderr.write(`[bench] ${text}\n`);
+}
+
+export async function createNamespace(prefix: string): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString("hex")}`;
+  await adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .createNamespace({ body: { metadata: { name, labels: { "gptme.ai/bench": "true" } } } });
+  return name;
+}
+
+/** Deletes a namespace and waits until it is gone, so the next section starts clean. */
+export async function deleteNamespace(name: string): Promise<void> {
+  const core = adminKubeConfig().makeApiClient(CoreV1Api);
+  await core.deleteNamespace({ name }).catch(() => undefined);
+  for (let i = 0; i < 600; i++) {
+    const gone = await core.readNamespace({ name }).then(
+      () => false,
+      () => true,
+    );
+    if (gone) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+export function adminKube(namespace: string): Kube {
+  return new Kube(adminKubeConfig(), namespace);
+}
+
+export interface Stats {
+  count: number;
+  p50: number;
+  p99: number;
+  mean: number;
+  max: number;
+}
+
+export function stats(samples: number[]): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) =>
+    sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  const sum = sorted.reduce((a, b) => a + b, 0);
+  return {
+    count: sorted.length,
+    p50: at(0.5),
+    p99: at(0.99),
+    mean: sum / sorted.length,
+    max: sorted.at(-1) ?? Number.NaN,
+  };
+}
+
+/** Runs `worker` `total` times with `concurrency` in flight; returns each call's latency in ms. */
+export async function closedLoop(
+  total: number,
+  concurrency: number,
+  worker: (i: number) => Promise<void>,
+): Promise<{ latencies: number[]; seconds: number }> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < total; i = next++) {
+        const t = performance.now();
+        await worker(i);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  return { latencies, seconds: (performance.now() - started) / 1000 };
+}
+
+export function machine(): string {
+  const kernel = execFileSync("uname", ["-sr"], { encoding: "utf8" }).trim();
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  return `${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, ${kernel}, Node ${process.version}`;
+}
+
+export const ms = (n: number) => `${n.toFixed(n < 10 ? 2 : 1)} ms`;
+export const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
