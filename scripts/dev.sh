@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm run dev: the local control plane (built and started if needed), the manifests applied,
-# and the handler running on this machine against it, with pretty logs.
+# the handler running on this machine against it, and Traefik in front of it serving the
+# public route, with pretty logs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -8,28 +9,57 @@ cd "$ROOT"
 source scripts/cluster-env.sh
 
 say() { printf '[dev] %s\n' "$*" >&2; }
-
-bash scripts/cluster.sh up
-export KUBECONFIG="$ROOT/.cluster/kubeconfig"
-say "applying the Traefik CRDs and k8s/local/fleet-operator/"
 kubectl() { "$BIN_DIR/kubectl-v$K8S_VERSION" "$@"; }
-kubectl apply --server-side --force-conflicts -f k8s/local/traefik/00-crds.yaml >/dev/null
-kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
-kubectl apply -f k8s/local/fleet-operator/ >/dev/null
-say "building"
-npm run --silent build
 
 export NAMESPACE=gptme-fleet
 export HTTP_PORT=${HTTP_PORT:-8080}
 export ADMIN_TOKEN=${ADMIN_TOKEN:-dev-admin-token}
+TRAEFIK_PORT=${TRAEFIK_PORT:-8000}
+
+bash scripts/cluster.sh up
+export KUBECONFIG="$ROOT/.cluster/kubeconfig"
+say "applying the Traefik CRDs and k8s/local/fleet-operator/"
+kubectl apply --server-side --force-conflicts -f k8s/local/traefik/00-crds.yaml >/dev/null
+kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+kubectl apply -f k8s/local/fleet-operator/ >/dev/null
+
+# KWOK pods run no containers, so the handler runs here instead of in its Deployment: the
+# fleet-handler Service becomes a name for this machine while dev runs, and is put back after.
+say "pointing Service fleet-handler at this machine's handler (until dev stops)"
+kubectl -n "$NAMESPACE" scale deployment fleet-handler --replicas=0 >/dev/null
+kubectl -n "$NAMESPACE" delete service fleet-handler --ignore-not-found >/dev/null
+kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: fleet-handler, namespace: $NAMESPACE}
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports: [{name: http, port: $HTTP_PORT}]
+YAML
+restore() {
+  kubectl -n "$NAMESPACE" delete service fleet-handler --ignore-not-found >/dev/null 2>&1 || true
+  kubectl apply -f k8s/local/fleet-operator/06-handler.yaml >/dev/null 2>&1 || true
+  [ -n "${traefik_pid:-}" ] && kill "$traefik_pid" 2>/dev/null || true
+}
+trap restore EXIT
+
+say "building"
+npm run --silent build
+say "starting Traefik on 127.0.0.1:$TRAEFIK_PORT (first run builds it: 5-15 minutes)"
+bash scripts/traefik.sh "$TRAEFIK_PORT" "$NAMESPACE" &
+traefik_pid=$!
+
 cat >&2 <<MSG
 
-[dev] handler on http://127.0.0.1:$HTTP_PORT (namespace $NAMESPACE, admin token "$ADMIN_TOKEN"). Try:
+[dev] handler on http://127.0.0.1:$HTTP_PORT, Traefik on http://127.0.0.1:$TRAEFIK_PORT (namespace $NAMESPACE). Try:
 
-  curl -s -H 'X-API-Key: my-secret-key-123' http://127.0.0.1:$HTTP_PORT/instances/default
+  curl -s http://127.0.0.1:$TRAEFIK_PORT/api/v1/my-secret-key-123/instances/default
 
-[dev] kubectl --kubeconfig .cluster/kubeconfig -n $NAMESPACE get cpod,pods   # what it made
-[dev] Ctrl-C stops the handler; 'npm run cluster -- down' stops the cluster.
+[dev] the handler directly:  curl -s -H 'X-API-Key: my-secret-key-123' http://127.0.0.1:$HTTP_PORT/instances
+[dev] the admin API:         curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' http://127.0.0.1:$HTTP_PORT/admin/pods
+[dev] what it made:          kubectl --kubeconfig .cluster/kubeconfig -n $NAMESPACE get cpod,pods
+[dev] Ctrl-C stops the handler and Traefik; 'npm run cluster -- down' stops the cluster.
 
 MSG
 node dist/handler/main.js | npx --no-install pino-pretty --colorize --translateTime SYS:HH:MM:ss.l
