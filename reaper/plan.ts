@@ -1,5 +1,5 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import type { ClientPod } from "../shared/clientpod.js";
+import { type ClientPod, LABEL_CLIENT } from "../shared/clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
 import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
 
@@ -34,13 +34,26 @@ export function planReap(
   now: Date,
   defaults: ExpiryDefaults,
 ): ReapAction[] {
-  const actions: ReapAction[] = [];
-  const podByName = new Map(pods.map((pod) => [pod.metadata?.name, pod]));
-  const liveOwners = new Set<string>();
+  return [
+    ...planClientPods(clientPods, podsByName(pods), now, defaults),
+    ...planOrphans(pods, new Set(clientPods.map((cp) => cp.metadata.uid))),
+  ];
+}
 
+export function podsByName(pods: readonly V1Pod[]): ReadonlyMap<string, V1Pod> {
+  return new Map(pods.map((pod) => [pod.metadata?.name ?? "", pod]));
+}
+
+/** The ClientPods of one page that go (idle, max-lifetime, pod-ended). */
+export function planClientPods(
+  clientPods: readonly ClientPod[],
+  pods: ReadonlyMap<string, V1Pod>,
+  now: Date,
+  defaults: ExpiryDefaults,
+): ReapAction[] {
+  const actions: ReapAction[] = [];
   for (const cp of clientPods) {
     const { name, uid, resourceVersion, creationTimestamp, deletionTimestamp } = cp.metadata;
-    liveOwners.add(uid);
     if (deletionTimestamp) continue;
     const lastActivity = cp.status?.lastActivity;
     const expiry = expiryOf(
@@ -52,7 +65,7 @@ export function planReap(
       },
       defaults,
     );
-    const pod = podByName.get(name);
+    const pod = pods.get(name);
     const reason: ReapReason | undefined =
       now > expiry.lifetimeEndsAt
         ? "max-lifetime"
@@ -73,7 +86,12 @@ export function planReap(
       resourceVersion,
     });
   }
+  return actions;
+}
 
+/** Fleet Pods that no ClientPod of `liveOwners` (uids) owns. */
+export function planOrphans(pods: readonly V1Pod[], liveOwners: ReadonlySet<string>): ReapAction[] {
+  const actions: ReapAction[] = [];
   for (const pod of pods) {
     const owner = ownerUidOf(pod);
     const { name, uid } = pod.metadata ?? {};
@@ -82,7 +100,7 @@ export function planReap(
     actions.push({
       kind: "pod",
       name,
-      clientId: pod.metadata?.labels?.["gptme.ai/client"],
+      clientId: pod.metadata?.labels?.[LABEL_CLIENT],
       reason: "orphan",
       idleSeconds: undefined,
       uid,

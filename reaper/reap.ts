@@ -1,12 +1,12 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import pRetry from "p-retry";
-import { type ClientPod, MANAGED_SELECTOR } from "../shared/clientpod.js";
+import { LABEL_CLIENT, MANAGED_SELECTOR } from "../shared/clientpod.js";
 import type { ExpiryDefaults } from "../shared/expiry.js";
 import { deleteInstance } from "../shared/instance-ops.js";
-import { type DeleteResult, type Kube, KubeUnavailableError, type Page } from "../shared/kube.js";
+import { type DeleteResult, type Kube, KubeUnavailableError } from "../shared/kube.js";
 import type { Logger } from "../shared/log.js";
-import { planReap, type ReapAction } from "./plan.js";
+import { planClientPods, planOrphans, podsByName, type ReapAction } from "./plan.js";
 
 /** Objects per list call: the fleet is read in pages, never in one response. */
 export const PAGE_SIZE = 500;
@@ -38,21 +38,30 @@ type Outcome = "deleted" | "skipped" | "failed";
 export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummary> {
   const started = performance.now();
   const { log, dryRun } = options;
-  // Pods first: see planReap for why the order matters.
-  const pods = await listAll<V1Pod>((page) =>
-    kube.listPods({ labelSelector: MANAGED_SELECTOR, ...page }),
-  );
-  const clientPods = await listAll<ClientPod>(async (page) => {
-    const result = await kube.listClientPods({ labelSelector: MANAGED_SELECTOR, ...page });
-    for (const name of result.invalid)
+  // Pods first: see planReap for why the order matters. ClientPods are planned page by page
+  // and dropped: what stays in memory is a uid per instance and the actions, not the fleet.
+  const now = options.now();
+  const pods = await listPods(kube);
+  const podIndex = podsByName(pods);
+  const liveOwners = new Set<string>();
+  const actions: ReapAction[] = [];
+  let checked = 0;
+  let token: string | undefined;
+  do {
+    const page = await kube.listClientPods({
+      labelSelector: MANAGED_SELECTOR,
+      limit: PAGE_SIZE,
+      continue: token,
+    });
+    for (const name of page.invalid)
       log.warn({ name }, "skipping a ClientPod that does not match the schema");
-    return result;
-  });
-  const actions = planReap(clientPods, pods, options.now(), options.defaults);
-  log.debug(
-    { clientPods: clientPods.length, pods: pods.length, actions: actions.length },
-    "planned",
-  );
+    for (const cp of page.items) liveOwners.add(cp.metadata.uid);
+    actions.push(...planClientPods(page.items, podIndex, now, options.defaults));
+    checked += page.items.length;
+    token = page.continue;
+  } while (token);
+  actions.push(...planOrphans(pods, liveOwners));
+  log.debug({ clientPods: checked, pods: pods.length, actions: actions.length }, "planned");
 
   await options.beforeDelete?.(actions);
 
@@ -65,7 +74,7 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
     ),
   );
   const summary: ReapSummary = {
-    checked: clientPods.length,
+    checked,
     deleted: outcomes.filter((o) => o === "deleted").length,
     skipped: outcomes.filter((o) => o === "skipped").length,
     failed: outcomes.filter((o) => o === "failed").length,
@@ -124,15 +133,33 @@ function fields(action: ReapAction) {
   };
 }
 
-async function listAll<T>(
-  list: (page: { limit: number; continue?: string }) => Promise<Page<T>>,
-): Promise<T[]> {
-  const items: T[] = [];
+/** Every fleet Pod, page by page, each cut down to the few fields the plan reads. */
+async function listPods(kube: Kube): Promise<V1Pod[]> {
+  const pods: V1Pod[] = [];
   let token: string | undefined;
   do {
-    const page = await list({ limit: PAGE_SIZE, continue: token });
-    items.push(...page.items);
+    const page = await kube.listPods({
+      labelSelector: MANAGED_SELECTOR,
+      limit: PAGE_SIZE,
+      continue: token,
+    });
+    pods.push(...page.items.map(slimPod));
     token = page.continue;
   } while (token);
-  return items;
+  return pods;
+}
+
+function slimPod(pod: V1Pod): V1Pod {
+  const owner = pod.metadata?.ownerReferences?.find((ref) => ref.controller);
+  const client = pod.metadata?.labels?.[LABEL_CLIENT];
+  return {
+    metadata: {
+      name: pod.metadata?.name,
+      uid: pod.metadata?.uid,
+      deletionTimestamp: pod.metadata?.deletionTimestamp,
+      labels: client ? { [LABEL_CLIENT]: client } : undefined,
+      ownerReferences: owner ? [owner] : undefined,
+    },
+    status: { phase: pod.status?.phase },
+  };
 }

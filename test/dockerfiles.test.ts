@@ -19,7 +19,7 @@ describe.each(["handler", "reaper"])("Dockerfile.%s", (kind) => {
   });
 
   it("runs a file the build produces, the same as the package's bin", () => {
-    const cmd = /^CMD \["node", "([^"]+)"\]$/m.exec(finalStage)?.[1];
+    const cmd = /^CMD \[(?:"node", )?"([^"]+)"\]$/m.exec(finalStage)?.[1];
     expect(cmd).toBe(`dist/${kind}/main.js`);
     expect(existsSync(resolve(ROOT, cmd ?? ""))).toBe(true);
     expect(pkg.bin[`fleet-${kind}`]).toBe(cmd);

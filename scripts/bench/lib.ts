@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
@@ -95,3 +96,71 @@ export function machine(): string {
 
 export const ms = (n: number) => `${n.toFixed(n < 10 ? 2 : 1)} ms`;
 export const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+
+export interface BenchHandler {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** The built handler as a process, logging as in production (to /dev/null). */
+export async function startHandler(
+  namespace: string,
+  env: Record<string, string> = {},
+): Promise<BenchHandler> {
+  const { spawn } = await import("node:child_process");
+  const { createServer } = await import("node:net");
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  const proc = spawn(process.execPath, [resolve(ROOT, "dist/handler/main.js")], {
+    env: { ...process.env, KUBECONFIG, NAMESPACE: namespace, HTTP_PORT: String(port), ...env },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    if ((await fetch(`${url}/healthz`).catch(() => undefined))?.ok) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const exited = new Promise((r) => proc.on("exit", r));
+  return {
+    url,
+    pid: proc.pid ?? 0,
+    stop: async () => {
+      proc.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Resident set size of a process, from /proc. */
+export function rssMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return Number(kb) / 1024;
+}
+
+/** Sum of the handler's Kubernetes API calls, from its own /metrics. */
+export async function apiCalls(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("fleet_kubernetes_requests_total{"))
+      total += Number(line.split(" ").at(-1));
+  }
+  return total;
+}
+
+export async function installTemplate(namespace: string): Promise<void> {
+  const { loadYaml } = await import("@kubernetes/client-node");
+  const template = loadYaml<{ metadata: { namespace?: string } }>(
+    readFileSync(
+      resolve(ROOT, "k8s/local/fleet-operator/05-podtemplate-gptme-client.yaml"),
+      "utf8",
+    ),
+  );
+  template.metadata.namespace = namespace;
+  await adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .createNamespacedPodTemplate({ namespace, body: template as never });
+}

@@ -24,8 +24,8 @@ export interface ReaperRun {
 
 /**
  * `instances` ClientPods (no Pods: the reaper's cost is reading and deleting ClientPods),
- * half of them idle for two hours; then one real pass of the built reaper binary, timed and
- * measured by /usr/bin/time.
+ * half of them idle for two hours; then one real pass of the built reaper, run as its bin
+ * (with its V8 flags) and measured by /usr/bin/time.
  */
 export async function reaperAtScale(instances: number): Promise<ReaperRun> {
   const namespace = await createNamespace("bench-reaper");
@@ -61,7 +61,7 @@ export async function reaperAtScale(instances: number): Promise<ReaperRun> {
       "bash",
       [
         "-c",
-        `/usr/bin/time -o "${out}.time" -f '%e %M' node "${resolve(ROOT, "dist/reaper/main.js")}" > "${out}"`,
+        `/usr/bin/time -o "${out}.time" -f '%e %M' "${resolve(ROOT, "dist/reaper/main.js")}" > "${out}"`,
       ],
       {
         env: { ...process.env, KUBECONFIG, NAMESPACE: namespace },

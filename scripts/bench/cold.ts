@@ -1,0 +1,101 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import { isPodReady } from "../../handler/instance-view.js";
+import { buildPod } from "../../handler/pod-spec.js";
+import type { ClientPod } from "../../shared/clientpod.js";
+import {
+  adminKube,
+  apiCalls,
+  closedLoop,
+  createNamespace,
+  deleteNamespace,
+  installTemplate,
+  type Stats,
+  say,
+  startHandler,
+  stats,
+} from "./lib.js";
+
+export interface ColdResult {
+  mode: string;
+  handler: Stats;
+  baseline: Stats;
+  callsPerRequest: number;
+}
+
+/**
+ * Time from request to ready answer for new instances, one at a time and `burst` at once;
+ * baseline: creating the same Pod directly and waiting (watch) for Ready.
+ */
+export async function coldPath(sequential: number, burst: number): Promise<ColdResult[]> {
+  const namespace = await createNamespace("bench-cold");
+  await installTemplate(namespace);
+  const handler = await startHandler(namespace, { MAX_INSTANCES_PER_CLIENT: "1000" });
+  const kube = adminKube(namespace);
+  try {
+    const template = await kube.getPodTemplate("gptme-client");
+    if (!template) throw new Error("no template");
+    // The same Pod the handler builds, minus the owner (which would make it the GC's).
+    const owner = {
+      metadata: {
+        name: "x",
+        uid: "x",
+        namespace,
+        resourceVersion: "1",
+        creationTimestamp: new Date(),
+      },
+      spec: { clientId: "0".repeat(32), instanceId: "x", podTemplate: "gptme-client" },
+    } as ClientPod;
+    const direct = async (name: string) => {
+      const pod: V1Pod = buildPod(
+        template,
+        { ...owner, metadata: { ...owner.metadata, name } },
+        {},
+        {
+          defaultCpuLimit: "1",
+          defaultMemoryLimit: "1Gi",
+        },
+      );
+      pod.metadata = { ...pod.metadata, ownerReferences: undefined };
+      const created = await kube.createPod(pod);
+      if (!created.created) throw new Error("baseline pod exists");
+      const ready = await kube.waitForPod(created.object, isPodReady, 30_000);
+      if (!ready || !isPodReady(ready)) throw new Error("baseline pod not ready");
+    };
+    let failures = 0;
+    const viaHandler = (key: string) => async (i: number) => {
+      const res = await fetch(`${handler.url}/instances/c${i}?wait=30`, {
+        headers: { "x-api-key": key },
+      });
+      await res.arrayBuffer();
+      if (res.status !== 200) failures++;
+    };
+
+    const results: ColdResult[] = [];
+    for (const [mode, total, concurrency] of [
+      ["1 at a time", sequential, 1],
+      [`${burst} at once`, burst, burst],
+    ] as const) {
+      say(`cold: ${mode}`);
+      const tag = concurrency === 1 ? "s" : "b";
+      const baseline = await closedLoop(total, concurrency, (i) => direct(`baseline-${tag}-${i}`));
+      const before = await apiCalls(handler.url);
+      const measured = await closedLoop(
+        total,
+        concurrency,
+        viaHandler(`bench-cold-key-${tag}0001`),
+      );
+      if (failures > 0) throw new Error(`cold: ${failures} requests were not ready in time`);
+      results.push({
+        mode,
+        baseline: stats(baseline.latencies),
+        handler: stats(measured.latencies),
+        callsPerRequest: ((await apiCalls(handler.url)) - before) / total,
+      });
+    }
+    return results;
+  } finally {
+    kube.close();
+    await handler.stop();
+    await deleteNamespace(namespace);
+  }
+}

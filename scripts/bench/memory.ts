@@ -1,0 +1,44 @@
+import {
+  closedLoop,
+  createNamespace,
+  deleteNamespace,
+  installTemplate,
+  rssMb,
+  say,
+  startHandler,
+} from "./lib.js";
+
+export interface MemoryResult {
+  idleMb: number;
+  afterMb: number;
+  requests: number;
+  seconds: number;
+}
+
+/** Handler RSS when idle (after warm-up) and after `requests` warm requests. */
+export async function memory(requests: number): Promise<MemoryResult> {
+  const namespace = await createNamespace("bench-memory");
+  await installTemplate(namespace);
+  const handler = await startHandler(namespace);
+  const headers = { "x-api-key": "bench-memory-key-01" };
+  try {
+    await fetch(`${handler.url}/instances/m0?wait=30`, { headers });
+    await closedLoop(
+      2_000,
+      16,
+      async () =>
+        void (await (await fetch(`${handler.url}/instances/m0`, { headers })).arrayBuffer()),
+    );
+    await new Promise((r) => setTimeout(r, 2_000));
+    const idleMb = rssMb(handler.pid);
+    say(`memory: ${requests} requests (idle RSS ${idleMb.toFixed(0)} MB)`);
+    const run = await closedLoop(requests, 32, async () => {
+      await (await fetch(`${handler.url}/instances/m0`, { headers })).arrayBuffer();
+    });
+    await new Promise((r) => setTimeout(r, 2_000));
+    return { idleMb, afterMb: rssMb(handler.pid), requests, seconds: run.seconds };
+  } finally {
+    await handler.stop();
+    await deleteNamespace(namespace);
+  }
+}
