@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { setMaxListeners } from "node:events";
 import { toNodeHandler } from "h3/node";
 import { listen } from "listhen";
 import { ConfigError, loadHandlerConfig } from "../shared/config.js";
@@ -28,6 +29,8 @@ async function main(): Promise<void> {
   const metrics = new Metrics({ processMetrics: true });
   const kube = new Kube(kubeConfig, config.namespace, metrics.kubeObserver);
   const shutdown = new AbortController();
+  // Every request waiting for readiness listens for shutdown; there is no fixed bound.
+  setMaxListeners(0, shutdown.signal);
   const app = createApp({ config, kube, log, metrics, shutdown: shutdown.signal });
 
   let listener: Awaited<ReturnType<typeof listen>>;

@@ -71,6 +71,18 @@ export class FaultyLink {
     this.server = server;
   }
 
+  /** Accepts connections and never answers: an API server that hangs. */
+  async hang(): Promise<void> {
+    await this.down();
+    const server = createServer((client) => {
+      this.sockets.add(client);
+      client.on("close", () => this.sockets.delete(client));
+      client.on("error", () => client.destroy());
+    });
+    await new Promise<void>((r) => server.listen(this.port, "127.0.0.1", r));
+    this.server = server;
+  }
+
   /** Refuses new connections and cuts the open ones. */
   async down(): Promise<void> {
     const server = this.server;
