@@ -120,7 +120,9 @@ export class Instances {
       !created &&
       isActivityDue(recordOf(clientPod), this.deps.now(), config.activityIntervalMs)
     ) {
-      clientPod = (await this.touch(name, pod)) ?? clientPod;
+      // Only this ClientPod's own Pod says anything about its phase and IP.
+      const ownPod = pod && ownerUidOf(pod) === clientPod.metadata.uid ? pod : undefined;
+      clientPod = (await this.touch(name, ownPod)) ?? clientPod;
     }
 
     let current = pod;

@@ -96,7 +96,7 @@ requests (32 in flight, ${(r.requests / r.seconds).toFixed(0)} req/s).
 }
 
 if (wants("reaper")) {
-  const sizes = quick ? [1_000, 2_000] : [10_000, 20_000];
+  const sizes = quick ? [500, 1_000] : [10_000, 20_000];
   const runs: ReaperRun[] = [];
   for (const size of sizes) runs.push(await reaperAtScale(size));
   const [small, large] = runs;
