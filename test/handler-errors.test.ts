@@ -1,10 +1,16 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Hex } from "../shared/names.js";
-import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "./support/cluster.js";
+import {
+  adminKubeConfig,
+  clientPodNames,
+  createTestNamespace,
+  deleteTestNamespace,
+  unreachableKubeConfig,
+} from "./support/cluster.js";
 import {
   installTemplate,
   startHandler,
@@ -26,17 +32,8 @@ async function expectError(res: TestResponse, status: number, code: string) {
 describe("client API errors (contract section 3)", () => {
   let namespace: string;
   let handler: TestHandler;
-  const custom = adminKubeConfig().makeApiClient(CustomObjectsApi);
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
-  const countClientPods = async () =>
-    (
-      (await custom.listNamespacedCustomObject({
-        group: "gptme.ai",
-        version: "v1",
-        namespace,
-        plural: "clientpods",
-      })) as { items: unknown[] }
-    ).items.length;
+  const countClientPods = async () => (await clientPodNames(namespace)).length;
 
   beforeAll(async () => {
     namespace = await createTestNamespace("errors");
@@ -222,14 +219,7 @@ describe("client API errors (contract section 3)", () => {
   });
 
   it("503 kubernetes_unavailable, fast, when the API server cannot be reached", async () => {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: "gone", server: "https://127.0.0.1:9", skipTLSVerify: true }],
-      users: [{ name: "nobody", token: "x" }],
-      contexts: [{ name: "gone", cluster: "gone", user: "nobody" }],
-      currentContext: "gone",
-    });
-    const offline = startHandler(namespace, {}, kc);
+    const offline = startHandler(namespace, {}, unreachableKubeConfig());
     try {
       const started = Date.now();
       const res = await offline.request("/instances/ok", { apiKey: KEY });

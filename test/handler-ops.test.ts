@@ -1,6 +1,9 @@
-import { KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestNamespace, deleteTestNamespace } from "./support/cluster.js";
+import {
+  createTestNamespace,
+  deleteTestNamespace,
+  unreachableKubeConfig,
+} from "./support/cluster.js";
 import { installTemplate, startHandler, type TestHandler } from "./support/fleet.js";
 
 const SAMPLE =
@@ -73,14 +76,7 @@ describe("operations endpoints", () => {
   });
 
   it("counts Kubernetes API errors by verb, and not the 404s that are answers", async () => {
-    const kc = new KubeConfig();
-    kc.loadFromOptions({
-      clusters: [{ name: "gone", server: "https://127.0.0.1:9", skipTLSVerify: true }],
-      users: [{ name: "nobody", token: "x" }],
-      contexts: [{ name: "gone", cluster: "gone", user: "nobody" }],
-      currentContext: "gone",
-    });
-    const offline = startHandler(namespace, {}, kc);
+    const offline = startHandler(namespace, {}, unreachableKubeConfig());
     const broken = startHandler(namespace, { POD_TEMPLATE: "missing" });
     try {
       await offline.request("/instances/x", { apiKey: "metrics-key-0000002" });

@@ -1,25 +1,14 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "./support/cluster.js";
+import {
+  adminKubeConfig,
+  createTestNamespace,
+  deleteTestNamespace,
+  kubeconfigVia,
+} from "./support/cluster.js";
 import { bareTemplate, installTemplate } from "./support/fleet.js";
 import { FaultyLink, freePort, spawnHandler, waitHealthy } from "./support/process.js";
-
-/** A kubeconfig like the admin's, but reaching the API server through `port`. */
-function kubeconfigVia(port: number): string {
-  const kc = adminKubeConfig();
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error("no cluster");
-  kc.clusters = kc.clusters.map((c) =>
-    c.name === cluster.name ? { ...c, server: `https://127.0.0.1:${port}` } : c,
-  );
-  const file = join(mkdtempSync(join(tmpdir(), "fleet-kc-")), "kubeconfig");
-  writeFileSync(file, kc.exportConfig());
-  return file;
-}
 
 function apiServer(): { host: string; port: number } {
   const url = new URL(adminKubeConfig().getCurrentCluster()?.server ?? "");

@@ -14,6 +14,7 @@ import { createLogger } from "../shared/log.js";
 import { clientIdOf, instanceNameOf } from "../shared/names.js";
 import {
   adminKubeConfig,
+  clientPodNames,
   createTestNamespace,
   deleteTestNamespace,
   kubeconfigPath,
@@ -34,14 +35,6 @@ describe("reaper on the real control plane", () => {
   const custom = adminKubeConfig().makeApiClient(CustomObjectsApi);
   const crd = () => ({ group: "gptme.ai", version: "v1", namespace, plural: "clientpods" });
 
-  const clientPodNames = async () =>
-    (
-      (await custom.listNamespacedCustomObject(crd())) as {
-        items: { metadata: { name: string } }[];
-      }
-    ).items
-      .map((cp) => cp.metadata.name)
-      .sort();
   const podNames = async () =>
     (await core.listNamespacedPod({ namespace })).items
       .filter((p) => !p.metadata?.deletionTimestamp)
@@ -125,7 +118,7 @@ describe("reaper on the real control plane", () => {
   });
 
   it("--dry-run reports what would go and changes nothing", async () => {
-    const clientPodsBefore = await clientPodNames();
+    const clientPodsBefore = await clientPodNames(namespace);
     const podsBefore = await podNames();
     const { summary, lines } = await run({ dryRun: true });
     expect(summary).toMatchObject({ checked: 4, deleted: 4, skipped: 0, failed: 0, dryRun: true });
@@ -139,7 +132,7 @@ describe("reaper on the real control plane", () => {
       ].sort(),
     );
     expect(actions.every((a) => a.dryRun === true)).toBe(true);
-    expect(await clientPodNames()).toEqual(clientPodsBefore);
+    expect(await clientPodNames(namespace)).toEqual(clientPodsBefore);
     expect(await podNames()).toEqual(podsBefore);
   });
 
@@ -156,7 +149,7 @@ describe("reaper on the real control plane", () => {
     });
     expect(idle.idleSeconds).toBeGreaterThanOrEqual(2 * 3600 - 5);
     expect(lines.at(-1)).toMatchObject({ msg: "summary", checked: 4, deleted: 4 });
-    expect(await clientPodNames()).toEqual([name("fresh")]);
+    expect(await clientPodNames(namespace)).toEqual([name("fresh")]);
     expect(await podNames()).toEqual([name("fresh")]);
   });
 
@@ -174,7 +167,7 @@ describe("reaper on the real control plane", () => {
       result: "skipped",
       detail: "changed since read",
     });
-    expect(await clientPodNames()).toContain(name("racy"));
+    expect(await clientPodNames(namespace)).toContain(name("racy"));
     expect(await podNames()).toContain(name("racy"));
   });
 
@@ -210,7 +203,7 @@ describe("reaper on the real control plane", () => {
       failed: 0,
       dryRun: false,
     });
-    expect(await clientPodNames()).toEqual([name("fresh")]);
+    expect(await clientPodNames(namespace)).toEqual([name("fresh")]);
   });
 
   it("exits 2 naming a bad flag", async () => {

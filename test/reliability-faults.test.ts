@@ -1,26 +1,17 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reap } from "../reaper/reap.js";
 import { REQUEST_TIMEOUT_MS } from "../shared/kube.js";
 import { createLogger } from "../shared/log.js";
 import { clientIdOf, instanceNameOf } from "../shared/names.js";
-import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "./support/cluster.js";
+import {
+  adminKubeConfig,
+  createTestNamespace,
+  deleteTestNamespace,
+  kubeconfigVia,
+} from "./support/cluster.js";
 import { installTemplate, LogCapture, startHandler } from "./support/fleet.js";
 import { FaultyLink, freePort, spawnHandler, waitHealthy } from "./support/process.js";
-
-function kubeconfigVia(port: number): string {
-  const kc = adminKubeConfig();
-  const current = kc.getCurrentCluster()?.name;
-  kc.clusters = kc.clusters.map((c) =>
-    c.name === current ? { ...c, server: `https://127.0.0.1:${port}` } : c,
-  );
-  const file = join(mkdtempSync(join(tmpdir(), "fleet-kc-")), "kubeconfig");
-  writeFileSync(file, kc.exportConfig());
-  return file;
-}
 
 describe("faults", () => {
   let namespace: string;

@@ -1,6 +1,11 @@
-import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "./support/cluster.js";
+import {
+  adminKubeConfig,
+  clientPodNames,
+  createTestNamespace,
+  deleteTestNamespace,
+} from "./support/cluster.js";
 import { installTemplate, startHandler, type TestHandler } from "./support/fleet.js";
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
@@ -177,17 +182,7 @@ describe("bad input: 1,200 generated malformed requests", () => {
     expect(failures).toEqual([]);
     expect(Object.keys(byStatus).map(Number).sort()).toEqual([400, 401, 404]);
 
-    const clientPods = (await adminKubeConfig()
-      .makeApiClient(CustomObjectsApi)
-      .listNamespacedCustomObject({
-        group: "gptme.ai",
-        version: "v1",
-        namespace,
-        plural: "clientpods",
-      })) as {
-      items: unknown[];
-    };
-    expect(clientPods.items).toHaveLength(0);
+    expect(await clientPodNames(namespace)).toEqual([]);
     expect(
       (await adminKubeConfig().makeApiClient(CoreV1Api).listNamespacedPod({ namespace })).items,
     ).toHaveLength(0);

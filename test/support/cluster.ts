@@ -1,5 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { inject } from "vitest";
 
 /** Credentials of the test cluster's administrator. */
@@ -55,4 +58,41 @@ export async function eventually<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** Credentials for an API server that is not there (nothing listens on port 9). */
+export function unreachableKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: "gone", server: "https://127.0.0.1:9", skipTLSVerify: true }],
+    users: [{ name: "nobody", token: "x" }],
+    contexts: [{ name: "gone", cluster: "gone", user: "nobody" }],
+    currentContext: "gone",
+  });
+  return kc;
+}
+
+/** A kubeconfig file like the admin's, but reaching the API server through local `port`. */
+export function kubeconfigVia(port: number): string {
+  const kc = adminKubeConfig();
+  const current = kc.getCurrentCluster()?.name;
+  kc.clusters = kc.clusters.map((c) =>
+    c.name === current ? { ...c, server: `https://127.0.0.1:${port}` } : c,
+  );
+  const file = join(mkdtempSync(join(tmpdir(), "fleet-kc-")), "kubeconfig");
+  writeFileSync(file, kc.exportConfig());
+  return file;
+}
+
+/** Names of the ClientPods in a namespace, sorted. */
+export async function clientPodNames(namespace: string): Promise<string[]> {
+  const list = (await adminKubeConfig().makeApiClient(CustomObjectsApi).listNamespacedCustomObject({
+    group: "gptme.ai",
+    version: "v1",
+    namespace,
+    plural: "clientpods",
+  })) as {
+    items: { metadata: { name: string } }[];
+  };
+  return list.items.map((cp) => cp.metadata.name).sort();
 }
