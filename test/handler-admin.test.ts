@@ -71,7 +71,7 @@ describe("admin API", () => {
   it("lists every instance with its clientId and podPhase", async () => {
     const body = await (await handler.request("/admin/pods", { headers: auth })).json();
     expect(body.items).toHaveLength(9);
-    expect(body.continue).toBeNull();
+    expect(body.continue).toBe("");
     const item = body.items.find(
       (i: { name: string }) => i.name === instanceNameOf(clientIdOf(keys[0] ?? ""), "a"),
     );
@@ -103,7 +103,7 @@ describe("admin API", () => {
 
   it("pages through the API server, two calls per page", async () => {
     const seen = new Set<string>();
-    let token: string | null = null;
+    let token = "";
     let pages = 0;
     do {
       handler.counter.reset();
@@ -122,7 +122,14 @@ describe("admin API", () => {
   });
 
   it("rejects bad query values with 400 invalid_query", async () => {
-    for (const query of ["limit=0", "limit=501", "limit=x", "status=sleeping", "client=NOT-HEX"]) {
+    for (const query of [
+      "limit=0",
+      "limit=501",
+      "limit=x",
+      "status=sleeping",
+      "client=NOT-HEX",
+      "continue=garbage",
+    ]) {
       const res = await handler.request(`/admin/pods?${query}`, { headers: auth });
       expect(res.status).toBe(400);
       expect((await res.json()).code).toBe("invalid_query");

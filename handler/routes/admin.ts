@@ -3,7 +3,7 @@ import { getQuery, getRouterParam, type H3, type H3Event } from "h3";
 import { z } from "zod";
 import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/clientpod.js";
 import type { HandlerConfig } from "../../shared/config.js";
-import type { Kube } from "../../shared/kube.js";
+import { type Kube, KubeApiError } from "../../shared/kube.js";
 import { INSTANCE_NAME_PREFIX } from "../../shared/names.js";
 import { requireAdmin } from "../auth.js";
 import { apiError } from "../errors.js";
@@ -51,18 +51,21 @@ export function adminRoutes(
     const query = parsed.data;
     // One page of ClientPods straight from the API server, then their Pods in one list
     // call selected by the page's clients: two calls per page, whatever the fleet's size.
-    const page = await kube.listClientPods({
-      labelSelector: query.client
-        ? `${MANAGED_SELECTOR},${LABEL_CLIENT}=${query.client}`
-        : MANAGED_SELECTOR,
-      limit: query.limit ?? DEFAULT_PAGE_SIZE,
-      continue: query.continue,
-    });
+    const page = await kube
+      .listClientPods({
+        labelSelector: query.client
+          ? `${MANAGED_SELECTOR},${LABEL_CLIENT}=${query.client}`
+          : MANAGED_SELECTOR,
+        limit: query.limit ?? DEFAULT_PAGE_SIZE,
+        continue: query.continue,
+      })
+      .catch(expiredToken);
     const pods = await podsOf(kube, page.items);
     const items = page.items
       .map((cp) => adminItem(cp, pods.get(cp.metadata.name), config))
       .filter((item) => !query.status || item.status === query.status);
-    return { items, continue: page.continue ?? null };
+    // "" on the last page, as the API server itself says it.
+    return { items, continue: page.continue ?? "" };
   });
 
   app.get("/admin/pods/:name", async (event) => {
@@ -97,6 +100,18 @@ async function podsOf(kube: Kube, clientPods: ClientPod[]): Promise<Map<string, 
     labelSelector: `${MANAGED_SELECTOR},${LABEL_CLIENT} in (${clients.join(",")})`,
   });
   return new Map(pods.items.map((pod) => [pod.metadata?.name ?? "", pod]));
+}
+
+/** A continue token the API server refuses (malformed, or expired after a few minutes). */
+function expiredToken(error: unknown): never {
+  if (error instanceof KubeApiError && (error.status === 400 || error.status === 410)) {
+    throw apiError(
+      400,
+      "invalid_query",
+      "The continue token is invalid or has expired; list again without it.",
+    );
+  }
+  throw error;
 }
 
 function nameOf(event: H3Event): string {
