@@ -137,7 +137,16 @@ Latest figures of \`npm run bench${quick ? " -- --quick" : ""}\`, all from one r
 |---|---|---|
 ${headline.join("\n")}
 
-${sections.join("\n")}`;
+${sections.join("\n")}
+## Reading these figures
+
+Everything shares one machine's 2 cores: etcd, the API server, the controllers, KWOK, the
+handler(s), the reaper and the load generator. A request through the handler costs the
+API server the same GET as the baseline (of the instance's Pod, a larger object than the
+ClientPod the baseline reads) plus the handler's own work and the load generator's HTTP
+client, all on those cores; so the throughput ratios say how much CPU the handler adds per
+request here, not what a handler replica on its own node would serve.
+`;
 const file = resolve(ROOT, process.env.BENCH_REPORT ?? "docs/BENCHMARKS.md");
 writeFileSync(file, report);
 say(`wrote ${file}`);
