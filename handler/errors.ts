@@ -41,8 +41,6 @@ export function errorBody(error: HTTPError): ErrorBody {
   if (code) return { statusCode: error.status, code, message: error.message };
   if (error.status === 404)
     return { statusCode: 404, code: "not_found", message: "No such route." };
-  if (error.status === 405)
-    return { statusCode: 405, code: "not_found", message: "No such route." };
   if (error.status >= 400 && error.status < 500) {
     // h3's own client errors (a malformed URL, say) carry generic, path-free messages.
     return { statusCode: error.status, code: "bad_request", message: "The request is malformed." };
