@@ -1,7 +1,6 @@
 import { H3, type H3Event, type HTTPError } from "h3";
 import type { HandlerConfig } from "../shared/config.js";
-import type { Kube } from "../shared/kube.js";
-import { KubeUnavailableError } from "../shared/kube.js";
+import { type Kube, KubeUnavailableError } from "../shared/kube.js";
 import type { Logger } from "../shared/log.js";
 import { apiError, errorBody } from "./errors.js";
 import { Instances } from "./instances.js";

@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
-import type { KubeObserver } from "../shared/kube.js";
+import { type KubeObserver, KubeUnavailableError } from "../shared/kube.js";
 import type { InstanceEvents } from "./instances.js";
 
 /** The handler's Prometheus metrics, on a registry of its own (no global state). */
@@ -64,7 +64,7 @@ export class Metrics {
       this.kubeErrors.inc({
         verb,
         resource,
-        kind: error.name === "KubeUnavailableError" ? "unavailable" : "status",
+        kind: error instanceof KubeUnavailableError ? "unavailable" : "status",
       }),
   };
 

@@ -68,9 +68,7 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   const limit = pLimit(options.concurrency);
   const outcomes = await Promise.all(
     actions.map((action) =>
-      limit(() =>
-        dryRun ? Promise.resolve(report(action, "deleted", log, true)) : execute(kube, action, log),
-      ),
+      limit(() => (dryRun ? planned(action, log) : execute(kube, action, log))),
     ),
   );
   const summary: ReapSummary = {
@@ -118,9 +116,10 @@ async function execute(kube: Kube, action: ReapAction, log: Logger): Promise<Out
   return outcome;
 }
 
-function report(action: ReapAction, outcome: Outcome, log: Logger, dryRun: boolean): Outcome {
-  log.info({ ...fields(action), dryRun, result: outcome }, "reap");
-  return outcome;
+/** A dry run reports what a real pass would delete, and touches nothing. */
+async function planned(action: ReapAction, log: Logger): Promise<Outcome> {
+  log.info({ ...fields(action), dryRun: true, result: "deleted" }, "reap");
+  return "deleted";
 }
 
 function fields(action: ReapAction) {

@@ -412,7 +412,7 @@ function deleteOptions(preconditions?: DeletePreconditions): V1DeleteOptions | u
 }
 
 /** Maps what client-node throws onto the two errors callers handle. */
-export function toKubeError(error: unknown): KubeUnavailableError | KubeApiError {
+function toKubeError(error: unknown): KubeUnavailableError | KubeApiError {
   if (error instanceof KubeApiError || error instanceof KubeUnavailableError) return error;
   if (error instanceof ApiException) {
     const status = parseStatus(error.body);
