@@ -90,6 +90,16 @@ describe("the public route through Traefik", () => {
       .map((l) => JSON.parse(l))
       .filter((l) => l.msg === "request" && l.route !== "/healthz");
 
+  /** How many requests the handler has logged, once no new line arrived for 300 ms. */
+  async function settledRequestCount(): Promise<number> {
+    let count = -1;
+    while (count !== handlerRequests().length) {
+      count = handlerRequests().length;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    return count;
+  }
+
   it("reaches the handler as GET /instances/:id with the key from the path", async () => {
     const res = await fetch(`${base}/api/v1/${KEY}/instances/via-traefik?wait=30`);
     expect(res.status).toBe(200);
@@ -99,6 +109,7 @@ describe("the public route through Traefik", () => {
       status: "ready",
     });
     // The handler saw the rewritten route: the key travelled in the header, not the path.
+    await settledRequestCount();
     expect(handlerRequests().at(-1)).toMatchObject({
       route: "/instances/:instanceId",
       status: 200,
@@ -125,7 +136,8 @@ describe("the public route through Traefik", () => {
   });
 
   it("does not route other paths or methods to the handler", async () => {
-    const before = handlerRequests().length;
+    // The handler's log lines reach this process through a pipe, a moment after its answers.
+    const before = await settledRequestCount();
     for (const [method, path] of [
       ["GET", `/instances/direct`],
       ["GET", `/api/v1/${KEY}/instances`],
@@ -138,6 +150,6 @@ describe("the public route through Traefik", () => {
       const res = await fetch(`${base}${path}`, { method });
       expect(res.status, `${method} ${path}`).toBe(404);
     }
-    expect(handlerRequests().length).toBe(before);
+    expect(await settledRequestCount()).toBe(before);
   });
 });

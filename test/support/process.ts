@@ -30,7 +30,8 @@ export function spawnHandler(env: Record<string, string>): HandlerProcess {
   const stderr: string[] = [];
   proc.stdout?.on("data", (d: Buffer) => stdout.push(...d.toString().split("\n").filter(Boolean)));
   proc.stderr?.on("data", (d: Buffer) => stderr.push(...d.toString().split("\n").filter(Boolean)));
-  const exited = new Promise<number | null>((r) => proc.on("exit", (code) => r(code)));
+  // "close", not "exit": it comes after the output pipes are drained, so no line is missed.
+  const exited = new Promise<number | null>((r) => proc.on("close", (code) => r(code)));
   return { proc, url: `http://127.0.0.1:${env.HTTP_PORT}`, stdout, stderr, exited };
 }
 
