@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { resolve } from "node:path";
+import { createInterface } from "node:readline";
 
 const HANDLER = resolve(import.meta.dirname, "../../dist/handler/main.js");
 
@@ -28,8 +29,9 @@ export function spawnHandler(env: Record<string, string>): HandlerProcess {
   });
   const stdout: string[] = [];
   const stderr: string[] = [];
-  proc.stdout?.on("data", (d: Buffer) => stdout.push(...d.toString().split("\n").filter(Boolean)));
-  proc.stderr?.on("data", (d: Buffer) => stderr.push(...d.toString().split("\n").filter(Boolean)));
+  // Whole lines only: a pipe chunk can end in the middle of a JSON line.
+  if (proc.stdout) createInterface({ input: proc.stdout }).on("line", (l) => l && stdout.push(l));
+  if (proc.stderr) createInterface({ input: proc.stderr }).on("line", (l) => l && stderr.push(l));
   // "close", not "exit": it comes after the output pipes are drained, so no line is missed.
   const exited = new Promise<number | null>((r) => proc.on("close", (code) => r(code)));
   return { proc, url: `http://127.0.0.1:${env.HTTP_PORT}`, stdout, stderr, exited };
