@@ -79,9 +79,10 @@ function toErrorResponse(error: HTTPError, event: H3Event, log: Logger): Respons
       "request failed",
     );
   }
+  const body = errorBody(answer);
   const headers = new Headers(answer.headers);
   headers.set("content-type", "application/json");
-  return new Response(JSON.stringify(errorBody(answer)), { status: answer.status, headers });
+  return new Response(JSON.stringify(body), { status: body.statusCode, headers });
 }
 
 function record(response: Response, event: H3Event, log: Logger, metrics: Metrics): void {

@@ -35,19 +35,26 @@ export function apiError(
   return new HTTPError({ status, message, body: { code }, headers });
 }
 
-/** The JSON body of any error, safe to send: unexpected errors say nothing about internals. */
+/**
+ * The JSON body (and status) of any error, safe to send: unexpected errors say nothing about
+ * internals. An unhandled error is always a 500, whatever `status` it carries: h3 copies a
+ * thrown object's `status` (a Kubernetes 404, say) into the HTTP answer otherwise.
+ */
 export function errorBody(error: HTTPError): ErrorBody {
   const code = (error.body as { code?: ErrorCode } | undefined)?.code;
   if (code) return { statusCode: error.status, code, message: error.message };
+  if (error.unhandled) return internalError;
   if (error.status === 404)
     return { statusCode: 404, code: "not_found", message: "No such route." };
   if (error.status >= 400 && error.status < 500) {
     // h3's own client errors (a malformed URL, say) carry generic, path-free messages.
     return { statusCode: error.status, code: "bad_request", message: "The request is malformed." };
   }
-  return {
-    statusCode: 500,
-    code: "internal_error",
-    message: "Internal error; it has been logged.",
-  };
+  return internalError;
 }
+
+const internalError: ErrorBody = {
+  statusCode: 500,
+  code: "internal_error",
+  message: "Internal error; it has been logged.",
+};
