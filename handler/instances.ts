@@ -56,7 +56,9 @@ export class Instances {
     const { kube } = this.deps;
     const name = instanceNameOf(clientId, instanceId);
     const deadline = Date.now() + waitMs;
-    const pod = await kube.getPod(name);
+    // From the API server's cache: a running instance is the common case and the cheapest
+    // read; a stale "missing" only sends this request down the repair path, which reads fresh.
+    const pod = await kube.getPod(name, { fromCache: true });
 
     if (pod && !hasPodEnded(pod) && !isTerminating(pod)) {
       const record = recordFromPod(pod);

@@ -1,23 +1,17 @@
-import * as http from "node:http";
-import * as https from "node:https";
 import {
   ApiException,
   CoreV1Api,
   CustomObjectsApi,
   createConfiguration,
-  HttpMethod,
-  IsomorphicFetchHttpLibrary,
   type KubeConfig,
-  type Middleware,
   PatchStrategy,
-  RequestContext,
-  type ResponseContext,
   ServerConfiguration,
   setHeaderOptions,
   type V1DeleteOptions,
   type V1Pod,
   type V1PodTemplate,
   Watch,
+  wrapHttpLibrary,
 } from "@kubernetes/client-node";
 import {
   type ClientPod,
@@ -27,6 +21,7 @@ import {
   PLURAL,
   VERSION,
 } from "./clientpod.js";
+import { CallTimeoutError, KubeTransport } from "./kube-transport.js";
 
 /** How long one API call may take before the API server counts as unavailable. */
 export const REQUEST_TIMEOUT_MS = 5_000;
@@ -91,60 +86,29 @@ const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 export class Kube {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
-  private readonly http = new IsomorphicFetchHttpLibrary();
-  private readonly server: string;
-  private agent: http.Agent | undefined;
+  private readonly transport: KubeTransport;
 
   constructor(
     private readonly kc: KubeConfig,
     readonly namespace: string,
     private readonly observer: KubeObserver = {},
-    private readonly timeoutMs = REQUEST_TIMEOUT_MS,
+    timeoutMs = REQUEST_TIMEOUT_MS,
   ) {
     const cluster = kc.getCurrentCluster();
     if (!cluster) throw new Error("the kubeconfig has no current cluster");
-    this.server = cluster.server;
-    // client-node builds a fresh https.Agent for every call (a TLS handshake per request);
-    // this middleware swaps in one keep-alive agent and bounds each call in time.
-    const bounded: Middleware = {
-      pre: async (context: RequestContext) => this.bound(context),
-      post: async (response: ResponseContext) => response,
-    };
+    this.transport = new KubeTransport(kc, timeoutMs);
     const configuration = createConfiguration({
       baseServer: new ServerConfiguration(cluster.server, {}),
-      authMethods: { default: kc },
-      promiseMiddleware: [bounded],
+      authMethods: { default: this.transport },
+      httpApi: wrapHttpLibrary(this.transport),
     });
     this.core = new CoreV1Api(configuration);
     this.custom = new CustomObjectsApi(configuration);
   }
 
-  private bound(context: RequestContext): RequestContext {
-    const agent = this.reusableAgent(context.getAgent());
-    if (agent) context.setAgent(agent);
-    context.setSignal(AbortSignal.timeout(this.timeoutMs));
-    return context;
-  }
-
   /** Closes idle keep-alive connections, so a process can exit promptly. */
   close(): void {
-    this.agent?.destroy();
-  }
-
-  /**
-   * One keep-alive agent with the TLS settings of the first per-call agent (CA, client
-   * certificate, server name). Proxy agents are left as they are.
-   */
-  private reusableAgent(fresh: http.Agent | https.Agent | undefined): http.Agent | undefined {
-    if (this.agent) return this.agent;
-    const options = {
-      ...(fresh as { options?: https.AgentOptions } | undefined)?.options,
-      keepAlive: true,
-      maxSockets: 64,
-    };
-    if (fresh?.constructor === https.Agent) this.agent = new https.Agent(options);
-    else if (fresh?.constructor === http.Agent) this.agent = new http.Agent(options);
-    return this.agent ?? fresh;
+    this.transport.close();
   }
 
   // --- ClientPods -------------------------------------------------------------------------
@@ -229,10 +193,17 @@ export class Kube {
    * The Pod as plain JSON (its timestamps stay strings): this is the warm path's one call,
    * and the typed client's conversion of every field into model objects is CPU spent on
    * fields nobody reads (measured: 1.60 -> 1.47 ms of handler CPU per warm request).
+   *
+   * `fromCache` reads the API server's watch cache (resourceVersion=0) instead of a quorum
+   * read from etcd: the state may be milliseconds old, and the call costs the API server
+   * 0.78 instead of 1.2 ms of CPU and etcd nothing (measured at 16 in flight). For reads
+   * where a moment-old answer is what a moment-earlier request would have got, and the next
+   * request repairs whatever it missed.
    */
-  async getPod(name: string): Promise<V1Pod | undefined> {
+  async getPod(name: string, { fromCache = false } = {}): Promise<V1Pod | undefined> {
+    const path = `/api/v1/namespaces/${this.namespace}/pods/${encodeURIComponent(name)}`;
     return this.call("get", "pods", () =>
-      this.getJson<V1Pod>(`/api/v1/namespaces/${this.namespace}/pods/${encodeURIComponent(name)}`),
+      this.getJson<V1Pod>(fromCache ? `${path}?resourceVersion=0` : path),
     ).catch(absentOn404);
   }
 
@@ -361,17 +332,13 @@ export class Kube {
 
   // --- plumbing ---------------------------------------------------------------------------
 
-  /** A GET through client-node's own transport and authentication, without model conversion. */
+  /** A GET answered as plain JSON, without client-node's conversion into model objects. */
   private async getJson<T>(path: string): Promise<T> {
-    const context = new RequestContext(`${this.server}${path}`, HttpMethod.GET);
-    context.setHeaderParam("Accept", "application/json");
-    await this.kc.applySecurityAuthentication(context);
-    const response = await this.http.send(this.bound(context)).toPromise();
-    const body = await response.body.text();
-    if (response.httpStatusCode !== 200) {
-      throw new ApiException(response.httpStatusCode, "GET failed", body, response.headers);
+    const response = await this.transport.get(path);
+    if (response.status !== 200) {
+      throw new ApiException(response.status, "GET failed", response.text, response.headers);
     }
-    return JSON.parse(body) as T;
+    return JSON.parse(response.text) as T;
   }
 
   private crd() {
@@ -428,12 +395,12 @@ function toKubeError(error: unknown): KubeUnavailableError | KubeApiError {
       status.message ?? `API status ${code}`,
     );
   }
-  const name = (error as { name?: string } | undefined)?.name;
-  const code = (error as { code?: string } | undefined)?.code;
-  if (name === "AbortError" || name === "TimeoutError") {
+  if (error instanceof CallTimeoutError) {
     return new KubeUnavailableError("the API server did not answer in time");
   }
-  if (name === "FetchError" || (typeof code === "string" && /^E[A-Z]+/.test(code))) {
+  const name = (error as { name?: string } | undefined)?.name;
+  const code = (error as { code?: string } | undefined)?.code;
+  if (typeof code === "string" && /^E[A-Z]+/.test(code)) {
     return new KubeUnavailableError(
       `the API server cannot be reached (${code ?? "network error"})`,
     );

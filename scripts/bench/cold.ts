@@ -8,6 +8,7 @@ import {
   closedLoop,
   createNamespace,
   deleteNamespace,
+  httpGet,
   installTemplate,
   type Stats,
   say,
@@ -63,10 +64,7 @@ export async function coldPath(sequential: number, burst: number): Promise<ColdR
     };
     let failures = 0;
     const viaHandler = (key: string) => async (i: number) => {
-      const res = await fetch(`${handler.url}/instances/c${i}?wait=30`, {
-        headers: { "x-api-key": key },
-      });
-      await res.arrayBuffer();
+      const res = await httpGet(`${handler.url}/instances/c${i}?wait=30`, { "x-api-key": key });
       if (res.status !== 200) failures++;
     };
 

@@ -2,6 +2,7 @@ import {
   closedLoop,
   createNamespace,
   deleteNamespace,
+  httpGet,
   installTemplate,
   rssMb,
   say,
@@ -22,18 +23,17 @@ export async function memory(requests: number): Promise<MemoryResult> {
   const handler = await startHandler(namespace);
   const headers = { "x-api-key": "bench-memory-key-01" };
   try {
-    await fetch(`${handler.url}/instances/m0?wait=30`, { headers });
+    await httpGet(`${handler.url}/instances/m0?wait=30`, headers);
     await closedLoop(
       2_000,
       16,
-      async () =>
-        void (await (await fetch(`${handler.url}/instances/m0`, { headers })).arrayBuffer()),
+      async () => void (await httpGet(`${handler.url}/instances/m0`, headers)),
     );
     await new Promise((r) => setTimeout(r, 2_000));
     const idleMb = rssMb(handler.pid);
     say(`memory: ${requests} requests (idle RSS ${idleMb.toFixed(0)} MB)`);
     const run = await closedLoop(requests, 32, async () => {
-      await (await fetch(`${handler.url}/instances/m0`, { headers })).arrayBuffer();
+      await httpGet(`${handler.url}/instances/m0`, headers);
     });
     await new Promise((r) => setTimeout(r, 2_000));
     return { idleMb, afterMb: rssMb(handler.pid), requests, seconds: run.seconds };

@@ -4,6 +4,7 @@ import {
   closedLoop,
   createNamespace,
   deleteNamespace,
+  httpGet,
   installTemplate,
   type Stats,
   say,
@@ -39,10 +40,9 @@ export async function storm(
     const run = await closedLoop(requests, concurrency, async (i) => {
       const pair = (i * 7919) % pairs; // spread each pair's requests over the run
       const handler = handlers[i % 2];
-      const res = await fetch(`${handler?.url}/instances/s${pair % 10}?wait=30`, {
-        headers: { "x-api-key": `bench-storm-key-${Math.floor(pair / 10)}` },
+      const res = await httpGet(`${handler?.url}/instances/s${pair % 10}?wait=30`, {
+        "x-api-key": `bench-storm-key-${Math.floor(pair / 10)}`,
       });
-      await res.arrayBuffer();
       statuses[res.status] = (statuses[res.status] ?? 0) + 1;
     });
     const kc = adminKubeConfig();
