@@ -13,10 +13,8 @@ const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".
 const sections: string[] = [];
 const headline: string[] = [];
 const wants = (name: string) => !only || only.split(",").includes(name);
-const pct = (a: number, b: number) => {
-  const change = (a / b - 1) * 100;
-  return `${change >= 0 ? "+" : ""}${change.toFixed(0)}%`;
-};
+const signed = (n: number) => `${n >= 0 ? "+" : ""}${n.toFixed(0)}`;
+const pct = (a: number, b: number) => `${signed((a / b - 1) * 100)}%`;
 
 if (wants("warm")) {
   const levels = await warmPath([1, 16, 64], quick ? 600 : 3_000);
@@ -112,7 +110,7 @@ requests (32 in flight, ${(r.requests / r.seconds).toFixed(0)} req/s).
 | ${r.idleMb.toFixed(0)} MB | ${r.afterMb.toFixed(0)} MB | ${(r.afterMb - r.idleMb).toFixed(0)} MB |
 `);
   headline.push(
-    `| handler memory | ${r.idleMb.toFixed(0)} MB idle, ${r.afterMb.toFixed(0)} MB after ${r.requests.toLocaleString("en")} requests | +${(r.afterMb - r.idleMb).toFixed(0)} MB |`,
+    `| handler memory | ${r.idleMb.toFixed(0)} MB idle, ${r.afterMb.toFixed(0)} MB after ${r.requests.toLocaleString("en")} requests | ${signed(r.afterMb - r.idleMb)} MB |`,
   );
 }
 
@@ -140,10 +138,14 @@ ${rows.join("\n")}
 
 Cost growth for ${sizes[1]?.toLocaleString("en")} vs ${sizes[0]?.toLocaleString("en")} instances (2× the fleet): time ${growth}×, peak memory ${memGrowth}×.
 `);
-  for (const r of runs)
+  for (const r of runs) {
+    headline.push(
+      `| reaper, ${r.instances.toLocaleString("en")} ClientPods | ${r.seconds.toFixed(1)} s, ${r.peakRssMb.toFixed(0)} MB peak, ${r.summary.deleted} deleted, ${r.summary.failed} failed | ${r === large ? `2× the fleet: ${growth}× time, ${memGrowth}× memory` : quick ? "quick sizes, no aim" : "aim: < 60 s, < 150 MB"} |`,
+    );
     say(
       `reaper ${r.instances}: ${r.seconds.toFixed(1)} s, ${r.peakRssMb.toFixed(0)} MB, summary ${JSON.stringify(r.summary)}`,
     );
+  }
 }
 
 const report = `# Benchmarks
