@@ -2,7 +2,7 @@ import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import { type ClientPod, clientPodManifest, clientSelector } from "../shared/clientpod.js";
 import type { HandlerConfig } from "../shared/config.js";
 import { deleteInstance } from "../shared/instance-ops.js";
-import { type Kube, KubeApiError } from "../shared/kube.js";
+import type { Kube } from "../shared/kube.js";
 import { instanceNameOf } from "../shared/names.js";
 import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
 import { apiError } from "./errors.js";
@@ -18,11 +18,10 @@ import {
   recordOf,
 } from "./instance-view.js";
 import { buildPod } from "./pod-spec.js";
+import { clientPodRefused, fleetFull, podRefused } from "./refusals.js";
 
 /** Seconds a client is asked to wait before polling a starting instance again. */
 export const STARTING_RETRY_AFTER_SECONDS = 2;
-/** Seconds a client is asked to wait when the fleet is full. */
-export const FLEET_FULL_RETRY_AFTER_SECONDS = 30;
 
 export interface InstanceEvents {
   created(): void;
@@ -153,7 +152,7 @@ export class Instances {
       if (clientPod.spec.podTemplate !== template.metadata?.name)
         template = await this.template(clientPod.spec.podTemplate);
       const pod = buildPod(template, clientPod, mirrorAnnotations(clientPod), config);
-      const result = await kube.createPod(pod).catch(podRejected);
+      const result = await kube.createPod(pod).catch(podRefused);
       podCreated = result.created;
       // 409: another replica created it a moment ago; use theirs.
       current = result.created ? result.object : await kube.getPod(name);
@@ -185,7 +184,7 @@ export class Instances {
     });
     // Loops only when the ClientPod is deleted between our create and our read.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const result = await kube.createClientPod(manifest).catch(quotaToFleetFull);
+      const result = await kube.createClientPod(manifest).catch(clientPodRefused);
       if (result.created) {
         await this.enforceLimits(result.object);
         this.deps.events.created();
@@ -256,34 +255,4 @@ export class Instances {
     const terminating = Boolean(clientPod?.metadata.deletionTimestamp);
     return instanceBody(record, pod, created, this.deps.config, terminating);
   }
-}
-
-function fleetFull(): Error {
-  return apiError(503, "fleet_full", "The fleet is at capacity; try again later.", {
-    "retry-after": String(FLEET_FULL_RETRY_AFTER_SECONDS),
-  });
-}
-
-/** A ResourceQuota on ClientPods (the hard fleet cap) refuses a create with 403 "exceeded quota". */
-function quotaToFleetFull(error: unknown): never {
-  if (
-    error instanceof KubeApiError &&
-    error.status === 403 &&
-    /exceeded quota/i.test(error.message)
-  ) {
-    throw fleetFull();
-  }
-  throw error;
-}
-
-/** The API server refused the Pod the template makes (Pod Security admission, validation). */
-function podRejected(error: unknown): never {
-  if (error instanceof KubeApiError && (error.status === 403 || error.status === 422)) {
-    throw apiError(
-      500,
-      "pod_rejected",
-      `The API server rejected the instance's Pod: ${error.message}`,
-    );
-  }
-  throw error;
 }

@@ -50,6 +50,14 @@ options:
   kubeSchedulerBinary: $BIN/kube-scheduler-v$K8S_VERSION
   kubectlBinary: $BIN/kubectl-v$K8S_VERSION
   kwokControllerBinary: $BIN/kwok-v$KWOK_VERSION
+componentsPatches:
+  # The quota controller counts a resource new to it (our CRD) only at its next full resync,
+  # 5 minutes by default; until then the API server refuses ClientPods under the fleet's
+  # ResourceQuota. A short period lets a fresh cluster take instances within a minute.
+  - name: kube-controller-manager
+    extraArgs:
+      - key: resource-quota-sync-period
+        value: 15s
 YAML
 }
 

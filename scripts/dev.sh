@@ -22,6 +22,13 @@ say "applying the Traefik CRDs and k8s/local/fleet-operator/"
 kubectl apply --server-side --force-conflicts -f k8s/local/traefik/00-crds.yaml >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 kubectl apply -f k8s/local/fleet-operator/ >/dev/null
+quota_counted() {
+  [ -n "$(kubectl -n gptme-fleet get resourcequota fleet-instances \
+    -o jsonpath='{.status.used.count/clientpods\.gptme\.ai}')" ]
+}
+say "waiting for the quota controller to count ClientPods (a fresh cluster: up to a minute)"
+for _ in $(seq 120); do quota_counted && break || sleep 1; done
+quota_counted || say "not counted yet: new instances answer 503 kubernetes_unavailable until it is"
 
 # KWOK pods run no containers, so the handler runs here instead of in its Deployment: the
 # fleet-handler Service becomes a name for this machine while dev runs, and is put back after.

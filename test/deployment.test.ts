@@ -39,8 +39,22 @@ describe("the manifests on a real API server", () => {
   const custom = adminKubeConfig().makeApiClient(CustomObjectsApi);
   const created: string[] = [];
 
-  beforeAll(() => {
+  beforeAll(async () => {
     kubectl(kubeconfigPath(), ["apply", "-f", MANIFESTS]);
+    // Until the quota controller has counted ClientPods (it discovers a CRD new to it within
+    // about 30 s), the API server refuses their creation and the handler answers 503
+    // kubernetes_unavailable: wait, as a rollout would, before using the deployment.
+    await eventually(
+      async () => {
+        const quota = await core.readNamespacedResourceQuota({
+          name: "fleet-instances",
+          namespace: NAMESPACE,
+        });
+        return quota.status?.used?.["count/clientpods.gptme.ai"];
+      },
+      "the fleet's ResourceQuota to count ClientPods",
+      90_000,
+    );
   });
 
   afterAll(async () => {

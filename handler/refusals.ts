@@ -1,0 +1,45 @@
+import { KubeApiError, KubeUnavailableError } from "../shared/kube.js";
+import { apiError } from "./errors.js";
+
+/** Seconds a client is asked to wait when the fleet is full. */
+export const FLEET_FULL_RETRY_AFTER_SECONDS = 30;
+
+export function fleetFull(): Error {
+  return apiError(503, "fleet_full", "The fleet is at capacity; try again later.", {
+    "retry-after": String(FLEET_FULL_RETRY_AFTER_SECONDS),
+  });
+}
+
+/**
+ * The namespace's ResourceQuota (the hard fleet cap) refuses a create with 403. Over its cap
+ * the fleet is full. "Status unknown" means the quota controller has not counted the resource
+ * yet (right after install, a new CRD is discovered within about 30 s): a passing state of the
+ * API server, answered as such.
+ */
+function quotaRefusal(error: unknown): Error | undefined {
+  if (!(error instanceof KubeApiError) || error.status !== 403) return undefined;
+  if (/exceeded quota/i.test(error.message)) return fleetFull();
+  if (/status unknown for quota/i.test(error.message)) {
+    return new KubeUnavailableError("the fleet's ResourceQuota has not been counted yet");
+  }
+  return undefined;
+}
+
+/** What a refused ClientPod create means to the client. */
+export function clientPodRefused(error: unknown): never {
+  throw quotaRefusal(error) ?? error;
+}
+
+/** What a refused Pod create means: quota as above; admission or validation of the template's Pod. */
+export function podRefused(error: unknown): never {
+  const quota = quotaRefusal(error);
+  if (quota) throw quota;
+  if (error instanceof KubeApiError && (error.status === 403 || error.status === 422)) {
+    throw apiError(
+      500,
+      "pod_rejected",
+      `The API server rejected the instance's Pod: ${error.message}`,
+    );
+  }
+  throw error;
+}
