@@ -13,8 +13,8 @@ export function fleetFull(): Error {
 /**
  * The namespace's ResourceQuota (the hard fleet cap) refuses a create with 403. Over its cap
  * the fleet is full. "Status unknown" means the quota controller has not counted the resource
- * yet (right after install, a new CRD is discovered within about 30 s): a passing state of the
- * API server, answered as such.
+ * yet (after a first install, until its next full resync: 5 minutes by default): a passing
+ * state of the API server, answered as such.
  */
 function quotaRefusal(error: unknown): Error | undefined {
   if (!(error instanceof KubeApiError) || error.status !== 403) return undefined;

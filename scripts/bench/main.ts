@@ -168,7 +168,8 @@ handler(s), the reaper and the load generator. A request through the handler cos
 server one GET of the instance's Pod from its watch cache, plus the handler's own work and
 the load generator's HTTP client, all on those cores; so the throughput ratios say how much
 CPU the handler adds per request here, not what a handler replica on its own node would
-serve. Run-to-run noise on this shared machine is around ±15% for the warm figures.
+serve. Run-to-run noise on this shared machine is large: the baseline's own p50 moved by up
+to ±20% between runs on the same day.
 `;
 const file = resolve(ROOT, process.env.BENCH_REPORT ?? "docs/BENCHMARKS.md");
 writeFileSync(file, report);

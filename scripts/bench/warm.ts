@@ -24,6 +24,7 @@ export interface WarmLevel {
 }
 
 const INSTANCES = 16;
+const KEY = "bench-warm-key-0001";
 const ROUNDS = 3;
 
 /** Latencies and time of one path, pooled over its rounds. */
@@ -40,7 +41,6 @@ class Run {
     return { ...stats(this.latencies), rps: this.latencies.length / this.seconds };
   }
 }
-const KEY = "bench-warm-key-0001";
 
 /**
  * GET /instances/:id for ready instances against one handler, at each concurrency, against two
@@ -82,7 +82,8 @@ export async function warmPath(levels: number[], requests: number): Promise<Warm
       const order = Object.keys(paths) as (keyof typeof paths)[];
       const callsBefore = await apiCalls(handler.url);
       for (let round = 0; round < ROUNDS; round++) {
-        for (const name of [...order.slice(round % 3), ...order.slice(0, round % 3)]) {
+        const first = round % order.length;
+        for (const name of [...order.slice(first), ...order.slice(0, first)]) {
           runs[name].add(await closedLoop(requests / ROUNDS, concurrency, paths[name]));
         }
       }
