@@ -95,6 +95,14 @@ describe("KubeTransport", () => {
     expect(received).toEqual({ method: "POST", length: "13", body: '{"name":"é"}' });
   });
 
+  it("refuses a body it cannot send as text rather than dropping it", async () => {
+    const transport = new KubeTransport(kubeConfig(), 5_000);
+    const context = new RequestContext(`${url}/apis/x`, HttpMethod.POST);
+    context.setBody(new URLSearchParams({ a: "b" }));
+    await expect(transport.send(context)).rejects.toBeInstanceOf(TypeError);
+    transport.close();
+  });
+
   it("gives up on a server that does not answer within the timeout", async () => {
     handle = () => undefined;
     const transport = new KubeTransport(kubeConfig(), 200);

@@ -69,8 +69,12 @@ export class KubeTransport implements PromiseHttpLibrary, SecurityAuthentication
     if (!this.agent) await this.refresh();
     const url = new URL(context.getUrl());
     const body = context.getBody();
+    // Every Kubernetes call client-node makes sends JSON text; anything else would be lost.
+    if (body !== undefined && typeof body !== "string") {
+      throw new TypeError("KubeTransport sends only text bodies");
+    }
     const headers = { ...context.getHeaders() };
-    if (typeof body === "string") headers["Content-Length"] = String(Buffer.byteLength(body));
+    if (body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(body));
     const request = url.protocol === "http:" ? http.request : https.request;
     return new Promise((resolve, reject) => {
       const outgoing = request(
@@ -105,8 +109,7 @@ export class KubeTransport implements PromiseHttpLibrary, SecurityAuthentication
         clearTimeout(timer);
         reject(error);
       });
-      if (typeof body === "string") outgoing.end(body);
-      else outgoing.end();
+      outgoing.end(body);
     });
   }
 
