@@ -40,7 +40,8 @@ interface Credentials {
  * 0.46-0.63 ms (two runs).
  */
 export class KubeTransport implements PromiseHttpLibrary, SecurityAuthentication {
-  private readonly server: string;
+  /** The API server's URL, from the kubeconfig's current cluster. */
+  readonly server: string;
   private agent: http.Agent | undefined;
   private credentials: Credentials | undefined;
   private refreshing: Promise<Credentials> | undefined;

@@ -94,11 +94,9 @@ export class Kube {
     private readonly observer: KubeObserver = {},
     timeoutMs = REQUEST_TIMEOUT_MS,
   ) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error("the kubeconfig has no current cluster");
     this.transport = new KubeTransport(kc, timeoutMs);
     const configuration = createConfiguration({
-      baseServer: new ServerConfiguration(cluster.server, {}),
+      baseServer: new ServerConfiguration(this.transport.server, {}),
       authMethods: { default: this.transport },
       httpApi: wrapHttpLibrary(this.transport),
     });

@@ -146,7 +146,7 @@ export async function startHandler(
   });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
-    if ((await fetch(`${url}/healthz`).catch(() => undefined))?.ok) break;
+    if ((await httpGet(`${url}/healthz`).catch(() => undefined))?.status === 200) break;
     await new Promise((r) => setTimeout(r, 50));
   }
   const exited = new Promise((r) => proc.on("exit", r));
@@ -168,7 +168,7 @@ export function rssMb(pid: number): number {
 
 /** Sum of the handler's Kubernetes API calls, from its own /metrics. */
 export async function apiCalls(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = (await httpGet(`${url}/metrics`)).body;
   let total = 0;
   for (const line of text.split("\n")) {
     if (line.startsWith("fleet_kubernetes_requests_total{"))
