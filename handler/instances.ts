@@ -57,7 +57,7 @@ export class Instances {
     const deadline = Date.now() + waitMs;
     // From the API server's cache: a running instance is the common case and the cheapest
     // read; a stale "missing" only sends this request down the repair path, which reads fresh.
-    const pod = await kube.getPod(name, { fromCache: true });
+    const pod = await kube.pods.get(name, { fromCache: true });
 
     if (pod && !hasPodEnded(pod) && !isTerminating(pod)) {
       const record = recordFromPod(pod);
@@ -68,7 +68,7 @@ export class Instances {
       // the reaper reads, then refresh the mirror on the Pod.
       const clientPod = await this.touch(name, pod);
       if (clientPod && ownerUidOf(pod) === clientPod.metadata.uid) {
-        const mirrored = await kube.patchPod(name, {
+        const mirrored = await kube.pods.patch(name, {
           metadata: { annotations: mirrorAnnotations(clientPod) },
         });
         return this.body(recordOf(clientPod), await this.waitReady(mirrored, deadline), false);
@@ -83,8 +83,8 @@ export class Instances {
     const { kube } = this.deps;
     const selector = clientSelector(clientId);
     const [clientPods, pods] = await Promise.all([
-      kube.listClientPods({ labelSelector: selector }),
-      kube.listPods({ labelSelector: selector }),
+      kube.clientPods.list({ labelSelector: selector }),
+      kube.pods.list({ labelSelector: selector }),
     ]);
     const podByName = new Map(pods.items.map((p) => [p.metadata?.name, p]));
     return clientPods.items.map((cp) =>
@@ -135,12 +135,12 @@ export class Instances {
     ) {
       // Ended, or left over from an earlier ClientPod: replace it. The uid precondition makes
       // sure we delete the Pod we judged, not one another replica just created.
-      if ((await kube.deletePod(name, { uid: current.metadata?.uid })) === "deleted")
+      if ((await kube.pods.delete(name, { uid: current.metadata?.uid })) === "deleted")
         this.deps.events.replaced();
-      current = await kube.getPod(name);
+      current = await kube.pods.get(name);
     }
     if (current && isTerminating(current)) {
-      current = await kube.waitForPod(
+      current = await kube.pods.waitFor(
         current,
         () => false,
         deadline - Date.now(),
@@ -152,10 +152,10 @@ export class Instances {
       if (clientPod.spec.podTemplate !== template.metadata?.name)
         template = await this.template(clientPod.spec.podTemplate);
       const pod = buildPod(template, clientPod, mirrorAnnotations(clientPod), config);
-      const result = await kube.createPod(pod).catch(podRefused);
+      const result = await kube.pods.create(pod).catch(podRefused);
       podCreated = result.created;
       // 409: another replica created it a moment ago; use theirs.
-      current = result.created ? result.object : await kube.getPod(name);
+      current = result.created ? result.object : await kube.pods.get(name);
     }
     return this.body(
       recordOf(clientPod),
@@ -184,13 +184,13 @@ export class Instances {
     });
     // Loops only when the ClientPod is deleted between our create and our read.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const result = await kube.createClientPod(manifest).catch(clientPodRefused);
+      const result = await kube.clientPods.create(manifest).catch(clientPodRefused);
       if (result.created) {
         await this.enforceLimits(result.object);
         this.deps.events.created();
         return { clientPod: result.object, created: true };
       }
-      const existing = await kube.getClientPod(name);
+      const existing = await kube.clientPods.get(name);
       if (existing) return { clientPod: existing, created: false };
     }
     throw new Error(`ClientPod ${name} kept vanishing while being created`);
@@ -199,8 +199,8 @@ export class Instances {
   private async enforceLimits(clientPod: ClientPod): Promise<void> {
     const { kube, config } = this.deps;
     const [own, fleetSize] = await Promise.all([
-      kube.listClientPods({ labelSelector: clientSelector(clientPod.spec.clientId) }),
-      kube.countClientPods(),
+      kube.clientPods.list({ labelSelector: clientSelector(clientPod.spec.clientId) }),
+      kube.clientPods.count(),
     ]);
     const ownLive = own.items.filter((cp) => !cp.metadata.deletionTimestamp).length;
     let rejection: Error | undefined;
@@ -214,14 +214,14 @@ export class Instances {
       rejection = fleetFull();
     }
     if (rejection) {
-      await kube.deleteClientPod(clientPod.metadata.name, { uid: clientPod.metadata.uid });
+      await kube.clientPods.delete(clientPod.metadata.name, { uid: clientPod.metadata.uid });
       throw rejection;
     }
   }
 
   /** Writes activity (and what is known of the Pod) on the ClientPod; undefined when it is gone. */
   private async touch(name: string, pod: V1Pod | undefined): Promise<ClientPod | undefined> {
-    return this.deps.kube.patchClientPodStatus(name, {
+    return this.deps.kube.clientPods.patchStatus(name, {
       lastActivity: this.deps.now().toISOString(),
       phase: pod?.status?.phase,
       podIP: pod?.status?.podIP,
@@ -229,7 +229,7 @@ export class Instances {
   }
 
   private async template(name: string): Promise<V1PodTemplate> {
-    const template = await this.deps.kube.getPodTemplate(name);
+    const template = await this.deps.kube.podTemplates.get(name);
     if (!template) {
       throw apiError(
         500,
@@ -243,7 +243,7 @@ export class Instances {
   private async waitReady(pod: V1Pod | undefined, deadline: number): Promise<V1Pod | undefined> {
     if (!pod) return pod;
     const ready = (p: V1Pod) => isPodReady(p) || hasPodEnded(p);
-    return this.deps.kube.waitForPod(pod, ready, deadline - Date.now(), this.deps.shutdown);
+    return this.deps.kube.pods.waitFor(pod, ready, deadline - Date.now(), this.deps.shutdown);
   }
 
   private body(

@@ -48,7 +48,7 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   let checked = 0;
   let token: string | undefined;
   do {
-    const page = await kube.listClientPods({
+    const page = await kube.clientPods.list({
       labelSelector: MANAGED_SELECTOR,
       limit: PAGE_SIZE,
       continue: token,
@@ -93,7 +93,7 @@ async function execute(kube: Kube, action: ReapAction, log: Logger): Promise<Out
               uid: action.uid,
               resourceVersion: action.resourceVersion,
             })
-          : kube.deletePod(action.name, { uid: action.uid }),
+          : kube.pods.delete(action.name, { uid: action.uid }),
       {
         retries: DELETE_RETRIES,
         minTimeout: 200,
@@ -137,7 +137,7 @@ async function listPods(kube: Kube): Promise<V1Pod[]> {
   const pods: V1Pod[] = [];
   let token: string | undefined;
   do {
-    const page = await kube.listPods({
+    const page = await kube.pods.list({
       labelSelector: MANAGED_SELECTOR,
       limit: PAGE_SIZE,
       continue: token,

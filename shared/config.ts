@@ -1,6 +1,8 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { parseByteSize } from "./byte-size.js";
 import { parseDurationMs } from "./duration.js";
+import { parseTokenKeys } from "./instance-token.js";
 import { API_KEY_PATTERN, sha256Hex } from "./names.js";
 
 /** Where a pod finds its own namespace when it runs with a service account. */
@@ -85,6 +87,45 @@ const handlerEnv = {
   ACTIVITY_INTERVAL: duration().prefault("60s"),
   DEFAULT_CPU_LIMIT: quantity.default("1"),
   DEFAULT_MEMORY_LIMIT: quantity.default("1Gi"),
+  PUBLIC_URL: z
+    .url({
+      protocol: /^https?$/,
+      error: "expected an http(s) URL such as https://fleet.example.com",
+    })
+    .optional(),
+  CORS_ORIGINS: z
+    .string()
+    .transform((text, ctx) => {
+      const origins = text
+        .split(",")
+        .map((o) => o.trim())
+        .filter(Boolean);
+      const bad = origins.find((o) => originOf(o) !== o);
+      if (bad !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          message:
+            "expected comma-separated origins such as https://app.example.com (scheme, host and port only)",
+        });
+        return z.NEVER;
+      }
+      return origins;
+    })
+    .optional(),
+  PROXY_TIMEOUT: duration().prefault("60s"),
+  PROXY_MAX_BODY: z
+    .string()
+    .transform((text, ctx) => {
+      const bytes = parseByteSize(text);
+      if (bytes === undefined) {
+        ctx.addIssue({ code: "custom", message: "expected a size such as 32Mi, 500Ki or 1048576" });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .prefault("32Mi"),
+  INSTANCE_TOKEN_SECRET: z.string().optional(),
+  INSTANCE_TOKEN_SECRET_FILE: z.string().min(1).optional(),
 };
 
 export interface FleetConfig {
@@ -108,7 +149,30 @@ export interface HandlerConfig extends FleetConfig {
   activityIntervalMs: number;
   defaultCpuLimit: string;
   defaultMemoryLimit: string;
+  gateway: GatewayConfig;
+  /** Where the keys that instance tokens are derived from come from. */
+  instanceTokenKeys: TokenKeySource;
 }
+
+/** The instance gateway (`/api/v1/instances/:name/...`). */
+export interface GatewayConfig {
+  /** The gateway's public base URL, without a trailing slash; unset: `endpoint.url` is null. */
+  publicUrl: string | undefined;
+  /** Browser origins allowed to call the client routes and the gateway. */
+  corsOrigins: readonly string[];
+  proxyTimeoutMs: number;
+  proxyMaxBodyBytes: number;
+}
+
+/**
+ * The instance-token keys: given inline, in a file, or (neither set) in a Kubernetes Secret
+ * of the fleet's namespace that the first replica to need it creates, so that a fresh
+ * install needs no manual step.
+ */
+export type TokenKeySource =
+  | { kind: "inline"; text: string }
+  | { kind: "file"; path: string; text: string }
+  | { kind: "kubernetes" };
 
 /** The keys allowed to be clients, held as SHA-256 digests so no raw key stays in memory. */
 export class ApiKeyAllowlist {
@@ -212,5 +276,49 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
     activityIntervalMs: env.ACTIVITY_INTERVAL,
     defaultCpuLimit: env.DEFAULT_CPU_LIMIT,
     defaultMemoryLimit: env.DEFAULT_MEMORY_LIMIT,
+    gateway: {
+      publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ""),
+      corsOrigins: env.CORS_ORIGINS ?? [],
+      proxyTimeoutMs: env.PROXY_TIMEOUT,
+      proxyMaxBodyBytes: env.PROXY_MAX_BODY,
+    },
+    instanceTokenKeys: tokenKeySource(sources, env),
   };
+}
+
+function tokenKeySource(
+  sources: ConfigSources,
+  env: { INSTANCE_TOKEN_SECRET?: string; INSTANCE_TOKEN_SECRET_FILE?: string },
+): TokenKeySource {
+  if (env.INSTANCE_TOKEN_SECRET && env.INSTANCE_TOKEN_SECRET_FILE) {
+    throw new ConfigError(
+      "INSTANCE_TOKEN_SECRET_FILE: set either INSTANCE_TOKEN_SECRET or INSTANCE_TOKEN_SECRET_FILE, not both",
+    );
+  }
+  let source: TokenKeySource = { kind: "kubernetes" };
+  if (env.INSTANCE_TOKEN_SECRET) source = { kind: "inline", text: env.INSTANCE_TOKEN_SECRET };
+  if (env.INSTANCE_TOKEN_SECRET_FILE) {
+    const path = env.INSTANCE_TOKEN_SECRET_FILE;
+    source = { kind: "file", path, text: readSetting(sources, "INSTANCE_TOKEN_SECRET_FILE", path) };
+  }
+  if (source.kind !== "kubernetes") {
+    const variable =
+      source.kind === "file" ? "INSTANCE_TOKEN_SECRET_FILE" : "INSTANCE_TOKEN_SECRET";
+    try {
+      parseTokenKeys(source.text);
+    } catch (error) {
+      throw new ConfigError(`${variable}: ${(error as Error).message}`);
+    }
+  }
+  return source;
+}
+
+/** The origin (scheme://host[:port]) of a URL, or undefined when it is not an http(s) URL. */
+function originOf(text: string): string | undefined {
+  try {
+    const url = new URL(text);
+    return /^https?:$/.test(url.protocol) ? url.origin : undefined;
+  } catch {
+    return undefined;
+  }
 }

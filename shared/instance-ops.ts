@@ -10,7 +10,7 @@ export async function deleteInstance(
   name: string,
   preconditions?: DeletePreconditions,
 ): Promise<DeleteResult> {
-  const result = await kube.deleteClientPod(name, preconditions);
-  if (result === "deleted") await kube.deletePod(name);
+  const result = await kube.clientPods.delete(name, preconditions);
+  if (result === "deleted") await kube.pods.delete(name);
   return result;
 }

@@ -30,7 +30,7 @@ describe("ClientPod CRD on the local control plane", () => {
   });
 
   it("creates, reads, patches status of, and deletes a ClientPod, and its Pod goes with it", async () => {
-    const created = await kube.createClientPod(
+    const created = await kube.clientPods.create(
       clientPodManifest({ name, clientId, instanceId: "default", podTemplate: "gptme-client" }),
     );
     expect(created.created).toBe(true);
@@ -39,17 +39,17 @@ describe("ClientPod CRD on the local control plane", () => {
     expect(created.object.kind).toBe(KIND);
 
     // A second create of the same name is "exists", not an error.
-    const again = await kube.createClientPod(
+    const again = await kube.clientPods.create(
       clientPodManifest({ name, clientId, instanceId: "default", podTemplate: "gptme-client" }),
     );
     expect(again.created).toBe(false);
 
-    const read = await kube.getClientPod(name);
+    const read = await kube.clientPods.get(name);
     expect(read?.spec).toEqual({ clientId, instanceId: "default", podTemplate: "gptme-client" });
     expect(read?.metadata.labels?.["gptme.ai/client"]).toBe(clientId);
 
     const lastActivity = "2026-01-02T03:04:05Z";
-    const patched = await kube.patchClientPodStatus(name, { lastActivity, phase: "Pending" });
+    const patched = await kube.clientPods.patchStatus(name, { lastActivity, phase: "Pending" });
     expect(patched?.status?.lastActivity?.toISOString()).toBe("2026-01-02T03:04:05.000Z");
     expect(patched?.status?.phase).toBe("Pending");
     // The status subresource ignores spec changes and the main resource ignores status.
@@ -92,10 +92,10 @@ describe("ClientPod CRD on the local control plane", () => {
         ],
       },
     };
-    expect((await kube.createPod(pod)).created).toBe(true);
+    expect((await kube.pods.create(pod)).created).toBe(true);
 
     const ready = await eventually(async () => {
-      const current = await kube.getPod(name);
+      const current = await kube.pods.get(name);
       const isReady = current?.status?.conditions?.some(
         (c) => c.type === "Ready" && c.status === "True",
       );
@@ -104,11 +104,11 @@ describe("ClientPod CRD on the local control plane", () => {
     expect(ready.status?.phase).toBe("Running");
     expect(ready.spec?.nodeName).toBeTruthy();
 
-    expect(await kube.deleteClientPod(name)).toBe("deleted");
-    expect(await kube.getClientPod(name)).toBeUndefined();
-    expect(await kube.deleteClientPod(name)).toBe("absent");
+    expect(await kube.clientPods.delete(name)).toBe("deleted");
+    expect(await kube.clientPods.get(name)).toBeUndefined();
+    expect(await kube.clientPods.delete(name)).toBe("absent");
     await eventually(
-      async () => ((await kube.getPod(name)) ? undefined : true),
+      async () => ((await kube.pods.get(name)) ? undefined : true),
       "the garbage collector to delete the pod",
     );
   });

@@ -212,7 +212,7 @@ describe("the manifests on a real API server", () => {
       });
       expect(summary.failed).toBe(0);
       expect(summary.deleted).toBeGreaterThanOrEqual(1);
-      expect(await kube.getPod(name).catch((e) => e)).toMatchObject({ status: 403 });
+      expect(await kube.pods.get(name).catch((e) => e)).toMatchObject({ status: 403 });
       await expect(
         kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
           group: "gptme.ai",

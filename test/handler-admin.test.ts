@@ -150,7 +150,7 @@ describe("admin API", () => {
       expect((await gone.json()).code).toBe("not_found");
     }
     // Its Pod goes at once, not whenever the garbage collector gets to it.
-    const pod = await handler.kube.getPod(name);
+    const pod = await handler.kube.pods.get(name);
     expect(pod === undefined || pod.metadata?.deletionTimestamp !== undefined).toBe(true);
   });
 });

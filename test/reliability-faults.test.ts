@@ -108,10 +108,10 @@ describe("faults", () => {
         });
         expect(summary).toMatchObject({ deleted: 0, failed: 0 });
         skipped += summary.skipped;
-        expect(await kube.getClientPod(name)).toBeDefined();
+        expect(await kube.clientPods.get(name)).toBeDefined();
       }
       expect(skipped).toBe(100);
-      expect((await kube.getPod(name))?.metadata?.deletionTimestamp).toBeUndefined();
+      expect((await kube.pods.get(name))?.metadata?.deletionTimestamp).toBeUndefined();
     } finally {
       handler.close();
     }

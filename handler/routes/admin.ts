@@ -51,8 +51,8 @@ export function adminRoutes(
     const query = parsed.data;
     // One page of ClientPods straight from the API server, then their Pods in one list
     // call selected by the page's clients: two calls per page, whatever the fleet's size.
-    const page = await kube
-      .listClientPods({
+    const page = await kube.clientPods
+      .list({
         labelSelector: query.client
           ? `${MANAGED_SELECTOR},${LABEL_CLIENT}=${query.client}`
           : MANAGED_SELECTOR,
@@ -71,7 +71,7 @@ export function adminRoutes(
   app.get("/admin/pods/:name", async (event) => {
     admin(event);
     const name = nameOf(event);
-    const [clientPod, pod] = await Promise.all([kube.getClientPod(name), kube.getPod(name)]);
+    const [clientPod, pod] = await Promise.all([kube.clientPods.get(name), kube.pods.get(name)]);
     if (!clientPod) throw notFound(name);
     return adminItem(clientPod, pod, config);
   });
@@ -96,7 +96,7 @@ function adminItem(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfig)
 async function podsOf(kube: Kube, clientPods: ClientPod[]): Promise<Map<string, V1Pod>> {
   const clients = [...new Set(clientPods.map((cp) => cp.spec.clientId))];
   if (clients.length === 0) return new Map();
-  const pods = await kube.listPods({
+  const pods = await kube.pods.list({
     labelSelector: `${MANAGED_SELECTOR},${LABEL_CLIENT} in (${clients.join(",")})`,
   });
   return new Map(pods.items.map((pod) => [pod.metadata?.name ?? "", pod]));

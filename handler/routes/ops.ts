@@ -22,8 +22,8 @@ export class Readiness {
   async isReady(): Promise<boolean> {
     if (this.now() - this.checked < READINESS_CACHE_MS) return this.ready;
     // Concurrent probes share one API call.
-    this.pending ??= this.kube
-      .listClientPods({ limit: 1 })
+    this.pending ??= this.kube.clientPods
+      .list({ limit: 1 })
       .then(
         () => true,
         () => false,

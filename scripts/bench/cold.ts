@@ -33,7 +33,7 @@ export async function coldPath(sequential: number, burst: number): Promise<ColdR
   const handler = await startHandler(namespace, { MAX_INSTANCES_PER_CLIENT: "1000" });
   const kube = adminKube(namespace);
   try {
-    const template = await kube.getPodTemplate("gptme-client");
+    const template = await kube.podTemplates.get("gptme-client");
     if (!template) throw new Error("no template");
     // The same Pod the handler builds, minus the owner (which would make it the GC's).
     const owner = {
@@ -57,9 +57,9 @@ export async function coldPath(sequential: number, burst: number): Promise<ColdR
         },
       );
       pod.metadata = { ...pod.metadata, ownerReferences: undefined };
-      const created = await kube.createPod(pod);
+      const created = await kube.pods.create(pod);
       if (!created.created) throw new Error("baseline pod exists");
-      const ready = await kube.waitForPod(created.object, isPodReady, 30_000);
+      const ready = await kube.pods.waitFor(created.object, isPodReady, 30_000);
       if (!ready || !isPodReady(ready)) throw new Error("baseline pod not ready");
     };
     let failures = 0;

@@ -41,11 +41,11 @@ export async function reaperAtScale(instances: number): Promise<ReaperRun> {
         limit(async () => {
           const clientId = clientIdOf(`bench-key-${i % 1000}`);
           const name = instanceNameOf(clientId, `i${i}`);
-          await kube.createClientPod(
+          await kube.clientPods.create(
             clientPodManifest({ name, clientId, instanceId: `i${i}`, podTemplate: "gptme-client" }),
           );
           // Half idle (last touched 2 h ago), half fresh (touched now).
-          await kube.patchClientPodStatus(name, {
+          await kube.clientPods.patchStatus(name, {
             lastActivity: i % 2 === 0 ? idleSince : new Date().toISOString(),
           });
           if (++done % 2000 === 0) say(`reaper:   ${done}/${instances}`);

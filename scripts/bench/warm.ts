@@ -62,9 +62,9 @@ export async function warmPath(levels: number[], requests: number): Promise<Warm
       if (res.status !== 200) throw new Error(`warm-up: ${res.status} ${res.body}`);
     }
     const clientPodRead = async (i: number) =>
-      void (await kube.getClientPod(names[i % INSTANCES] ?? ""));
+      void (await kube.clientPods.get(names[i % INSTANCES] ?? ""));
     const podRead = async (i: number) =>
-      void (await kube.getPod(names[i % INSTANCES] ?? "", { fromCache: true }));
+      void (await kube.pods.get(names[i % INSTANCES] ?? "", { fromCache: true }));
     let failures = 0;
     const viaHandler = async (i: number) => {
       const res = await httpGet(`${handler.url}/instances/w${i % INSTANCES}`, headers);

@@ -1,0 +1,146 @@
+import { type V1Pod, Watch } from "@kubernetes/client-node";
+import {
+  type CreateResult,
+  type DeletePreconditions,
+  type DeleteResult,
+  deleteOptions,
+  type KubeCalls,
+  type ListOptions,
+  mergePatch,
+  type Page,
+} from "./kube-calls.js";
+import { absentOn404, absentOn409 } from "./kube-errors.js";
+
+/** The instances' Pods. */
+export class Pods {
+  constructor(private readonly api: KubeCalls) {}
+
+  /**
+   * The Pod as plain JSON (its timestamps stay strings): this is the warm path's one call,
+   * and the typed client's conversion of every field into model objects is CPU spent on
+   * fields nobody reads (measured: 1.60 -> 1.47 ms of handler CPU per warm request).
+   *
+   * `fromCache` reads the API server's watch cache (resourceVersion=0) instead of a quorum
+   * read from etcd: the state may be milliseconds old, and the call costs the API server
+   * 0.78 instead of 1.2 ms of CPU and etcd nothing (measured at 16 in flight). For reads
+   * where a moment-old answer is what a moment-earlier request would have got, and the next
+   * request repairs whatever it missed.
+   */
+  async get(name: string, { fromCache = false } = {}): Promise<V1Pod | undefined> {
+    const path = `/api/v1/namespaces/${this.api.namespace}/pods/${encodeURIComponent(name)}`;
+    return this.api
+      .call("get", "pods", () =>
+        this.api.getJson<V1Pod>(fromCache ? `${path}?resourceVersion=0` : path),
+      )
+      .catch(absentOn404);
+  }
+
+  async create(body: V1Pod): Promise<CreateResult<V1Pod>> {
+    const pod = await this.api
+      .call("create", "pods", () =>
+        this.api.core.createNamespacedPod({ namespace: this.api.namespace, body }),
+      )
+      .catch(absentOn409);
+    return pod === undefined ? { created: false } : { created: true, object: pod };
+  }
+
+  /** Merge-patches a Pod (annotations); undefined when it is gone. */
+  async patch(name: string, patch: object): Promise<V1Pod | undefined> {
+    return this.api
+      .call("patch", "pods", () =>
+        this.api.core.patchNamespacedPod(
+          { name, namespace: this.api.namespace, body: patch },
+          mergePatch,
+        ),
+      )
+      .catch(absentOn404);
+  }
+
+  async delete(name: string, preconditions?: DeletePreconditions): Promise<DeleteResult> {
+    return this.api.deleteResult(
+      this.api.call("delete", "pods", () =>
+        this.api.core.deleteNamespacedPod({
+          name,
+          namespace: this.api.namespace,
+          body: deleteOptions(preconditions),
+        }),
+      ),
+    );
+  }
+
+  async list(options: ListOptions = {}): Promise<Page<V1Pod>> {
+    const list = await this.api.call("list", "pods", () =>
+      this.api.core.listNamespacedPod({
+        namespace: this.api.namespace,
+        labelSelector: options.labelSelector,
+        limit: options.limit,
+        _continue: options.continue,
+      }),
+    );
+    return {
+      items: list.items,
+      continue: list.metadata?._continue || undefined,
+      remaining: list.metadata?.remainingItemCount,
+    };
+  }
+
+  /**
+   * Watches a Pod from the state given until `done(pod)` holds, the Pod is deleted, or
+   * `timeoutMs` passes, and returns the latest state seen (undefined once deleted). Nothing
+   * outlives the call: the watch is closed on every exit. A watch that fails, or `signal`
+   * (the process shutting down), ends the wait early with what is known, so a request
+   * degrades to "still starting", never to an error.
+   */
+  async waitFor(
+    pod: V1Pod,
+    done: (pod: V1Pod) => boolean,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<V1Pod | undefined> {
+    const name = pod.metadata?.name;
+    const resourceVersion = pod.metadata?.resourceVersion;
+    if (timeoutMs <= 0 || !name || !resourceVersion || done(pod) || signal?.aborted) return pod;
+    this.api.observe("watch", "pods");
+    return new Promise((resolve) => {
+      let latest: V1Pod | undefined = pod;
+      let settled = false;
+      let controller: AbortController | undefined;
+      const settle = () => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", settle);
+        controller?.abort();
+        resolve(latest);
+      };
+      const timer = setTimeout(settle, timeoutMs);
+      signal?.addEventListener("abort", settle);
+      const query = {
+        fieldSelector: `metadata.name=${name}`,
+        resourceVersion,
+        allowWatchBookmarks: false,
+        timeoutSeconds: Math.ceil(timeoutMs / 1000),
+      };
+      new Watch(this.api.kc)
+        .watch(
+          `/api/v1/namespaces/${this.api.namespace}/pods`,
+          query,
+          (type: string, object: V1Pod) => {
+            if (type === "DELETED") {
+              latest = undefined;
+              settle();
+            } else if (type === "ADDED" || type === "MODIFIED") {
+              latest = object;
+              if (done(object)) settle();
+            }
+          },
+          settle,
+        )
+        .then((c) => {
+          controller = c;
+          if (settled) c.abort();
+        })
+        .catch(settle);
+    });
+  }
+}

@@ -1,0 +1,16 @@
+import type { V1PodTemplate } from "@kubernetes/client-node";
+import type { KubeCalls } from "./kube-calls.js";
+import { absentOn404 } from "./kube-errors.js";
+
+/** The PodTemplates instances are built from. */
+export class PodTemplates {
+  constructor(private readonly api: KubeCalls) {}
+
+  async get(name: string): Promise<V1PodTemplate | undefined> {
+    return this.api
+      .call("get", "podtemplates", () =>
+        this.api.core.readNamespacedPodTemplate({ name, namespace: this.api.namespace }),
+      )
+      .catch(absentOn404);
+  }
+}

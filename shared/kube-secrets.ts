@@ -1,0 +1,26 @@
+import type { V1Secret } from "@kubernetes/client-node";
+import type { CreateResult, KubeCalls } from "./kube-calls.js";
+import { absentOn404, absentOn409 } from "./kube-errors.js";
+
+/** Secrets: each instance's token, and the fleet's token key when no other source is set. */
+export class Secrets {
+  constructor(private readonly api: KubeCalls) {}
+
+  async get(name: string): Promise<V1Secret | undefined> {
+    return this.api
+      .call("get", "secrets", () =>
+        this.api.core.readNamespacedSecret({ name, namespace: this.api.namespace }),
+      )
+      .catch(absentOn404);
+  }
+
+  /** Creates a Secret; `created: false` when one of that name exists (409). */
+  async create(body: V1Secret): Promise<CreateResult<V1Secret>> {
+    const secret = await this.api
+      .call("create", "secrets", () =>
+        this.api.core.createNamespacedSecret({ namespace: this.api.namespace, body }),
+      )
+      .catch(absentOn409);
+    return secret === undefined ? { created: false } : { created: true, object: secret };
+  }
+}
