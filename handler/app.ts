@@ -2,12 +2,15 @@ import { H3, type H3Event, type HTTPError } from "h3";
 import type { HandlerConfig } from "../shared/config.js";
 import { type Kube, KubeUnavailableError } from "../shared/kube.js";
 import type { Logger } from "../shared/log.js";
+import { corsHeaders, isPreflight, preflightHeaders } from "./cors.js";
 import { apiError, errorBody } from "./errors.js";
-import { Instances } from "./instances.js";
+import type { Instances } from "./instances.js";
 import type { Metrics } from "./metrics.js";
+import { recordRequest } from "./request-log.js";
 import { adminRoutes } from "./routes/admin.js";
 import { instanceRoutes } from "./routes/instances.js";
 import { opsRoutes, Readiness } from "./routes/ops.js";
+import type { TokenKeyring } from "./token-keyring.js";
 
 declare module "h3" {
   interface H3EventContext {
@@ -29,17 +32,15 @@ export interface AppDeps {
   shutdown?: AbortSignal;
 }
 
+/** What the routes share with the gateway. */
+export interface AppParts {
+  keyring: TokenKeyring;
+  instances: Instances;
+}
+
 /** The handler's HTTP application: routes and their wiring, no environment, no listening. */
-export function createApp(deps: AppDeps): H3 {
+export function createApp(deps: AppDeps, { instances }: AppParts): H3 {
   const { config, kube, log, metrics } = deps;
-  const now = deps.now ?? (() => new Date());
-  const instances = new Instances({
-    kube,
-    config,
-    now,
-    events: metrics.instanceEvents,
-    shutdown: deps.shutdown,
-  });
 
   const app = new H3({
     // Unhandled errors are logged below, without h3's console output.
@@ -51,11 +52,30 @@ export function createApp(deps: AppDeps): H3 {
     onResponse: (response, event) => record(response, event, log, metrics),
   });
 
+  // Browsers on the allowed origins may call the client routes.
+  app.use((event) => {
+    const origin = event.req.headers.get("origin");
+    if (isPreflight(event.req.method, event.req.headers)) {
+      return new Response(null, {
+        status: 204,
+        headers: preflightHeaders(origin, config.gateway.corsOrigins),
+      });
+    }
+    for (const [name, value] of Object.entries(corsHeaders(origin, config.gateway.corsOrigins))) {
+      event.res.headers.set(name, value);
+    }
+  });
   instanceRoutes(app, config, instances);
   adminRoutes(app, config, kube, instances);
   opsRoutes(app, new Readiness(kube), metrics);
   return app;
 }
+
+const CORS_RESPONSE_HEADERS = [
+  "vary",
+  "access-control-allow-origin",
+  "access-control-allow-credentials",
+];
 
 function toErrorResponse(error: HTTPError, event: H3Event, log: Logger): Response {
   const cause = error.cause;
@@ -81,27 +101,29 @@ function toErrorResponse(error: HTTPError, event: H3Event, log: Logger): Respons
   }
   const body = errorBody(answer);
   const headers = new Headers(answer.headers);
+  // An error answer replaces the response being built: keep its CORS headers, so a browser
+  // can read the error.
+  for (const name of CORS_RESPONSE_HEADERS) {
+    const value = event.res.headers.get(name);
+    if (value) headers.set(name, value);
+  }
   headers.set("content-type", "application/json");
   return new Response(JSON.stringify(body), { status: body.statusCode, headers });
 }
 
 function record(response: Response, event: H3Event, log: Logger, metrics: Metrics): void {
-  const route = routeOf(event);
-  const method = event.req.method;
   const seconds = (performance.now() - (event.context.startedAt ?? performance.now())) / 1000;
-  metrics.requests.inc({ method, route, status: response.status });
-  metrics.requestDuration.observe({ method, route }, seconds);
-  // The route's pattern, never the URL: a URL can hold an API key.
-  log.info(
+  recordRequest(
     {
-      method,
-      route,
+      method: event.req.method,
+      route: routeOf(event),
       status: response.status,
-      durationMs: Math.round(seconds * 1000 * 10) / 10,
+      seconds,
       clientId: event.context.clientId,
       instance: event.context.instanceName,
     },
-    "request",
+    log,
+    metrics,
   );
 }
 

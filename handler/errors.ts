@@ -17,6 +17,11 @@ export type ErrorCode =
   | "kubernetes_unavailable"
   | "template_not_found"
   | "pod_rejected"
+  | "invalid_token"
+  | "instance_starting"
+  | "instance_unreachable"
+  | "instance_timeout"
+  | "body_too_large"
   | "internal_error";
 
 export interface ErrorBody {

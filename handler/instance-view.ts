@@ -1,7 +1,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import type { ClientPod } from "../shared/clientpod.js";
+import { ANNOTATION_TOKEN_KEY, type ClientPod } from "../shared/clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
-import { hasPodEnded } from "../shared/pods.js";
+import { instanceTokenOf, type TokenKeys } from "../shared/instance-token.js";
+import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
 import { instancePortOf } from "./pod-spec.js";
 
 // The Pod mirrors what a request needs from its ClientPod, so that a request for a running
@@ -17,6 +18,10 @@ export type InstanceStatus = "starting" | "ready" | "failed" | "terminating";
 /** The facts about an instance that do not come from its Pod's state. */
 export interface InstanceRecord {
   name: string;
+  /** The ClientPod's uid: instance tokens are derived from it. */
+  uid: string;
+  /** The id of the key this instance's token is derived from; unset on older instances. */
+  tokenKeyId: string | undefined;
   instanceId: string;
   clientId: string;
   createdAt: Date;
@@ -31,6 +36,15 @@ export interface Connection {
   url: string;
 }
 
+/** How a client reaches its gptme-server through the gateway. */
+export interface Endpoint {
+  path: string;
+  /** Null when PUBLIC_URL is unset. */
+  url: string | null;
+  /** The instance's bearer token; left out of admin views. */
+  token?: string;
+}
+
 export interface InstanceBody {
   name: string;
   instanceId: string;
@@ -38,6 +52,8 @@ export interface InstanceBody {
   /** True when this request started a new Pod: a fresh gptme-server, no earlier state. */
   created: boolean;
   connection: Connection | null;
+  /** Null for an instance made before the gateway, which has no token. */
+  endpoint: Endpoint | null;
   createdAt: string;
   lastActivity: string;
   expiresAt: string;
@@ -46,6 +62,8 @@ export interface InstanceBody {
 export function recordOf(cp: ClientPod): InstanceRecord {
   return {
     name: cp.metadata.name,
+    uid: cp.metadata.uid,
+    tokenKeyId: cp.metadata.annotations?.[ANNOTATION_TOKEN_KEY],
     instanceId: cp.spec.instanceId,
     clientId: cp.spec.clientId,
     createdAt: cp.metadata.creationTimestamp,
@@ -62,6 +80,7 @@ export function mirrorAnnotations(cp: ClientPod): Record<string, string> {
     [ANNOTATION_CREATED_AT]: record.createdAt.toISOString(),
     [ANNOTATION_LAST_ACTIVITY]: (record.lastActivity ?? record.createdAt).toISOString(),
   };
+  if (record.tokenKeyId !== undefined) annotations[ANNOTATION_TOKEN_KEY] = record.tokenKeyId;
   if (record.idleTimeoutSeconds !== undefined) {
     annotations[ANNOTATION_IDLE_TIMEOUT] = String(record.idleTimeoutSeconds);
   }
@@ -80,9 +99,12 @@ export function recordFromPod(pod: V1Pod): InstanceRecord | undefined {
   const name = pod.metadata?.name;
   const instanceId = labels["gptme.ai/instance"];
   const clientId = labels["gptme.ai/client"];
-  if (!createdAt || !lastActivity || !name || !instanceId || !clientId) return undefined;
+  const uid = ownerUidOf(pod);
+  if (!createdAt || !lastActivity || !name || !instanceId || !clientId || !uid) return undefined;
   return {
     name,
+    uid,
+    tokenKeyId: annotations[ANNOTATION_TOKEN_KEY],
     instanceId,
     clientId,
     createdAt,
@@ -123,11 +145,34 @@ export function isActivityDue(record: InstanceRecord, now: Date, intervalMs: num
   return now.getTime() - last.getTime() >= intervalMs;
 }
 
+/** The gateway path of every instance: `/api/v1/instances/<name>`. */
+export const GATEWAY_PREFIX = "/api/v1/instances/";
+
+/** The instance's token, when its key is known (older instances have none). */
+export function tokenOf(record: InstanceRecord, keys: TokenKeys): string | undefined {
+  const key = record.tokenKeyId === undefined ? undefined : keys.byId.get(record.tokenKeyId);
+  return key && instanceTokenOf(key, record.uid);
+}
+
+/** Where the client reaches the instance through the gateway; `keys` undefined: no token shown. */
+export function endpointOf(
+  record: InstanceRecord,
+  publicUrl: string | undefined,
+  keys: TokenKeys | undefined,
+): Endpoint | null {
+  if (record.tokenKeyId === undefined) return null;
+  const path = `${GATEWAY_PREFIX}${record.name}`;
+  const endpoint: Endpoint = { path, url: publicUrl === undefined ? null : `${publicUrl}${path}` };
+  if (keys) endpoint.token = tokenOf(record, keys);
+  return endpoint;
+}
+
 export function instanceBody(
   record: InstanceRecord,
   pod: V1Pod | undefined,
   created: boolean,
   defaults: ExpiryDefaults,
+  endpoint: Endpoint | null,
   clientPodTerminating = false,
 ): InstanceBody {
   const { expiresAt } = expiryOf(record, defaults);
@@ -137,6 +182,7 @@ export function instanceBody(
     status: clientPodTerminating ? "terminating" : statusOf(pod),
     created,
     connection: connectionOf(pod),
+    endpoint,
     createdAt: record.createdAt.toISOString(),
     lastActivity: (record.lastActivity ?? record.createdAt).toISOString(),
     expiresAt: expiresAt.toISOString(),

@@ -2,11 +2,14 @@ import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import { type ClientPod, clientPodManifest, clientSelector } from "../shared/clientpod.js";
 import type { HandlerConfig } from "../shared/config.js";
 import { deleteInstance } from "../shared/instance-ops.js";
+import type { TokenKeys } from "../shared/instance-token.js";
 import type { Kube } from "../shared/kube.js";
 import { instanceNameOf } from "../shared/names.js";
 import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
 import { apiError } from "./errors.js";
+import { tokenEnv, tokenSecret } from "./instance-secret.js";
 import {
+  endpointOf,
   type InstanceBody,
   type InstanceRecord,
   instanceBody,
@@ -16,9 +19,11 @@ import {
   mirrorAnnotations,
   recordFromPod,
   recordOf,
+  tokenOf,
 } from "./instance-view.js";
 import { buildPod } from "./pod-spec.js";
 import { clientPodRefused, fleetFull, podRefused } from "./refusals.js";
+import type { TokenKeyring } from "./token-keyring.js";
 
 /** Seconds a client is asked to wait before polling a starting instance again. */
 export const STARTING_RETRY_AFTER_SECONDS = 2;
@@ -34,8 +39,17 @@ export interface InstanceDeps {
   config: HandlerConfig;
   now: () => Date;
   events: InstanceEvents;
+  keyring: TokenKeyring;
   /** Aborted when the process shuts down: readiness waits end early so draining is quick. */
   shutdown?: AbortSignal;
+}
+
+/** What a request asks for, and the token keys it was answered with. */
+interface WantedInstance {
+  clientId: string;
+  instanceId: string;
+  name: string;
+  keys: TokenKeys;
 }
 
 /**
@@ -55,6 +69,7 @@ export class Instances {
     const { kube } = this.deps;
     const name = instanceNameOf(clientId, instanceId);
     const deadline = Date.now() + waitMs;
+    const keys = await this.deps.keyring.keys();
     // From the API server's cache: a running instance is the common case and the cheapest
     // read; a stale "missing" only sends this request down the repair path, which reads fresh.
     const pod = await kube.pods.get(name, { fromCache: true });
@@ -62,33 +77,52 @@ export class Instances {
     if (pod && !hasPodEnded(pod) && !isTerminating(pod)) {
       const record = recordFromPod(pod);
       if (record && !isActivityDue(record, this.deps.now(), this.deps.config.activityIntervalMs)) {
-        return this.body(record, await this.waitReady(pod, deadline), false);
+        return this.body(record, await this.waitReady(pod, deadline), false, keys);
       }
-      // Activity is due (or the Pod lacks its mirror): write it on the ClientPod, the truth
-      // the reaper reads, then refresh the mirror on the Pod.
-      const clientPod = await this.touch(name, pod);
-      if (clientPod && ownerUidOf(pod) === clientPod.metadata.uid) {
-        const mirrored = await kube.pods.patch(name, {
-          metadata: { annotations: mirrorAnnotations(clientPod) },
-        });
-        return this.body(recordOf(clientPod), await this.waitReady(mirrored, deadline), false);
+      const touched = await this.recordActivity(pod);
+      if (touched) {
+        const { clientPod, pod: mirrored } = touched;
+        return this.body(
+          recordOf(clientPod),
+          await this.waitReady(mirrored, deadline),
+          false,
+          keys,
+        );
       }
       // No ClientPod, or a newer one than the Pod's owner: the Pod is stale; repair below.
     }
-    return this.repair(clientId, instanceId, name, pod, deadline);
+    return this.repair({ clientId, instanceId, name, keys }, pod, deadline);
+  }
+
+  /**
+   * Writes activity for a running instance: on the ClientPod, the truth the reaper reads,
+   * then on the Pod's mirror. Undefined when the ClientPod is gone, or is not the Pod's owner
+   * (the Pod is stale and a request for the instance will repair it).
+   */
+  async recordActivity(
+    pod: V1Pod,
+  ): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined } | undefined> {
+    const name = pod.metadata?.name ?? "";
+    const clientPod = await this.touch(name, pod);
+    if (!clientPod || ownerUidOf(pod) !== clientPod.metadata.uid) return undefined;
+    const mirrored = await this.deps.kube.pods.patch(name, {
+      metadata: { annotations: mirrorAnnotations(clientPod) },
+    });
+    return { clientPod, pod: mirrored };
   }
 
   /** The caller's instances, each joined with its Pod: two list calls. */
   async list(clientId: string): Promise<InstanceBody[]> {
     const { kube } = this.deps;
     const selector = clientSelector(clientId);
+    const keys = await this.deps.keyring.keys();
     const [clientPods, pods] = await Promise.all([
       kube.clientPods.list({ labelSelector: selector }),
       kube.pods.list({ labelSelector: selector }),
     ]);
     const podByName = new Map(pods.items.map((p) => [p.metadata?.name, p]));
     return clientPods.items.map((cp) =>
-      this.body(recordOf(cp), podByName.get(cp.metadata.name), false, cp),
+      this.body(recordOf(cp), podByName.get(cp.metadata.name), false, keys, cp),
     );
   }
 
@@ -105,18 +139,17 @@ export class Instances {
    * doing the same step at the same time.
    */
   private async repair(
-    clientId: string,
-    instanceId: string,
-    name: string,
+    wanted: WantedInstance,
     pod: V1Pod | undefined,
     deadline: number,
   ): Promise<InstanceBody> {
     const { kube, config } = this.deps;
+    const { name, keys } = wanted;
     // The template first: when it is missing, nothing is created.
     let template = await this.template(config.podTemplate);
-    let { clientPod, created } = await this.findOrCreateClientPod(clientId, instanceId, name);
+    let { clientPod, created } = await this.findOrCreateClientPod(wanted);
     if (clientPod.metadata.deletionTimestamp)
-      return this.body(recordOf(clientPod), pod, false, clientPod);
+      return this.body(recordOf(clientPod), pod, false, keys, clientPod);
     if (
       !created &&
       isActivityDue(recordOf(clientPod), this.deps.now(), config.activityIntervalMs)
@@ -146,12 +179,17 @@ export class Instances {
         deadline - Date.now(),
         this.deps.shutdown,
       );
-      if (current) return this.body(recordOf(clientPod), current, false, clientPod);
+      if (current) return this.body(recordOf(clientPod), current, false, keys, clientPod);
     }
     if (!current) {
       if (clientPod.spec.podTemplate !== template.metadata?.name)
         template = await this.template(clientPod.spec.podTemplate);
-      const pod = buildPod(template, clientPod, mirrorAnnotations(clientPod), config);
+      // The token's Secret before the Pod that reads it; 409: it exists, with this very
+      // token (the name carries the ClientPod's uid, the content is derived from it).
+      const token = tokenOf(recordOf(clientPod), keys);
+      if (token) await kube.secrets.create(tokenSecret(clientPod, token));
+      const env = token ? [tokenEnv(clientPod)] : [];
+      const pod = buildPod(template, clientPod, mirrorAnnotations(clientPod), config, env);
       const result = await kube.pods.create(pod).catch(podRefused);
       podCreated = result.created;
       // 409: another replica created it a moment ago; use theirs.
@@ -161,6 +199,7 @@ export class Instances {
       recordOf(clientPod),
       await this.waitReady(current, deadline),
       podCreated,
+      keys,
       clientPod,
     );
   }
@@ -170,17 +209,19 @@ export class Instances {
    * against the limits after it is created, so two replicas racing past a limit cannot both
    * keep theirs: whoever counts too many deletes its own again.
    */
-  private async findOrCreateClientPod(
-    clientId: string,
-    instanceId: string,
-    name: string,
-  ): Promise<{ clientPod: ClientPod; created: boolean }> {
+  private async findOrCreateClientPod({
+    clientId,
+    instanceId,
+    name,
+    keys,
+  }: WantedInstance): Promise<{ clientPod: ClientPod; created: boolean }> {
     const { kube, config } = this.deps;
     const manifest = clientPodManifest({
       name,
       clientId,
       instanceId,
       podTemplate: config.podTemplate,
+      tokenKeyId: keys.current.id,
     });
     // Loops only when the ClientPod is deleted between our create and our read.
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -250,9 +291,12 @@ export class Instances {
     record: InstanceRecord,
     pod: V1Pod | undefined,
     created: boolean,
+    keys: TokenKeys,
     clientPod?: ClientPod,
   ): InstanceBody {
+    const { config } = this.deps;
     const terminating = Boolean(clientPod?.metadata.deletionTimestamp);
-    return instanceBody(record, pod, created, this.deps.config, terminating);
+    const endpoint = endpointOf(record, config.gateway.publicUrl, keys);
+    return instanceBody(record, pod, created, config, endpoint, terminating);
   }
 }

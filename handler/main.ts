@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 import { setMaxListeners } from "node:events";
-import { toNodeHandler } from "h3/node";
 import { listen } from "listhen";
 import { ConfigError, loadHandlerConfig } from "../shared/config.js";
 import { Kube } from "../shared/kube.js";
 import { loadKubeConfig } from "../shared/kubeconfig.js";
 import { createLogger } from "../shared/log.js";
-import { createApp } from "./app.js";
 import { Metrics } from "./metrics.js";
+import { createFleetHandler } from "./server.js";
 
 /** The longest a shutdown waits for in-flight requests before exiting anyway. */
 const DRAIN_TIMEOUT_MS = 20_000;
@@ -31,13 +30,13 @@ async function main(): Promise<void> {
   const shutdown = new AbortController();
   // Every request waiting for readiness listens for shutdown; there is no fixed bound.
   setMaxListeners(0, shutdown.signal);
-  const app = createApp({ config, kube, log, metrics, shutdown: shutdown.signal });
+  const fleet = createFleetHandler({ config, kube, log, metrics, shutdown: shutdown.signal });
 
   let listener: Awaited<ReturnType<typeof listen>>;
   try {
     // isProd: a taken port is an error, never a silent move to another port.
     // autoClose: false: listhen's own signal handler would exit at once, dropping requests.
-    listener = await listen(toNodeHandler(app), {
+    listener = await listen(fleet.handle, {
       port: config.httpPort,
       isProd: true,
       autoClose: false,
@@ -51,6 +50,7 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
+  listener.server.on("upgrade", fleet.upgrade);
   log.info(
     { port: config.httpPort, namespace: config.namespace, podTemplate: config.podTemplate },
     "listening",
@@ -62,11 +62,12 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "draining");
     shutdown.abort();
+    fleet.gateway.cutOpenExchanges();
     const drained = await Promise.race([
       listener.close().then(() => true),
       new Promise<false>((resolve) => setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS).unref()),
     ]);
-    kube.close();
+    fleet.close();
     log.info({ drained }, "stopped");
     process.exit(drained ? 0 : 1);
   };

@@ -1,5 +1,6 @@
 import type {
   V1Container,
+  V1EnvVar,
   V1Pod,
   V1PodTemplate,
   V1ResourceRequirements,
@@ -19,13 +20,16 @@ export interface ResourceDefaults {
  * The Pod of a ClientPod, built from its PodTemplate. Whatever the template says, the result
  * meets the "restricted" Pod Security Standard, mounts no service account token, gives every
  * container CPU and memory requests and limits, is owned by the ClientPod (so it is deleted
- * with it) and carries the fleet's labels plus `annotations`.
+ * with it) and carries the fleet's labels plus `annotations`. `instanceEnv` is set on the
+ * instance's own container (the one serving the `http` port), replacing the template's
+ * variables of the same names.
  */
 export function buildPod(
   template: V1PodTemplate,
   owner: ClientPod,
   annotations: Record<string, string>,
   defaults: ResourceDefaults,
+  instanceEnv: V1EnvVar[] = [],
 ): V1Pod {
   const source = structuredClone(template.template ?? {});
   const spec = source.spec ?? { containers: [] };
@@ -65,7 +69,9 @@ export function buildPod(
           spec.securityContext?.runAsUser === 0 ? undefined : spec.securityContext?.runAsUser,
         seccompProfile: { type: "RuntimeDefault" },
       },
-      containers: spec.containers.map((c) => restrictContainer(c, defaults)),
+      containers: withInstanceEnv(spec.containers, instanceEnv).map((c) =>
+        restrictContainer(c, defaults),
+      ),
       initContainers: spec.initContainers?.map((c) => restrictContainer(c, defaults)),
     },
   };
@@ -92,6 +98,18 @@ function restrictContainer(container: V1Container, defaults: ResourceDefaults): 
     },
     resources: withResources(container.resources, defaults),
   };
+}
+
+function withInstanceEnv(containers: V1Container[], env: V1EnvVar[]): V1Container[] {
+  if (env.length === 0) return containers;
+  const serving = containers.findIndex((c) => c.ports?.some((p) => p.name === HTTP_PORT_NAME));
+  const target = serving === -1 ? 0 : serving;
+  const names = new Set(env.map((e) => e.name));
+  return containers.map((c, index) =>
+    index === target
+      ? { ...c, env: [...(c.env ?? []).filter((e) => !names.has(e.name)), ...env] }
+      : c,
+  );
 }
 
 /** Limits from the template, else the defaults; requests from the template, else the limits. */

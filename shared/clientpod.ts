@@ -10,6 +10,8 @@ export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
 export const MANAGED_BY = "gptme-fleet";
 export const LABEL_CLIENT = "gptme.ai/client";
 export const LABEL_INSTANCE = "gptme.ai/instance";
+/** Which token key an instance's token is derived from (its id, not the key). */
+export const ANNOTATION_TOKEN_KEY = "gptme.ai/token-key";
 
 /** Selects every object the fleet created. */
 export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
@@ -37,6 +39,7 @@ export const clientPodSchema = z.object({
     creationTimestamp: timestamp,
     deletionTimestamp: timestamp.optional(),
     labels: z.record(z.string(), z.string()).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
   }),
   spec: z.object({
     clientId: z.string().regex(/^[0-9a-f]{16,}$/),
@@ -70,6 +73,8 @@ export interface NewClientPod {
   clientId: string;
   instanceId: string;
   podTemplate: string;
+  /** The id of the key the instance's token is derived from (instances made by the handler). */
+  tokenKeyId?: string;
 }
 
 /** The manifest of a new ClientPod. */
@@ -77,7 +82,11 @@ export function clientPodManifest(spec: NewClientPod) {
   return {
     apiVersion: API_VERSION,
     kind: KIND,
-    metadata: { name: spec.name, labels: fleetLabels(spec.clientId, spec.instanceId) },
+    metadata: {
+      name: spec.name,
+      labels: fleetLabels(spec.clientId, spec.instanceId),
+      annotations: spec.tokenKeyId ? { [ANNOTATION_TOKEN_KEY]: spec.tokenKeyId } : undefined,
+    },
     spec: { clientId: spec.clientId, instanceId: spec.instanceId, podTemplate: spec.podTemplate },
   };
 }

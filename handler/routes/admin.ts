@@ -7,7 +7,7 @@ import { type Kube, KubeApiError } from "../../shared/kube.js";
 import { INSTANCE_NAME_PREFIX } from "../../shared/names.js";
 import { requireAdmin } from "../auth.js";
 import { apiError } from "../errors.js";
-import { type InstanceBody, instanceBody, recordOf } from "../instance-view.js";
+import { endpointOf, type InstanceBody, instanceBody, recordOf } from "../instance-view.js";
 import type { Instances } from "../instances.js";
 
 export interface AdminItem extends InstanceBody {
@@ -86,8 +86,11 @@ export function adminRoutes(
 
 function adminItem(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfig): AdminItem {
   const terminating = Boolean(cp.metadata.deletionTimestamp);
+  const record = recordOf(cp);
+  // Admin views show where an instance is reached, never its token.
+  const endpoint = endpointOf(record, config.gateway.publicUrl, undefined);
   return {
-    ...instanceBody(recordOf(cp), pod, false, config, terminating),
+    ...instanceBody(record, pod, false, config, endpoint, terminating),
     clientId: cp.spec.clientId,
     podPhase: pod?.status?.phase ?? null,
   };

@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { CoreV1Api, type KubeConfig, type V1PodTemplate } from "@kubernetes/client-node";
 import type { H3 } from "h3";
-import { createApp } from "../../handler/app.js";
 import { Metrics } from "../../handler/metrics.js";
+import { createFleetHandler, type FleetHandler } from "../../handler/server.js";
 import { type HandlerConfig, loadHandlerConfig } from "../../shared/config.js";
 import { Kube, type Resource, type Verb } from "../../shared/kube.js";
 import { createLogger } from "../../shared/log.js";
@@ -35,6 +35,7 @@ export type TestResponse = Omit<Response, "json"> & { json(): Promise<any> };
 
 export interface TestHandler {
   app: H3;
+  fleet: FleetHandler;
   kube: Kube;
   config: HandlerConfig;
   counter: CallCounter;
@@ -69,9 +70,11 @@ export function startHandler(
     error: metrics.kubeObserver.error,
   });
   const log = createLogger({ level: "info", name: "fleet-handler" }, logs);
-  const app = createApp({ config, kube, log, metrics, now });
+  const fleet = createFleetHandler({ config, kube, log, metrics, now });
+  const app = fleet.app;
   return {
     app,
+    fleet,
     kube,
     config,
     counter,
@@ -83,7 +86,7 @@ export function startHandler(
       if (apiKey !== undefined) headers.set("x-api-key", apiKey);
       return app.request(path, { ...rest, headers });
     },
-    close: () => kube.close(),
+    close: () => fleet.close(),
   };
 }
 

@@ -1,0 +1,280 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { HandlerConfig } from "../../shared/config.js";
+import { tokensMatch } from "../../shared/instance-token.js";
+import type { Kube } from "../../shared/kube.js";
+import { KubeUnavailableError } from "../../shared/kube.js";
+import type { Logger } from "../../shared/log.js";
+import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
+import type { ErrorBody, ErrorCode } from "../errors.js";
+import {
+  connectionOf,
+  type InstanceRecord,
+  recordOf,
+  statusOf,
+  tokenOf,
+} from "../instance-view.js";
+import type { Instances } from "../instances.js";
+import { STARTING_RETRY_AFTER_SECONDS } from "../instances.js";
+import type { Metrics } from "../metrics.js";
+import { recordRequest } from "../request-log.js";
+import type { TokenKeyring } from "../token-keyring.js";
+import { GatewayActivity } from "./activity.js";
+import { InstanceProxy, type ProxyCall, type ProxyFailure, tooLarge } from "./proxy.js";
+import { bearerOf, GATEWAY_ROUTE, type GatewayRequest, parseGatewayUrl } from "./request.js";
+import { type Target, Targets } from "./targets.js";
+
+export interface GatewayDeps {
+  config: HandlerConfig;
+  kube: Kube;
+  keyring: TokenKeyring;
+  instances: Instances;
+  log: Logger;
+  metrics: Metrics;
+  now?: () => Date;
+}
+
+/** A refusal, answered in the API's JSON shape before anything reaches a pod. */
+class Refusal {
+  constructor(
+    readonly status: number,
+    readonly code: ErrorCode,
+    readonly message: string,
+    readonly headers: HeaderMap = {},
+  ) {}
+}
+
+const invalidToken = () =>
+  new Refusal(
+    401,
+    "invalid_token",
+    "A valid instance token is required: Authorization: Bearer <token>, or ?token=<token>.",
+  );
+
+/**
+ * The instance gateway: `/api/v1/instances/<name>/...` carries a client's traffic to its
+ * instance's gptme-server. Every exchange is authenticated with the instance's own token
+ * (the same 401 whether or not the instance exists), reaches only a Ready pod, never
+ * creates an instance, and counts as activity for as long as it stays open.
+ */
+export class Gateway {
+  private readonly targets: Targets;
+  private readonly activity: GatewayActivity;
+  private readonly proxy: InstanceProxy;
+  /** Open exchanges, cut when the process shuts down (streams never end by themselves). */
+  private readonly open = new Set<{ destroy(): void }>();
+
+  constructor(private readonly deps: GatewayDeps) {
+    const { config, kube, instances, log } = deps;
+    this.targets = new Targets(kube);
+    this.activity = new GatewayActivity(
+      instances,
+      this.targets,
+      config.activityIntervalMs,
+      log,
+      deps.now,
+    );
+    this.proxy = new InstanceProxy({
+      timeoutMs: config.gateway.proxyTimeoutMs,
+      maxBodyBytes: config.gateway.proxyMaxBodyBytes,
+    });
+  }
+
+  /** Exchanges in flight (streams included). */
+  get openExchanges(): number {
+    return this.activity.openStreams;
+  }
+
+  /** Forgets what is known of an instance, when this replica deleted it. */
+  forget(name: string): void {
+    this.targets.forget(name);
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const parsed = parseGatewayUrl(req.url ?? "");
+    const origin = req.headers.origin;
+    const cors = corsHeaders(origin, this.deps.config.gateway.corsOrigins);
+    let record: InstanceRecord | undefined;
+    res.once("close", () =>
+      recordRequest(
+        {
+          method: req.method ?? "GET",
+          route: GATEWAY_ROUTE,
+          status: res.statusCode,
+          seconds: (performance.now() - started) / 1000,
+          clientId: record?.clientId,
+          instance: parsed?.name,
+        },
+        this.deps.log,
+        this.deps.metrics,
+      ),
+    );
+    if (isPreflight(req.method, req.headers as HeaderMap)) {
+      res.writeHead(204, preflightHeaders(origin, this.deps.config.gateway.corsOrigins)).end();
+      return;
+    }
+    try {
+      const { call, target } = await this.admit(req, parsed, cors);
+      record = target.record;
+      const length = Number(req.headers["content-length"] ?? 0);
+      if (length > this.deps.config.gateway.proxyMaxBodyBytes) {
+        throw failureRefusal(tooLarge(this.deps.config.gateway.proxyMaxBodyBytes), cors);
+      }
+      this.track(res, target);
+      await this.proxy.web(req, res, call, (failure) => {
+        if (failure.code === "instance_unreachable" && parsed) this.targets.forget(parsed.name);
+        sendRefusal(res, failureRefusal(failure, cors));
+      });
+    } catch (error) {
+      sendRefusal(res, this.refusalOf(error, cors));
+    }
+  }
+
+  /** A WebSocket upgrade to the gateway: the same checks, then the socket is piped through. */
+  async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on("error", () => socket.destroy());
+    const parsed = parseGatewayUrl(req.url ?? "");
+    try {
+      const { call, target } = await this.admit(req, parsed, {});
+      this.track(socket, target);
+      await this.proxy.ws(req, socket, head, call);
+    } catch (error) {
+      rejectUpgrade(socket, this.refusalOf(error, {}));
+    }
+  }
+
+  /**
+   * Cuts every open exchange: on shutdown, event streams and WebSockets would otherwise
+   * hold the drain until its bound. Clients reconnect, through another replica.
+   */
+  cutOpenExchanges(): void {
+    for (const exchange of this.open) exchange.destroy();
+  }
+
+  close(): void {
+    this.proxy.close();
+  }
+
+  /** Counts the exchange as activity while it is open, and keeps it cuttable. */
+  private track(exchange: ServerResponse | Duplex, target: Target): void {
+    this.activity.noteRequest(target);
+    const close = this.activity.open(target.pod.metadata?.name ?? "");
+    this.open.add(exchange);
+    exchange.once("close", () => {
+      close();
+      this.open.delete(exchange);
+    });
+  }
+
+  /** Checks the token and the instance's readiness; what to forward, or a Refusal. */
+  private async admit(
+    req: IncomingMessage,
+    parsed: GatewayRequest | undefined,
+    cors: HeaderMap,
+  ): Promise<{ call: ProxyCall; target: Target }> {
+    const presented = bearerOf(req.headers.authorization) ?? parsed?.queryToken;
+    if (!parsed || !presented) throw withHeaders(invalidToken(), cors);
+    const keys = await this.deps.keyring.keys();
+    const target = await this.targets.get(parsed.name);
+    const record = target?.record ?? (await this.clientPodRecord(parsed.name));
+    const expected = record && tokenOf(record, keys);
+    if (!record || !expected || !tokensMatch(presented, expected)) {
+      throw withHeaders(invalidToken(), cors);
+    }
+    const connection = target && connectionOf(target.pod);
+    const ownPod = target?.record?.uid === record.uid;
+    if (!target || !ownPod || !connection || statusOf(target.pod) !== "ready") {
+      throw new Refusal(
+        503,
+        "instance_starting",
+        "The instance is not ready yet; GET /instances/<id> starts it if needed, then try again.",
+        { ...cors, "retry-after": String(STARTING_RETRY_AFTER_SECONDS) },
+      );
+    }
+    return {
+      target,
+      call: {
+        host: connection.host,
+        port: connection.port,
+        token: expected,
+        prefix: parsed.prefix,
+        upstreamPath: parsed.upstreamPath,
+        responseHeaders: cors,
+      },
+    };
+  }
+
+  /** An instance whose Pod is missing (being created or replaced) is known by its ClientPod. */
+  private async clientPodRecord(name: string): Promise<InstanceRecord | undefined> {
+    const clientPod = await this.deps.kube.clientPods.get(name);
+    return clientPod && recordOf(clientPod);
+  }
+
+  private refusalOf(error: unknown, cors: HeaderMap): Refusal {
+    if (error instanceof Refusal) return error;
+    if (error instanceof KubeUnavailableError) {
+      return new Refusal(
+        503,
+        "kubernetes_unavailable",
+        "The Kubernetes API server is unavailable; try again shortly.",
+        { ...cors, "retry-after": "5" },
+      );
+    }
+    const { name, message } = error as Error;
+    this.deps.log.error({ err: { name, message }, route: GATEWAY_ROUTE }, "request failed");
+    return new Refusal(500, "internal_error", "Internal error; it has been logged.", cors);
+  }
+}
+
+function withHeaders(refusal: Refusal, headers: HeaderMap): Refusal {
+  return new Refusal(refusal.status, refusal.code, refusal.message, {
+    ...refusal.headers,
+    ...headers,
+  });
+}
+
+function failureRefusal(failure: ProxyFailure, cors: HeaderMap): Refusal {
+  return new Refusal(failure.status, failure.code, failure.message, cors);
+}
+
+function bodyOf(refusal: Refusal): string {
+  const body: ErrorBody = {
+    statusCode: refusal.status,
+    code: refusal.code,
+    message: refusal.message,
+  };
+  return JSON.stringify(body);
+}
+
+function sendRefusal(res: ServerResponse, refusal: Refusal): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = bodyOf(refusal);
+  res.writeHead(refusal.status, {
+    ...refusal.headers,
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+/** Answers a refused upgrade on the raw socket, then closes it. */
+function rejectUpgrade(socket: Duplex, refusal: Refusal): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = bodyOf(refusal);
+  const headers = Object.entries({
+    ...refusal.headers,
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(body)),
+    connection: "close",
+  })
+    .map(([name, value]) => `${name}: ${value}`)
+    .join("\r\n");
+  socket.end(`HTTP/1.1 ${refusal.status} ${refusal.code}\r\n${headers}\r\n\r\n${body}`);
+}

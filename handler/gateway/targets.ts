@@ -1,0 +1,61 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import type { Kube } from "../../shared/kube.js";
+import { type InstanceRecord, recordFromPod } from "../instance-view.js";
+
+/**
+ * How long a looked-up instance is reused. A Pod's IP, port and owner (hence its token) are
+ * fixed for its life; what can change is whether it still runs, and a moment-old answer
+ * there is what a request a moment earlier got: a Pod gone since answers "refused" (and is
+ * forgotten), one replaced since has a new token its gptme-server checks itself.
+ */
+export const TARGET_TTL_MS = 1_000;
+/** Bounds the cache's memory whatever names clients try. */
+const MAX_TARGETS = 10_000;
+
+/** An instance's Pod as the gateway sees it: where to send traffic and whose token to check. */
+export interface Target {
+  pod: V1Pod;
+  /** Undefined when the Pod lacks the fleet's mirror (not the gateway's to serve). */
+  record: InstanceRecord | undefined;
+}
+
+/** The Pods behind gateway requests, each read at most once per TTL per replica. */
+export class Targets {
+  private readonly cache = new Map<string, { target: Target | undefined; readAt: number }>();
+  private readonly pending = new Map<string, Promise<Target | undefined>>();
+
+  constructor(
+    private readonly kube: Kube,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The instance's Pod, from the cache or one read of the API server's watch cache. */
+  async get(name: string): Promise<Target | undefined> {
+    const cached = this.cache.get(name);
+    if (cached && this.now() - cached.readAt < TARGET_TTL_MS) return cached.target;
+    // Concurrent requests for one instance share one read.
+    let pending = this.pending.get(name);
+    if (!pending) {
+      pending = this.read(name).finally(() => this.pending.delete(name));
+      this.pending.set(name, pending);
+    }
+    return pending;
+  }
+
+  /** Drops what is known of an instance: it refused a connection, or was deleted here. */
+  forget(name: string): void {
+    this.cache.delete(name);
+  }
+
+  private async read(name: string): Promise<Target | undefined> {
+    const pod = await this.kube.pods.get(name, { fromCache: true });
+    const target = pod && { pod, record: recordFromPod(pod) };
+    this.cache.delete(name);
+    if (this.cache.size >= MAX_TARGETS) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    this.cache.set(name, { target, readAt: this.now() });
+    return target;
+  }
+}
