@@ -40,6 +40,8 @@ export interface InstanceDeps {
   now: () => Date;
   events: InstanceEvents;
   keyring: TokenKeyring;
+  /** Told of every instance deleted here (the gateway forgets it at once). */
+  onRemoved?: (name: string) => void;
   /** Aborted when the process shuts down: readiness waits end early so draining is quick. */
   shutdown?: AbortSignal;
 }
@@ -129,6 +131,7 @@ export class Instances {
   /** Deletes an instance by name; false when there was none. */
   async remove(name: string): Promise<boolean> {
     const result = await deleteInstance(this.deps.kube, name);
+    this.deps.onRemoved?.(name);
     if (result === "deleted") this.deps.events.deleted();
     return result === "deleted";
   }

@@ -5,6 +5,7 @@ import { toNodeHandler } from "h3/node";
 import { type AppDeps, createApp } from "./app.js";
 import { Gateway } from "./gateway/gateway.js";
 import { isGatewayUrl } from "./gateway/request.js";
+import { Targets } from "./gateway/targets.js";
 import { Instances } from "./instances.js";
 import { TokenKeyring } from "./token-keyring.js";
 
@@ -30,16 +31,18 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   const { config, kube, metrics } = deps;
   const now = deps.now ?? (() => new Date());
   const keyring = new TokenKeyring(config.instanceTokenKeys, kube, TOKEN_KEY_RELOAD_MS);
+  const targets = new Targets(kube);
   const instances = new Instances({
     kube,
     config,
     now,
     events: metrics.instanceEvents,
     keyring,
+    onRemoved: (name) => targets.forget(name),
     shutdown: deps.shutdown,
   });
   const app = createApp(deps, { keyring, instances });
-  const gateway = new Gateway({ ...deps, keyring, instances, now });
+  const gateway = new Gateway({ ...deps, keyring, instances, targets, now });
   const routes = toNodeHandler(app);
   return {
     app,

@@ -26,11 +26,20 @@ BIN=$BIN_DIR
 kwokctl() { "$BIN/kwokctl-v$KWOK_VERSION" --name "$CLUSTER_NAME" "$@"; }
 kubectl() { "$BIN/kubectl-v$K8S_VERSION" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
 
+# KWOK hands each pod an IP from its node's pod CIDR. On loopback ranges (all of 127/8 is
+# this machine's own on Linux), a test can put a real gptme-server at a pod's IP and the
+# handler reaches it exactly as it reaches a pod in production; KWOK's default 10.x IPs
+# belong to nothing, and nothing may ever connect to them.
+POD_CIDR=127.42.0.0/24   # node i gets 127.42.i.0/24
+NODE_IP=127.41.0.1       # node i gets 127.41.0.(1+i)
+
 healthy() {
   [ -s "$KUBECONFIG_OUT" ] && [ -x "$BIN/kubectl-v$K8S_VERSION" ] || return 1
   kubectl get --raw /readyz --request-timeout=3s >/dev/null 2>&1 || return 1
   # A healthy cluster also runs its KWOK controller: Ready nodes prove it (and that there are some).
-  kubectl wait --for=condition=Ready node --all --timeout=5s >/dev/null 2>&1
+  kubectl wait --for=condition=Ready node --all --timeout=5s >/dev/null 2>&1 || return 1
+  # ...and only nodes with loopback pod CIDRs (a cluster from before they were set is replaced).
+  ! kubectl get nodes -l type=kwok -o jsonpath='{range .items[*]}{.spec.podCIDR}{"\n"}{end}' | grep -qv '^127\.'
 }
 
 write_config() {
@@ -96,7 +105,8 @@ cmd_up() {
   kwokctl --config "$STATE_DIR/kwokctl.yaml" create cluster --wait 2m >"$STATE_DIR/create.log" 2>&1 ||
     { tail -n 30 "$STATE_DIR/create.log" >&2; die "kwokctl could not start the cluster (log: $STATE_DIR/create.log)"; }
   cp "$KWOK_WORKDIR/clusters/$CLUSTER_NAME/kubeconfig.yaml" "$KUBECONFIG_OUT"
-  kwokctl scale node --replicas "$NODES" >>"$STATE_DIR/create.log" 2>&1 ||
+  kwokctl scale node --replicas "$NODES" \
+    --param ".podCIDRs=[\"$POD_CIDR\"]" --param ".nodeIPs=[\"$NODE_IP\"]" >>"$STATE_DIR/create.log" 2>&1 ||
     die "could not add KWOK nodes (log: $STATE_DIR/create.log)"
   kubectl wait --for=condition=Ready node --all --timeout=60s >/dev/null ||
     die "KWOK nodes did not become Ready"

@@ -70,7 +70,7 @@ export class GatewayActivity {
   }
 
   private async refresh(name: string): Promise<void> {
-    const target = await this.targets.get(name).catch(() => undefined);
+    const { target } = await this.targets.get(name).catch(() => ({ target: undefined }));
     if (target) this.write(name, target.pod);
   }
 

@@ -1,34 +1,35 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { HandlerConfig } from "../../shared/config.js";
-import { tokensMatch } from "../../shared/instance-token.js";
-import type { Kube } from "../../shared/kube.js";
-import { KubeUnavailableError } from "../../shared/kube.js";
+import { type TokenKeys, tokensMatch } from "../../shared/instance-token.js";
+import { type Kube, KubeUnavailableError } from "../../shared/kube.js";
 import type { Logger } from "../../shared/log.js";
 import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
 import type { ErrorBody, ErrorCode } from "../errors.js";
 import {
+  type Connection,
   connectionOf,
   type InstanceRecord,
   recordOf,
   statusOf,
   tokenOf,
 } from "../instance-view.js";
-import type { Instances } from "../instances.js";
-import { STARTING_RETRY_AFTER_SECONDS } from "../instances.js";
+import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances.js";
 import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
 import type { TokenKeyring } from "../token-keyring.js";
 import { GatewayActivity } from "./activity.js";
 import { InstanceProxy, type ProxyCall, type ProxyFailure, tooLarge } from "./proxy.js";
 import { bearerOf, GATEWAY_ROUTE, type GatewayRequest, parseGatewayUrl } from "./request.js";
-import { type Target, Targets } from "./targets.js";
+import type { Target, Targets } from "./targets.js";
 
 export interface GatewayDeps {
   config: HandlerConfig;
   kube: Kube;
   keyring: TokenKeyring;
   instances: Instances;
+  /** The instances' Pods as this replica last read them (shared with the routes, which drop deleted ones). */
+  targets: Targets;
   log: Logger;
   metrics: Metrics;
   now?: () => Date;
@@ -41,14 +42,18 @@ class Refusal {
     readonly code: ErrorCode,
     readonly message: string,
     readonly headers: HeaderMap = {},
+    /** Decided on a cached lookup of the instance. */
+    readonly cached = false,
   ) {}
 }
 
-const invalidToken = () =>
+const invalidToken = (cached = false) =>
   new Refusal(
     401,
     "invalid_token",
     "A valid instance token is required: Authorization: Bearer <token>, or ?token=<token>.",
+    {},
+    cached,
   );
 
 /**
@@ -65,8 +70,8 @@ export class Gateway {
   private readonly open = new Set<{ destroy(): void }>();
 
   constructor(private readonly deps: GatewayDeps) {
-    const { config, kube, instances, log } = deps;
-    this.targets = new Targets(kube);
+    const { config, instances, log } = deps;
+    this.targets = deps.targets;
     this.activity = new GatewayActivity(
       instances,
       this.targets,
@@ -83,11 +88,6 @@ export class Gateway {
   /** Exchanges in flight (streams included). */
   get openExchanges(): number {
     return this.activity.openStreams;
-  }
-
-  /** Forgets what is known of an instance, when this replica deleted it. */
-  forget(name: string): void {
-    this.targets.forget(name);
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -176,33 +176,51 @@ export class Gateway {
     const presented = bearerOf(req.headers.authorization) ?? parsed?.queryToken;
     if (!parsed || !presented) throw withHeaders(invalidToken(), cors);
     const keys = await this.deps.keyring.keys();
-    const target = await this.targets.get(parsed.name);
-    const record = target?.record ?? (await this.clientPodRecord(parsed.name));
-    const expected = record && tokenOf(record, keys);
-    if (!record || !expected || !tokensMatch(presented, expected)) {
-      throw withHeaders(invalidToken(), cors);
+    let decision = await this.decide(parsed, presented, keys, false);
+    // A cached lookup may predate the instance's new Pod (recreated, or Ready a moment
+    // ago): read once more before turning the request away.
+    if (decision instanceof Refusal && decision.cached) {
+      decision = await this.decide(parsed, presented, keys, true);
     }
-    const connection = target && connectionOf(target.pod);
-    const ownPod = target?.record?.uid === record.uid;
-    if (!target || !ownPod || !connection || statusOf(target.pod) !== "ready") {
-      throw new Refusal(
-        503,
-        "instance_starting",
-        "The instance is not ready yet; GET /instances/<id> starts it if needed, then try again.",
-        { ...cors, "retry-after": String(STARTING_RETRY_AFTER_SECONDS) },
-      );
-    }
+    if (decision instanceof Refusal) throw withHeaders(decision, cors);
+    const { target, connection, token } = decision;
     return {
       target,
       call: {
         host: connection.host,
         port: connection.port,
-        token: expected,
+        token,
         prefix: parsed.prefix,
         upstreamPath: parsed.upstreamPath,
         responseHeaders: cors,
       },
     };
+  }
+
+  private async decide(
+    parsed: GatewayRequest,
+    presented: string,
+    keys: TokenKeys,
+    fresh: boolean,
+  ): Promise<Refusal | { target: Target; connection: Connection; token: string }> {
+    const { target, cached } = await this.targets.get(parsed.name, { fresh });
+    const record = target?.record ?? (await this.clientPodRecord(parsed.name));
+    const expected = record && tokenOf(record, keys);
+    if (!record || !expected || !tokensMatch(presented, expected)) {
+      return invalidToken(cached);
+    }
+    const connection = target && connectionOf(target.pod);
+    const ownPod = target?.record?.uid === record.uid;
+    if (!target || !ownPod || !connection || statusOf(target.pod) !== "ready") {
+      return new Refusal(
+        503,
+        "instance_starting",
+        "The instance is not ready yet; GET /instances/<id> starts it if needed, then try again.",
+        { "retry-after": String(STARTING_RETRY_AFTER_SECONDS) },
+        cached,
+      );
+    }
+    return { target, connection, token: expected };
   }
 
   /** An instance whose Pod is missing (being created or replaced) is known by its ClientPod. */

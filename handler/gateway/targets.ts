@@ -29,17 +29,25 @@ export class Targets {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The instance's Pod, from the cache or one read of the API server's watch cache. */
-  async get(name: string): Promise<Target | undefined> {
+  /**
+   * The instance's Pod, from the cache or one read of the API server's watch cache;
+   * `fresh` skips the cache (when a cached answer would turn a request away).
+   */
+  async get(
+    name: string,
+    { fresh = false } = {},
+  ): Promise<{ target: Target | undefined; cached: boolean }> {
     const cached = this.cache.get(name);
-    if (cached && this.now() - cached.readAt < TARGET_TTL_MS) return cached.target;
+    if (!fresh && cached && this.now() - cached.readAt < TARGET_TTL_MS) {
+      return { target: cached.target, cached: true };
+    }
     // Concurrent requests for one instance share one read.
     let pending = this.pending.get(name);
     if (!pending) {
       pending = this.read(name).finally(() => this.pending.delete(name));
       this.pending.set(name, pending);
     }
-    return pending;
+    return { target: await pending, cached: false };
   }
 
   /** Drops what is known of an instance: it refused a connection, or was deleted here. */

@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { CoreV1Api, type KubeConfig, type V1PodTemplate } from "@kubernetes/client-node";
 import type { H3 } from "h3";
@@ -114,4 +116,22 @@ export async function installTemplate(namespace: string, template = bareTemplate
   await adminKubeConfig()
     .makeApiClient(CoreV1Api)
     .createNamespacedPodTemplate({ namespace, body: template });
+}
+
+/** A TestHandler served over real HTTP (the gateway streams on node:http), upgrades included. */
+export async function listenHandler(
+  handler: TestHandler,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(handler.fleet.handle);
+  server.on("upgrade", handler.fleet.upgrade);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      handler.fleet.gateway.cutOpenExchanges();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }

@@ -35,6 +35,13 @@ export default function setup(project: TestProject) {
     stdio: ["ignore", "ignore", "inherit"],
   });
   if (traefik.status !== 0) throw new Error("building Traefik failed (see the output above)");
+  // The real gptme-server that tests run behind KWOK pods' loopback IPs (installed once, cached).
+  const gptme = spawnSync("bash", [resolve(ROOT, "scripts/gptme-server.sh")], {
+    stdio: ["ignore", "pipe", "inherit"],
+    encoding: "utf8",
+  });
+  if (gptme.status !== 0) throw new Error("installing gptme-server failed (see the output above)");
+  project.provide("gptmeServer", gptme.stdout.trim());
   // The fleet's CRD, and Traefik's (the fleet's manifests include a Middleware and an IngressRoute).
   for (const crds of [
     "k8s/local/fleet-operator/01-crd-clientpods.yaml",

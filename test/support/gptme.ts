@@ -1,0 +1,163 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CoreV1Api } from "@kubernetes/client-node";
+import { inject } from "vitest";
+import { instancePortOf } from "../../handler/pod-spec.js";
+import { adminKubeConfig } from "./cluster.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    gptmeServer: string;
+  }
+}
+
+/** A real gptme-server process (PyPI's, version pinned by scripts/gptme-server.sh). */
+export interface GptmeServer {
+  url: string;
+  token: string;
+  proc: ChildProcess;
+  log: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Refuses any address this machine does not own: KWOK's default pod IPs (10.x) belong to
+ * nothing, and no test may send a packet to them. The local cluster's nodes have loopback
+ * pod CIDRs (scripts/cluster.sh), so every pod IP is 127.x.
+ */
+export function assertLocal(host: string): void {
+  if (!/^127\.\d+\.\d+\.\d+$/.test(host)) {
+    throw new Error(`refusing to use ${host}: tests reach only loopback pod IPs`);
+  }
+}
+
+/** Starts gptme-server bound to exactly host:port, as the pod's container would run it. */
+export async function startGptmeServer(
+  host: string,
+  port: number,
+  token: string,
+): Promise<GptmeServer> {
+  assertLocal(host);
+  const home = mkdtempSync(join(tmpdir(), "gptme-home-"));
+  const proc = spawn(inject("gptmeServer"), ["serve", "--host", host, "--port", String(port)], {
+    // One unwrapped, uncoloured line per access-log entry, so tests can read what it saw.
+    env: {
+      PATH: process.env.PATH,
+      HOME: home,
+      GPTME_SERVER_TOKEN: token,
+      COLUMNS: "1000",
+      NO_COLOR: "1",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const log: string[] = [];
+  for (const stream of [proc.stdout, proc.stderr]) stream?.on("data", (d) => log.push(String(d)));
+  const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
+  const url = `http://${host}:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const health = await fetch(`${url}/api/v2/server/health`).catch(() => undefined);
+    if (health?.ok) break;
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`gptme-server did not start at ${url}:\n${log.join("")}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    token,
+    proc,
+    log,
+    stop: async () => {
+      if (proc.exitCode === null) proc.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/**
+ * Does for a KWOK pod what a kubelet would: reads the Pod, resolves its GPTME_SERVER_TOKEN
+ * from the Secret it references, and runs gptme-server at the pod's IP and `http` port.
+ */
+export async function runInstancePod(namespace: string, name: string): Promise<GptmeServer> {
+  const core = adminKubeConfig().makeApiClient(CoreV1Api);
+  const pod = await core.readNamespacedPod({ name, namespace });
+  const ip = pod.status?.podIP;
+  if (!ip) throw new Error(`pod ${name} has no IP yet`);
+  const container = pod.spec?.containers.find((c) => c.ports?.some((p) => p.name === "http"));
+  const ref = container?.env?.find((e) => e.name === "GPTME_SERVER_TOKEN")?.valueFrom?.secretKeyRef;
+  if (!ref?.name || !ref.key) throw new Error(`pod ${name} takes no token from a Secret`);
+  const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
+  const token = Buffer.from(secret.data?.[ref.key] ?? "", "base64").toString("utf8");
+  return startGptmeServer(ip, instancePortOf(pod), token);
+}
+
+/** gptme-server's own count of the requests it answered, per endpoint (its Prometheus metrics). */
+export async function requestsSeen(server: GptmeServer, endpoint: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/api/v0/metrics`)).text();
+  let total = 0;
+  for (const line of text.split("\n")) {
+    if (
+      line.startsWith("gptme_server_requests_total{") &&
+      line.includes(`endpoint="${endpoint}"`)
+    ) {
+      total += Number(line.slice(line.lastIndexOf(" ") + 1));
+    }
+  }
+  return total;
+}
+
+/** Reads a server-sent event stream, frame by frame, with arrival times. */
+export class EventStream {
+  readonly events: { data: unknown; at: number }[] = [];
+  private buffer = "";
+  private waiters: (() => void)[] = [];
+
+  constructor(readonly response: Response) {
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    const reader = this.response.body?.getReader();
+    if (!reader) return;
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        this.buffer += decoder.decode(value, { stream: true });
+        let end = this.buffer.indexOf("\n\n");
+        while (end !== -1) {
+          const frame = this.buffer.slice(0, end);
+          this.buffer = this.buffer.slice(end + 2);
+          const data = frame.split("\n").find((l) => l.startsWith("data: "));
+          if (data) this.events.push({ data: JSON.parse(data.slice(6)), at: performance.now() });
+          end = this.buffer.indexOf("\n\n");
+        }
+        for (const wake of this.waiters.splice(0)) wake();
+      }
+    } catch {
+      // Aborted by the test.
+    }
+  }
+
+  /** The first event (from now on or already seen) that matches, within `timeoutMs`. */
+  async next(
+    match: (data: { type?: string }) => boolean,
+    timeoutMs = 15_000,
+  ): Promise<{ data: unknown; at: number }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.events.find((e) => match(e.data as { type?: string }));
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error("no matching event in time");
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        setTimeout(resolve, 100);
+      });
+    }
+  }
+}
