@@ -76,12 +76,14 @@ describe("the manifests on a real API server", () => {
     expect(objects).toEqual(
       [
         "ConfigMap/fleet-config",
+        "IngressRoute/fleet-instance-gateway",
         "IngressRoute/fleet-instances",
         "Middleware/apikey-from-path",
         "CronJob/fleet-reaper",
         "CustomResourceDefinition/clientpods.gptme.ai",
         "Deployment/fleet-handler",
         "Namespace/gptme-fleet",
+        "NetworkPolicy/client-pods-egress",
         "NetworkPolicy/client-pods-ingress",
         "PodDisruptionBudget/fleet-handler",
         "PodTemplate/gptme-client",
@@ -174,11 +176,22 @@ describe("the manifests on a real API server", () => {
       const busy = startHandler(NAMESPACE, { ACTIVITY_INTERVAL: "0" }, kc);
       expect((await busy.request("/instances/rbac", { apiKey: KEY })).status).toBe(200);
       busy.close();
-      // Least privilege: no secrets, nothing outside its namespace.
+      // Least privilege: it creates Secrets and reads only the token key; it can neither
+      // list Secrets nor read an instance's token back.
       const asHandler = kc.makeApiClient(CoreV1Api);
       await expect(asHandler.listNamespacedSecret({ namespace: NAMESPACE })).rejects.toMatchObject({
         code: 403,
       });
+      const tokenSecret = (
+        await adminKubeConfig().makeApiClient(CoreV1Api).listNamespacedSecret({
+          namespace: NAMESPACE,
+          labelSelector: `gptme.ai/instance=rbac`,
+        })
+      ).items[0]?.metadata?.name;
+      expect(tokenSecret).toMatch(/^gptme-client-[0-9a-f]{16}-token-[0-9a-f]{8}$/);
+      await expect(
+        asHandler.readNamespacedSecret({ namespace: NAMESPACE, name: tokenSecret ?? "" }),
+      ).rejects.toMatchObject({ code: 403 });
       await expect(asHandler.listNamespacedPod({ namespace: "default" })).rejects.toMatchObject({
         code: 403,
       });

@@ -76,7 +76,12 @@ describe("operations endpoints", () => {
   });
 
   it("counts Kubernetes API errors by verb, and not the 404s that are answers", async () => {
-    const offline = startHandler(namespace, {}, unreachableKubeConfig());
+    // A configured token key: the first call a request makes is then the Pod read.
+    const offline = startHandler(
+      namespace,
+      { INSTANCE_TOKEN_SECRET: "k".repeat(40) },
+      unreachableKubeConfig(),
+    );
     const broken = startHandler(namespace, { POD_TEMPLATE: "missing" });
     try {
       await offline.request("/instances/x", { apiKey: "metrics-key-0000002" });
