@@ -102,6 +102,26 @@ describe("buildPod", () => {
     expect(pod.spec?.initContainers?.[0]?.resources?.limits).toEqual({ cpu: "1", memory: "1Gi" });
   });
 
+  it("sets the instance's variables on the container serving http only, replacing the template's", () => {
+    const template = structuredClone(hostile);
+    const containers = template.template?.spec?.containers ?? [];
+    containers[0] = {
+      ...containers[0],
+      name: "server",
+      env: [
+        { name: "GPTME_SERVER_TOKEN", value: "leaked" },
+        { name: "KEEP", value: "1" },
+      ],
+    };
+    const env = [
+      { name: "GPTME_SERVER_TOKEN", valueFrom: { secretKeyRef: { name: "s", key: "token" } } },
+    ];
+    const withToken = buildPod(template, owner, {}, defaults, env);
+    expect(withToken.spec?.containers[0]?.env).toEqual([{ name: "KEEP", value: "1" }, ...env]);
+    expect(withToken.spec?.containers[1]?.env).toBeUndefined();
+    expect(JSON.stringify(withToken)).not.toContain("leaked");
+  });
+
   it("leaves the template untouched", () => {
     expect(hostile.template?.spec?.hostNetwork).toBe(true);
     expect(hostile.template?.spec?.containers[0]?.securityContext?.privileged).toBe(true);

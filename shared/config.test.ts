@@ -98,6 +98,19 @@ describe("loadHandlerConfig", () => {
     [{ ADMIN_TOKEN_FILE: "/missing" }, "ADMIN_TOKEN_FILE"],
     [{ API_KEYS_FILE: "/missing" }, "API_KEYS_FILE"],
     [{ ADMIN_TOKEN: "a", ADMIN_TOKEN_FILE: "/t" }, "ADMIN_TOKEN_FILE"],
+    [{ PUBLIC_URL: "fleet.example.com" }, "PUBLIC_URL"],
+    [{ PUBLIC_URL: "ftp://fleet.example.com" }, "PUBLIC_URL"],
+    [{ CORS_ORIGINS: "*" }, "CORS_ORIGINS"],
+    [{ CORS_ORIGINS: "https://ui.example.com/app" }, "CORS_ORIGINS"],
+    [{ PROXY_TIMEOUT: "forever" }, "PROXY_TIMEOUT"],
+    [{ PROXY_MAX_BODY: "32MB" }, "PROXY_MAX_BODY"],
+    [{ PROXY_MAX_BODY: "0" }, "PROXY_MAX_BODY"],
+    [{ INSTANCE_TOKEN_SECRET: "too-short" }, "INSTANCE_TOKEN_SECRET"],
+    [{ INSTANCE_TOKEN_SECRET_FILE: "/missing" }, "INSTANCE_TOKEN_SECRET_FILE"],
+    [
+      { INSTANCE_TOKEN_SECRET: "k".repeat(40), INSTANCE_TOKEN_SECRET_FILE: "/k" },
+      "INSTANCE_TOKEN_SECRET_FILE",
+    ],
   ])("%j stops with one line naming %s", (env, variable) => {
     expect(() => loadHandlerConfig(sources(env))).toThrow(ConfigError);
     try {
@@ -107,6 +120,46 @@ describe("loadHandlerConfig", () => {
       expect(message.startsWith(`${variable}: `)).toBe(true);
       expect(message).not.toContain("\n");
     }
+  });
+
+  it("reads the gateway's settings", () => {
+    const key = "k".repeat(40);
+    const config = loadHandlerConfig(
+      sources(
+        {
+          PUBLIC_URL: "https://fleet.example.com/",
+          CORS_ORIGINS: "http://127.0.0.1:5173, https://app.example.com",
+          PROXY_TIMEOUT: "90s",
+          PROXY_MAX_BODY: "1Mi",
+          INSTANCE_TOKEN_SECRET_FILE: "/keys",
+        },
+        { "/keys": `# newest first\n${key}\n` },
+      ),
+    );
+    expect(config.gateway).toEqual({
+      publicUrl: "https://fleet.example.com",
+      corsOrigins: ["http://127.0.0.1:5173", "https://app.example.com"],
+      proxyTimeoutMs: 90_000,
+      proxyMaxBodyBytes: 1024 * 1024,
+    });
+    expect(config.instanceTokenKeys).toMatchObject({ kind: "file", path: "/keys" });
+  });
+
+  it("has the gateway's defaults: no public URL, no CORS, 60s, 32Mi, keys in Kubernetes", () => {
+    const config = loadHandlerConfig(sources({}));
+    expect(config.gateway).toEqual({
+      publicUrl: undefined,
+      corsOrigins: [],
+      proxyTimeoutMs: 60_000,
+      proxyMaxBodyBytes: 32 * 1024 * 1024,
+    });
+    expect(config.instanceTokenKeys).toEqual({ kind: "kubernetes" });
+  });
+
+  it("never repeats a token key in its error", () => {
+    expect(() => loadHandlerConfig(sources({ INSTANCE_TOKEN_SECRET: "tiny-secret" }))).toThrow(
+      /^INSTANCE_TOKEN_SECRET: (?!.*tiny-secret)/,
+    );
   });
 
   it("never repeats a secret value in its error", () => {
