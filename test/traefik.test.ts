@@ -11,6 +11,7 @@ import {
   kubeconfigPath,
 } from "./support/cluster.js";
 import { installTemplate } from "./support/fleet.js";
+import { EventStream, type GptmeServer, runInstancePod } from "./support/gptme.js";
 import { freePort, type HandlerProcess, spawnHandler, waitHealthy } from "./support/process.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -24,6 +25,7 @@ describe("the public route through Traefik", () => {
   let traefik: ChildProcess;
   let traefikLog = "";
   let base: string;
+  let gptme: GptmeServer | undefined;
 
   beforeAll(async () => {
     namespace = await createTestNamespace("traefik");
@@ -80,6 +82,7 @@ describe("the public route through Traefik", () => {
   }, 15 * 60_000);
 
   afterAll(async () => {
+    await gptme?.stop();
     traefik?.kill("SIGTERM");
     handler?.proc.kill("SIGTERM");
     await deleteTestNamespace(namespace);
@@ -151,5 +154,38 @@ describe("the public route through Traefik", () => {
       expect(res.status, `${method} ${path}`).toBe(404);
     }
     expect(await settledRequestCount()).toBe(before);
+  });
+
+  it("carries the instance gateway's traffic unchanged to the instance's real gptme-server", async () => {
+    const instance = (await (
+      await fetch(`${base}/api/v1/${KEY}/instances/gateway?wait=30`)
+    ).json()) as { name: string; endpoint: { path: string; token: string } };
+    gptme = await runInstancePod(namespace, instance.name);
+    const { path, token } = instance.endpoint;
+    const put = await fetch(`${base}${path}/api/v2/conversations/through-traefik`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ messages: [] }),
+    });
+    expect(put.status).toBe(200);
+    const { session_id: session } = (await put.json()) as { session_id: string };
+    const abort = new AbortController();
+    const events = new EventStream(
+      await fetch(
+        `${base}${path}/api/v2/conversations/through-traefik/events?session_id=${session}&token=${token}`,
+        {
+          signal: abort.signal,
+        },
+      ),
+    );
+    await events.next((e) => e.type === "connected", 5_000);
+    abort.abort();
+    const listed = await fetch(`${base}${path}/api/v2/conversations`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(JSON.stringify(await listed.json())).toContain("through-traefik");
+    expect((await fetch(`${base}${path}/api/v2/conversations`)).status).toBe(401);
+    // Only instance names route to the gateway.
+    expect((await fetch(`${base}/api/v1/instances/not-an-instance/api/v2`)).status).toBe(404);
   });
 });
