@@ -15,6 +15,8 @@ export NAMESPACE=gptme-fleet
 export HTTP_PORT=${HTTP_PORT:-8080}
 export ADMIN_TOKEN=${ADMIN_TOKEN:-dev-admin-token}
 TRAEFIK_PORT=${TRAEFIK_PORT:-8000}
+# endpoint.url in answers: the gateway as clients reach it here, through Traefik.
+export PUBLIC_URL=${PUBLIC_URL:-http://127.0.0.1:$TRAEFIK_PORT}
 
 bash scripts/cluster.sh up
 export KUBECONFIG="$ROOT/.cluster/kubeconfig"
