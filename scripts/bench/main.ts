@@ -1,6 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { coldPath } from "./cold.js";
+import { gatewayBench } from "./gateway.js";
 import { machine, ms, ROOT, ratio, say } from "./lib.js";
 import { memory } from "./memory.js";
 import { type ReaperRun, reaperAtScale } from "./reaper.js";
@@ -13,6 +14,8 @@ const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".
 const sections: string[] = [];
 const headline: string[] = [];
 const wants = (name: string) => !only || only.split(",").includes(name);
+const ROUNDS_NOTE = "two rounds of each path, the order rotated";
+type PathStatsLike = { rps: number; p50: number; p99: number };
 const signed = (n: number) => `${n >= 0 ? "+" : ""}${n.toFixed(0)}`;
 const pct = (a: number, b: number) => `${signed((a / b - 1) * 100)}%`;
 
@@ -55,6 +58,71 @@ ${ratios.join("\n")}
       `| warm, c=${l.concurrency} | ${l.handler.rps.toFixed(0)} req/s, p50 ${ms(l.handler.p50)}, p99 ${ms(l.handler.p99)} | ${ratio(l.handler.rps, l.baseline.rps)} throughput, ${pct(l.handler.p50, l.baseline.p50)} p50 vs GET ClientPod; ${ratio(l.handler.rps, l.sameRead.rps)}, ${pct(l.handler.p50, l.sameRead.p50)} vs the same read |`,
     );
   }
+}
+
+if (wants("gateway")) {
+  const r = await gatewayBench([1, 16, 64], quick ? 500 : 3_000, quick ? 200 : 1_000);
+  const added = (a: number, b: number) => ms(a - b);
+  const rows = r.levels.map((l) => {
+    const t = (x: PathStatsLike) => `${x.rps.toFixed(0)} / ${ms(x.p50)} / ${ms(x.p99)}`;
+    return `| ${l.concurrency} | ${t(l.direct)} | ${t(l.traefik)} | ${t(l.gateway)} | ${t(l.bareHttpxy)} | ${t(l.bareH3)} | ${t(l.gptmeDirect)} | ${t(l.gptmeGateway)} |`;
+  });
+  const overhead = r.levels.map(
+    (l) =>
+      `| ${l.concurrency} | ${added(l.traefik.p50, l.direct.p50)} / ${added(l.traefik.p99, l.direct.p99)} | ${added(l.gateway.p50, l.direct.p50)} / ${added(l.gateway.p99, l.direct.p99)} | ${ratio(l.gateway.p50 - l.direct.p50, l.traefik.p50 - l.direct.p50)} | ${ratio(l.traefik.rps, l.direct.rps)} | ${ratio(l.gateway.rps, l.direct.rps)} | ${added(l.bareHttpxy.p50, l.direct.p50)} | ${added(l.bareH3.p50, l.direct.p50)} | ${added(l.gptmeGateway.p50, l.gptmeDirect.p50)} / ${added(l.gptmeGateway.p99, l.gptmeDirect.p99)} | ${ratio(l.gptmeGateway.rps, l.gptmeDirect.rps)} |`,
+  );
+  sections.push(`## Instance gateway
+
+One handler process proxying \`/api/v1/instances/<name>/...\` (token check, instance lookup,
+activity, httpxy), against the same request sent straight to the upstream, in the same run,
+at each concurrency (${ROUNDS_NOTE}). Upstreams: a minimal node:http server in its own
+process at an instance's loopback pod IP (\`GET /ping\`, the proxy's own ceiling), and the real
+gptme-server 0.35.1 (\`GET /api/v2/conversations?limit=1\`, authenticated; Flask answers
+\`Connection: close\`, so every request is a new connection, direct or not). Anchor: a real
+Traefik v3.6 (file provider, one route) proxying the same minimal upstream. Also, bare (no
+token, no lookup), each in its own process: httpxy (what the gateway uses) and h3's
+\`proxyRequest\` (fetch-based); http-proxy-3 2.x needs Node >= 22 and was not measured.
+
+req/s / p50 / p99 per path:
+
+| concurrency | direct | Traefik | gateway | bare httpxy | bare h3 proxy | gptme direct | gptme via gateway |
+|---:|---|---|---|---|---|---|---|
+${rows.join("\n")}
+
+Added latency (p50 / p99) and throughput ratios against direct:
+
+| concurrency | Traefik adds | gateway adds | gateway's added p50 / Traefik's | Traefik throughput | gateway throughput | bare httpxy adds (p50) | bare h3 adds (p50) | gateway adds to gptme | gptme throughput via gateway |
+|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+${overhead.join("\n")}
+
+API calls per proxied request: ${r.callsPerRequest.toFixed(4)} (the instance lookup is cached for
+1 s per replica; activity is written at most once per instance per \`ACTIVITY_INTERVAL\`).
+
+**Event stream**, time from the upstream writing an event to the client reading it (500 events,
+one every 20 ms): direct p50 ${ms(r.events.direct.p50)}, p99 ${ms(r.events.direct.p99)}; through the
+gateway p50 ${ms(r.events.gateway.p50)}, p99 ${ms(r.events.gateway.p99)}: added p99
+${ms(r.events.gateway.p99 - r.events.direct.p99)}.
+
+**${r.streams.count.toLocaleString("en")} concurrent open streams** through one handler for ${r.streams.seconds} s
+(one event per second each): handler RSS ${r.streams.rssBeforeMb.toFixed(0)} MB before, ${r.streams.rssOpenMb.toFixed(0)} MB at most
+while open (+${(r.streams.rssOpenMb - r.streams.rssBeforeMb).toFixed(0)} MB); ${r.streams.received.toLocaleString("en")} events received, ${r.streams.lost} lost.
+`);
+  const c1 = r.levels[0];
+  if (c1) {
+    headline.push(
+      `| gateway, c=1, minimal upstream | adds p50 ${added(c1.gateway.p50, c1.direct.p50)}, p99 ${added(c1.gateway.p99, c1.direct.p99)} | Traefik adds p50 ${added(c1.traefik.p50, c1.direct.p50)}: ${ratio(c1.gateway.p50 - c1.direct.p50, c1.traefik.p50 - c1.direct.p50)} of Traefik's (aim ≤ 1.5×, < 1.5 ms) |`,
+    );
+  }
+  for (const l of r.levels.slice(1)) {
+    headline.push(
+      `| gateway, c=${l.concurrency}, minimal upstream | ${l.gateway.rps.toFixed(0)} req/s, adds p50 ${added(l.gateway.p50, l.direct.p50)} | ${ratio(l.gateway.rps, l.direct.rps)} of direct throughput; Traefik ${ratio(l.traefik.rps, l.direct.rps)} |`,
+    );
+  }
+  headline.push(
+    `| gateway, event stream | adds p99 ${ms(r.events.gateway.p99 - r.events.direct.p99)} | aim < 2 ms |`,
+    `| gateway, ${r.streams.count} open streams | +${(r.streams.rssOpenMb - r.streams.rssBeforeMb).toFixed(0)} MB RSS, ${r.streams.lost} events lost | aim < 100 MB, none lost |`,
+    `| gateway, API calls per proxied request | ${r.callsPerRequest.toFixed(4)} | aim ≤ 1 |`,
+  );
 }
 
 if (wants("cold")) {
