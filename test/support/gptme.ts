@@ -38,20 +38,25 @@ export async function startGptmeServer(
   host: string,
   port: number,
   token: string,
+  extraArgs: string[] = [],
 ): Promise<GptmeServer> {
   assertLocal(host);
   const home = mkdtempSync(join(tmpdir(), "gptme-home-"));
-  const proc = spawn(inject("gptmeServer"), ["serve", "--host", host, "--port", String(port)], {
-    // One unwrapped, uncoloured line per access-log entry, so tests can read what it saw.
-    env: {
-      PATH: process.env.PATH,
-      HOME: home,
-      GPTME_SERVER_TOKEN: token,
-      COLUMNS: "1000",
-      NO_COLOR: "1",
+  const proc = spawn(
+    inject("gptmeServer"),
+    ["serve", "--host", host, "--port", String(port), ...extraArgs],
+    {
+      // One unwrapped, uncoloured line per access-log entry, so tests can read what it saw.
+      env: {
+        PATH: process.env.PATH,
+        HOME: home,
+        GPTME_SERVER_TOKEN: token,
+        COLUMNS: "1000",
+        NO_COLOR: "1",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  );
   const log: string[] = [];
   for (const stream of [proc.stdout, proc.stderr]) stream?.on("data", (d) => log.push(String(d)));
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
@@ -82,7 +87,11 @@ export async function startGptmeServer(
  * Does for a KWOK pod what a kubelet would: reads the Pod, resolves its GPTME_SERVER_TOKEN
  * from the Secret it references, and runs gptme-server at the pod's IP and `http` port.
  */
-export async function runInstancePod(namespace: string, name: string): Promise<GptmeServer> {
+export async function runInstancePod(
+  namespace: string,
+  name: string,
+  extraArgs: string[] = [],
+): Promise<GptmeServer> {
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
   const pod = await core.readNamespacedPod({ name, namespace });
   const ip = pod.status?.podIP;
@@ -92,7 +101,7 @@ export async function runInstancePod(namespace: string, name: string): Promise<G
   if (!ref?.name || !ref.key) throw new Error(`pod ${name} takes no token from a Secret`);
   const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
   const token = Buffer.from(secret.data?.[ref.key] ?? "", "base64").toString("utf8");
-  return startGptmeServer(ip, instancePortOf(pod), token);
+  return startGptmeServer(ip, instancePortOf(pod), token, extraArgs);
 }
 
 /** gptme-server's own count of the requests it answered, per endpoint (its Prometheus metrics). */
