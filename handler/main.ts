@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   const log = createLogger({ level: config.logLevel, name: "fleet-handler" }, output);
   const metrics = new Metrics({ processMetrics: true });
   const kube = new Kube(kubeConfig, config.namespace, metrics.kubeObserver);
+  for (const file of config.credentialFiles) file.watch(log, metrics.credentialsObserver);
   const shutdown = new AbortController();
   // Every request waiting for readiness listens for shutdown; there is no fixed bound.
   setMaxListeners(0, shutdown.signal);

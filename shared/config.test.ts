@@ -30,7 +30,15 @@ describe("loadHandlerConfig", () => {
       activityIntervalMs: 60_000,
       defaultCpuLimit: "1",
       defaultMemoryLimit: "1Gi",
+      credentialFiles: [],
+      credentialsReloadMs: 10_000,
     });
+  });
+
+  it("takes ADMIN_TOKEN as it is, with no file to re-read", () => {
+    const config = loadHandlerConfig(sources({ ADMIN_TOKEN: "env-admin-token" }));
+    expect(config.adminToken?.current()).toBe("env-admin-token");
+    expect(config.credentialFiles).toEqual([]);
   });
 
   it("takes the namespace from the service account when NAMESPACE is unset", () => {
@@ -59,6 +67,7 @@ describe("loadHandlerConfig", () => {
           ACTIVITY_INTERVAL: "15s",
           DEFAULT_CPU_LIMIT: "500m",
           DEFAULT_MEMORY_LIMIT: "256Mi",
+          CREDENTIALS_RELOAD: "30s",
         },
         { "/token": "  admin-secret\n", "/keys": "key-one-123\n" },
       ),
@@ -67,7 +76,6 @@ describe("loadHandlerConfig", () => {
       podTemplate: "tpl",
       logLevel: "debug",
       httpPort: 9000,
-      adminToken: "admin-secret",
       clientIdSecret: "pepper",
       idleTimeoutMs: 90 * 60_000,
       maxLifetimeMs: 2 * 3600_000,
@@ -78,8 +86,14 @@ describe("loadHandlerConfig", () => {
       defaultCpuLimit: "500m",
       defaultMemoryLimit: "256Mi",
     });
-    expect(config.apiKeys?.allows("key-one-123")).toBe(true);
-    expect(config.apiKeys?.allows("key-two-123")).toBe(false);
+    expect(config.adminToken?.current()).toBe("admin-secret");
+    expect(config.apiKeys?.current().allows("key-one-123")).toBe(true);
+    expect(config.apiKeys?.current().allows("key-two-123")).toBe(false);
+    expect(config.credentialFiles.map((f) => f.variable).sort()).toEqual([
+      "ADMIN_TOKEN_FILE",
+      "API_KEYS_FILE",
+    ]);
+    expect(config.credentialsReloadMs).toBe(30_000);
   });
 
   it.each([
@@ -98,6 +112,8 @@ describe("loadHandlerConfig", () => {
     [{ ADMIN_TOKEN_FILE: "/missing" }, "ADMIN_TOKEN_FILE"],
     [{ API_KEYS_FILE: "/missing" }, "API_KEYS_FILE"],
     [{ ADMIN_TOKEN: "a", ADMIN_TOKEN_FILE: "/t" }, "ADMIN_TOKEN_FILE"],
+    [{ CREDENTIALS_RELOAD: "0" }, "CREDENTIALS_RELOAD"],
+    [{ CREDENTIALS_RELOAD: "often" }, "CREDENTIALS_RELOAD"],
   ])("%j stops with one line naming %s", (env, variable) => {
     expect(() => loadHandlerConfig(sources(env))).toThrow(ConfigError);
     try {
@@ -107,6 +123,14 @@ describe("loadHandlerConfig", () => {
       expect(message.startsWith(`${variable}: `)).toBe(true);
       expect(message).not.toContain("\n");
     }
+  });
+
+  it.each([
+    [{ ADMIN_TOKEN_FILE: "/token" }, { "/token": " \n" }, "ADMIN_TOKEN_FILE: the file is empty"],
+    [{ API_KEYS_FILE: "/keys" }, { "/keys": "key-one-123\nnot a key\n" }, "API_KEYS_FILE: line 2"],
+  ])("%j with a bad file stops with one line naming the variable", (env, files, message) => {
+    expect(() => loadHandlerConfig(sources(env, files))).toThrow(ConfigError);
+    expect(() => loadHandlerConfig(sources(env, files))).toThrow(message);
   });
 
   it("never repeats a secret value in its error", () => {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { parseDurationMs } from "./duration.js";
 import { API_KEY_PATTERN, sha256Hex } from "./names.js";
+import { type Current, type FileFormat, fixed, ReloadingFile } from "./reloading-file.js";
 
 /** Where a pod finds its own namespace when it runs with a service account. */
 export const SERVICE_ACCOUNT_NAMESPACE_FILE =
@@ -28,7 +29,7 @@ const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-const duration = (opts: { max?: number } = {}) =>
+const duration = (opts: { min?: number; max?: number } = {}) =>
   z.string().transform((text, ctx) => {
     const ms = parseDurationMs(text);
     if (ms === undefined) {
@@ -36,6 +37,10 @@ const duration = (opts: { max?: number } = {}) =>
         code: "custom",
         message: "expected a duration such as 90, 90s, 15m, 2h or 1h30m",
       });
+      return z.NEVER;
+    }
+    if (opts.min !== undefined && ms < opts.min) {
+      ctx.addIssue({ code: "custom", message: `must be at least ${opts.min / 1000}s` });
       return z.NEVER;
     }
     if (opts.max !== undefined && ms > opts.max) {
@@ -78,6 +83,7 @@ const handlerEnv = {
   ADMIN_TOKEN: z.string().optional(),
   ADMIN_TOKEN_FILE: z.string().min(1).optional(),
   API_KEYS_FILE: z.string().min(1).optional(),
+  CREDENTIALS_RELOAD: duration({ min: 1_000 }).prefault("10s"),
   CLIENT_ID_SECRET: z.string().optional(),
   MAX_INSTANCES_PER_CLIENT: positiveInt.prefault("5"),
   MAX_INSTANCES: positiveInt.prefault("200"),
@@ -97,10 +103,13 @@ export interface FleetConfig {
 export interface HandlerConfig extends FleetConfig {
   podTemplate: string;
   httpPort: number;
-  /** Unset: the admin API answers 403 admin_disabled. */
-  adminToken: string | undefined;
-  /** Unset: any well-formed key is a client. */
-  apiKeys: ApiKeyAllowlist | undefined;
+  /** Unset: the admin API answers 403 admin_disabled. Read per request: its file can change. */
+  adminToken: Current<string> | undefined;
+  /** Unset: any well-formed key is a client. Read per request: its file can change. */
+  apiKeys: Current<ApiKeyAllowlist> | undefined;
+  /** The files above that the process re-reads every `credentialsReloadMs` once started. */
+  credentialFiles: ReloadingFile<unknown>[];
+  credentialsReloadMs: number;
   clientIdSecret: string | undefined;
   maxInstancesPerClient: number;
   maxInstances: number;
@@ -139,6 +148,21 @@ export function parseApiKeys(text: string): ApiKeyAllowlist {
   });
   return new ApiKeyAllowlist(digests);
 }
+
+const apiKeysFormat: FileFormat<ApiKeyAllowlist> = {
+  parse: parseApiKeys,
+  entries: (keys) => keys.size,
+};
+
+/** A file holding one secret (a token, a key): surrounding whitespace is not part of it. */
+const secretFormat = (variable: string): FileFormat<string> => ({
+  parse: (text) => {
+    const secret = text.trim();
+    if (secret === "") throw new ConfigError(`${variable}: the file is empty`);
+    return secret;
+  },
+  entries: () => 1,
+});
 
 function parseEnv<S extends z.ZodRawShape>(
   shape: S,
@@ -192,19 +216,33 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
   if (env.ADMIN_TOKEN && env.ADMIN_TOKEN_FILE) {
     throw new ConfigError("ADMIN_TOKEN_FILE: set either ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both");
   }
-  let adminToken = env.ADMIN_TOKEN;
-  if (env.ADMIN_TOKEN_FILE) {
-    adminToken = readSetting(sources, "ADMIN_TOKEN_FILE", env.ADMIN_TOKEN_FILE).trim();
-    if (adminToken === "") throw new ConfigError("ADMIN_TOKEN_FILE: the file is empty");
-  }
+  const credentialFiles: ReloadingFile<unknown>[] = [];
+  // Read now, so a bad file stops the start; re-read while running once main starts them.
+  const reloading = <T>(variable: string, path: string, format: FileFormat<T>) => {
+    const file = new ReloadingFile({
+      variable,
+      path,
+      format,
+      intervalMs: env.CREDENTIALS_RELOAD,
+      initial: readSetting(sources, variable, path),
+    });
+    credentialFiles.push(file);
+    return file;
+  };
   return {
     ...loadFleetConfig(sources),
     podTemplate: env.POD_TEMPLATE,
     httpPort: env.HTTP_PORT,
-    adminToken,
+    adminToken: env.ADMIN_TOKEN_FILE
+      ? reloading("ADMIN_TOKEN_FILE", env.ADMIN_TOKEN_FILE, secretFormat("ADMIN_TOKEN_FILE"))
+      : env.ADMIN_TOKEN
+        ? fixed(env.ADMIN_TOKEN)
+        : undefined,
     apiKeys: env.API_KEYS_FILE
-      ? parseApiKeys(readSetting(sources, "API_KEYS_FILE", env.API_KEYS_FILE))
+      ? reloading("API_KEYS_FILE", env.API_KEYS_FILE, apiKeysFormat)
       : undefined,
+    credentialFiles,
+    credentialsReloadMs: env.CREDENTIALS_RELOAD,
     clientIdSecret: env.CLIENT_ID_SECRET,
     maxInstancesPerClient: env.MAX_INSTANCES_PER_CLIENT,
     maxInstances: env.MAX_INSTANCES,
