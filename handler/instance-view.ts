@@ -1,7 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { ClientPod } from "../shared/clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
-import { hasPodEnded } from "../shared/pods.js";
+import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
 import { instancePortOf } from "./pod-spec.js";
 
 // The Pod mirrors what a request needs from its ClientPod, so that a request for a running
@@ -101,6 +101,18 @@ export function isPodReady(pod: V1Pod): boolean {
 }
 
 export const isTerminating = (pod: V1Pod): boolean => Boolean(pod.metadata?.deletionTimestamp);
+
+/**
+ * Whether a request may answer from this Pod alone, without reading its ClientPod. Only the
+ * Pod's own state counts (reading the ClientPod would double the warm path's cost): it has
+ * not ended, is not being deleted (a deleted ClientPod reaches its Pod that way, through the
+ * garbage collector), and still has its ClientPod as owner (a ClientPod deleted with
+ * `--cascade=orphan` leaves its Pod without one). Anything else goes the repair path, which
+ * reads the ClientPod.
+ */
+export function isAnswerableAlone(pod: V1Pod): boolean {
+  return !hasPodEnded(pod) && !isTerminating(pod) && ownerUidOf(pod) !== undefined;
+}
 
 export function statusOf(pod: V1Pod | undefined): InstanceStatus {
   if (!pod) return "starting";

@@ -11,6 +11,7 @@ import {
   type InstanceRecord,
   instanceBody,
   isActivityDue,
+  isAnswerableAlone,
   isPodReady,
   isTerminating,
   mirrorAnnotations,
@@ -59,7 +60,7 @@ export class Instances {
     // read; a stale "missing" only sends this request down the repair path, which reads fresh.
     const pod = await kube.getPod(name, { fromCache: true });
 
-    if (pod && !hasPodEnded(pod) && !isTerminating(pod)) {
+    if (pod && isAnswerableAlone(pod)) {
       const record = recordFromPod(pod);
       if (record && !isActivityDue(record, this.deps.now(), this.deps.config.activityIntervalMs)) {
         return this.body(record, await this.waitReady(pod, deadline), false);
