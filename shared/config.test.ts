@@ -31,8 +31,14 @@ describe("loadHandlerConfig", () => {
       defaultCpuLimit: "1",
       defaultMemoryLimit: "1Gi",
       credentialFiles: [],
-      credentialsReloadMs: 10_000,
     });
+  });
+
+  it("re-reads credentials files within 10 s of a change by default", () => {
+    const config = loadHandlerConfig(
+      sources({ API_KEYS_FILE: "/keys" }, { "/keys": "key-one-123\n" }),
+    );
+    expect(config.credentialFiles.map((f) => f.withinMs)).toEqual([10_000]);
   });
 
   it("takes ADMIN_TOKEN as it is, with no file to re-read", () => {
@@ -93,7 +99,7 @@ describe("loadHandlerConfig", () => {
       "ADMIN_TOKEN_FILE",
       "API_KEYS_FILE",
     ]);
-    expect(config.credentialsReloadMs).toBe(30_000);
+    expect(config.credentialFiles.map((f) => f.withinMs)).toEqual([30_000, 30_000]);
   });
 
   it.each([

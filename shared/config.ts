@@ -107,9 +107,8 @@ export interface HandlerConfig extends FleetConfig {
   adminToken: Current<string> | undefined;
   /** Unset: any well-formed key is a client. Read per request: its file can change. */
   apiKeys: Current<ApiKeyAllowlist> | undefined;
-  /** The files above that the process re-reads every `credentialsReloadMs` once started. */
+  /** The files above, re-read (within CREDENTIALS_RELOAD of a change) once started. */
   credentialFiles: ReloadingFile<unknown>[];
-  credentialsReloadMs: number;
   clientIdSecret: string | undefined;
   maxInstancesPerClient: number;
   maxInstances: number;
@@ -223,7 +222,7 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       variable,
       path,
       format,
-      intervalMs: env.CREDENTIALS_RELOAD,
+      withinMs: env.CREDENTIALS_RELOAD,
       initial: readSetting(sources, variable, path),
     });
     credentialFiles.push(file);
@@ -242,7 +241,6 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       ? reloading("API_KEYS_FILE", env.API_KEYS_FILE, apiKeysFormat)
       : undefined,
     credentialFiles,
-    credentialsReloadMs: env.CREDENTIALS_RELOAD,
     clientIdSecret: env.CLIENT_ID_SECRET,
     maxInstancesPerClient: env.MAX_INSTANCES_PER_CLIENT,
     maxInstances: env.MAX_INSTANCES,

@@ -29,7 +29,8 @@ export interface ReloadingFileOptions<T> {
   variable: string;
   path: string;
   format: FileFormat<T>;
-  intervalMs: number;
+  /** How soon a change must take effect. */
+  withinMs: number;
   /** The contents read at start: malformed ones throw here, so the process does not start. */
   initial: string;
   read?: (path: string) => Promise<string>;
@@ -37,7 +38,10 @@ export interface ReloadingFileOptions<T> {
 }
 
 /**
- * The last good contents of a file, re-read on an interval while the process runs.
+ * The last good contents of a file, re-read while the process runs so that a change takes
+ * effect within a bound. It is read twice per bound: read once per bound, a change made
+ * just after a read would wait a whole bound plus however late a busy process runs the
+ * next read.
  *
  * A polled read, not file-system events: Kubernetes updates a mounted Secret by swapping a
  * symlink (`..data`) to a new directory, which events on the file itself do not report, and
@@ -47,6 +51,7 @@ export interface ReloadingFileOptions<T> {
  */
 export class ReloadingFile<T> implements Current<T> {
   readonly variable: string;
+  readonly withinMs: number;
   private value: T;
   private digest: string;
   private loadedAt: Date;
@@ -60,6 +65,7 @@ export class ReloadingFile<T> implements Current<T> {
 
   constructor(private readonly options: ReloadingFileOptions<T>) {
     this.variable = options.variable;
+    this.withinMs = options.withinMs;
     this.read = options.read ?? ((path) => readFile(path, "utf8"));
     this.now = options.now ?? (() => new Date());
     this.value = options.format.parse(options.initial);
@@ -71,11 +77,11 @@ export class ReloadingFile<T> implements Current<T> {
     return this.value;
   }
 
-  /** Re-reads the file every interval from now on; the timer never keeps the process alive. */
+  /** Re-reads the file from now on; the timer never keeps the process alive. */
   watch(log: Logger, observer: ReloadObserver): void {
     this.report = { log, observer };
     observer.loaded(this.variable, this.options.format.entries(this.value), this.loadedAt);
-    this.timer ??= setInterval(() => void this.check(), this.options.intervalMs);
+    this.timer ??= setInterval(() => void this.check(), this.withinMs / 2);
     this.timer.unref();
   }
 
@@ -122,7 +128,7 @@ export class ReloadingFile<T> implements Current<T> {
     }
   }
 
-  /** One error line and one count per thing gone wrong, not one per interval while it lasts. */
+  /** One error line and one count per thing gone wrong, not one per read while it lasts. */
   private fail(failure: string, reason: string): void {
     if (failure === this.failure) return;
     this.failure = failure;

@@ -70,7 +70,7 @@ describe("processes whose stdout reader goes away or stops reading", () => {
         const started = Date.now();
         const proc = spawn(process.execPath, [REAPER], {
           env: { PATH: process.env.PATH, KUBECONFIG: kubeconfigPath(), NAMESPACE: namespace },
-          stdio: ["ignore", pipe?.writer ?? "pipe", "ignore"],
+          stdio: ["ignore", pipe?.writer ?? "pipe", "inherit"],
         });
         proc.stdout?.destroy();
         const code = await new Promise((r) => proc.on("exit", (c) => r(c)));
