@@ -21,7 +21,8 @@ const words: FileFormat<string[]> = {
 };
 
 function harness(initial: string) {
-  const files: Record<string, string | Error> = { "/words": initial };
+  /** What a read of each path gives: contents, an error, or either decided per read. */
+  const files: Record<string, string | Error | (() => string | Error)> = { "/words": initial };
   const reads: string[] = [];
   const logLines: Record<string, unknown>[] = [];
   const events: string[] = [];
@@ -43,7 +44,8 @@ function harness(initial: string) {
     initial,
     read: async (path) => {
       reads.push(path);
-      const content = files[path];
+      const entry = files[path];
+      const content = typeof entry === "function" ? entry() : entry;
       if (content instanceof Error) throw content;
       if (content === undefined) throw Object.assign(new Error("gone"), { code: "ENOENT" });
       return content;
@@ -150,6 +152,18 @@ describe("ReloadingFile", () => {
     await vi.advanceTimersByTimeAsync(INTERVAL);
     expect(h.events.slice(1)).toEqual(["failed WORDS_FILE", "failed WORDS_FILE"]);
     expect(h.logLines.at(-1)?.reason).toBe("cannot read /words (EACCES)");
+    h.file.stop();
+  });
+
+  it("reads again at once before calling a file unreadable (the kubelet's swap can race a read)", async () => {
+    const h = harness("one\n");
+    let failures = 1;
+    h.files["/words"] = () =>
+      failures-- > 0 ? Object.assign(new Error("gone"), { code: "ENOENT" }) : "one\ntwo\n";
+    await vi.advanceTimersByTimeAsync(INTERVAL);
+    expect(h.file.current()).toEqual(["one", "two"]);
+    expect(h.events.slice(1)).toEqual([expect.stringMatching(/^loaded WORDS_FILE 2 /)]);
+    expect(h.reads).toHaveLength(2);
     h.file.stop();
   });
 

@@ -98,7 +98,9 @@ export class ReloadingFile<T> implements Current<T> {
     try {
       let text: string;
       try {
-        text = await this.read(this.options.path);
+        // Once more before calling it unreadable: the kubelet deletes the old directory right
+        // after swapping `..data`, so a read that had just resolved the old one can miss it.
+        text = await this.read(this.options.path).catch(() => this.read(this.options.path));
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
         this.fail(`read ${code}`, `cannot read ${this.options.path} (${code})`);
