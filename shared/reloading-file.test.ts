@@ -81,7 +81,6 @@ describe("ReloadingFile", () => {
     const h = harness("one\ntwo\n");
     expect(h.file.current()).toEqual(["one", "two"]);
     expect(h.events).toEqual(["loaded WORDS_FILE 2 2026-01-01T00:00:00.000Z"]);
-    h.file.stop();
   });
 
   it("takes new contents within the bound, reading twice per bound", async () => {
@@ -98,7 +97,6 @@ describe("ReloadingFile", () => {
     expect(h.logLines.at(-1)).toMatchObject({ file: "WORDS_FILE", entries: 3, msg: "reloaded" });
     await vi.advanceTimersByTimeAsync(5 * INTERVAL);
     expect(h.reads).toHaveLength(6);
-    h.file.stop();
   });
 
   it("reports nothing while the contents stay the same", async () => {
@@ -106,7 +104,6 @@ describe("ReloadingFile", () => {
     await vi.advanceTimersByTimeAsync(10 * INTERVAL);
     expect(h.events).toHaveLength(1);
     expect(h.logLines).toEqual([]);
-    h.file.stop();
   });
 
   it("keeps the last good contents when the file turns malformed, reporting it once, and takes a good file later", async () => {
@@ -131,7 +128,6 @@ describe("ReloadingFile", () => {
     await vi.advanceTimersByTimeAsync(INTERVAL);
     expect(h.file.current()).toEqual(["one", "two"]);
     expect(h.events.at(-1)).toMatch(/^loaded WORDS_FILE 2 /);
-    h.file.stop();
   });
 
   it("keeps the last good contents while the file cannot be read, naming the reason, not the contents", async () => {
@@ -152,7 +148,6 @@ describe("ReloadingFile", () => {
     await vi.advanceTimersByTimeAsync(INTERVAL);
     expect(h.events.slice(1)).toEqual(["failed WORDS_FILE", "failed WORDS_FILE"]);
     expect(h.logLines.at(-1)?.reason).toBe("cannot read /words (EACCES)");
-    h.file.stop();
   });
 
   it("reads again at once before calling a file unreadable (the kubelet's swap can race a read)", async () => {
@@ -164,7 +159,6 @@ describe("ReloadingFile", () => {
     expect(h.file.current()).toEqual(["one", "two"]);
     expect(h.events.slice(1)).toEqual([expect.stringMatching(/^loaded WORDS_FILE 2 /)]);
     expect(h.reads).toHaveLength(2);
-    h.file.stop();
   });
 
   it("does not stack reads behind one that hangs", async () => {
@@ -187,7 +181,6 @@ describe("ReloadingFile", () => {
     await vi.advanceTimersByTimeAsync(10 * INTERVAL);
     expect(reads).toBe(1);
     expect(file.current()).toEqual(["one"]);
-    file.stop();
   });
 });
 

@@ -58,7 +58,6 @@ export class ReloadingFile<T> implements Current<T> {
   /** What went wrong last (a read error's code or the bad contents' digest), reported once. */
   private failure: string | undefined;
   private checking = false;
-  private timer: NodeJS.Timeout | undefined;
   private report: { log: Logger; observer: ReloadObserver } | undefined;
   private readonly read: (path: string) => Promise<string>;
   private readonly now: () => Date;
@@ -81,13 +80,7 @@ export class ReloadingFile<T> implements Current<T> {
   watch(log: Logger, observer: ReloadObserver): void {
     this.report = { log, observer };
     observer.loaded(this.variable, this.options.format.entries(this.value), this.loadedAt);
-    this.timer ??= setInterval(() => void this.check(), this.withinMs / 2);
-    this.timer.unref();
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
+    setInterval(() => void this.check(), this.withinMs / 2).unref();
   }
 
   /** One re-read: new good contents replace the value; bad ones keep it and are reported once. */
