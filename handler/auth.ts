@@ -15,7 +15,7 @@ export function clientIdFor(apiKey: string | null | undefined, config: HandlerCo
       "An API key is 8 to 256 characters of A-Z, a-z, 0-9 and . _ ~ + / = -",
     );
   }
-  if (config.apiKeys && !config.apiKeys.allows(apiKey)) {
+  if (config.apiKeys && !config.apiKeys.current().allows(apiKey)) {
     throw apiError(403, "unknown_api_key", "This API key is not allowed to use the fleet.");
   }
   return clientIdOf(apiKey, config.clientIdSecret);
@@ -26,7 +26,8 @@ export function requireAdmin(
   authorization: string | null | undefined,
   config: HandlerConfig,
 ): void {
-  if (!config.adminToken) {
+  const adminToken = config.adminToken?.current();
+  if (!adminToken) {
     throw apiError(
       403,
       "admin_disabled",
@@ -36,7 +37,7 @@ export function requireAdmin(
   const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
   // Comparing digests keeps the comparison constant-time whatever the lengths.
   const given = sha256Hex(match?.[1] ?? "");
-  const expected = sha256Hex(config.adminToken);
+  const expected = sha256Hex(adminToken);
   if (!match || !timingSafeEqual(Buffer.from(given), Buffer.from(expected))) {
     throw apiError(
       401,

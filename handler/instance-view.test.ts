@@ -6,6 +6,7 @@ import {
   endpointOf,
   instanceBody,
   isActivityDue,
+  isAnswerableAlone,
   mirrorAnnotations,
   recordFromPod,
   statusOf,
@@ -44,6 +45,41 @@ describe("statusOf", () => {
     ["deleting", { ...readyPod, metadata: { deletionTimestamp: new Date() } }, "terminating"],
   ])("%s -> %s", (_what, pod, status) => {
     expect(statusOf(pod)).toBe(status);
+  });
+});
+
+describe("isAnswerableAlone", () => {
+  const owned: V1Pod = {
+    ...readyPod,
+    metadata: {
+      name: record.name,
+      ownerReferences: [
+        {
+          apiVersion: "gptme.ai/v1",
+          kind: "ClientPod",
+          name: record.name,
+          uid: "u1",
+          controller: true,
+        },
+      ],
+    },
+  };
+  it.each<[string, V1Pod, boolean]>([
+    ["ready, owned by its ClientPod", owned, true],
+    ["starting, owned", { ...owned, status: { phase: "Pending" } }, true],
+    ["ended", { ...owned, status: { phase: "Failed" } }, false],
+    [
+      "being deleted (its ClientPod's deletion reached it)",
+      { ...owned, metadata: { ...owned.metadata, deletionTimestamp: new Date() } },
+      false,
+    ],
+    [
+      "orphaned (its ClientPod deleted with --cascade=orphan)",
+      { ...owned, metadata: { ...owned.metadata, ownerReferences: [] } },
+      false,
+    ],
+  ])("%s", (_what, pod, expected) => {
+    expect(isAnswerableAlone(pod)).toBe(expected);
   });
 });
 

@@ -124,6 +124,18 @@ export function isPodReady(pod: V1Pod): boolean {
 
 export const isTerminating = (pod: V1Pod): boolean => Boolean(pod.metadata?.deletionTimestamp);
 
+/**
+ * Whether a request may answer from this Pod alone, without reading its ClientPod. Only the
+ * Pod's own state counts (reading the ClientPod would double the warm path's cost): it has
+ * not ended, is not being deleted (a deleted ClientPod reaches its Pod that way, through the
+ * garbage collector), and still has its ClientPod as owner (a ClientPod deleted with
+ * `--cascade=orphan` leaves its Pod without one). Anything else goes the repair path, which
+ * reads the ClientPod.
+ */
+export function isAnswerableAlone(pod: V1Pod): boolean {
+  return !hasPodEnded(pod) && !isTerminating(pod) && ownerUidOf(pod) !== undefined;
+}
+
 export function statusOf(pod: V1Pod | undefined): InstanceStatus {
   if (!pod) return "starting";
   if (isTerminating(pod)) return "terminating";

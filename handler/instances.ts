@@ -14,6 +14,7 @@ import {
   type InstanceRecord,
   instanceBody,
   isActivityDue,
+  isAnswerableAlone,
   isPodReady,
   isTerminating,
   mirrorAnnotations,
@@ -76,7 +77,7 @@ export class Instances {
     // read; a stale "missing" only sends this request down the repair path, which reads fresh.
     const pod = await kube.pods.get(name, { fromCache: true });
 
-    if (pod && !hasPodEnded(pod) && !isTerminating(pod)) {
+    if (pod && isAnswerableAlone(pod)) {
       const record = recordFromPod(pod);
       if (record && !isActivityDue(record, this.deps.now(), this.deps.config.activityIntervalMs)) {
         return this.body(record, await this.waitReady(pod, deadline), false, keys);

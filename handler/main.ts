@@ -4,12 +4,14 @@ import { listen } from "listhen";
 import { ConfigError, loadHandlerConfig } from "../shared/config.js";
 import { Kube } from "../shared/kube.js";
 import { loadKubeConfig } from "../shared/kubeconfig.js";
-import { createLogger } from "../shared/log.js";
+import { createLogger, LogOutput } from "../shared/log.js";
 import { Metrics } from "./metrics.js";
 import { createFleetHandler } from "./server.js";
 
-/** The longest a shutdown waits for in-flight requests before exiting anyway. */
+/** The longest a shutdown takes: in-flight requests, then the last log lines, then exit. */
 const DRAIN_TIMEOUT_MS = 20_000;
+/** The longest the last log lines may wait for a slow log reader, within the drain bound. */
+const LOG_FLUSH_MS = 2_000;
 
 // The one place that reads the environment and listens.
 async function main(): Promise<void> {
@@ -24,9 +26,11 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
-  const log = createLogger({ level: config.logLevel, name: "fleet-handler" });
+  const output = new LogOutput();
+  const log = createLogger({ level: config.logLevel, name: "fleet-handler" }, output);
   const metrics = new Metrics({ processMetrics: true });
   const kube = new Kube(kubeConfig, config.namespace, metrics.kubeObserver);
+  for (const file of config.credentialFiles) file.watch(log, metrics.credentialsObserver);
   const shutdown = new AbortController();
   // Every request waiting for readiness listens for shutdown; there is no fixed bound.
   setMaxListeners(0, shutdown.signal);
@@ -60,6 +64,7 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     log.info({ signal }, "draining");
     shutdown.abort();
     fleet.gateway.cutOpenExchanges();
@@ -69,6 +74,8 @@ async function main(): Promise<void> {
     ]);
     fleet.close();
     log.info({ drained }, "stopped");
+    // A log reader that stops reading cannot hold the process past the bound.
+    await output.flushed(Math.min(LOG_FLUSH_MS, deadline - Date.now()));
     process.exit(drained ? 0 : 1);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));

@@ -1,5 +1,6 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { type KubeObserver, KubeUnavailableError } from "../shared/kube.js";
+import type { ReloadObserver } from "../shared/reloading-file.js";
 import type { InstanceEvents } from "./instances.js";
 
 /** The handler's Prometheus metrics, on a registry of its own (no global state). */
@@ -53,6 +54,27 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly credentialsLoaded = new Gauge({
+    name: "fleet_credentials_loaded_timestamp_seconds",
+    help: "When each credentials file's contents in use were loaded (Unix time), by the variable naming the file.",
+    labelNames: ["file"] as const,
+    registers: [this.registry],
+  });
+
+  readonly credentialsEntries = new Gauge({
+    name: "fleet_credentials_entries",
+    help: "How many entries (keys, tokens) each credentials file's contents in use hold.",
+    labelNames: ["file"] as const,
+    registers: [this.registry],
+  });
+
+  readonly credentialsReloadErrors = new Counter({
+    name: "fleet_credentials_reload_errors_total",
+    help: "Times a credentials file could not be read or was malformed (its last good contents stayed in use).",
+    labelNames: ["file"] as const,
+    registers: [this.registry],
+  });
+
   /** `processMetrics` adds Node's default metrics (memory, CPU, event loop lag). */
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
@@ -66,6 +88,16 @@ export class Metrics {
         resource,
         kind: error instanceof KubeUnavailableError ? "unavailable" : "status",
       }),
+  };
+
+  readonly credentialsObserver: ReloadObserver = {
+    loaded: (file, entries, at) => {
+      this.credentialsLoaded.set({ file }, at.getTime() / 1000);
+      this.credentialsEntries.set({ file }, entries);
+      // A series from the start, so that increase() sees the first error.
+      this.credentialsReloadErrors.inc({ file }, 0);
+    },
+    failed: (file) => this.credentialsReloadErrors.inc({ file }),
   };
 
   readonly instanceEvents: InstanceEvents = {

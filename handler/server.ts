@@ -9,9 +9,6 @@ import { Targets } from "./gateway/targets.js";
 import { Instances } from "./instances.js";
 import { TokenKeyring } from "./token-keyring.js";
 
-/** How often the fleet's token-key Secret is read again (when it is the key source). */
-const TOKEN_KEY_RELOAD_MS = 10_000;
-
 /** The handler as a node:http server runs it: the routes, the gateway, and upgrades. */
 export interface FleetHandler {
   /** The routes (h3); tests call them in-process with `app.request`. */
@@ -30,7 +27,7 @@ export interface FleetHandler {
 export function createFleetHandler(deps: AppDeps): FleetHandler {
   const { config, kube, metrics } = deps;
   const now = deps.now ?? (() => new Date());
-  const keyring = new TokenKeyring(config.instanceTokenKeys, kube, TOKEN_KEY_RELOAD_MS);
+  const keyring = new TokenKeyring(config.instanceTokenKeys, kube, config.credentialsReloadMs);
   const targets = new Targets(kube);
   const instances = new Instances({
     kube,

@@ -7,11 +7,12 @@ export const TOKEN_KEY_SECRET = "fleet-instance-token-key";
 const TOKEN_KEY_FIELD = "keys";
 
 /**
- * The keys instance tokens are derived from. With INSTANCE_TOKEN_SECRET(_FILE) unset they
+ * The keys instance tokens are derived from. With INSTANCE_TOKEN_SECRET(_FILE) set, those
+ * (a file re-read within CREDENTIALS_RELOAD). With neither set they
  * live in a Secret of the fleet's namespace: the first replica to need one creates it with a
  * random key (a 409 means another replica won the race, and its key is read), so a fresh
  * install needs no manual step and every replica uses the same keys. That Secret is read
- * again at most every `reloadMs`, in the background, so a rotation reaches every replica
+ * again every `reloadMs` (CREDENTIALS_RELOAD), in the background, so a rotation reaches every replica
  * without a restart and without a read on the request path.
  */
 export class TokenKeyring {
@@ -19,18 +20,16 @@ export class TokenKeyring {
   private loading: Promise<TokenKeys> | undefined;
 
   constructor(
-    source: TokenKeySource,
+    private readonly source: TokenKeySource,
     private readonly kube: Kube,
     private readonly reloadMs: number,
     private readonly now: () => number = Date.now,
-  ) {
-    if (source.kind !== "kubernetes") {
-      this.cached = { keys: parseTokenKeys(source.text), readAt: Number.POSITIVE_INFINITY };
-    }
-  }
+  ) {}
 
   /** The keys in force; only the very first call of a process waits for the API server. */
   async keys(): Promise<TokenKeys> {
+    // Configured keys come from the environment, or a file that reloads on its own.
+    if (this.source.kind === "configured") return this.source.keys.current();
     const cached = this.cached;
     if (cached && this.now() - cached.readAt < this.reloadMs) return cached.keys;
     const loading = this.load();

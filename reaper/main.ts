@@ -6,11 +6,14 @@ import { renderUsage } from "citty";
 import { ConfigError } from "../shared/config.js";
 import { Kube } from "../shared/kube.js";
 import { loadKubeConfig } from "../shared/kubeconfig.js";
-import { createLogger } from "../shared/log.js";
+import { createLogger, LogOutput } from "../shared/log.js";
 import { reap } from "./reap.js";
 import { command, type ReaperSettings, settingsFrom } from "./settings.js";
 
-async function main(): Promise<number> {
+/** The longest the last log lines may take to reach a slow reader before the reaper exits. */
+const EXIT_FLUSH_MS = 5_000;
+
+async function main(output: LogOutput): Promise<number> {
   const argv = process.argv.slice(2);
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${await renderUsage(command)}\n`);
@@ -26,7 +29,7 @@ async function main(): Promise<number> {
     process.stderr.write(`fleet-reaper: ${error.message}\n`);
     return 2;
   }
-  const log = createLogger({ level: settings.logLevel, name: "fleet-reaper" });
+  const log = createLogger({ level: settings.logLevel, name: "fleet-reaper" }, output);
   log.info(
     {
       namespace: settings.namespace,
@@ -54,4 +57,8 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+const output = new LogOutput();
+const code = await main(output);
+// Exit explicitly: a log reader that stops reading must not keep a finished pass alive.
+await output.flushed(EXIT_FLUSH_MS);
+process.exit(code);

@@ -30,7 +30,21 @@ describe("loadHandlerConfig", () => {
       activityIntervalMs: 60_000,
       defaultCpuLimit: "1",
       defaultMemoryLimit: "1Gi",
+      credentialFiles: [],
     });
+  });
+
+  it("re-reads credentials files within 10 s of a change by default", () => {
+    const config = loadHandlerConfig(
+      sources({ API_KEYS_FILE: "/keys" }, { "/keys": "key-one-123\n" }),
+    );
+    expect(config.credentialFiles.map((f) => f.withinMs)).toEqual([10_000]);
+  });
+
+  it("takes ADMIN_TOKEN as it is, with no file to re-read", () => {
+    const config = loadHandlerConfig(sources({ ADMIN_TOKEN: "env-admin-token" }));
+    expect(config.adminToken?.current()).toBe("env-admin-token");
+    expect(config.credentialFiles).toEqual([]);
   });
 
   it("takes the namespace from the service account when NAMESPACE is unset", () => {
@@ -59,6 +73,7 @@ describe("loadHandlerConfig", () => {
           ACTIVITY_INTERVAL: "15s",
           DEFAULT_CPU_LIMIT: "500m",
           DEFAULT_MEMORY_LIMIT: "256Mi",
+          CREDENTIALS_RELOAD: "30s",
         },
         { "/token": "  admin-secret\n", "/keys": "key-one-123\n" },
       ),
@@ -67,7 +82,6 @@ describe("loadHandlerConfig", () => {
       podTemplate: "tpl",
       logLevel: "debug",
       httpPort: 9000,
-      adminToken: "admin-secret",
       clientIdSecret: "pepper",
       idleTimeoutMs: 90 * 60_000,
       maxLifetimeMs: 2 * 3600_000,
@@ -78,8 +92,14 @@ describe("loadHandlerConfig", () => {
       defaultCpuLimit: "500m",
       defaultMemoryLimit: "256Mi",
     });
-    expect(config.apiKeys?.allows("key-one-123")).toBe(true);
-    expect(config.apiKeys?.allows("key-two-123")).toBe(false);
+    expect(config.adminToken?.current()).toBe("admin-secret");
+    expect(config.apiKeys?.current().allows("key-one-123")).toBe(true);
+    expect(config.apiKeys?.current().allows("key-two-123")).toBe(false);
+    expect(config.credentialFiles.map((f) => f.variable).sort()).toEqual([
+      "ADMIN_TOKEN_FILE",
+      "API_KEYS_FILE",
+    ]);
+    expect(config.credentialFiles.map((f) => f.withinMs)).toEqual([30_000, 30_000]);
   });
 
   it.each([
@@ -111,6 +131,8 @@ describe("loadHandlerConfig", () => {
       { INSTANCE_TOKEN_SECRET: "k".repeat(40), INSTANCE_TOKEN_SECRET_FILE: "/k" },
       "INSTANCE_TOKEN_SECRET_FILE",
     ],
+    [{ CREDENTIALS_RELOAD: "0" }, "CREDENTIALS_RELOAD"],
+    [{ CREDENTIALS_RELOAD: "often" }, "CREDENTIALS_RELOAD"],
   ])("%j stops with one line naming %s", (env, variable) => {
     expect(() => loadHandlerConfig(sources(env))).toThrow(ConfigError);
     try {
@@ -142,7 +164,12 @@ describe("loadHandlerConfig", () => {
       proxyTimeoutMs: 90_000,
       proxyMaxBodyBytes: 1024 * 1024,
     });
-    expect(config.instanceTokenKeys).toMatchObject({ kind: "file", path: "/keys" });
+    expect(config.instanceTokenKeys.kind).toBe("configured");
+    if (config.instanceTokenKeys.kind === "configured") {
+      expect(config.instanceTokenKeys.keys.current().current.secret).toBe(key);
+    }
+    // The key file reloads like the other credential files.
+    expect(config.credentialFiles).toHaveLength(1);
   });
 
   it("has the gateway's defaults: no public URL, no CORS, 60s, 32Mi, keys in Kubernetes", () => {
@@ -160,6 +187,14 @@ describe("loadHandlerConfig", () => {
     expect(() => loadHandlerConfig(sources({ INSTANCE_TOKEN_SECRET: "tiny-secret" }))).toThrow(
       /^INSTANCE_TOKEN_SECRET: (?!.*tiny-secret)/,
     );
+  });
+
+  it.each([
+    [{ ADMIN_TOKEN_FILE: "/token" }, { "/token": " \n" }, "ADMIN_TOKEN_FILE: the file is empty"],
+    [{ API_KEYS_FILE: "/keys" }, { "/keys": "key-one-123\nnot a key\n" }, "API_KEYS_FILE: line 2"],
+  ])("%j with a bad file stops with one line naming the variable", (env, files, message) => {
+    expect(() => loadHandlerConfig(sources(env, files))).toThrow(ConfigError);
+    expect(() => loadHandlerConfig(sources(env, files))).toThrow(message);
   });
 
   it("never repeats a secret value in its error", () => {

@@ -2,8 +2,9 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { parseByteSize } from "./byte-size.js";
 import { parseDurationMs } from "./duration.js";
-import { parseTokenKeys } from "./instance-token.js";
+import { parseTokenKeys, type TokenKeys } from "./instance-token.js";
 import { API_KEY_PATTERN, sha256Hex } from "./names.js";
+import { type Current, type FileFormat, fixed, ReloadingFile } from "./reloading-file.js";
 
 /** Where a pod finds its own namespace when it runs with a service account. */
 export const SERVICE_ACCOUNT_NAMESPACE_FILE =
@@ -30,7 +31,7 @@ const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
-const duration = (opts: { max?: number } = {}) =>
+const duration = (opts: { min?: number; max?: number } = {}) =>
   z.string().transform((text, ctx) => {
     const ms = parseDurationMs(text);
     if (ms === undefined) {
@@ -38,6 +39,10 @@ const duration = (opts: { max?: number } = {}) =>
         code: "custom",
         message: "expected a duration such as 90, 90s, 15m, 2h or 1h30m",
       });
+      return z.NEVER;
+    }
+    if (opts.min !== undefined && ms < opts.min) {
+      ctx.addIssue({ code: "custom", message: `must be at least ${opts.min / 1000}s` });
       return z.NEVER;
     }
     if (opts.max !== undefined && ms > opts.max) {
@@ -80,6 +85,7 @@ const handlerEnv = {
   ADMIN_TOKEN: z.string().optional(),
   ADMIN_TOKEN_FILE: z.string().min(1).optional(),
   API_KEYS_FILE: z.string().min(1).optional(),
+  CREDENTIALS_RELOAD: duration({ min: 1_000 }).prefault("10s"),
   CLIENT_ID_SECRET: z.string().optional(),
   MAX_INSTANCES_PER_CLIENT: positiveInt.prefault("5"),
   MAX_INSTANCES: positiveInt.prefault("200"),
@@ -138,10 +144,12 @@ export interface FleetConfig {
 export interface HandlerConfig extends FleetConfig {
   podTemplate: string;
   httpPort: number;
-  /** Unset: the admin API answers 403 admin_disabled. */
-  adminToken: string | undefined;
-  /** Unset: any well-formed key is a client. */
-  apiKeys: ApiKeyAllowlist | undefined;
+  /** Unset: the admin API answers 403 admin_disabled. Read per request: its file can change. */
+  adminToken: Current<string> | undefined;
+  /** Unset: any well-formed key is a client. Read per request: its file can change. */
+  apiKeys: Current<ApiKeyAllowlist> | undefined;
+  /** The files above, re-read (within CREDENTIALS_RELOAD of a change) once started. */
+  credentialFiles: ReloadingFile<unknown>[];
   clientIdSecret: string | undefined;
   maxInstancesPerClient: number;
   maxInstances: number;
@@ -152,6 +160,8 @@ export interface HandlerConfig extends FleetConfig {
   gateway: GatewayConfig;
   /** Where the keys that instance tokens are derived from come from. */
   instanceTokenKeys: TokenKeySource;
+  /** How soon changed credentials take effect (files, and the fleet's token-key Secret). */
+  credentialsReloadMs: number;
 }
 
 /** The instance gateway (`/api/v1/instances/:name/...`). */
@@ -170,8 +180,7 @@ export interface GatewayConfig {
  * install needs no manual step.
  */
 export type TokenKeySource =
-  | { kind: "inline"; text: string }
-  | { kind: "file"; path: string; text: string }
+  | { kind: "configured"; keys: Current<TokenKeys> }
   | { kind: "kubernetes" };
 
 /** The keys allowed to be clients, held as SHA-256 digests so no raw key stays in memory. */
@@ -203,6 +212,33 @@ export function parseApiKeys(text: string): ApiKeyAllowlist {
   });
   return new ApiKeyAllowlist(digests);
 }
+
+const apiKeysFormat: FileFormat<ApiKeyAllowlist> = {
+  parse: parseApiKeys,
+  entries: (keys) => keys.size,
+};
+
+/** A file holding one secret (a token, a key): surrounding whitespace is not part of it. */
+const secretFormat = (variable: string): FileFormat<string> => ({
+  parse: (text) => {
+    const secret = text.trim();
+    if (secret === "") throw new ConfigError(`${variable}: the file is empty`);
+    return secret;
+  },
+  entries: () => 1,
+});
+
+/** Instance-token keys: one per line, newest first (errors name the variable, never a key). */
+const tokenKeysFormat = (variable: string): FileFormat<TokenKeys> => ({
+  parse: (text) => {
+    try {
+      return parseTokenKeys(text);
+    } catch (error) {
+      throw new ConfigError(`${variable}: ${(error as Error).message}`);
+    }
+  },
+  entries: (keys) => keys.byId.size,
+});
 
 function parseEnv<S extends z.ZodRawShape>(
   shape: S,
@@ -256,19 +292,37 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
   if (env.ADMIN_TOKEN && env.ADMIN_TOKEN_FILE) {
     throw new ConfigError("ADMIN_TOKEN_FILE: set either ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both");
   }
-  let adminToken = env.ADMIN_TOKEN;
-  if (env.ADMIN_TOKEN_FILE) {
-    adminToken = readSetting(sources, "ADMIN_TOKEN_FILE", env.ADMIN_TOKEN_FILE).trim();
-    if (adminToken === "") throw new ConfigError("ADMIN_TOKEN_FILE: the file is empty");
+  if (env.INSTANCE_TOKEN_SECRET && env.INSTANCE_TOKEN_SECRET_FILE) {
+    throw new ConfigError(
+      "INSTANCE_TOKEN_SECRET_FILE: set either INSTANCE_TOKEN_SECRET or INSTANCE_TOKEN_SECRET_FILE, not both",
+    );
   }
+  const credentialFiles: ReloadingFile<unknown>[] = [];
+  // Read now, so a bad file stops the start; re-read while running once main starts them.
+  const reloading = <T>(variable: string, path: string, format: FileFormat<T>) => {
+    const file = new ReloadingFile({
+      variable,
+      path,
+      format,
+      withinMs: env.CREDENTIALS_RELOAD,
+      initial: readSetting(sources, variable, path),
+    });
+    credentialFiles.push(file);
+    return file;
+  };
   return {
     ...loadFleetConfig(sources),
     podTemplate: env.POD_TEMPLATE,
     httpPort: env.HTTP_PORT,
-    adminToken,
+    adminToken: env.ADMIN_TOKEN_FILE
+      ? reloading("ADMIN_TOKEN_FILE", env.ADMIN_TOKEN_FILE, secretFormat("ADMIN_TOKEN_FILE"))
+      : env.ADMIN_TOKEN
+        ? fixed(env.ADMIN_TOKEN)
+        : undefined,
     apiKeys: env.API_KEYS_FILE
-      ? parseApiKeys(readSetting(sources, "API_KEYS_FILE", env.API_KEYS_FILE))
+      ? reloading("API_KEYS_FILE", env.API_KEYS_FILE, apiKeysFormat)
       : undefined,
+    credentialFiles,
     clientIdSecret: env.CLIENT_ID_SECRET,
     maxInstancesPerClient: env.MAX_INSTANCES_PER_CLIENT,
     maxInstances: env.MAX_INSTANCES,
@@ -282,35 +336,23 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       proxyTimeoutMs: env.PROXY_TIMEOUT,
       proxyMaxBodyBytes: env.PROXY_MAX_BODY,
     },
-    instanceTokenKeys: tokenKeySource(sources, env),
+    instanceTokenKeys: env.INSTANCE_TOKEN_SECRET_FILE
+      ? {
+          kind: "configured",
+          keys: reloading(
+            "INSTANCE_TOKEN_SECRET_FILE",
+            env.INSTANCE_TOKEN_SECRET_FILE,
+            tokenKeysFormat("INSTANCE_TOKEN_SECRET_FILE"),
+          ),
+        }
+      : env.INSTANCE_TOKEN_SECRET
+        ? {
+            kind: "configured",
+            keys: fixed(tokenKeysFormat("INSTANCE_TOKEN_SECRET").parse(env.INSTANCE_TOKEN_SECRET)),
+          }
+        : { kind: "kubernetes" },
+    credentialsReloadMs: env.CREDENTIALS_RELOAD,
   };
-}
-
-function tokenKeySource(
-  sources: ConfigSources,
-  env: { INSTANCE_TOKEN_SECRET?: string; INSTANCE_TOKEN_SECRET_FILE?: string },
-): TokenKeySource {
-  if (env.INSTANCE_TOKEN_SECRET && env.INSTANCE_TOKEN_SECRET_FILE) {
-    throw new ConfigError(
-      "INSTANCE_TOKEN_SECRET_FILE: set either INSTANCE_TOKEN_SECRET or INSTANCE_TOKEN_SECRET_FILE, not both",
-    );
-  }
-  let source: TokenKeySource = { kind: "kubernetes" };
-  if (env.INSTANCE_TOKEN_SECRET) source = { kind: "inline", text: env.INSTANCE_TOKEN_SECRET };
-  if (env.INSTANCE_TOKEN_SECRET_FILE) {
-    const path = env.INSTANCE_TOKEN_SECRET_FILE;
-    source = { kind: "file", path, text: readSetting(sources, "INSTANCE_TOKEN_SECRET_FILE", path) };
-  }
-  if (source.kind !== "kubernetes") {
-    const variable =
-      source.kind === "file" ? "INSTANCE_TOKEN_SECRET_FILE" : "INSTANCE_TOKEN_SECRET";
-    try {
-      parseTokenKeys(source.text);
-    } catch (error) {
-      throw new ConfigError(`${variable}: ${(error as Error).message}`);
-    }
-  }
-  return source;
 }
 
 /** The origin (scheme://host[:port]) of a URL, or undefined when it is not an http(s) URL. */

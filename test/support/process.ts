@@ -1,6 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
-import { resolve } from "node:path";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 
 const HANDLER = resolve(import.meta.dirname, "../../dist/handler/main.js");
@@ -21,11 +23,14 @@ export interface HandlerProcess {
   exited: Promise<number | null>;
 }
 
-/** The built handler as a real process, as it runs in production. */
-export function spawnHandler(env: Record<string, string>): HandlerProcess {
+/**
+ * The built handler as a real process, as it runs in production. `stdoutFd`: a file
+ * descriptor to give it instead of a pipe this test reads.
+ */
+export function spawnHandler(env: Record<string, string>, stdoutFd?: number): HandlerProcess {
   const proc = spawn(process.execPath, [HANDLER], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", stdoutFd ?? "pipe", "pipe"],
   });
   const stdout: string[] = [];
   const stderr: string[] = [];
@@ -92,5 +97,39 @@ export class FaultyLink {
     this.server = undefined;
     for (const s of this.sockets) s.destroy();
     if (server) await new Promise((r) => server.close(r));
+  }
+}
+
+/**
+ * A pipe whose reader is there but never reads, already full: any write to `writer` blocks,
+ * as it does when a log collector stops reading.
+ */
+export class StuckPipe {
+  private readonly dir = mkdtempSync(join(tmpdir(), "fleet-stuck-"));
+  private readonly reader: number;
+  /** The write end, blocking, to give a child process as its stdout. */
+  readonly writer: number;
+
+  constructor() {
+    const path = join(this.dir, "stdout");
+    execFileSync("mkfifo", [path]);
+    this.reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    // A non-blocking write end of our own fills the pipe until the kernel refuses more.
+    const filler = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+    const chunk = Buffer.alloc(4096, "x");
+    try {
+      for (;;) writeSync(filler, chunk);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EAGAIN") throw error;
+    } finally {
+      closeSync(filler);
+    }
+    this.writer = openSync(path, constants.O_WRONLY);
+  }
+
+  close(): void {
+    closeSync(this.writer);
+    closeSync(this.reader);
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }

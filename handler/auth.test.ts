@@ -1,0 +1,54 @@
+import { describe, expect, it } from "vitest";
+import { type HandlerConfig, loadHandlerConfig, parseApiKeys } from "../shared/config.js";
+import type { Current } from "../shared/reloading-file.js";
+import { clientIdFor, requireAdmin } from "./auth.js";
+import { errorBody } from "./errors.js";
+
+/** A credential a test changes, as a reloaded file would. */
+function changing<T>(value: T): Current<T> & { set(next: T): void } {
+  let now = value;
+  return {
+    current: () => now,
+    set: (next) => {
+      now = next;
+    },
+  };
+}
+
+function refusal(call: () => unknown) {
+  try {
+    call();
+  } catch (error) {
+    return errorBody(error as Parameters<typeof errorBody>[0]);
+  }
+  throw new Error("not refused");
+}
+
+const base = (): HandlerConfig => loadHandlerConfig({ env: {}, readFile: () => "" });
+
+describe("credentials are read per request", () => {
+  it("a key removed from the allowlist is refused from its next request; a new one works", () => {
+    const apiKeys = changing(parseApiKeys("old-key-1234\n"));
+    const config = { ...base(), apiKeys };
+    expect(clientIdFor("old-key-1234", config)).toMatch(/^[0-9a-f]{16,}$/);
+    expect(refusal(() => clientIdFor("new-key-1234", config))).toMatchObject({ statusCode: 403 });
+    apiKeys.set(parseApiKeys("new-key-1234\n"));
+    expect(refusal(() => clientIdFor("old-key-1234", config))).toMatchObject({
+      statusCode: 403,
+      code: "unknown_api_key",
+    });
+    expect(clientIdFor("new-key-1234", config)).toMatch(/^[0-9a-f]{16,}$/);
+  });
+
+  it("a changed admin token replaces the old one", () => {
+    const adminToken = changing("old-admin-token");
+    const config = { ...base(), adminToken };
+    expect(() => requireAdmin("Bearer old-admin-token", config)).not.toThrow();
+    adminToken.set("new-admin-token");
+    expect(refusal(() => requireAdmin("Bearer old-admin-token", config))).toMatchObject({
+      statusCode: 401,
+      code: "unauthorized",
+    });
+    expect(() => requireAdmin("Bearer new-admin-token", config)).not.toThrow();
+  });
+});
