@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
 import { connect, type Socket } from "node:net";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -47,6 +47,10 @@ class PodServer {
             "set-cookie": ["gptme_auth=x; Path=/api/; HttpOnly"],
           });
           res.end();
+        } else if (path.startsWith("/close")) {
+          // As gptme-server answers: every connection closed after one response.
+          res.writeHead(200, { connection: "close, x-hop-res", "x-hop-res": "1" });
+          res.end("closing");
         } else if (path.startsWith("/hang")) {
           this.open.add(req);
           res.on("close", () => this.open.delete(req));
@@ -146,6 +150,44 @@ describe("gateway proxy mechanics", () => {
     // The bare prefix is the server's root.
     await fetch(url(""), { headers: auth() });
     expect(pod.last()?.url).toBe("/");
+  });
+
+  it("passes every method gptme-server serves, and drops hop-by-hop headers", async () => {
+    for (const method of ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]) {
+      const response = await fetch(url("/api/v2/method"), { method, headers: auth() });
+      expect(response.status, method).toBe(200);
+      expect(pod.last()?.method).toBe(method);
+    }
+    // A header the client names in Connection is for the hop, not for the pod.
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const target = new URL(url("/api/v2/hop"));
+      const request = httpRequest(
+        target,
+        {
+          headers: {
+            ...auth(),
+            connection: "keep-alive, x-hop",
+            "x-hop": "secret",
+            "keep-alive": "timeout=5",
+          },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        },
+      );
+      request.on("error", reject);
+      request.end();
+    });
+    expect(status).toBe(200);
+    expect(pod.last()?.url).toBe("/api/v2/hop");
+    expect(pod.last()?.headers["x-hop"]).toBeUndefined();
+    expect(pod.last()?.headers["keep-alive"]).toBeUndefined();
+    // ...and the pod's own hop stays with the pod: the client keeps its connection.
+    const closing = await fetch(url("/close"), { headers: auth() });
+    expect(await closing.text()).toBe("closing");
+    expect(closing.headers.get("connection")).not.toBe("close");
+    expect(closing.headers.get("x-hop-res")).toBeNull();
   });
 
   it("keeps redirects and cookies under the instance's prefix", async () => {
@@ -302,6 +344,27 @@ describe("gateway proxy mechanics", () => {
     );
     expect(connections).toBeLessThanOrEqual(1);
     expect(process.listenerCount("exit")).toBe(listenersBefore);
+  });
+
+  it("ends the client's stream when the pod goes away", async () => {
+    const response = await fetch(url("/stream"), { headers: auth() });
+    const reader = response.body?.getReader();
+    expect((await reader?.read())?.done).toBe(false);
+    const ended = (async () => {
+      try {
+        for (;;) if ((await reader?.read())?.done) return "done";
+      } catch {
+        return "cut";
+      }
+    })();
+    await pod.close();
+    expect(["done", "cut"]).toContain(await ended);
+    await eventually(
+      async () => (handler.fleet.gateway.openExchanges === 0 ? true : undefined),
+      "the exchange to close",
+    );
+    pod = new PodServer(instance.connection.host);
+    await pod.listen();
   });
 
   it("answers 502 instance_unreachable when nothing listens at the pod", async () => {

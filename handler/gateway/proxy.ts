@@ -36,8 +36,22 @@ interface Exchange {
   fail: (failure: ProxyFailure) => void;
 }
 
-/** Client credentials and framing that never travel on to an instance. */
-const DROPPED_REQUEST_HEADERS = ["authorization", "x-api-key", "proxy-authorization"];
+/** Client credentials that never travel on to an instance. */
+const CREDENTIAL_HEADERS = ["authorization", "x-api-key", "proxy-authorization"];
+/** Headers for one hop only (RFC 9110 7.6.1), besides those a Connection header names. */
+const HOP_HEADERS = ["connection", "keep-alive", "proxy-connection", "te", "trailer"];
+
+/** Removes a message's hop-by-hop headers; an upgrade keeps the two that make it one. */
+function dropHopHeaders(headers: http.IncomingHttpHeaders, upgrade: boolean): void {
+  const named = String(headers.connection ?? "")
+    .split(",")
+    .map((token) => token.trim().toLowerCase())
+    .filter(Boolean);
+  for (const name of [...HOP_HEADERS, ...named]) {
+    if (upgrade && (name === "connection" || name === "upgrade")) continue;
+    delete headers[name];
+  }
+}
 
 /**
  * Forwards HTTP exchanges and WebSocket upgrades to gptme-server pods (httpxy: node:http
@@ -101,7 +115,7 @@ export class InstanceProxy {
         }),
       this.settings.timeoutMs,
     );
-    prepareRequest(req, call);
+    prepareRequest(req, call, false);
     // A body of unknown length is counted as it streams; one with a length was checked before.
     const chunked = req.headers["content-length"] === undefined && req.headers["transfer-encoding"];
     const buffer = chunked ? this.limited(req, exchange) : undefined;
@@ -123,7 +137,7 @@ export class InstanceProxy {
     head: Buffer,
     call: ProxyCall,
   ): Promise<void> {
-    prepareRequest(req, call);
+    prepareRequest(req, call, true);
     await this.proxy
       .ws(
         req,
@@ -177,9 +191,10 @@ function unreachable(error: Error & { code?: string }): ProxyFailure {
 }
 
 /** Rewrites the incoming request into what gptme-server receives. */
-function prepareRequest(req: http.IncomingMessage, call: ProxyCall): void {
+function prepareRequest(req: http.IncomingMessage, call: ProxyCall, upgrade: boolean): void {
   const headers = req.headers;
-  for (const name of DROPPED_REQUEST_HEADERS) delete headers[name];
+  dropHopHeaders(headers, upgrade);
+  for (const name of CREDENTIAL_HEADERS) delete headers[name];
   headers.authorization = `Bearer ${call.token}`;
   const client = req.socket.remoteAddress;
   const forwardedFor = headers["x-forwarded-for"];
@@ -192,6 +207,8 @@ function prepareRequest(req: http.IncomingMessage, call: ProxyCall): void {
 }
 
 function rewriteResponseHeaders(headers: http.IncomingHttpHeaders, call: ProxyCall): void {
+  // The pod's hop (gptme-server closes every connection) is not the client's.
+  dropHopHeaders(headers, false);
   const upstreamOrigin = `http://${call.host.includes(":") ? `[${call.host}]` : call.host}:${call.port}`;
   if (headers.location)
     headers.location = rewriteLocation(headers.location, call.prefix, upstreamOrigin);
