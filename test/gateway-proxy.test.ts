@@ -1,5 +1,5 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -10,6 +10,7 @@ import {
 } from "./support/cluster.js";
 import { installTemplate, listenHandler, startHandler, type TestHandler } from "./support/fleet.js";
 import { assertLocal } from "./support/gptme.js";
+import { rawUpgrade } from "./support/upgrade.js";
 
 const KEY = "gateway-proxy-key-01";
 const UI = "http://127.0.0.1:5173";
@@ -377,19 +378,8 @@ describe("gateway proxy mechanics", () => {
   });
 
   it("carries WebSocket upgrades both ways, with the same token check", async () => {
-    const upgrade = (headers: string) =>
-      new Promise<{ head: string; socket: Socket }>((resolve, reject) => {
-        const target = new URL(http.url);
-        const socket = connect(Number(target.port), target.hostname, () => {
-          socket.write(
-            `GET ${instance.endpoint.path}/preview/8000/ws HTTP/1.1\r\nHost: ${target.host}\r\n` +
-              `Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n` +
-              `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${headers}\r\n`,
-          );
-        });
-        socket.once("data", (data) => resolve({ head: data.toString(), socket }));
-        socket.once("error", reject);
-      });
+    const path = `${instance.endpoint.path}/preview/8000/ws`;
+    const upgrade = (headers: string) => rawUpgrade(http.url, path, headers);
 
     const refused = await upgrade("");
     expect(refused.head).toMatch(/^HTTP\/1.1 401/);

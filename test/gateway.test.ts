@@ -8,6 +8,7 @@ import {
 } from "./support/cluster.js";
 import { installTemplate, listenHandler, startHandler, type TestHandler } from "./support/fleet.js";
 import { EventStream, type GptmeServer, requestsSeen, runInstancePod } from "./support/gptme.js";
+import { echoUpgradeServer, rawUpgrade } from "./support/upgrade.js";
 
 const KEY = "gateway-key-0000001";
 const OTHER_KEY = "gateway-key-0000002";
@@ -182,6 +183,38 @@ describe("instance gateway, against a real gptme-server", () => {
       .find((line) => line.includes(marker));
     expect(logged).toBeDefined();
     expect(logged).not.toContain("token=");
+  });
+
+  it("hands a WebSocket upgrade to gptme-server's /preview/<port>/ as the pod would see it", async () => {
+    // gptme-server 0.35.1 tunnels /preview/<port>/ to 127.0.0.1:<port> inside its pod; here the
+    // pod's loopback is this machine's, where an echo server stands. Its Werkzeug server
+    // answers such an upgrade 400 when it comes straight from a client too (see the README):
+    // what is checked here is that the gateway delivers the upgrade, with the instance's
+    // token, and hands back exactly what gptme-server answers.
+    const echo = await echoUpgradeServer("127.0.0.1");
+    const server = servers[0] as GptmeServer;
+    try {
+      const path = `/preview/${echo.port}/socket`;
+      const refused = await rawUpgrade(http.url, `${instance.endpoint.path}${path}`, "");
+      expect(refused.head).toMatch(/^HTTP\/1.1 401/);
+      refused.socket.destroy();
+      const direct = await rawUpgrade(
+        server.url,
+        path,
+        `Authorization: Bearer ${server.token}\r\n`,
+      );
+      const via = await rawUpgrade(
+        http.url,
+        `${instance.endpoint.path}${path}?token=${instance.endpoint.token}`,
+        "",
+      );
+      const statusLine = (head: string) => head.split("\r\n")[0];
+      expect(statusLine(via.head)).toBe(statusLine(direct.head));
+      direct.socket.destroy();
+      via.socket.destroy();
+    } finally {
+      echo.server.close();
+    }
   });
 
   it("counts proxied use as activity", async () => {
