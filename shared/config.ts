@@ -1,19 +1,23 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { parseByteSize } from "./byte-size.js";
+import { ConfigError } from "./config-error.js";
+import {
+  type ApiKeyAllowlist,
+  apiKeysFormat,
+  secretFormat,
+  tokenKeysFormat,
+} from "./credential-formats.js";
 import { parseDurationMs } from "./duration.js";
-import { parseTokenKeys, type TokenKeys } from "./instance-token.js";
-import { API_KEY_PATTERN, sha256Hex } from "./names.js";
+import type { TokenKeys } from "./instance-token.js";
 import { type Current, type FileFormat, fixed, ReloadingFile } from "./reloading-file.js";
 
 /** Where a pod finds its own namespace when it runs with a service account. */
 export const SERVICE_ACCOUNT_NAMESPACE_FILE =
   "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
-/** A configuration value that cannot be used: the message names the variable, never its value. */
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+export { ConfigError } from "./config-error.js";
+export { ApiKeyAllowlist, parseApiKeys } from "./credential-formats.js";
 
 /** The I/O configuration loading needs, injectable so tests need no files. */
 export interface ConfigSources {
@@ -182,63 +186,6 @@ export interface GatewayConfig {
 export type TokenKeySource =
   | { kind: "configured"; keys: Current<TokenKeys> }
   | { kind: "kubernetes" };
-
-/** The keys allowed to be clients, held as SHA-256 digests so no raw key stays in memory. */
-export class ApiKeyAllowlist {
-  constructor(private readonly digests: ReadonlySet<string>) {}
-
-  allows(apiKey: string): boolean {
-    return this.digests.has(sha256Hex(apiKey));
-  }
-
-  get size(): number {
-    return this.digests.size;
-  }
-}
-
-/** Reads an API_KEYS_FILE: one key or `sha256:<hex>` per line; blank lines and `#` comments skipped. */
-export function parseApiKeys(text: string): ApiKeyAllowlist {
-  const digests = new Set<string>();
-  text.split(/\r?\n/).forEach((raw, index) => {
-    const line = raw.trim();
-    if (line === "" || line.startsWith("#")) return;
-    const hashed = /^sha256:([0-9a-fA-F]{64})$/.exec(line);
-    if (hashed?.[1]) digests.add(hashed[1].toLowerCase());
-    else if (API_KEY_PATTERN.test(line)) digests.add(sha256Hex(line));
-    else
-      throw new ConfigError(
-        `API_KEYS_FILE: line ${index + 1} is neither an API key nor sha256:<64 hex digits>`,
-      );
-  });
-  return new ApiKeyAllowlist(digests);
-}
-
-const apiKeysFormat: FileFormat<ApiKeyAllowlist> = {
-  parse: parseApiKeys,
-  entries: (keys) => keys.size,
-};
-
-/** A file holding one secret (a token, a key): surrounding whitespace is not part of it. */
-const secretFormat = (variable: string): FileFormat<string> => ({
-  parse: (text) => {
-    const secret = text.trim();
-    if (secret === "") throw new ConfigError(`${variable}: the file is empty`);
-    return secret;
-  },
-  entries: () => 1,
-});
-
-/** Instance-token keys: one per line, newest first (errors name the variable, never a key). */
-const tokenKeysFormat = (variable: string): FileFormat<TokenKeys> => ({
-  parse: (text) => {
-    try {
-      return parseTokenKeys(text);
-    } catch (error) {
-      throw new ConfigError(`${variable}: ${(error as Error).message}`);
-    }
-  },
-  entries: (keys) => keys.byId.size,
-});
 
 function parseEnv<S extends z.ZodRawShape>(
   shape: S,
