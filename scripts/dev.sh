@@ -50,6 +50,7 @@ restore() {
   kubectl -n "$NAMESPACE" delete service fleet-handler --ignore-not-found >/dev/null 2>&1 || true
   kubectl apply -f k8s/local/fleet-operator/06-handler.yaml >/dev/null 2>&1 || true
   [ -n "${traefik_pid:-}" ] && kill "$traefik_pid" 2>/dev/null || true
+  [ -n "${pods_pid:-}" ] && kill "$pods_pid" 2>/dev/null || true
 }
 trap restore EXIT
 
@@ -58,12 +59,17 @@ npm run --silent build
 say "starting Traefik on 127.0.0.1:$TRAEFIK_PORT (first run builds it: 5-15 minutes)"
 bash scripts/traefik.sh "$TRAEFIK_PORT" "$NAMESPACE" &
 traefik_pid=$!
+say "running a real gptme-server for each instance's pod (KWOK pods run no containers)"
+node scripts/dev-pods.mjs "$NAMESPACE" "$(bash scripts/gptme-server.sh)" &
+pods_pid=$!
 
 cat >&2 <<MSG
 
 [dev] handler on http://127.0.0.1:$HTTP_PORT, Traefik on http://127.0.0.1:$TRAEFIK_PORT (namespace $NAMESPACE). Try:
 
   curl -s http://127.0.0.1:$TRAEFIK_PORT/api/v1/my-secret-key-123/instances/default
+  # then its gptme-server, through the gateway (endpoint.path and endpoint.token from that answer):
+  curl -s -H "Authorization: Bearer <endpoint.token>" http://127.0.0.1:$TRAEFIK_PORT<endpoint.path>/api/v2/conversations
 
 [dev] the handler directly:  curl -s -H 'X-API-Key: my-secret-key-123' http://127.0.0.1:$HTTP_PORT/instances
 [dev] the admin API:         curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' http://127.0.0.1:$HTTP_PORT/admin/pods
