@@ -82,6 +82,7 @@ export class Instances {
       if (record && !isActivityDue(record, this.deps.now(), this.deps.config.activityIntervalMs)) {
         return this.body(record, await this.waitReady(pod, deadline), false, keys);
       }
+      // Activity is due (or the Pod lacks its mirror).
       const touched = await this.recordActivity(pod);
       if (touched) {
         const { clientPod, pod: mirrored } = touched;
