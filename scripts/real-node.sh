@@ -1,0 +1,350 @@
+#!/usr/bin/env bash
+# A real node next to the KWOK nodes: kubelet on containerd + runc with a CNI bridge,
+# kube-proxy (iptables) for Services, and kube-router's firewall (and nothing else of it)
+# enforcing NetworkPolicies. Called by scripts/cluster.sh for `up --real-node` and `down`;
+# the control plane must have been created for it (scripts/cluster.sh does that).
+#
+# Usage: scripts/real-node.sh up|down|status
+# Runs as root. Config, state, sockets and logs live in .cluster/real-node (per work tree);
+# nothing outside it is written but the bridge, its route table and rule, iptables/ipset
+# rules, and cgroups, all removed again by `down`. See scripts/real-node-env.sh for the
+# addresses and why no pod packet can leave the machine.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/cluster-env.sh
+source "$ROOT/scripts/cluster-env.sh"
+# shellcheck source=scripts/real-node-env.sh
+source "$ROOT/scripts/real-node-env.sh"
+
+STATE_DIR="$ROOT/.cluster"
+NODE_DIR="$STATE_DIR/real-node"
+LOGS="$NODE_DIR/logs"
+PIDS="$NODE_DIR/pids"
+SOCK="$NODE_DIR/containerd/containerd.sock"
+ADMIN_KUBECONFIG="$STATE_DIR/kubeconfig"
+PKI="$STATE_DIR/kwok/clusters/gptme-fleet/pki"
+IMAGES_DIR="$CACHE_DIR/real-node/images"
+
+say() { printf '[real-node] %s\n' "$*" >&2; }
+die() { printf '[real-node] error: %s\n' "$*" >&2; exit 1; }
+kubectl() { "$BIN_DIR/kubectl-v$K8S_VERSION" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
+kwokctl() { KWOK_WORKDIR="$STATE_DIR/kwok" "$BIN_DIR/kwokctl-v$KWOK_VERSION" --name gptme-fleet "$@"; }
+ctr() { command ctr --address "$SOCK" --namespace k8s.io "$@"; }
+api_port() { kubectl config view -o jsonpath='{.clusters[0].cluster.server}' | sed 's/.*://'; }
+
+# Starts a long-running process in its own session, its output in logs/<name>.log.
+start() {
+  local name=$1; shift
+  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$PIDS/$name"
+}
+running() { [ -s "$PIDS/$1" ] && kill -0 "$(cat "$PIDS/$1")" 2>/dev/null; }
+stop() {
+  local name=$1 pid
+  [ -s "$PIDS/$name" ] || return 0
+  pid=$(cat "$PIDS/$name")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$PIDS/$name"
+}
+wait_for() {
+  local what=$1 tries=$2; shift 2
+  for _ in $(seq "$tries"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
+  die "$what did not come up (logs: $LOGS)"
+}
+
+network_up() {
+  # The bridge exists before any pod, so the kubelet and the API relay can bind its address.
+  ip link show "$REAL_NODE_BRIDGE" >/dev/null 2>&1 || ip link add "$REAL_NODE_BRIDGE" type bridge
+  ip addr replace "$REAL_NODE_HOST_IP/${REAL_NODE_POD_CIDR#*/}" dev "$REAL_NODE_BRIDGE"
+  ip link set "$REAL_NODE_BRIDGE" up
+  ip route replace "$REAL_NODE_SERVICE_CIDR" dev "$REAL_NODE_BRIDGE" src "$REAL_NODE_HOST_IP"
+  # Whatever enters from the bridge is routed by a table that knows only our networks.
+  ip route replace "$REAL_NODE_POD_CIDR" dev "$REAL_NODE_BRIDGE" table "$REAL_NODE_ROUTE_TABLE"
+  ip route replace "$REAL_NODE_SERVICE_CIDR" dev "$REAL_NODE_BRIDGE" table "$REAL_NODE_ROUTE_TABLE"
+  ip route replace unreachable default table "$REAL_NODE_ROUTE_TABLE"
+  ip rule show | grep -q "iif $REAL_NODE_BRIDGE lookup $REAL_NODE_ROUTE_TABLE" ||
+    ip rule add iif "$REAL_NODE_BRIDGE" lookup "$REAL_NODE_ROUTE_TABLE" priority 1244
+  # Bridged pod-to-pod traffic must pass iptables, or NetworkPolicy and Services miss it.
+  echo 1 >/proc/sys/net/bridge/bridge-nf-call-iptables
+}
+
+network_down() {
+  ip rule del iif "$REAL_NODE_BRIDGE" lookup "$REAL_NODE_ROUTE_TABLE" 2>/dev/null || true
+  ip route flush table "$REAL_NODE_ROUTE_TABLE" 2>/dev/null || true
+  ip route del "$REAL_NODE_SERVICE_CIDR" 2>/dev/null || true
+  ip link del "$REAL_NODE_BRIDGE" 2>/dev/null || true
+}
+
+write_containerd_config() {
+  mkdir -p "$NODE_DIR/containerd" "$NODE_DIR/cni/net.d" "$NODE_DIR/cni/ipam"
+  cat >"$NODE_DIR/containerd/config.toml" <<TOML
+version = 2
+root = "$NODE_DIR/containerd/root"
+state = "$NODE_DIR/containerd/state"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.internal.v1.tracing", "io.containerd.tracing.processor.v1.otlp"]
+[grpc]
+  address = "$SOCK"
+[ttrpc]
+  address = "$SOCK.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$NODE_DIR/containerd/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "$REAL_NODE_PAUSE_IMAGE"
+  # No CAP_SYS_RESOURCE here: a pod's negative oom_score_adj is clamped instead of failing.
+  restrict_oom_score_adj = true
+  disable_apparmor = true
+  enable_selinux = false
+  netns_mounts_under_state_dir = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        BinaryName = "$(command -v runc)"
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$NODE_DIR/cni/net.d"
+  # Images are imported, never pulled: every registry host resolves to a closed local port.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$NODE_DIR/containerd/certs.d"
+TOML
+  local host
+  for host in docker.io ghcr.io registry.k8s.io quay.io gcr.io localhost; do
+    mkdir -p "$NODE_DIR/containerd/certs.d/$host"
+    printf 'server = "http://127.0.0.1:9"\n' >"$NODE_DIR/containerd/certs.d/$host/hosts.toml"
+  done
+  # ipMasq off and no port mappings: pod traffic is never rewritten to leave the machine.
+  cat >"$NODE_DIR/cni/net.d/10-fleet.conflist" <<JSON
+{
+  "cniVersion": "1.0.0",
+  "name": "fleet",
+  "plugins": [
+    {
+      "type": "bridge",
+      "bridge": "$REAL_NODE_BRIDGE",
+      "isGateway": true,
+      "ipMasq": false,
+      "hairpinMode": true,
+      "ipam": {
+        "type": "host-local",
+        "dataDir": "$NODE_DIR/cni/ipam",
+        "ranges": [[{ "subnet": "$REAL_NODE_POD_CIDR", "gateway": "$REAL_NODE_HOST_IP" }]],
+        "routes": [{ "dst": "0.0.0.0/0" }]
+      }
+    }
+  ]
+}
+JSON
+}
+
+containerd_up() {
+  write_containerd_config
+  start containerd containerd --config "$NODE_DIR/containerd/config.toml"
+  wait_for containerd 60 ctr version
+  say "importing images into containerd"
+  local archive started=$SECONDS
+  for archive in "$IMAGES_DIR"/*.tar; do
+    ctr images import --no-unpack=false "$archive" >>"$LOGS/import.log" 2>&1 ||
+      die "importing $archive failed (log: $LOGS/import.log)"
+  done
+  say "  imported $(ls "$IMAGES_DIR"/*.tar | wc -l) images in $((SECONDS - started))s"
+}
+
+write_kubelet_config() {
+  mkdir -p "$NODE_DIR/kubelet"
+  kwokctl get kubeconfig --user "system:node:$REAL_NODE_NAME" --group system:nodes >"$NODE_DIR/kubelet.kubeconfig"
+  kwokctl get kubeconfig --user system:kube-proxy --group system:node-proxier >"$NODE_DIR/kube-proxy.kubeconfig"
+  # No cluster DNS and no nameserver: a pod's lookups fail at once inside its own network
+  # namespace instead of going to this machine's resolver.
+  printf 'options ndots:1 timeout:1 attempts:1\n' >"$NODE_DIR/resolv.conf"
+  cat >"$NODE_DIR/kubelet.yaml" <<YAML
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+containerRuntimeEndpoint: unix://$SOCK
+imageServiceEndpoint: unix://$SOCK
+# cgroup v1 without systemd; Kubernetes >= 1.35 refuses cgroup v1 unless told.
+cgroupDriver: cgroupfs
+failCgroupV1: false
+# The API server reaches the kubelet (logs, exec) on the bridge, the only address it serves.
+address: $REAL_NODE_HOST_IP
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $PKI/ca.crt}
+authorization:
+  mode: Webhook
+registerWithTaints:
+  # Only the pods that ask for the real node (the real-node overlay's) are placed here.
+  - key: gptme.ai/real-node
+    value: "true"
+    effect: NoSchedule
+resolvConf: $NODE_DIR/resolv.conf
+clusterDomain: cluster.local
+# No CAP_SYS_RESOURCE: the kubelet cannot lower its own oom_score_adj.
+oomScoreAdj: 0
+failSwapOn: false
+maxPods: 40
+serializeImagePulls: false
+# The disk is shared with everything else here: evict only when it is really full.
+evictionHard:
+  memory.available: 200Mi
+  nodefs.available: 2%
+  imagefs.available: 2%
+# Imported images cannot be pulled again: never garbage-collect them.
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+volumePluginDir: $NODE_DIR/kubelet/volume-plugins
+staticPodPath: ""
+YAML
+}
+
+write_kube_proxy_config() {
+  cat >"$NODE_DIR/kube-proxy.yaml" <<YAML
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+mode: iptables
+hostnameOverride: $REAL_NODE_NAME
+clientConnection:
+  kubeconfig: $NODE_DIR/kube-proxy.kubeconfig
+clusterCIDR: $REAL_NODE_POD_CIDR
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+nodePortAddresses: ["$REAL_NODE_HOST_IP/32"]
+oomScoreAdj: 0
+# Leave the kernel's conntrack table sizes and timeouts as they are (a shared machine).
+conntrack:
+  maxPerCore: 0
+  min: 0
+  tcpEstablishedTimeout: 0s
+  tcpCloseWaitTimeout: 0s
+YAML
+}
+
+node_ready() {
+  [ "$(kubectl get node "$REAL_NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+
+cmd_up() {
+  [ "$(id -u)" = 0 ] || die "the real node needs root"
+  [ -s "$ADMIN_KUBECONFIG" ] || die "no control plane: run 'npm run cluster -- up --real-node'"
+  [ -s "$STATE_DIR/real-node.enabled" ] || die "the control plane was not created for a real node: 'npm run cluster -- down' then 'up --real-node'"
+  if running containerd && running kubelet && running kube-proxy && running kube-router && node_ready; then
+    say "reusing the running real node $REAL_NODE_NAME"
+    return 0
+  fi
+  cmd_down_processes
+  local started=$SECONDS
+  mkdir -p "$LOGS" "$PIDS"
+  [ -n "$(ls "$IMAGES_DIR"/*.tar 2>/dev/null)" ] || die "no images: run scripts/real-node-images.sh"
+  network_up
+  containerd_up
+
+  # The API server listens on loopback; pods reach it at the advertised address on the
+  # bridge (the "kubernetes" Service's endpoint), relayed to loopback unchanged (TLS passes).
+  local port
+  port=$(api_port)
+  start api-relay socat "TCP-LISTEN:$port,bind=$REAL_NODE_HOST_IP,fork,reuseaddr" "TCP:127.0.0.1:$port"
+
+  write_kubelet_config
+  say "starting kubelet v$NODE_K8S_VERSION as node $REAL_NODE_NAME"
+  start kubelet "$BIN_DIR/kubelet-v$NODE_K8S_VERSION" --config "$NODE_DIR/kubelet.yaml" \
+    --kubeconfig "$NODE_DIR/kubelet.kubeconfig" --root-dir "$NODE_DIR/kubelet" \
+    --cert-dir "$NODE_DIR/kubelet/pki" --hostname-override "$REAL_NODE_NAME" \
+    --node-ip "$REAL_NODE_HOST_IP" --node-labels gptme.ai/real-node=true
+  wait_for "node $REAL_NODE_NAME" 120 kubectl get node "$REAL_NODE_NAME"
+  # No IPAM controller runs: the node's pod range is set once, for kube-router.
+  [ -n "$(kubectl get node "$REAL_NODE_NAME" -o jsonpath='{.spec.podCIDR}')" ] ||
+    kubectl patch node "$REAL_NODE_NAME" --type merge \
+      -p "{\"spec\":{\"podCIDR\":\"$REAL_NODE_POD_CIDR\",\"podCIDRs\":[\"$REAL_NODE_POD_CIDR\"]}}" >/dev/null
+
+  write_kube_proxy_config
+  start kube-proxy "$BIN_DIR/kube-proxy-v$NODE_K8S_VERSION" --config "$NODE_DIR/kube-proxy.yaml"
+  # Only the firewall: no routing, no BGP, no service proxy (kube-proxy does Services).
+  start kube-router "$BIN_DIR/kube-router-v$KUBE_ROUTER_VERSION" --kubeconfig "$ADMIN_KUBECONFIG" \
+    --hostname-override "$REAL_NODE_NAME" --run-firewall=true --run-router=false \
+    --run-service-proxy=false --service-cluster-ip-range "$REAL_NODE_SERVICE_CIDR" \
+    --health-port 0 --metrics-port 0
+  wait_for "node $REAL_NODE_NAME Ready" 120 node_ready
+  wait_for kube-proxy 60 curl -sf http://127.0.0.1:10256/healthz
+  running kube-router || die "kube-router exited (log: $LOGS/kube-router.log)"
+  say "real node $REAL_NODE_NAME Ready in $((SECONDS - started))s (pods on $REAL_NODE_POD_CIDR, bridge $REAL_NODE_BRIDGE)"
+}
+
+# Stops the node's processes, its pods' containers and shims, in dependency order.
+cmd_down_processes() {
+  mkdir -p "$PIDS"
+  stop kube-router
+  stop kube-proxy
+  stop kubelet
+  stop api-relay
+  if running containerd; then
+    local task
+    for task in $(ctr tasks ls -q 2>/dev/null); do ctr tasks kill -s SIGKILL "$task" >/dev/null 2>&1 || true; done
+    sleep 1
+    for task in $(ctr tasks ls -q 2>/dev/null); do ctr tasks delete -f "$task" >/dev/null 2>&1 || true; done
+  fi
+  stop containerd
+  # Shims outlive containerd by design; ours name our socket on their command line.
+  local pids
+  pids=$(pgrep -f -- "-address $SOCK" || true)
+  [ -z "$pids" ] || { kill -9 $pids 2>/dev/null || true; }
+  # Processes of the pods (children of killed shims) are in the kubelet's cgroups.
+  local procs cg
+  for cg in /sys/fs/cgroup/pids/kubepods /sys/fs/cgroup/memory/kubepods; do
+    [ -d "$cg" ] || continue
+    procs=$(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
+    [ -z "$procs" ] || { kill -9 $procs 2>/dev/null || true; }
+  done
+}
+
+cleanup_rules() {
+  [ -x "$BIN_DIR/kube-proxy-v$NODE_K8S_VERSION" ] &&
+    "$BIN_DIR/kube-proxy-v$NODE_K8S_VERSION" --cleanup >/dev/null 2>&1 || true
+  [ -x "$BIN_DIR/kube-router-v$KUBE_ROUTER_VERSION" ] &&
+    "$BIN_DIR/kube-router-v$KUBE_ROUTER_VERSION" --cleanup-config >/dev/null 2>&1 || true
+}
+
+cmd_down() {
+  [ -d "$NODE_DIR" ] || { network_down; return 0; }
+  say "stopping the real node"
+  cmd_down_processes
+  cleanup_rules
+  # Mounts under our state dir (pod volumes, rootfs overlays, network namespaces), deepest first.
+  local m
+  for m in $(findmnt -rn -o TARGET | grep -F "$NODE_DIR/" | sort -r); do umount -l "$m" 2>/dev/null || true; done
+  network_down
+  # The kubelet's empty cgroups (no process is left in them).
+  for m in /sys/fs/cgroup/*/kubepods; do
+    [ -d "$m" ] && find "$m" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
+  rm -rf "$NODE_DIR"
+  say "real node stopped"
+}
+
+cmd_status() {
+  local name ok=0
+  for name in containerd api-relay kubelet kube-proxy kube-router; do
+    if running "$name"; then say "$name: running (pid $(cat "$PIDS/$name"))"; else say "$name: not running"; ok=1; fi
+  done
+  node_ready && say "node $REAL_NODE_NAME: Ready" || { say "node $REAL_NODE_NAME: not Ready"; ok=1; }
+  return $ok
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) die "usage: scripts/real-node.sh up|down|status" ;;
+esac
