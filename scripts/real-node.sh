@@ -4,7 +4,7 @@
 # enforcing NetworkPolicies. Called by scripts/cluster.sh for `up --real-node` and `down`;
 # the control plane must have been created for it (scripts/cluster.sh does that).
 #
-# Usage: scripts/real-node.sh up|down|status
+# Usage: scripts/real-node.sh up|down|status|images   (images: import the saved images again)
 # Runs as root. Config, state, sockets and logs live in .cluster/real-node (per work tree);
 # nothing outside it is written but the bridge, its route table and rule, iptables/ipset
 # rules, and cgroups, all removed again by `down`. See scripts/real-node-env.sh for the
@@ -149,6 +149,11 @@ containerd_up() {
   write_containerd_config
   start containerd containerd --config "$NODE_DIR/containerd/config.toml"
   wait_for containerd 60 ctr version
+  import_images
+}
+
+# Every image the images script saved; a new build under the same name replaces the old.
+import_images() {
   say "importing images into containerd"
   local archive started=$SECONDS
   for archive in "$IMAGES_DIR"/*.tar; do
@@ -344,7 +349,8 @@ cmd_status() {
 
 case "${1:-}" in
   up) cmd_up ;;
+  images) running containerd || die "the real node is not running"; import_images ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) die "usage: scripts/real-node.sh up|down|status" ;;
+  *) die "usage: scripts/real-node.sh up|down|status|images" ;;
 esac

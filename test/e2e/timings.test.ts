@@ -1,0 +1,133 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { V1Pod } from "@kubernetes/client-node";
+import { afterAll, describe, expect, inject, it } from "vitest";
+import { core, deleteInstance, handlerPods, k, NAMESPACE, readPod } from "./support/fleet.js";
+
+const OUT = resolve(import.meta.dirname, "../../.bench/real-node-timings.json");
+const ready = (p: V1Pod | undefined) =>
+  !!p?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
+
+/**
+ * Watches one pod by polling every 50 ms (conditions carry whole seconds only) and records
+ * when each stage was first seen, in ms since `t0`.
+ */
+function watchPod(name: () => string | undefined, t0: number) {
+  const seen: Record<string, number> = {};
+  let stop = false;
+  const mark = (stage: string, yes: boolean) => {
+    if (yes && seen[stage] === undefined) seen[stage] = Date.now() - t0;
+  };
+  const done = (async () => {
+    while (!stop) {
+      const n = name();
+      const pod = n ? await readPod(n) : undefined;
+      mark("created", !!pod);
+      mark("scheduled", !!pod?.spec?.nodeName);
+      mark("sandbox", !!pod?.status?.podIP);
+      mark("containerStarted", !!pod?.status?.containerStatuses?.[0]?.state?.running);
+      mark("ready", ready(pod));
+      if (seen.ready !== undefined) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  return {
+    seen,
+    finish: async () => {
+      stop = true;
+      await done;
+    },
+  };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+// Figures for docs/BENCHMARKS.md ("Real node"), measured on real containers. Each run
+// writes them to .bench/real-node-timings.json.
+describe("timings on the real node", () => {
+  const results: Record<string, unknown> = {};
+  const made: string[] = [];
+  afterAll(async () => {
+    for (const name of made) await deleteInstance(name);
+    mkdirSync(resolve(OUT, ".."), { recursive: true });
+    writeFileSync(
+      OUT,
+      `${JSON.stringify({ at: new Date().toISOString(), ...results }, null, 2)}\n`,
+    );
+  });
+
+  it("cold start of a real instance: request to Ready and to gptme-server's first answer", async () => {
+    const runs: Record<string, number>[] = [];
+    for (let i = 0; i < 3; i++) {
+      const key = `e2e-cold-key-${Date.now()}`;
+      const t0 = Date.now();
+      let name: string | undefined;
+      // The instance's name is in the answer; the pod can be watched once the first,
+      // non-waiting request has created it.
+      const first = await fetch(`${inject("traefikUrl")}/api/v1/${key}/instances/cold?wait=0`);
+      name = ((await first.json()) as { name: string }).name;
+      made.push(name);
+      const watch = watchPod(() => name, t0);
+      const res = await fetch(`${inject("traefikUrl")}/api/v1/${key}/instances/cold?wait=60`);
+      const answered = Date.now() - t0;
+      const body = (await res.json()) as { status: string; connection: { url: string } };
+      expect(res.status).toBe(200);
+      expect(body.status).toBe("ready");
+      await watch.finish();
+      // gptme-server's first answer to a client (its pod IP; the gateway once it exists).
+      const health = await fetch(`${body.connection.url}/api/v2/server/health`);
+      expect(health.status).toBe(200);
+      const firstAnswer = Date.now() - t0;
+      runs.push({ ...watch.seen, requestToReady: answered, firstAnswer });
+      name = undefined;
+    }
+    const stages = [
+      "scheduled",
+      "sandbox",
+      "containerStarted",
+      "ready",
+      "requestToReady",
+      "firstAnswer",
+    ];
+    results.coldStart = {
+      runs,
+      median: Object.fromEntries(stages.map((s) => [s, median(runs.map((r) => r[s] ?? NaN))])),
+    };
+    console.log("cold start (ms since the request):", JSON.stringify(results.coldStart, null, 1));
+    for (const run of runs) expect(run.requestToReady).toBeLessThan(60_000);
+  });
+
+  it("handler pod startup to Ready", async () => {
+    const runs: Record<string, number>[] = [];
+    for (let i = 0; i < 2; i++) {
+      const victim = (await handlerPods())[0];
+      const before = new Set((await handlerPods()).map((p) => p.metadata?.name));
+      const t0 = Date.now();
+      k(["delete", "pod", victim?.metadata?.name ?? "", "-n", NAMESPACE, "--wait=false"]);
+      // The ReplicaSet's replacement: the handler pod that was not there before.
+      let replacement: string | undefined;
+      const watch = watchPod(() => replacement, t0);
+      while (!replacement) {
+        const pods = await core().listNamespacedPod({
+          namespace: NAMESPACE,
+          labelSelector: "app.kubernetes.io/name=fleet-handler",
+        });
+        replacement = pods.items.map((p) => p.metadata?.name).find((n) => n && !before.has(n));
+        if (!replacement) await new Promise((r) => setTimeout(r, 50));
+      }
+      await watch.finish();
+      runs.push(watch.seen);
+      k(["rollout", "status", "deployment/fleet-handler", "-n", NAMESPACE, "--timeout=120s"]);
+    }
+    const stages = ["created", "scheduled", "sandbox", "containerStarted", "ready"];
+    results.handlerStartup = {
+      runs,
+      median: Object.fromEntries(stages.map((s) => [s, median(runs.map((r) => r[s] ?? NaN))])),
+    };
+    console.log(
+      "handler pod (ms since the delete):",
+      JSON.stringify(results.handlerStartup, null, 1),
+    );
+    for (const run of runs) expect(run.ready).toBeLessThan(60_000);
+  });
+});
