@@ -21,7 +21,7 @@ describe("k8s/images/gptme-server/Dockerfile", () => {
 
   it("installs the pinned gptme[server] and runs as the non-root uid the PodTemplate sets", () => {
     expect(text).toMatch(/^ARG GPTME_VERSION=\d+\.\d+\.\d+$/m);
-    expect(text).toContain('pip install --no-cache-dir "gptme[server]==${GPTME_VERSION}"');
+    expect(text).toMatch(/pip install --no-cache-dir "gptme\[server\]==\$\{GPTME_VERSION\}"/);
     const template = loadYaml<V1PodTemplate>(
       readFileSync(
         resolve(ROOT, "k8s/local/fleet-operator/05-podtemplate-gptme-client.yaml"),
