@@ -65,6 +65,9 @@ real_node_patches() {
         value: $pki/admin.crt
       - key: kubelet-client-key
         value: $pki/admin.key
+      # The node's address, not its name: a name would be looked up in this machine's DNS.
+      - key: kubelet-preferred-address-types
+        value: InternalIP
   - name: kwok-controller
     extraArgs:
       - key: manage-all-nodes

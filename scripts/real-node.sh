@@ -314,11 +314,21 @@ cmd_down_processes() {
   done
 }
 
+# The rules and sets of kube-proxy, kube-router and the kubelet: on this machine only the
+# real node makes KUBE-* chains and sets. (kube-router's own --cleanup-config panics without
+# a cluster, and kube-proxy --cleanup leaves the kubelet's and kube-router's.)
 cleanup_rules() {
-  [ -x "$BIN_DIR/kube-proxy-v$NODE_K8S_VERSION" ] &&
-    "$BIN_DIR/kube-proxy-v$NODE_K8S_VERSION" --cleanup >/dev/null 2>&1 || true
-  [ -x "$BIN_DIR/kube-router-v$KUBE_ROUTER_VERSION" ] &&
-    "$BIN_DIR/kube-router-v$KUBE_ROUTER_VERSION" --cleanup-config >/dev/null 2>&1 || true
+  local table rule chains chain
+  for table in filter nat mangle raw; do
+    { iptables-save -t "$table" 2>/dev/null || true; } |
+      { grep -E '^-A (INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING) .*-j KUBE-' || true; } |
+      while read -r rule; do eval "iptables -t $table ${rule/#-A/-D}" 2>/dev/null || true; done
+    chains=$(iptables-save -t "$table" 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\) .*/\1/p')
+    for chain in $chains; do iptables -t "$table" -F "$chain" 2>/dev/null || true; done
+    for chain in $chains; do iptables -t "$table" -X "$chain" 2>/dev/null || true; done
+  done
+  { ipset list -n 2>/dev/null || true; } | { grep -E '^(inet6:)?KUBE-' || true; } |
+    while read -r set; do ipset destroy "$set" 2>/dev/null || true; done
 }
 
 cmd_down() {
