@@ -24,6 +24,10 @@ SOCK="$NODE_DIR/containerd/containerd.sock"
 ADMIN_KUBECONFIG="$STATE_DIR/kubeconfig"
 PKI="$STATE_DIR/kwok/clusters/gptme-fleet/pki"
 IMAGES_DIR="$CACHE_DIR/real-node/images"
+# containerd's content and snapshots (the unpacked images, gigabytes of small files) stay
+# in the cache between clusters: importing them takes half a minute, deleting them as long.
+# Pods and containers of an earlier node there are garbage-collected by the next kubelet.
+CONTAINERD_ROOT="$CACHE_DIR/real-node/containerd-root"
 
 say() { printf '[real-node] %s\n' "$*" >&2; }
 die() { printf '[real-node] error: %s\n' "$*" >&2; exit 1; }
@@ -38,14 +42,17 @@ start() {
   setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$PIDS/$name"
 }
-running() { [ -s "$PIDS/$1" ] && kill -0 "$(cat "$PIDS/$1")" 2>/dev/null; }
+# Alive and not a zombie: the processes outlive the `up` that started them, so whoever
+# adopted them reaps them, sometimes seconds after they exited.
+alive() { [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+running() { [ -s "$PIDS/$1" ] && alive "$(cat "$PIDS/$1")"; }
 stop() {
   local name=$1 pid
   [ -s "$PIDS/$name" ] || return 0
   pid=$(cat "$PIDS/$name")
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    for _ in $(seq 50); do alive "$pid" || break; sleep 0.2; done
     kill -9 "$pid" 2>/dev/null || true
   fi
   rm -f "$PIDS/$name"
@@ -83,7 +90,7 @@ write_containerd_config() {
   mkdir -p "$NODE_DIR/containerd" "$NODE_DIR/cni/net.d" "$NODE_DIR/cni/ipam"
   cat >"$NODE_DIR/containerd/config.toml" <<TOML
 version = 2
-root = "$NODE_DIR/containerd/root"
+root = "$CONTAINERD_ROOT"
 state = "$NODE_DIR/containerd/state"
 disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
@@ -152,15 +159,20 @@ containerd_up() {
   import_images
 }
 
-# Every image the images script saved; a new build under the same name replaces the old.
+# Every image the images script saved since it was last imported; a new build under the
+# same name replaces the old.
 import_images() {
-  say "importing images into containerd"
-  local archive started=$SECONDS
+  local archive stamp started=$SECONDS count=0
+  mkdir -p "$CONTAINERD_ROOT/imported"
   for archive in "$IMAGES_DIR"/*.tar; do
-    ctr images import --no-unpack=false "$archive" >>"$LOGS/import.log" 2>&1 ||
+    stamp="$CONTAINERD_ROOT/imported/$(basename "$archive")"
+    [ "$stamp" -nt "$archive" ] && ctr images ls -q | grep -q . && continue
+    ctr images import "$archive" >>"$LOGS/import.log" 2>&1 ||
       die "importing $archive failed (log: $LOGS/import.log)"
+    touch "$stamp"
+    count=$((count + 1))
   done
-  say "  imported $(ls "$IMAGES_DIR"/*.tar | wc -l) images in $((SECONDS - started))s"
+  say "imported $count new image archives into containerd in $((SECONDS - started))s"
 }
 
 write_kubelet_config() {
@@ -263,6 +275,8 @@ cmd_up() {
   start api-relay socat "TCP-LISTEN:$port,bind=$REAL_NODE_HOST_IP,fork,reuseaddr" "TCP:127.0.0.1:$port"
 
   write_kubelet_config
+  # A Node object left by an earlier kubelet would read Ready before this one has started.
+  kubectl delete node "$REAL_NODE_NAME" --ignore-not-found --wait=true >/dev/null
   say "starting kubelet v$NODE_K8S_VERSION as node $REAL_NODE_NAME"
   start kubelet "$BIN_DIR/kubelet-v$NODE_K8S_VERSION" --config "$NODE_DIR/kubelet.yaml" \
     --kubeconfig "$NODE_DIR/kubelet.kubeconfig" --root-dir "$NODE_DIR/kubelet" \
@@ -344,8 +358,9 @@ cmd_down() {
   for m in /sys/fs/cgroup/*/kubepods; do
     [ -d "$m" ] && find "$m" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
+  local started=$SECONDS
   rm -rf "$NODE_DIR"
-  say "real node stopped"
+  say "real node stopped (state removed in $((SECONDS - started))s)"
 }
 
 cmd_status() {
