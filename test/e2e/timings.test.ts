@@ -5,39 +5,33 @@ import { afterAll, describe, expect, inject, it } from "vitest";
 import { core, deleteInstance, handlerPods, k, NAMESPACE, readPod } from "./support/fleet.js";
 
 const OUT = resolve(import.meta.dirname, "../../.bench/real-node-timings.json");
-const ready = (p: V1Pod | undefined) =>
+const isReady = (p: V1Pod | undefined) =>
   !!p?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
 
 /**
  * Watches one pod by polling every 50 ms (conditions carry whole seconds only) and records
- * when each stage was first seen, in ms since `t0`.
+ * when each stage was first seen, in ms since `t0`, until the pod is Ready.
  */
 function watchPod(name: () => string | undefined, t0: number) {
   const seen: Record<string, number> = {};
-  let stop = false;
   const mark = (stage: string, yes: boolean) => {
     if (yes && seen[stage] === undefined) seen[stage] = Date.now() - t0;
   };
-  const done = (async () => {
-    while (!stop) {
+  const ready = (async () => {
+    while (seen.ready === undefined) {
+      if (Date.now() - t0 > 120_000) throw new Error("the pod was not Ready within 120 s");
       const n = name();
       const pod = n ? await readPod(n) : undefined;
       mark("created", !!pod);
       mark("scheduled", !!pod?.spec?.nodeName);
       mark("sandbox", !!pod?.status?.podIP);
       mark("containerStarted", !!pod?.status?.containerStatuses?.[0]?.state?.running);
-      mark("ready", ready(pod));
-      if (seen.ready !== undefined) break;
+      mark("ready", isReady(pod));
       await new Promise((r) => setTimeout(r, 50));
     }
+    return seen;
   })();
-  return {
-    seen,
-    finish: async () => {
-      stop = true;
-      await done;
-    },
-  };
+  return { seen, ready };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
@@ -73,7 +67,7 @@ describe("timings on the real node", () => {
       const body = (await res.json()) as { status: string; connection: { url: string } };
       expect(res.status).toBe(200);
       expect(body.status).toBe("ready");
-      await watch.finish();
+      await watch.ready;
       // gptme-server's first answer to a client (its pod IP; the gateway once it exists).
       const health = await fetch(`${body.connection.url}/api/v2/server/health`);
       expect(health.status).toBe(200);
@@ -115,8 +109,7 @@ describe("timings on the real node", () => {
         replacement = pods.items.map((p) => p.metadata?.name).find((n) => n && !before.has(n));
         if (!replacement) await new Promise((r) => setTimeout(r, 50));
       }
-      await watch.finish();
-      runs.push(watch.seen);
+      runs.push(await watch.ready);
       k(["rollout", "status", "deployment/fleet-handler", "-n", NAMESPACE, "--timeout=120s"]);
     }
     const stages = ["created", "scheduled", "sandbox", "containerStarted", "ready"];
