@@ -116,12 +116,32 @@ s.on("error", (e) => { console.log("blocked " + e.code); process.exit(0); });`;
   return exec(pod, "handler", ["node", "-e", script, host, String(port)]).trim();
 }
 
-/** SIGKILL to every process of a container, from the host: a crash, not a shutdown. */
-export function killContainer(pod: V1Pod): void {
+function containerProcs(pod: V1Pod): string[] {
   const id = pod.status?.containerStatuses?.[0]?.containerID?.replace(/^containerd:\/\//, "");
   if (!id) throw new Error(`no container in ${pod.metadata?.name}`);
-  const procs = findCgroupProcs("/sys/fs/cgroup/pids/kubepods", id);
-  if (procs.length === 0) throw new Error(`no process of container ${id}`);
+  return findCgroupProcs("/sys/fs/cgroup/pids/kubepods", id);
+}
+
+/**
+ * When the container's first process was started (epoch ms, to about 10 ms), from the
+ * kernel's own record of it: the API's timestamps carry whole seconds only.
+ */
+export function containerExecAt(pod: V1Pod): number {
+  const ticksPerSecond = 100; // USER_HZ on Linux
+  const uptimeMs = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000;
+  const bootAt = Date.now() - uptimeMs;
+  const starts = containerProcs(pod).map((pid) => {
+    // Field 22 of /proc/<pid>/stat, counted after the command name in parentheses.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+    return Number(fields[19]);
+  });
+  return bootAt + (Math.min(...starts) / ticksPerSecond) * 1000;
+}
+
+/** SIGKILL to every process of a container, from the host: a crash, not a shutdown. */
+export function killContainer(pod: V1Pod): void {
+  const procs = containerProcs(pod);
+  if (procs.length === 0) throw new Error(`no process in ${pod.metadata?.name}`);
   execFileSync("kill", ["-9", ...procs]);
 }
 
