@@ -34,12 +34,14 @@ async function instancesByPair(): Promise<Map<string, number>> {
 // Two handler replicas behind Traefik, real pods, real failures.
 describe("the handler under failures, on the real node", () => {
   const made = new Set<string>();
+  const warmNames = new Set<string>();
 
   beforeAll(async () => {
     for (const id of WARM_IDS) {
       const { status, body } = await getInstance(WARM_KEY, id);
       expect(status, JSON.stringify(body)).toBe(200);
       made.add(body.name);
+      warmNames.add(body.name);
     }
   });
 
@@ -92,6 +94,19 @@ describe("the handler under failures, on the real node", () => {
       );
     }
     for (const [pair, count] of await instancesByPair()) expect(count, pair).toBe(1);
+
+    // The node has 2 CPUs and each instance requests 250m: free them for the next test's
+    // surge pod (a rollout waits, Pending, while the node is full).
+    const names = k(["get", "clientpods", "-n", NAMESPACE, "-o", "name"]).split("\n");
+    for (const ref of names) {
+      const name = ref.replace(/^clientpod\.gptme\.ai\//, "");
+      if (name && !warmNames.has(name)) await deleteInstance(name);
+    }
+    await eventually(
+      async () => ((await instancesByPair()).size <= WARM_IDS.length ? true : undefined),
+      "the new instances' pods to be gone",
+      60_000,
+    );
   });
 
   it("answers no 5xx during a rolling restart of the Deployment under load", async () => {
