@@ -77,6 +77,11 @@ real_node_patches() {
 YAML
 }
 
+# Any free port, but with a real node a fixed one outside the NodePort range (30000-32767):
+# kube-router lets pods reach node-local NodePort-range ports whatever their egress policy,
+# and pods reach the API server on the node's address at this port.
+api_port_default() { if [ "$REAL_NODE" = 1 ]; then echo 6443; else echo 0; fi; }
+
 write_config() {
   cat >"$STATE_DIR/kwokctl.yaml" <<YAML
 kind: KwokctlConfiguration
@@ -87,7 +92,7 @@ options:
   securePort: true
   kubeAuthorization: true
   kubeAdmission: true
-  kubeApiserverPort: ${FLEET_APISERVER_PORT:-0}
+  kubeApiserverPort: ${FLEET_APISERVER_PORT:-$(api_port_default)}
   etcdBinary: $BIN/etcd-v$ETCD_VERSION
   kubeApiserverBinary: $BIN/kube-apiserver-v$K8S_VERSION
   kubeControllerManagerBinary: $BIN/kube-controller-manager-v$K8S_VERSION
