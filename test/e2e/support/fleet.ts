@@ -122,20 +122,37 @@ function containerProcs(pod: V1Pod): string[] {
   return findCgroupProcs("/sys/fs/cgroup/pids/kubepods", id);
 }
 
-/**
- * When the container's first process was started (epoch ms, to about 10 ms), from the
- * kernel's own record of it: the API's timestamps carry whole seconds only.
- */
-export function containerExecAt(pod: V1Pod): number {
+/** When a process started (epoch ms, to about 10 ms), from the kernel's own record. */
+function processStartedAt(pid: string): number {
   const ticksPerSecond = 100; // USER_HZ on Linux
   const uptimeMs = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 1000;
-  const bootAt = Date.now() - uptimeMs;
-  const starts = containerProcs(pod).map((pid) => {
-    // Field 22 of /proc/<pid>/stat, counted after the command name in parentheses.
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    return Number(fields[19]);
-  });
-  return bootAt + (Math.min(...starts) / ticksPerSecond) * 1000;
+  // Field 22 of /proc/<pid>/stat, counted after the command name in parentheses.
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return Date.now() - uptimeMs + (Number(fields[19]) / ticksPerSecond) * 1000;
+}
+
+/**
+ * When the pod's sandbox ("pause") and its first container's process were started, from
+ * the kernel: the API's timestamps carry whole seconds only, and its status lags.
+ */
+export function podStartedAt(pod: V1Pod): { sandbox: number; container: number } {
+  const uid = pod.metadata?.uid ?? "";
+  const app = pod.status?.containerStatuses?.[0]?.containerID?.replace(/^containerd:\/\//, "");
+  const podDir = findCgroupDir("/sys/fs/cgroup/pids/kubepods", `pod${uid}`);
+  if (!podDir || !app) throw new Error(`no cgroup for ${pod.metadata?.name}`);
+  const startOf = (dir: string) =>
+    Math.min(
+      ...readFileSync(resolve(dir, "cgroup.procs"), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map(processStartedAt),
+    );
+  const children = readdirSync(podDir, { withFileTypes: true }).filter((e) => e.isDirectory());
+  const sandbox = children.find((e) => e.name !== app);
+  return {
+    sandbox: sandbox ? startOf(resolve(podDir, sandbox.name)) : Number.NaN,
+    container: startOf(resolve(podDir, app)),
+  };
 }
 
 /** SIGKILL to every process of a container, from the host: a crash, not a shutdown. */
@@ -145,17 +162,22 @@ export function killContainer(pod: V1Pod): void {
   execFileSync("kill", ["-9", ...procs]);
 }
 
-function findCgroupProcs(dir: string, id: string): string[] {
+function findCgroupDir(dir: string, name: string): string | undefined {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (!entry.isDirectory()) continue;
     const path = resolve(dir, entry.name);
-    if (entry.name === id) {
-      return readFileSync(resolve(path, "cgroup.procs"), "utf8").split("\n").filter(Boolean);
-    }
-    const found = findCgroupProcs(path, id);
-    if (found.length) return found;
+    if (entry.name === name) return path;
+    const found = findCgroupDir(path, name);
+    if (found) return found;
   }
-  return [];
+  return undefined;
+}
+
+function findCgroupProcs(dir: string, id: string): string[] {
+  const found = findCgroupDir(dir, id);
+  return found
+    ? readFileSync(resolve(found, "cgroup.procs"), "utf8").split("\n").filter(Boolean)
+    : [];
 }
 
 /** Polls until `probe` returns a value, or fails after `timeoutMs`. */
