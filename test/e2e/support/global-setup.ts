@@ -49,8 +49,8 @@ export default async function setup(project: TestProject) {
 
   k(["apply", "--server-side", "--force-conflicts", "-f", "k8s/local/traefik/00-crds.yaml"]);
   k(["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"]);
-  const existed = k(["get", "deployment", "-n", NAMESPACE, "--ignore-not-found", "-o", "name"]);
   // Instances left by an earlier run would count against the tests' limits.
+  const existed = k(["get", "namespace", NAMESPACE, "--ignore-not-found", "-o", "name"]);
   if (existed) k(["delete", "clientpods", "-n", NAMESPACE, "--all", "--wait=true"]);
   k(["apply", "-k", "k8s/overlays/real-node"]);
   const adminToken = randomBytes(16).toString("hex");
@@ -81,6 +81,9 @@ export default async function setup(project: TestProject) {
   project.provide("adminToken", adminToken);
   return () => {
     traefik.proc.kill("SIGTERM");
+    // The fleet's namespace back as the integration tests expect it on this cluster: absent
+    // (they apply the base manifests there, and would find this overlay's objects).
+    k(["delete", "namespace", NAMESPACE, "--wait=true", "--timeout=180s"]);
   };
 }
 
