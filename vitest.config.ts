@@ -18,6 +18,8 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/**/*.test.ts"],
+          // The real-node suite has its own config (vitest.e2e.config.ts, npm run test:e2e).
+          exclude: ["test/e2e/**"],
           environment: "node",
           // Starts (or reuses) the local control plane and installs the CRD once.
           globalSetup: ["test/support/global-setup.ts"],

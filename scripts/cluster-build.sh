@@ -35,40 +35,73 @@ run_with_progress() {
   say "  $what: done in $((SECONDS - started))s"
 }
 
-have() { for b in "$@"; do [ -x "$BIN_DIR/$b" ] || return 1; done; }
+have() { local b; for b in "$@"; do [ -x "$BIN_DIR/$b" ] || return 1; done; }
 
-build_kubernetes() {
-  local names=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
-  local suffixed=("${names[@]/%/-v$K8S_VERSION}")
+# Builds Kubernetes commands of one version: k8s.io/kubernetes requires its staging modules
+# at v0.0.0 through ./staging replaces, which only work inside its own repository, so a small
+# module pins each to the matching v0.X.Y tag.
+build_k8s_commands() {
+  local version=$1; shift
+  local names=("$@")
+  local suffixed=("${names[@]/%/-v$version}")
   have "${suffixed[@]}" && return 0
-  say "building Kubernetes v$K8S_VERSION (${names[*]}): the slowest step, 10-30 minutes on 2 cores"
-  local dir="$SRC_DIR/kubernetes-$K8S_VERSION"
+  local dir="$SRC_DIR/kubernetes-$version"
   mkdir -p "$dir" && cd "$dir"
-  # k8s.io/kubernetes requires its staging modules at v0.0.0 through ./staging replaces,
-  # which only work inside its own repository: pin each to the matching v0.X.Y tag.
-  local staging_version="v0.${K8S_VERSION#1.}"
+  local staging_version="v0.${version#1.}"
   local upstream_mod
-  upstream_mod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  upstream_mod=$(go mod download -json "k8s.io/kubernetes@v$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
   {
     echo "module fleet.local/kubernetes-build"
     echo "go 1.26"
-    echo "require k8s.io/kubernetes v$K8S_VERSION"
+    echo "require k8s.io/kubernetes v$version"
     grep -E '^\s+k8s\.io/[a-z0-9-]+ => \./staging/' "$upstream_mod" |
       awk -v v="$staging_version" '{ print "replace " $1 " => " $1 " " v }'
   } >go.mod
   local pkgs=() b
   # Each package pinned to the version: a bare path would upgrade k8s.io/kubernetes to the
   # newest release, past the staging versions replaced above.
-  for b in "${names[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b@v$K8S_VERSION"); done
-  run_with_progress kubernetes-modules go get "${pkgs[@]}"
-  local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$K8S_VERSION"
-  ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2)"
+  for b in "${names[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b@v$version"); done
+  run_with_progress "kubernetes-$version-modules" go get "${pkgs[@]}"
+  local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$version"
+  ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(echo "$version" | cut -d. -f2)"
   ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
-  ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
+  ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=v$version"
   for b in "${names[@]}"; do
-    run_with_progress "$b" go build -tags selinux,notest -ldflags "$ldflags" -o "$BIN_DIR/$b-v$K8S_VERSION.tmp" "k8s.io/kubernetes/cmd/$b"
-    mv "$BIN_DIR/$b-v$K8S_VERSION.tmp" "$BIN_DIR/$b-v$K8S_VERSION"
+    have "$b-v$version" && continue
+    run_with_progress "$b" go build -tags selinux,notest -ldflags "$ldflags" -o "$BIN_DIR/$b-v$version.tmp" "k8s.io/kubernetes/cmd/$b"
+    mv "$BIN_DIR/$b-v$version.tmp" "$BIN_DIR/$b-v$version"
   done
+}
+
+build_kubernetes() {
+  have kube-apiserver-v"$K8S_VERSION" kube-controller-manager-v"$K8S_VERSION" \
+    kube-scheduler-v"$K8S_VERSION" kubectl-v"$K8S_VERSION" && return 0
+  say "building Kubernetes v$K8S_VERSION (kube-apiserver kube-controller-manager kube-scheduler kubectl): the slowest step, 10-30 minutes on 2 cores"
+  build_k8s_commands "$K8S_VERSION" kube-apiserver kube-controller-manager kube-scheduler kubectl
+}
+
+# The real node's kubelet and kube-proxy: an older minor than the control plane (allowed:
+# a kubelet may be up to three minors behind), because 1.35 is the last whose runtime
+# support includes Debian's containerd 1.6.
+build_node() {
+  have kubelet-v"$NODE_K8S_VERSION" kube-proxy-v"$NODE_K8S_VERSION" && return 0
+  say "building kubelet and kube-proxy v$NODE_K8S_VERSION for the real node (5-20 minutes on 2 cores)"
+  # The kubelet calls the runtime through cgo-free code; CGO off like the control plane.
+  build_k8s_commands "$NODE_K8S_VERSION" kubelet kube-proxy
+}
+
+# kube-router, run with only its network policy firewall (iptables + ipset): it fits this
+# kernel, which lacks the nftables queue kube-network-policies needs.
+build_kube_router() {
+  have "kube-router-v$KUBE_ROUTER_VERSION" && return 0
+  say "building kube-router v$KUBE_ROUTER_VERSION (3-10 minutes)"
+  local dir="$SRC_DIR/kube-router-$KUBE_ROUTER_VERSION"
+  mkdir -p "$dir" && cd "$dir"
+  printf 'module fleet.local/kube-router-build\n\ngo 1.26\n' >go.mod
+  run_with_progress kube-router-modules go get "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v$KUBE_ROUTER_VERSION"
+  run_with_progress kube-router go build -ldflags "-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=v$KUBE_ROUTER_VERSION" \
+    -o "$BIN_DIR/kube-router-v$KUBE_ROUTER_VERSION.tmp" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+  mv "$BIN_DIR/kube-router-v$KUBE_ROUTER_VERSION.tmp" "$BIN_DIR/kube-router-v$KUBE_ROUTER_VERSION"
 }
 
 build_etcd() {
@@ -137,7 +170,9 @@ for t in "${targets[@]}"; do
     kwok) build_kwok ;;
     kubernetes) build_kubernetes ;;
     traefik) build_traefik ;;
-    *) die "unknown target '$t' (etcd, kwok, kubernetes, traefik)" ;;
+    node) build_node ;;
+    kube-router) build_kube_router ;;
+    *) die "unknown target '$t' (etcd, kwok, kubernetes, traefik, node, kube-router)" ;;
   esac
 done
 echo "$BIN_DIR"

@@ -3,9 +3,11 @@
 # kube-apiserver, etcd, kube-controller-manager and kube-scheduler, and KWOK nodes that
 # make scheduled pods Running and Ready with an IP. Everything binds to 127.0.0.1.
 #
-# Usage: npm run cluster -- up|down|status|kubeconfig
+# Usage: npm run cluster -- up [--real-node]|down|status
 #   up      build the binaries if needed (cached), start the cluster or reuse a healthy one
-#   down    stop every process of the cluster and remove its state
+#           --real-node (or FLEET_REAL_NODE=1): also a real node that runs the fleet's images
+#           as real containers (root; scripts/real-node.sh)
+#   down    stop every process of the cluster (and of the real node) and remove its state
 #   status  exit 0 when the cluster answers, 1 otherwise
 set -euo pipefail
 
@@ -15,6 +17,10 @@ KUBECONFIG_OUT="$STATE_DIR/kubeconfig"
 CLUSTER_NAME=gptme-fleet
 NODES=${FLEET_CLUSTER_NODES:-2}
 export KWOK_WORKDIR="$STATE_DIR/kwok"
+REAL_NODE=${FLEET_REAL_NODE:-0}
+# Written when the control plane was made for a real node (its API server then advertises
+# itself on the pod network, see real_node_config).
+REAL_NODE_MARK="$STATE_DIR/real-node.enabled"
 
 say() { printf '[cluster] %s\n' "$*" >&2; }
 die() { printf '[cluster] error: %s\n' "$*" >&2; exit 1; }
@@ -36,11 +42,54 @@ NODE_IP=127.41.0.1       # node i gets 127.41.0.(1+i)
 healthy() {
   [ -s "$KUBECONFIG_OUT" ] && [ -x "$BIN/kubectl-v$K8S_VERSION" ] || return 1
   kubectl get --raw /readyz --request-timeout=3s >/dev/null 2>&1 || return 1
+  # A cluster made without the real node's settings cannot take one.
+  [ "$REAL_NODE" != 1 ] || [ -s "$REAL_NODE_MARK" ] || return 1
   # A healthy cluster also runs its KWOK controller: Ready nodes prove it (and that there are some).
-  kubectl wait --for=condition=Ready node --all --timeout=5s >/dev/null 2>&1 || return 1
+  kubectl wait --for=condition=Ready node -l type=kwok --timeout=5s >/dev/null 2>&1 || return 1
   # ...and only nodes with loopback pod CIDRs (a cluster from before they were set is replaced).
   ! kubectl get nodes -l type=kwok -o jsonpath='{range .items[*]}{.spec.podCIDR}{"\n"}{end}' | grep -qv '^127\.'
 }
+
+# What a real node needs of the control plane: the API server advertised on the pod bridge
+# (the "kubernetes" Service's endpoint, relayed to loopback), its Service range on that
+# network, both in its certificate, a client certificate for the kubelet API (logs, exec),
+# and the KWOK controller leaving nodes it did not make alone.
+real_node_options() {
+  # shellcheck source=scripts/real-node-env.sh
+  source "$ROOT/scripts/real-node-env.sh"
+  printf '  kubeApiserverCertSANs: [%s, %s]\n' "$REAL_NODE_API_SERVICE_IP" "$REAL_NODE_HOST_IP"
+}
+real_node_patches() {
+  # shellcheck source=scripts/real-node-env.sh
+  source "$ROOT/scripts/real-node-env.sh"
+  local pki="$KWOK_WORKDIR/clusters/$CLUSTER_NAME/pki"
+  cat <<YAML
+  - name: kube-apiserver
+    extraArgs:
+      - key: advertise-address
+        value: $REAL_NODE_HOST_IP
+      - key: service-cluster-ip-range
+        value: $REAL_NODE_SERVICE_CIDR
+      - key: kubelet-client-certificate
+        value: $pki/admin.crt
+      - key: kubelet-client-key
+        value: $pki/admin.key
+      # The node's address, not its name: a name would be looked up in this machine's DNS.
+      - key: kubelet-preferred-address-types
+        value: InternalIP
+  - name: kwok-controller
+    extraArgs:
+      - key: manage-all-nodes
+        value: "false"
+      - key: manage-nodes-with-annotation-selector
+        value: kwok.x-k8s.io/node=fake
+YAML
+}
+
+# Any free port, but with a real node a fixed one outside the NodePort range (30000-32767):
+# kube-router lets pods reach node-local NodePort-range ports whatever their egress policy,
+# and pods reach the API server on the node's address at this port.
+api_port_default() { if [ "$REAL_NODE" = 1 ]; then echo 6443; else echo 0; fi; }
 
 write_config() {
   cat >"$STATE_DIR/kwokctl.yaml" <<YAML
@@ -52,14 +101,16 @@ options:
   securePort: true
   kubeAuthorization: true
   kubeAdmission: true
-  kubeApiserverPort: ${FLEET_APISERVER_PORT:-0}
+  kubeApiserverPort: ${FLEET_APISERVER_PORT:-$(api_port_default)}
   etcdBinary: $BIN/etcd-v$ETCD_VERSION
   kubeApiserverBinary: $BIN/kube-apiserver-v$K8S_VERSION
   kubeControllerManagerBinary: $BIN/kube-controller-manager-v$K8S_VERSION
   kubeSchedulerBinary: $BIN/kube-scheduler-v$K8S_VERSION
   kubectlBinary: $BIN/kubectl-v$K8S_VERSION
   kwokControllerBinary: $BIN/kwok-v$KWOK_VERSION
+$([ "$REAL_NODE" != 1 ] || real_node_options)
 componentsPatches:
+$([ "$REAL_NODE" != 1 ] || real_node_patches)
   # The quota controller counts a resource new to it (our CRD) only at its next full resync,
   # 5 minutes by default; until then the API server refuses ClientPods under the fleet's
   # ResourceQuota. A short period lets a fresh cluster take instances within a minute.
@@ -75,6 +126,9 @@ YAML
 leftover_pids() { pgrep -f -- "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" || true; }
 
 cmd_down() {
+  # The real node first: its processes, containers, mounts, bridge and rules.
+  if [ -d "$STATE_DIR/real-node" ] || [ -s "$REAL_NODE_MARK" ]; then bash "$ROOT/scripts/real-node.sh" down; fi
+  rm -f "$REAL_NODE_MARK"
   if [ -d "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" ] && [ -x "$BIN/kwokctl-v$KWOK_VERSION" ]; then
     say "stopping cluster $CLUSTER_NAME"
     kwokctl delete cluster >/dev/null 2>&1 || true
@@ -98,7 +152,7 @@ cmd_up() {
     say "reusing the running cluster ($(kubectl config view -o jsonpath='{.clusters[0].cluster.server}'))"
     return 0
   fi
-  [ -d "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" ] && { say "replacing a cluster that does not answer"; cmd_down; }
+  [ -d "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" ] && { say "replacing a cluster that does not answer (or was made without a real node)"; cmd_down; }
   local started=$SECONDS
   write_config
   say "starting cluster $CLUSTER_NAME"
@@ -110,6 +164,7 @@ cmd_up() {
     die "could not add KWOK nodes (log: $STATE_DIR/create.log)"
   kubectl wait --for=condition=Ready node --all --timeout=60s >/dev/null ||
     die "KWOK nodes did not become Ready"
+  [ "$REAL_NODE" != 1 ] || echo "$(date -u +%FT%TZ)" >"$REAL_NODE_MARK"
   say "up in $((SECONDS - started))s: $(kubectl config view -o jsonpath='{.clusters[0].cluster.server}'), kubeconfig $KUBECONFIG_OUT"
 }
 
@@ -122,9 +177,22 @@ cmd_status() {
   fi
 }
 
+# The real node: packages, binaries and images (each step skips what is there), then the node.
+real_node_up() {
+  bash "$ROOT/scripts/real-node-setup.sh"
+  "$ROOT/scripts/cluster-build.sh" node kube-router >/dev/null
+  [ -n "$(ls "$CACHE_DIR/real-node/images/"*.tar 2>/dev/null)" ] || bash "$ROOT/scripts/real-node-images.sh" >/dev/null
+  bash "$ROOT/scripts/real-node.sh" up
+}
+
+[ "${2:-}" != --real-node ] || REAL_NODE=1
 case "${1:-}" in
-  up) "$ROOT/scripts/cluster-build.sh" etcd kwok kubernetes >/dev/null && cmd_up ;;
+  up)
+    "$ROOT/scripts/cluster-build.sh" etcd kwok kubernetes >/dev/null
+    cmd_up
+    [ "$REAL_NODE" != 1 ] || real_node_up
+    ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) die "usage: npm run cluster -- up|down|status" ;;
+  *) die "usage: npm run cluster -- up [--real-node]|down|status" ;;
 esac
