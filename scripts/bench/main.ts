@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { coldPath } from "./cold.js";
 import { gatewayBench } from "./gateway.js";
@@ -240,5 +240,8 @@ serve. Run-to-run noise on this shared machine is large: the baseline's own p50 
 to ±20% between runs on the same day.
 `;
 const file = resolve(ROOT, process.env.BENCH_REPORT ?? "docs/BENCHMARKS.md");
-writeFileSync(file, report);
+// The real node's figures come from the e2e suite (npm run test:e2e), not from this run: keep them.
+const previous = existsSync(file) ? readFileSync(file, "utf8") : "";
+const realNode = previous.indexOf("\n## Real node\n");
+writeFileSync(file, realNode === -1 ? report : `${report}${previous.slice(realNode)}`);
 say(`wrote ${file}`);
