@@ -328,13 +328,17 @@ export async function gatewayBench(
       ),
     };
 
-    // Many open streams through one handler: memory, and every event delivered in order.
-    const rssBeforeMb = rssMb(handler.pid);
+    // Many open streams through one fresh handler (the load above leaves garbage that would
+    // hide what the streams cost): memory, and every event delivered in order.
+    const fresh = await startHandler(namespace);
+    await load(`${fresh.url}${slow.endpoint.path}/ping`, 200, 4, auth(slow.endpoint.token));
+    await new Promise((r) => setTimeout(r, 2_000));
+    const rssBeforeMb = rssMb(fresh.pid);
     const seen = new Array<number>(streamCount).fill(-1);
     let lost = 0;
     let received = 0;
     const streams: http.ClientRequest[] = [];
-    const slowUrl = `${handler.url}${slow.endpoint.path}/events`;
+    const slowUrl = `${fresh.url}${slow.endpoint.path}/events`;
     for (let i = 0; i < streamCount; i += 50) {
       const batch = await Promise.all(
         Array.from({ length: Math.min(50, streamCount - i) }, (_, j) =>
@@ -353,9 +357,10 @@ export async function gatewayBench(
     let rssOpenMb = 0;
     for (let s = 0; s < holdSeconds; s++) {
       await new Promise((r) => setTimeout(r, 1_000));
-      rssOpenMb = Math.max(rssOpenMb, rssMb(handler.pid));
+      rssOpenMb = Math.max(rssOpenMb, rssMb(fresh.pid));
     }
     for (const s of streams) s.destroy();
+    await fresh.stop();
     say(
       `streams: ${streamCount} open, RSS ${rssBeforeMb.toFixed(0)} -> ${rssOpenMb.toFixed(0)} MB, ${received} events, ${lost} lost`,
     );
