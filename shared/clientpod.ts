@@ -54,6 +54,9 @@ export const clientPodSchema = z.object({
       phase: z.string().optional(),
       podIP: z.string().optional(),
       message: z.string().optional(),
+      lastReap: z
+        .object({ at: timestamp, verdict: z.string(), detail: z.string().optional() })
+        .optional(),
     })
     .optional(),
 });
@@ -66,6 +69,16 @@ export interface ClientPodStatus {
   phase?: string;
   podIP?: string;
   message?: string;
+  lastReap?: LastReap;
+}
+
+/** The reaper's latest verdict on an instance it kept (a deleted one has no status to show). */
+export interface LastReap {
+  at: string;
+  /** `busy`: its gptme-server was working when the instance was idle by the clock. */
+  verdict: "busy";
+  /** The signal that decided, e.g. "generating 1, event streams 0". */
+  detail: string;
 }
 
 export interface NewClientPod {

@@ -222,6 +222,7 @@ describe("the manifests on a real API server", () => {
         concurrency: 2,
         now: () => new Date(),
         log: createLogger({ level: "info", name: "fleet-reaper" }, new LogCapture()),
+        probe: { timeoutMs: 2_000 },
       });
       expect(summary.failed).toBe(0);
       expect(summary.deleted).toBeGreaterThanOrEqual(1);

@@ -53,6 +53,7 @@ describe("reaper on the real control plane", () => {
       concurrency: 4,
       now: () => new Date(),
       log: createLogger({ level: "info", name: "fleet-reaper" }, logs),
+      probe: { timeoutMs: 2_000 },
       beforeDelete: options.beforeDelete,
     });
     return summary.then((s) => ({ summary: s, lines: logs.lines.map((l) => JSON.parse(l)) }));
