@@ -158,6 +158,9 @@ describe("planReap", () => {
       idleSeconds: 44 * 60,
       uid: "uid-a",
       resourceVersion: "rv-a",
+      // No Pod to probe; what the expiry becomes if the reaper finds it busy after all.
+      target: undefined,
+      timeouts: { idleTimeoutMs: 30 * MIN, lifetimeEndsAt: at(24 * 60 * MIN) },
     });
   });
 

@@ -24,6 +24,8 @@ export interface ReapAction {
    * with an IP; the probe connects nowhere else.
    */
   target?: ProbeTarget | undefined;
+  /** For an idle ClientPod: what its expiry becomes if the reaper records activity. */
+  timeouts?: { idleTimeoutMs: number; lifetimeEndsAt: Date } | undefined;
 }
 
 /**
@@ -92,6 +94,13 @@ export function planClientPods(
       uid,
       resourceVersion,
       target: reason === "idle" ? targetOf(pod, uid) : undefined,
+      timeouts:
+        reason === "idle"
+          ? {
+              idleTimeoutMs: expiry.idleAt.getTime() - since.getTime(),
+              lifetimeEndsAt: expiry.lifetimeEndsAt,
+            }
+          : undefined,
     });
   }
   return actions;

@@ -140,13 +140,22 @@ async function keepBusy(
     log.info({ ...fields, result: "skipped" }, "reap");
     return { result: "skipped", verdict: "busy" };
   }
-  const at = now().toISOString();
+  const when = now();
+  const at = when.toISOString();
+  const timeouts = action.timeouts;
+  // The instance's new expiry, for `kubectl get cpod`: idle from now on, within its lifetime.
+  const expiresAt =
+    timeouts &&
+    new Date(
+      Math.min(when.getTime() + timeouts.idleTimeoutMs, timeouts.lifetimeEndsAt.getTime()),
+    ).toISOString();
   try {
     const written = await kube.clientPods.patchStatusIfUnchanged(
       action.name,
       action.resourceVersion,
       {
         lastActivity: at,
+        expiresAt,
         lastReap: { at, verdict: "busy", detail: detailOf(verdict) },
       },
     );

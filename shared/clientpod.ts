@@ -54,6 +54,7 @@ export const clientPodSchema = z.object({
       phase: z.string().optional(),
       podIP: z.string().optional(),
       message: z.string().optional(),
+      expiresAt: timestamp.optional(),
       lastReap: z
         .object({ at: timestamp, verdict: z.string(), detail: z.string().optional() })
         .optional(),
@@ -69,6 +70,11 @@ export interface ClientPodStatus {
   phase?: string;
   podIP?: string;
   message?: string;
+  /**
+   * When the reaper may delete the instance, as of this write (for `kubectl get cpod`; the
+   * handler and the reaper compute it afresh from the timeouts whenever they decide).
+   */
+  expiresAt?: string;
   lastReap?: LastReap;
 }
 

@@ -17,11 +17,14 @@ import {
   createTestNamespace,
   deleteTestNamespace,
   eventually,
+  kubeconfigPath,
 } from "./support/cluster.js";
 import { installTemplate, LogCapture, startHandler, type TestHandler } from "./support/fleet.js";
 import { assertLocal, EventStream, type GptmeServer, runInstancePod } from "./support/gptme.js";
+import { kubectlTable } from "./support/kubectl.js";
 
 const KEY = "reaper-probe-key-0001";
+const ADMIN_TOKEN = "reaper-probe-admin-token-0001";
 const HOUR = 3600_000;
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
@@ -70,7 +73,7 @@ describe("reaper probes idle instances before deleting them", () => {
   beforeAll(async () => {
     namespace = await createTestNamespace("reaper-probe");
     await installTemplate(namespace);
-    handler = startHandler(namespace, { MAX_INSTANCES_PER_CLIENT: "60" });
+    handler = startHandler(namespace, { MAX_INSTANCES_PER_CLIENT: "60", ADMIN_TOKEN });
     kube = new Kube(adminKubeConfig(), namespace);
   }, 120_000);
 
@@ -81,8 +84,29 @@ describe("reaper probes idle instances before deleting them", () => {
     await deleteTestNamespace(namespace);
   });
 
+  const admin = async (name: string) =>
+    (
+      await handler.request(`/admin/pods/${name}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      })
+    ).json();
+  const cpodRow = (name: string) =>
+    kubectlTable(kubeconfigPath(), ["clientpods", "-n", namespace, name])[0];
+
   it("keeps an instance whose client holds an event stream open, and reaps it once closed", async () => {
     const { name } = await instance("streaming");
+    // Before anyone used it, `kubectl get cpod` already says how it stands and when it goes.
+    const fresh = await clientPod(name);
+    const row = cpodRow(name);
+    expect(row).toMatchObject({
+      PHASE: "Pending",
+      "LAST ACTIVITY": expect.stringMatching(/^\d+s$/),
+      REAPER: "",
+    });
+    expect(Date.parse(row?.EXPIRES ?? "")).toBe(
+      Date.parse(fresh.metadata.creationTimestamp) + 30 * 60_000,
+    );
+    expect(await admin(name)).toMatchObject({ expiryReason: "idle", lastReap: null });
     const server = await runInstancePod(namespace, name);
     servers.push(server);
     // The client talks to its gptme-server, then only listens: no request reaches the fleet.
@@ -134,6 +158,20 @@ describe("reaper probes idle instances before deleting them", () => {
       verdict: "busy",
       detail: "generating 0, event streams 1",
     });
+    // Why is it alive? The admin API and kubectl both say.
+    const expiresAt = new Date(Date.parse(status.lastActivity) + 30 * 60_000).toISOString();
+    expect(await admin(name)).toMatchObject({
+      lastActivity: status.lastActivity,
+      expiresAt,
+      expiryReason: "idle",
+      lastReap: {
+        at: status.lastActivity,
+        verdict: "busy",
+        detail: "generating 0, event streams 1",
+      },
+    });
+    expect(Date.parse(status.expiresAt)).toBe(Date.parse(expiresAt));
+    expect(cpodRow(name)).toMatchObject({ REAPER: "busy", EXPIRES: status.expiresAt });
 
     // The client closes its tab. gptme-server notices a dead stream at its next write (a
     // keepalive, up to ~15 s later), and from then on the instance is idle again.
