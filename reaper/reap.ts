@@ -28,10 +28,10 @@ export interface ReapOptions {
    */
   probe: false | { timeoutMs: number };
   /**
-   * Runs for each action once it is judged (probed) and before it is deleted; tests use it
-   * to make races deterministic.
+   * Runs for each action once it is judged (probed) and before the reaper writes (deletes
+   * it, or records it busy); tests use it to make races deterministic.
    */
-  beforeDelete?: (action: ReapAction) => Promise<void>;
+  beforeWrite?: (action: ReapAction) => Promise<void>;
 }
 
 export interface ReapSummary {
@@ -119,7 +119,7 @@ async function judgeAndAct(kube: Kube, action: ReapAction, options: ReapOptions)
     if (verdict.verdict === "busy") return keepBusy(kube, action, verdict, options);
   }
   const signal = verdict && signalFields(verdict);
-  await options.beforeDelete?.(action);
+  await options.beforeWrite?.(action);
   const result = dryRun ? planned(action, log, signal) : await execute(kube, action, log, signal);
   return { result, verdict: verdict?.verdict };
 }
@@ -133,13 +133,14 @@ async function keepBusy(
   kube: Kube,
   action: ReapAction,
   verdict: Verdict,
-  { log, dryRun, now }: ReapOptions,
+  { log, dryRun, now, beforeWrite }: ReapOptions,
 ): Promise<Outcome> {
   const fields = { ...actionFields(action), reason: "busy", ...signalFields(verdict), dryRun };
   if (dryRun || action.resourceVersion === undefined) {
     log.info({ ...fields, result: "skipped" }, "reap");
     return { result: "skipped", verdict: "busy" };
   }
+  await beforeWrite?.(action);
   const when = now();
   const at = when.toISOString();
   const timeouts = action.timeouts;

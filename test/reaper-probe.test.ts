@@ -140,6 +140,22 @@ describe("reaper probes idle instances before deleting them", () => {
     });
     expect((await clientPod(name)).metadata.resourceVersion).toBe(versionBefore);
 
+    // A client touches it after the probe, before the reaper records it busy: its own,
+    // fresher activity stands, and the reaper writes nothing.
+    const raced = await run({
+      beforeWrite: async (action) => {
+        if (action.name === name) await idleSince(name, 0);
+      },
+    });
+    expect(raced.summary).toMatchObject({ deleted: 0, skipped: 1, busy: 1, failed: 0 });
+    expect(raced.lines.find((l) => l.name === name)).toMatchObject({
+      reason: "busy",
+      result: "skipped",
+      detail: "changed since read",
+    });
+    expect((await clientPod(name)).status.lastReap).toBeUndefined();
+
+    await idleSince(name);
     const started = Date.now();
     const kept = await run();
     expect(kept.summary).toMatchObject({ checked: 1, deleted: 0, skipped: 1, busy: 1, failed: 0 });
@@ -254,7 +270,7 @@ describe("reaper probes idle instances before deleting them", () => {
     await idleSince(name);
     const { summary, lines } = await run({
       // The probe found the server idle; the client comes back before the delete.
-      beforeDelete: async (action) => {
+      beforeWrite: async (action) => {
         if (action.name === name) await idleSince(name, 0);
       },
     });

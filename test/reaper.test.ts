@@ -45,7 +45,7 @@ describe("reaper on the real control plane", () => {
       { ...crd(), name: name(instance), body: { status: { lastActivity: when.toISOString() } } },
       mergePatch,
     );
-  const run = (options: { dryRun?: boolean; beforeDelete?: () => Promise<void> } = {}) => {
+  const run = (options: { dryRun?: boolean; beforeWrite?: () => Promise<void> } = {}) => {
     const logs = new LogCapture();
     const summary = reap(kube, {
       defaults,
@@ -54,7 +54,7 @@ describe("reaper on the real control plane", () => {
       now: () => new Date(),
       log: createLogger({ level: "info", name: "fleet-reaper" }, logs),
       probe: { timeoutMs: 2_000 },
-      beforeDelete: options.beforeDelete,
+      beforeWrite: options.beforeWrite,
     });
     return summary.then((s) => ({ summary: s, lines: logs.lines.map((l) => JSON.parse(l)) }));
   };
@@ -159,7 +159,7 @@ describe("reaper on the real control plane", () => {
     await setLastActivity("racy", new Date(Date.now() - 2 * HOUR));
     const { summary, lines } = await run({
       // The client comes back after the reaper planned, before it deletes.
-      beforeDelete: async () => {
+      beforeWrite: async () => {
         await setLastActivity("racy", new Date());
       },
     });

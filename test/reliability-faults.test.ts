@@ -103,7 +103,7 @@ describe("faults", () => {
           // Its pod IP has no server: the probe finds it unreachable, so not working...
           probe: { timeoutMs: 2_000 },
           // ...and the client comes back before the delete.
-          beforeDelete: async (action) => {
+          beforeWrite: async (action) => {
             expect(action.name).toBe(name);
             expect((await handler.request("/instances/busy", { apiKey: key })).status).toBe(200);
           },
