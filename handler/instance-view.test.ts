@@ -2,6 +2,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { parseTokenKeys, tokenKeyIdOf } from "../shared/instance-token.js";
 import {
+  activityStatus,
   connectionOf,
   endpointOf,
   instanceBody,
@@ -156,6 +157,31 @@ describe("the pod mirror", () => {
 
   it("is missing when the annotations are", () => {
     expect(recordFromPod({ metadata: { name: "x" } })).toBeUndefined();
+  });
+});
+
+describe("activityStatus", () => {
+  const defaults = { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * 3600_000 };
+
+  it("writes the activity, the Pod's phase and IP, and the expiry that follows", () => {
+    const now = new Date("2026-01-01T01:00:00Z");
+    expect(activityStatus(record, now, readyPod, defaults)).toEqual({
+      lastActivity: "2026-01-01T01:00:00.000Z",
+      phase: "Running",
+      podIP: "10.0.0.12",
+      expiresAt: "2026-01-01T01:30:00.000Z",
+    });
+  });
+
+  it("caps the expiry at the lifetime, and leaves out what it does not know", () => {
+    const late = new Date("2026-01-01T23:50:00Z");
+    expect(activityStatus(record, late, undefined, defaults)).toEqual({
+      lastActivity: "2026-01-01T23:50:00.000Z",
+      phase: undefined,
+      podIP: undefined,
+      expiresAt: "2026-01-02T00:00:00.000Z",
+    });
+    expect(activityStatus(undefined, late, undefined, defaults).expiresAt).toBeUndefined();
   });
 });
 

@@ -1,5 +1,5 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { ANNOTATION_TOKEN_KEY, type ClientPod } from "../shared/clientpod.js";
+import { ANNOTATION_TOKEN_KEY, type ClientPod, type ClientPodStatus } from "../shared/clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
 import { instanceTokenOf, type TokenKeys } from "../shared/instance-token.js";
 import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
@@ -155,6 +155,25 @@ export function connectionOf(pod: V1Pod | undefined): Connection | null {
 export function isActivityDue(record: InstanceRecord, now: Date, intervalMs: number): boolean {
   const last = record.lastActivity ?? record.createdAt;
   return now.getTime() - last.getTime() >= intervalMs;
+}
+
+/**
+ * The status an activity write sets: the activity, what is known of the Pod, and when the
+ * instance expires from now on (shown by `kubectl get cpod`).
+ */
+export function activityStatus(
+  record: InstanceRecord | undefined,
+  now: Date,
+  pod: V1Pod | undefined,
+  defaults: ExpiryDefaults,
+): ClientPodStatus {
+  return {
+    lastActivity: now.toISOString(),
+    phase: pod?.status?.phase,
+    podIP: pod?.status?.podIP,
+    expiresAt:
+      record && expiryOf({ ...record, lastActivity: now }, defaults).expiresAt.toISOString(),
+  };
 }
 
 /** The gateway path of every instance: `/api/v1/instances/<name>`. */

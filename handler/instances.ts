@@ -9,6 +9,7 @@ import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
 import { apiError } from "./errors.js";
 import { tokenEnv, tokenSecret } from "./instance-secret.js";
 import {
+  activityStatus,
   endpointOf,
   type InstanceBody,
   type InstanceRecord,
@@ -107,7 +108,7 @@ export class Instances {
     pod: V1Pod,
   ): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined } | undefined> {
     const name = pod.metadata?.name ?? "";
-    const clientPod = await this.touch(name, pod);
+    const clientPod = await this.touch(name, pod, recordFromPod(pod));
     if (!clientPod || ownerUidOf(pod) !== clientPod.metadata.uid) return undefined;
     const mirrored = await this.deps.kube.pods.patch(name, {
       metadata: { annotations: mirrorAnnotations(clientPod) },
@@ -161,7 +162,7 @@ export class Instances {
     ) {
       // Only this ClientPod's own Pod says anything about its phase and IP.
       const ownPod = pod && ownerUidOf(pod) === clientPod.metadata.uid ? pod : undefined;
-      clientPod = (await this.touch(name, ownPod)) ?? clientPod;
+      clientPod = (await this.touch(name, ownPod, recordOf(clientPod))) ?? clientPod;
     }
 
     let current = pod;
@@ -234,7 +235,14 @@ export class Instances {
       if (result.created) {
         await this.enforceLimits(result.object);
         this.deps.events.created();
-        return { clientPod: result.object, created: true };
+        // A status from the start: `kubectl get cpod` shows PHASE, LAST ACTIVITY and EXPIRES
+        // for an instance nobody has used yet. The status subresource ignores a status given
+        // at create, so this is one more write, on the cold path of a new instance only.
+        // Its creation is its first activity, as the instance's body already says.
+        const record = recordOf(result.object);
+        const status = activityStatus(record, record.createdAt, undefined, config);
+        const written = await kube.clientPods.patchStatus(name, { ...status, phase: "Pending" });
+        return { clientPod: written ?? result.object, created: true };
       }
       const existing = await kube.clientPods.get(name);
       if (existing) return { clientPod: existing, created: false };
@@ -265,13 +273,19 @@ export class Instances {
     }
   }
 
-  /** Writes activity (and what is known of the Pod) on the ClientPod; undefined when it is gone. */
-  private async touch(name: string, pod: V1Pod | undefined): Promise<ClientPod | undefined> {
-    return this.deps.kube.clientPods.patchStatus(name, {
-      lastActivity: this.deps.now().toISOString(),
-      phase: pod?.status?.phase,
-      podIP: pod?.status?.podIP,
-    });
+  /**
+   * Writes activity (and what is known of the Pod, and the new expiry when the record is
+   * known) on the ClientPod; undefined when it is gone.
+   */
+  private async touch(
+    name: string,
+    pod: V1Pod | undefined,
+    record: InstanceRecord | undefined,
+  ): Promise<ClientPod | undefined> {
+    return this.deps.kube.clientPods.patchStatus(
+      name,
+      activityStatus(record, this.deps.now(), pod, this.deps.config),
+    );
   }
 
   private async template(name: string): Promise<V1PodTemplate> {

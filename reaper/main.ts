@@ -36,6 +36,8 @@ async function main(output: LogOutput): Promise<number> {
       idleTimeoutSeconds: settings.idleTimeoutMs / 1000,
       maxLifetimeSeconds: settings.maxLifetimeMs / 1000,
       concurrency: settings.concurrency,
+      probeTimeoutSeconds:
+        settings.probeTimeoutMs === undefined ? null : settings.probeTimeoutMs / 1000,
       dryRun: settings.dryRun,
     },
     "starting",
@@ -45,6 +47,7 @@ async function main(output: LogOutput): Promise<number> {
       defaults: { idleTimeoutMs: settings.idleTimeoutMs, maxLifetimeMs: settings.maxLifetimeMs },
       dryRun: settings.dryRun,
       concurrency: settings.concurrency,
+      probe: settings.probeTimeoutMs === undefined ? false : { timeoutMs: settings.probeTimeoutMs },
       now: () => new Date(),
       log,
     });

@@ -158,7 +158,34 @@ describe("planReap", () => {
       idleSeconds: 44 * 60,
       uid: "uid-a",
       resourceVersion: "rv-a",
+      // No Pod to probe; what the expiry becomes if the reaper finds it busy after all.
+      target: undefined,
+      timeouts: { idleTimeoutMs: 30 * MIN, lifetimeEndsAt: at(24 * 60 * MIN) },
     });
+  });
+
+  it("gives an idle instance's probe its own running Pod's IP and http port, and nothing else", () => {
+    const cp = clientPod("a");
+    const running = (ip: string | undefined, owner = cp.metadata.uid, phase = "Running") => {
+      const p = pod("a", owner, phase);
+      p.spec = {
+        containers: [
+          { name: "sidecar", ports: [{ name: "metrics", containerPort: 9090 }] },
+          { name: "gptme-server", ports: [{ name: "http", containerPort: 5700 }] },
+        ],
+      };
+      p.status = { ...p.status, podIP: ip };
+      return p;
+    };
+    const targetAt = (pods: V1Pod[], now = at(31 * MIN)) =>
+      planReap([cp], pods, now, defaults).find((a) => a.kind === "clientpod")?.target;
+    expect(targetAt([running("127.42.0.7")])).toEqual({ host: "127.42.0.7", port: 5700 });
+    // No IP yet, no Pod, or a Pod of an earlier ClientPod: nothing to ask.
+    expect(targetAt([running(undefined)])).toBeUndefined();
+    expect(targetAt([])).toBeUndefined();
+    expect(targetAt([running("127.42.0.7", "uid-of-an-earlier-one")])).toBeUndefined();
+    // Past its lifetime, an instance goes whatever it is doing: no probe.
+    expect(targetAt([running("127.42.0.7")], at(25 * 60 * MIN))).toBeUndefined();
   });
 
   it("reports max-lifetime before idle when both have passed", () => {

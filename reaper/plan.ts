@@ -1,7 +1,9 @@
 import type { V1Pod } from "@kubernetes/client-node";
+import { instancePortOf } from "../handler/pod-spec.js";
 import { type ClientPod, LABEL_CLIENT } from "../shared/clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
 import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
+import type { ProbeTarget } from "./probe.js";
 
 export type ReapReason = "idle" | "max-lifetime" | "pod-ended" | "orphan";
 
@@ -17,6 +19,13 @@ export interface ReapAction {
   /** Delete preconditions from the reaper's read: anything touched since is left alone. */
   uid: string;
   resourceVersion: string | undefined;
+  /**
+   * Where the instance's gptme-server answers, for an idle ClientPod whose own Pod runs
+   * with an IP; the probe connects nowhere else.
+   */
+  target?: ProbeTarget | undefined;
+  /** For an idle ClientPod: what its expiry becomes if the reaper records activity. */
+  timeouts?: { idleTimeoutMs: number; lifetimeEndsAt: Date } | undefined;
 }
 
 /**
@@ -84,9 +93,27 @@ export function planClientPods(
       idleSeconds: Math.max(0, Math.floor((now.getTime() - since.getTime()) / 1000)),
       uid,
       resourceVersion,
+      target: reason === "idle" ? targetOf(pod, uid) : undefined,
+      timeouts:
+        reason === "idle"
+          ? {
+              idleTimeoutMs: expiry.idleAt.getTime() - since.getTime(),
+              lifetimeEndsAt: expiry.lifetimeEndsAt,
+            }
+          : undefined,
     });
   }
   return actions;
+}
+
+/** The instance's own running Pod's IP and `http` port: the only address a probe may use. */
+export function targetOf(pod: V1Pod | undefined, ownerUid: string): ProbeTarget | undefined {
+  const host = pod?.status?.podIP;
+  if (!pod || !host || ownerUidOf(pod) !== ownerUid || pod.metadata?.deletionTimestamp) {
+    return undefined;
+  }
+  if (hasPodEnded(pod)) return undefined;
+  return { host, port: instancePortOf(pod) };
 }
 
 /** Fleet Pods that no ClientPod of `liveOwners` (uids) owns. */

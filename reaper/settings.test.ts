@@ -17,8 +17,16 @@ describe("reaper settings", () => {
       idleTimeoutMs: 600_000,
       maxLifetimeMs: 86_400_000,
       concurrency: 10,
+      probeTimeoutMs: 2_000,
       logLevel: "info",
     });
+  });
+
+  it("bounds the probe with --probe-timeout and turns it off with --no-probe", () => {
+    expect(settingsFrom(["--probe-timeout", "500ms"], sources()).probeTimeoutMs).toBe(500);
+    expect(settingsFrom(["--probe-timeout=3"], sources()).probeTimeoutMs).toBe(3_000);
+    expect(settingsFrom(["--no-probe"], sources()).probeTimeoutMs).toBeUndefined();
+    expect(settingsFrom(["--probe"], sources()).probeTimeoutMs).toBe(2_000);
   });
 
   it("lets flags override the environment", () => {
@@ -49,6 +57,8 @@ describe("reaper settings", () => {
     [["--max-lifetime", ""], "--max-lifetime"],
     [["--concurrency", "0"], "--concurrency"],
     [["--concurrency", "many"], "--concurrency"],
+    [["--probe-timeout", "soon"], "--probe-timeout"],
+    [["--probe-timeout", "0"], "--probe-timeout"],
     [["--namespace", "Bad_NS"], "--namespace"],
     [["--namespace", ""], "--namespace"],
     [["--bogus"], "--bogus"],

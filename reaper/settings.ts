@@ -4,6 +4,8 @@ import { parseDurationMs } from "../shared/duration.js";
 
 const DEFAULT_CONCURRENCY = 10;
 const MAX_CONCURRENCY = 100;
+/** Long enough for a loaded gptme-server (it answers both paths in milliseconds when idle). */
+const DEFAULT_PROBE_TIMEOUT_MS = 2_000;
 
 export const args = {
   "dry-run": { type: "boolean", description: "Report what would be deleted; change nothing." },
@@ -25,7 +27,18 @@ export const args = {
   concurrency: {
     type: "string",
     valueHint: "N",
-    description: `Deletes in flight at once (default: ${DEFAULT_CONCURRENCY}).`,
+    description: `Deletes (and probes) in flight at once (default: ${DEFAULT_CONCURRENCY}).`,
+  },
+  "probe-timeout": {
+    type: "string",
+    valueHint: "D",
+    description: "How long an idle instance's gptme-server has to say it is working (default: 2s).",
+  },
+  probe: {
+    type: "boolean",
+    default: true,
+    negativeDescription: "Delete idle instances without asking their gptme-server.",
+    description: "Ask an idle instance's gptme-server whether it is working before deleting it.",
   },
   help: { type: "boolean", description: "Show this help." },
 } satisfies ArgsDef;
@@ -45,13 +58,22 @@ export interface ReaperSettings {
   idleTimeoutMs: number;
   maxLifetimeMs: number;
   concurrency: number;
+  /** Undefined with --no-probe. */
+  probeTimeoutMs: number | undefined;
   logLevel: string;
 }
 
 /** Flags override the environment; anything unusable is a ConfigError naming the flag. */
 export function settingsFrom(argv: string[], sources = defaultSources()): ReaperSettings {
   const parsed = parseArgs<typeof args>(argv, args);
-  const known = new Set(["_", ...Object.keys(args), "dryRun", "idleTimeout", "maxLifetime"]);
+  const known = new Set([
+    "_",
+    ...Object.keys(args),
+    "dryRun",
+    "idleTimeout",
+    "maxLifetime",
+    "probeTimeout",
+  ]);
   const unknown = Object.keys(parsed).find((key) => !known.has(key));
   if (unknown) throw new ConfigError(`--${unknown}: unknown flag (see --help)`);
   if (parsed._.length > 0)
@@ -83,12 +105,19 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
       throw new ConfigError(`--concurrency: expected a whole number from 1 to ${MAX_CONCURRENCY}`);
     }
   }
+  const probeTimeoutMs = duration(
+    "probe-timeout",
+    parsed["probe-timeout"],
+    DEFAULT_PROBE_TIMEOUT_MS,
+  );
+  if (probeTimeoutMs <= 0) throw new ConfigError("--probe-timeout: expected a duration above 0");
   return {
     dryRun: Boolean(parsed["dry-run"]),
     namespace: fleet.namespace,
     idleTimeoutMs: duration("idle-timeout", parsed["idle-timeout"], fleet.idleTimeoutMs),
     maxLifetimeMs: duration("max-lifetime", parsed["max-lifetime"], fleet.maxLifetimeMs),
     concurrency,
+    probeTimeoutMs: parsed.probe === false ? undefined : probeTimeoutMs,
     logLevel: fleet.logLevel,
   };
 }

@@ -54,6 +54,10 @@ export const clientPodSchema = z.object({
       phase: z.string().optional(),
       podIP: z.string().optional(),
       message: z.string().optional(),
+      expiresAt: timestamp.optional(),
+      lastReap: z
+        .object({ at: timestamp, verdict: z.string(), detail: z.string().optional() })
+        .optional(),
     })
     .optional(),
 });
@@ -66,6 +70,21 @@ export interface ClientPodStatus {
   phase?: string;
   podIP?: string;
   message?: string;
+  /**
+   * When the reaper may delete the instance, as of this write (for `kubectl get cpod`; the
+   * handler and the reaper compute it afresh from the timeouts whenever they decide).
+   */
+  expiresAt?: string;
+  lastReap?: LastReap;
+}
+
+/** The reaper's latest verdict on an instance it kept (a deleted one has no status to show). */
+export interface LastReap {
+  at: string;
+  /** `busy`: its gptme-server was working when the instance was idle by the clock. */
+  verdict: "busy";
+  /** The signal that decided, e.g. "generating 1, event streams 0". */
+  detail: string;
 }
 
 export interface NewClientPod {

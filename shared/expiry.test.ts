@@ -10,6 +10,7 @@ describe("expiryOf", () => {
     const e = expiryOf({ createdAt: t0, lastActivity: undefined }, defaults);
     expect(e.idleAt).toEqual(at(30 * 60_000));
     expect(e.expiresAt).toEqual(e.idleAt);
+    expect(e.reason).toBe("idle");
   });
 
   it("measures idleness from the last activity", () => {
@@ -21,6 +22,7 @@ describe("expiryOf", () => {
     const e = expiryOf({ createdAt: t0, lastActivity: at(23.9 * 3600_000) }, defaults);
     expect(e.lifetimeEndsAt).toEqual(at(24 * 3600_000));
     expect(e.expiresAt).toEqual(e.lifetimeEndsAt);
+    expect(e.reason).toBe("max-lifetime");
   });
 
   it("lets per-instance overrides win", () => {
@@ -31,5 +33,15 @@ describe("expiryOf", () => {
     expect(e.idleAt).toEqual(at(60_000));
     expect(e.lifetimeEndsAt).toEqual(at(30_000));
     expect(e.expiresAt).toEqual(at(30_000));
+    expect(e.reason).toBe("max-lifetime");
+  });
+
+  it("names the lifetime on a tie: the reaper applies it first, and no activity moves it", () => {
+    const e = expiryOf(
+      { createdAt: t0, lastActivity: at(23.5 * 3600_000), maxLifetimeSeconds: 24 * 3600 },
+      defaults,
+    );
+    expect(e.idleAt).toEqual(e.lifetimeEndsAt);
+    expect(e.reason).toBe("max-lifetime");
   });
 });

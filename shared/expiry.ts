@@ -20,6 +20,8 @@ export interface Expiry {
   lifetimeEndsAt: Date;
   /** The earlier of the two: from then on the reaper may delete it. */
   expiresAt: Date;
+  /** Which of the two `expiresAt` is; on a tie the lifetime, which the reaper applies first. */
+  reason: "idle" | "max-lifetime";
 }
 
 export function expiryOf(input: ExpiryInput, defaults: ExpiryDefaults): Expiry {
@@ -34,5 +36,6 @@ export function expiryOf(input: ExpiryInput, defaults: ExpiryDefaults): Expiry {
   const since = input.lastActivity ?? input.createdAt;
   const idleAt = new Date(since.getTime() + idleMs);
   const lifetimeEndsAt = new Date(input.createdAt.getTime() + lifetimeMs);
-  return { idleAt, lifetimeEndsAt, expiresAt: idleAt < lifetimeEndsAt ? idleAt : lifetimeEndsAt };
+  const reason = lifetimeEndsAt <= idleAt ? "max-lifetime" : "idle";
+  return { idleAt, lifetimeEndsAt, expiresAt: reason === "idle" ? idleAt : lifetimeEndsAt, reason };
 }

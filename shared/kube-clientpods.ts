@@ -16,7 +16,7 @@ import {
   mergePatch,
   type Page,
 } from "./kube-calls.js";
-import { absentOn404, absentOn409 } from "./kube-errors.js";
+import { absentOn404, absentOn409, KubeApiError } from "./kube-errors.js";
 
 /** ClientPods: the instances, the truth every request and the reaper read. */
 export class ClientPods {
@@ -57,6 +57,31 @@ export class ClientPods {
       )
       .catch(absentOn404);
     return raw === undefined ? undefined : clientPodSchema.parse(raw);
+  }
+
+  /**
+   * Merge-patches the status subresource only if the ClientPod is unchanged since it was
+   * read at `resourceVersion` (the API server answers 409 otherwise): the reaper's write
+   * never lands on an instance a client touched in between.
+   */
+  async patchStatusIfUnchanged(
+    name: string,
+    resourceVersion: string,
+    status: ClientPodStatus,
+  ): Promise<"patched" | "absent" | "conflict"> {
+    try {
+      await this.api.call("patch", "clientpods", () =>
+        this.api.custom.patchNamespacedCustomObjectStatus(
+          { ...this.crd, name, body: { metadata: { resourceVersion }, status } },
+          mergePatch,
+        ),
+      );
+      return "patched";
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404) return "absent";
+      if (error instanceof KubeApiError && error.status === 409) return "conflict";
+      throw error;
+    }
   }
 
   /**

@@ -5,6 +5,7 @@ import {
   BatchV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  NetworkingV1Api,
   PatchStrategy,
   setHeaderOptions,
 } from "@kubernetes/client-node";
@@ -16,6 +17,7 @@ import { clientIdOf, instanceNameOf } from "../shared/names.js";
 import { adminKubeConfig, eventually, kubeconfigPath } from "./support/cluster.js";
 import { serviceAccountKubeConfig } from "./support/credentials.js";
 import { LogCapture, startHandler } from "./support/fleet.js";
+import { EventStream, runInstancePod } from "./support/gptme.js";
 import { kubectl } from "./support/kubectl.js";
 
 const MANIFESTS = resolve(import.meta.dirname, "../k8s/local/fleet-operator");
@@ -203,28 +205,79 @@ describe("the manifests on a real API server", () => {
   it("lets the reaper do a pass with its own ServiceAccount, and no more", async () => {
     const kc = await serviceAccountKubeConfig(NAMESPACE, "fleet-reaper");
     const name = instanceNameOf(clientIdOf(KEY), "rbac");
-    await custom.patchNamespacedCustomObjectStatus(
-      {
-        group: "gptme.ai",
-        version: "v1",
-        namespace: NAMESPACE,
-        plural: "clientpods",
-        name,
-        body: { status: { lastActivity: new Date(Date.now() - 3600_000).toISOString() } },
-      },
-      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    const busy = instanceNameOf(clientIdOf(KEY), "rbac-busy");
+    created.push(busy);
+    const handler = startHandler(NAMESPACE);
+    expect((await handler.request("/instances/rbac-busy?wait=30", { apiKey: KEY })).status).toBe(
+      200,
     );
+    handler.close();
+    // A client listens to its busy instance: the reaper keeps it and records why, which
+    // takes its one write (the ClientPod's status).
+    const server = await runInstancePod(NAMESPACE, busy);
+    const abort = new AbortController();
+    const hourAgo = new Date(Date.now() - 3600_000).toISOString();
+    for (const instance of [name, busy]) {
+      await custom.patchNamespacedCustomObjectStatus(
+        {
+          group: "gptme.ai",
+          version: "v1",
+          namespace: NAMESPACE,
+          plural: "clientpods",
+          name: instance,
+          body: { status: { lastActivity: hourAgo } },
+        },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+    }
     const kube = new Kube(kc, NAMESPACE);
+    const adminKube = new Kube(adminKubeConfig(), NAMESPACE);
     try {
+      const auth = { authorization: `Bearer ${server.token}`, "content-type": "application/json" };
+      const put = await fetch(`${server.url}/api/v2/conversations/rbac`, {
+        method: "PUT",
+        headers: auth,
+        body: JSON.stringify({ messages: [] }),
+      });
+      const { session_id } = (await put.json()) as { session_id: string };
+      const stream = new EventStream(
+        await fetch(
+          `${server.url}/api/v2/conversations/rbac/events?session_id=${session_id}&token=${server.token}`,
+          { signal: abort.signal },
+        ),
+      );
+      await stream.next((e) => e.type === "connected", 5_000);
       const summary = await reap(kube, {
         defaults: { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * 3600_000 },
         dryRun: false,
         concurrency: 2,
         now: () => new Date(),
         log: createLogger({ level: "info", name: "fleet-reaper" }, new LogCapture()),
+        probe: { timeoutMs: 2_000 },
       });
       expect(summary.failed).toBe(0);
       expect(summary.deleted).toBeGreaterThanOrEqual(1);
+      expect(summary.busy).toBe(1);
+      const kept = await adminKube.clientPods.get(busy);
+      expect(kept?.status?.lastReap).toMatchObject({ verdict: "busy" });
+      expect(kept?.status?.lastActivity?.getTime()).toBeGreaterThan(Date.parse(hourAgo));
+      // The status, and nothing else of a ClientPod; no Secret (it needs no instance token).
+      await expect(
+        kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
+          {
+            group: "gptme.ai",
+            version: "v1",
+            namespace: NAMESPACE,
+            plural: "clientpods",
+            name: busy,
+            body: { spec: { idleTimeoutSeconds: 1 } },
+          },
+          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+        ),
+      ).rejects.toMatchObject({ code: 403 });
+      await expect(
+        kc.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace: NAMESPACE }),
+      ).rejects.toMatchObject({ code: 403 });
       expect(await kube.pods.get(name).catch((e) => e)).toMatchObject({ status: 403 });
       await expect(
         kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
@@ -236,8 +289,32 @@ describe("the manifests on a real API server", () => {
         }),
       ).rejects.toMatchObject({ code: 403 });
     } finally {
+      abort.abort();
+      await server.stop();
       kube.close();
+      adminKube.close();
     }
+  });
+
+  it("lets the reaper's pods reach client pods on http, as the handler's do", async () => {
+    const networking = adminKubeConfig().makeApiClient(NetworkingV1Api);
+    const policy = await networking.readNamespacedNetworkPolicy({
+      name: "client-pods-ingress",
+      namespace: NAMESPACE,
+    });
+    const cronJob = await batch.readNamespacedCronJob({
+      name: "fleet-reaper",
+      namespace: NAMESPACE,
+    });
+    const reaperLabels = cronJob.spec?.jobTemplate.spec?.template.metadata?.labels ?? {};
+    const rule = policy.spec?.ingress?.find((r) =>
+      r._from?.some((peer) =>
+        Object.entries(peer.podSelector?.matchLabels ?? { none: "" }).every(
+          ([k, v]) => reaperLabels[k] === v,
+        ),
+      ),
+    );
+    expect(rule?.ports).toEqual([{ protocol: "TCP", port: "http" }]);
   });
 
   it("installs Traefik with the apikey plugin mounted where it loads local plugins", async () => {

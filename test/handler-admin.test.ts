@@ -1,6 +1,7 @@
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientIdOf, instanceNameOf } from "../shared/names.js";
-import { createTestNamespace, deleteTestNamespace } from "./support/cluster.js";
+import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "./support/cluster.js";
 import { installTemplate, startHandler, type TestHandler } from "./support/fleet.js";
 
 const TOKEN = "admin-test-token-0123456789";
@@ -136,11 +137,33 @@ describe("admin API", () => {
     }
   });
 
+  it("says when an instance expires for its lifetime rather than for idleness", async () => {
+    const name = instanceNameOf(clientIdOf(keys[2] ?? ""), "b");
+    await adminKubeConfig()
+      .makeApiClient(CustomObjectsApi)
+      .patchNamespacedCustomObject(
+        {
+          group: "gptme.ai",
+          version: "v1",
+          namespace,
+          plural: "clientpods",
+          name,
+          body: { spec: { maxLifetimeSeconds: 600 } },
+        },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+    const body = await (await handler.request(`/admin/pods/${name}`, { headers: auth })).json();
+    expect(body.expiryReason).toBe("max-lifetime");
+    expect(Date.parse(body.expiresAt) - Date.parse(body.createdAt)).toBe(600_000);
+  });
+
   it("gets one, deletes it, then answers 404", async () => {
     const name = instanceNameOf(clientIdOf(keys[2] ?? ""), "c");
     const one = await handler.request(`/admin/pods/${name}`, { headers: auth });
     expect(one.status).toBe(200);
-    expect((await one.json()).name).toBe(name);
+    const body = await one.json();
+    expect(body).toMatchObject({ name, expiryReason: "idle", lastReap: null });
+    expect(Date.parse(body.expiresAt) - Date.parse(body.lastActivity)).toBe(30 * 60_000);
     const del = await handler.request(`/admin/pods/${name}`, { method: "DELETE", headers: auth });
     expect(del.status).toBe(200);
     expect(await del.json()).toEqual({ name, deleted: true });

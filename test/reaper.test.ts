@@ -45,7 +45,7 @@ describe("reaper on the real control plane", () => {
       { ...crd(), name: name(instance), body: { status: { lastActivity: when.toISOString() } } },
       mergePatch,
     );
-  const run = (options: { dryRun?: boolean; beforeDelete?: () => Promise<void> } = {}) => {
+  const run = (options: { dryRun?: boolean; beforeWrite?: () => Promise<void> } = {}) => {
     const logs = new LogCapture();
     const summary = reap(kube, {
       defaults,
@@ -53,7 +53,8 @@ describe("reaper on the real control plane", () => {
       concurrency: 4,
       now: () => new Date(),
       log: createLogger({ level: "info", name: "fleet-reaper" }, logs),
-      beforeDelete: options.beforeDelete,
+      probe: { timeoutMs: 2_000 },
+      beforeWrite: options.beforeWrite,
     });
     return summary.then((s) => ({ summary: s, lines: logs.lines.map((l) => JSON.parse(l)) }));
   };
@@ -158,7 +159,7 @@ describe("reaper on the real control plane", () => {
     await setLastActivity("racy", new Date(Date.now() - 2 * HOUR));
     const { summary, lines } = await run({
       // The client comes back after the reaper planned, before it deletes.
-      beforeDelete: async () => {
+      beforeWrite: async () => {
         await setLastActivity("racy", new Date());
       },
     });
@@ -171,6 +172,26 @@ describe("reaper on the real control plane", () => {
     expect(await podNames()).toContain(name("racy"));
   });
 
+  it("with --no-probe lets the clock decide alone (and --dry-run changes nothing)", async () => {
+    await setLastActivity("racy", new Date(Date.now() - 2 * HOUR));
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [resolve(import.meta.dirname, "../dist/reaper/main.js"), "--no-probe", "--dry-run"],
+      { env: { ...process.env, KUBECONFIG: kubeconfigPath(), NAMESPACE: namespace } },
+    );
+    const lines = stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(lines[0]).toMatchObject({ msg: "starting", probeTimeoutSeconds: null });
+    const racy = lines.find((l) => l.name === name("racy"));
+    expect(racy).toMatchObject({ reason: "idle", result: "deleted", dryRun: true });
+    expect(racy).not.toHaveProperty("unreachable");
+    expect(racy).not.toHaveProperty("generating");
+    expect(lines.at(-1)).toMatchObject({ msg: "summary", deleted: 1, unreachable: 0, busy: 0 });
+    expect(await clientPodNames(namespace)).toContain(name("racy"));
+  });
+
   it("runs as a CLI: JSON lines on stdout, exit 0, flags over the environment", async () => {
     await setLastActivity("racy", new Date(Date.now() - 10 * 60_000));
     const { stdout, stderr } = await promisify(execFile)(
@@ -181,6 +202,8 @@ describe("reaper on the real control plane", () => {
         "5m",
         "--concurrency",
         "2",
+        "--probe-timeout",
+        "1500ms",
       ],
       {
         env: {
@@ -196,10 +219,14 @@ describe("reaper on the real control plane", () => {
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l));
+    expect(lines[0]).toMatchObject({ msg: "starting", probeTimeoutSeconds: 1.5 });
     expect(lines.at(-1)).toMatchObject({
       msg: "summary",
       checked: 2,
       deleted: 1,
+      busy: 0,
+      // Its KWOK pod's IP has no server.
+      unreachable: 1,
       failed: 0,
       dryRun: false,
     });

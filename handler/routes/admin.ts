@@ -3,6 +3,7 @@ import { getQuery, getRouterParam, type H3, type H3Event } from "h3";
 import { z } from "zod";
 import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/clientpod.js";
 import type { HandlerConfig } from "../../shared/config.js";
+import { expiryOf } from "../../shared/expiry.js";
 import { type Kube, KubeApiError } from "../../shared/kube.js";
 import { INSTANCE_NAME_PREFIX } from "../../shared/names.js";
 import { requireAdmin } from "../auth.js";
@@ -13,6 +14,12 @@ import type { Instances } from "../instances.js";
 export interface AdminItem extends InstanceBody {
   clientId: string;
   podPhase: string | null;
+}
+
+/** One instance, with why it is alive: what it expires for, and the reaper's last word on it. */
+export interface AdminDetail extends AdminItem {
+  expiryReason: "idle" | "max-lifetime";
+  lastReap: { at: string; verdict: string; detail: string | null } | null;
 }
 
 const listQuery = z.object({
@@ -73,7 +80,7 @@ export function adminRoutes(
     const name = nameOf(event);
     const [clientPod, pod] = await Promise.all([kube.clientPods.get(name), kube.pods.get(name)]);
     if (!clientPod) throw notFound(name);
-    return adminItem(clientPod, pod, config);
+    return adminDetail(clientPod, pod, config);
   });
 
   app.delete("/admin/pods/:name", async (event) => {
@@ -93,6 +100,21 @@ function adminItem(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfig)
     ...instanceBody(record, pod, false, config, endpoint, terminating),
     clientId: cp.spec.clientId,
     podPhase: pod?.status?.phase ?? null,
+  };
+}
+
+function adminDetail(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfig): AdminDetail {
+  const lastReap = cp.status?.lastReap;
+  return {
+    ...adminItem(cp, pod, config),
+    expiryReason: expiryOf(recordOf(cp), config).reason,
+    lastReap: lastReap
+      ? {
+          at: lastReap.at.toISOString(),
+          verdict: lastReap.verdict,
+          detail: lastReap.detail ?? null,
+        }
+      : null,
   };
 }
 

@@ -5,6 +5,7 @@ import { gatewayBench } from "./gateway.js";
 import { machine, ms, ROOT, ratio, say } from "./lib.js";
 import { memory } from "./memory.js";
 import { type ReaperRun, reaperAtScale } from "./reaper.js";
+import { reaperProbeAtScale } from "./reaper-probe.js";
 import { storm } from "./storm.js";
 import { warmPath } from "./warm.js";
 
@@ -214,6 +215,34 @@ Cost growth for ${sizes[1]?.toLocaleString("en")} vs ${sizes[0]?.toLocaleString(
       `reaper ${r.instances}: ${r.seconds.toFixed(1)} s, ${r.peakRssMb.toFixed(0)} MB, summary ${JSON.stringify(r.summary)}`,
     );
   }
+}
+
+if (wants("reaper-probe")) {
+  const r = await reaperProbeAtScale(quick ? 1_000 : 10_000);
+  const row = (what: string, p: typeof r.probe) =>
+    `| ${what} | ${p.summary.deleted} | ${p.summary.failed} | ${p.seconds.toFixed(1)} s | ${(p.summary.durationMs / 1000).toFixed(1)} s | ${p.peakRssMb.toFixed(0)} MB |`;
+  const added = pct(r.probe.seconds, r.noProbe.seconds);
+  headline.push(
+    `| reaper probing ${r.candidates.toLocaleString("en")} idle of ${r.instances.toLocaleString("en")} | ${r.probe.seconds.toFixed(1)} s, ${r.probe.peakRssMb.toFixed(0)} MB peak | ${added} time vs --no-probe (${r.noProbe.seconds.toFixed(1)} s, ${r.noProbe.peakRssMb.toFixed(0)} MB); aim: < +50%, < 150 MB |`,
+  );
+  sections.push(`## Reaper probing at scale
+
+${r.instances.toLocaleString("en")} ClientPods, each with its Pod, half idle for two hours; one pass of
+\`dist/reaper/main.js --concurrency 20\` with \`--no-probe\`, the idle half made again, then one
+pass probing each idle instance. Every Pod's IP and \`http\` port is one tiny listener on
+127.0.0.1 answering the health and metrics paths as an idle gptme-server does: a stand-in for
+${r.candidates.toLocaleString("en")} servers (it answered ${r.probesAnswered.toLocaleString("en")} requests, two per probe). Setup ${r.setupSeconds.toFixed(0)} s.
+
+| pass | deleted | failed | wall time | pass (durationMs) | peak RSS |
+|---|---:|---:|---:|---:|---:|
+${row("--no-probe", r.noProbe)}
+${row("probing", r.probe)}
+
+Probing adds ${added} to the pass's time.
+`);
+  say(
+    `reaper-probe: no-probe ${r.noProbe.seconds} s ${r.noProbe.peakRssMb.toFixed(0)} MB ${JSON.stringify(r.noProbe.summary)}; probe ${r.probe.seconds} s ${r.probe.peakRssMb.toFixed(0)} MB ${JSON.stringify(r.probe.summary)}; answered ${r.probesAnswered}`,
+  );
 }
 
 const report = `# Benchmarks

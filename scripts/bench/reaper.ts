@@ -1,7 +1,8 @@
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { promisify } from "node:util";
 import pLimit from "p-limit";
 import { clientPodManifest } from "../../shared/clientpod.js";
 import { clientIdOf, instanceNameOf } from "../../shared/names.js";
@@ -55,33 +56,44 @@ export async function reaperAtScale(instances: number): Promise<ReaperRun> {
     const setupSeconds = (performance.now() - setupStarted) / 1000;
 
     say(`reaper: one pass over ${instances}`);
-    const out = join(mkdtempSync(join(tmpdir(), "bench-reaper-")), "out");
-    // GNU time: wall seconds and peak resident set size (KiB) of the whole process.
-    execFileSync(
-      "bash",
-      [
-        "-c",
-        `/usr/bin/time -o "${out}.time" -f '%e %M' "${resolve(ROOT, "dist/reaper/main.js")}" > "${out}"`,
-      ],
-      {
-        env: { ...process.env, KUBECONFIG, NAMESPACE: namespace },
-        stdio: ["ignore", "ignore", "inherit"],
-      },
-    );
-    const [seconds, maxRssKb] = readFileSync(`${out}.time`, "utf8").trim().split(" ").map(Number);
-    const lines = readFileSync(out, "utf8").trim().split("\n");
-    const summary = JSON.parse(lines.at(-1) ?? "{}");
-    return {
-      instances,
-      expired: instances / 2,
-      seconds: seconds ?? Number.NaN,
-      peakRssMb: (maxRssKb ?? Number.NaN) / 1024,
-      summary,
-      setupSeconds,
-    };
+    const pass = await timedReaperPass(namespace, []);
+    return { instances, expired: instances / 2, ...pass, setupSeconds };
   } finally {
     kube.close();
     say(`reaper: deleting ${namespace}`);
     await deleteNamespace(namespace);
   }
+}
+
+export interface TimedPass {
+  seconds: number;
+  peakRssMb: number;
+  summary: ReaperRun["summary"];
+}
+
+/**
+ * One pass of the built reaper, run as its bin (with its V8 flags), measured by GNU time.
+ * Asynchronously: whatever this process serves (the probe's stand-in) keeps answering.
+ */
+export async function timedReaperPass(namespace: string, args: string[]): Promise<TimedPass> {
+  const out = join(mkdtempSync(join(tmpdir(), "bench-reaper-")), "out");
+  // GNU time: wall seconds and peak resident set size (KiB) of the whole process.
+  await promisify(execFile)(
+    "bash",
+    [
+      "-c",
+      `/usr/bin/time -o "${out}.time" -f '%e %M' "${resolve(ROOT, "dist/reaper/main.js")}" ${args.join(" ")} > "${out}"`,
+    ],
+    {
+      env: { ...process.env, KUBECONFIG, NAMESPACE: namespace },
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
+  const [seconds, maxRssKb] = readFileSync(`${out}.time`, "utf8").trim().split(" ").map(Number);
+  const lines = readFileSync(out, "utf8").trim().split("\n");
+  return {
+    seconds: seconds ?? Number.NaN,
+    peakRssMb: (maxRssKb ?? Number.NaN) / 1024,
+    summary: JSON.parse(lines.at(-1) ?? "{}"),
+  };
 }

@@ -33,12 +33,16 @@ export function assertLocal(host: string): void {
   }
 }
 
-/** Starts gptme-server bound to exactly host:port, as the pod's container would run it. */
+/**
+ * Starts gptme-server bound to exactly host:port, as the pod's container would run it;
+ * `env` adds to its environment (a model provider's base URL, say).
+ */
 export async function startGptmeServer(
   host: string,
   port: number,
   token: string,
   extraArgs: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<GptmeServer> {
   assertLocal(host);
   const home = mkdtempSync(join(tmpdir(), "gptme-home-"));
@@ -53,6 +57,7 @@ export async function startGptmeServer(
         GPTME_SERVER_TOKEN: token,
         COLUMNS: "1000",
         NO_COLOR: "1",
+        ...env,
       },
       stdio: ["ignore", "pipe", "pipe"],
     },
@@ -91,6 +96,7 @@ export async function runInstancePod(
   namespace: string,
   name: string,
   extraArgs: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<GptmeServer> {
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
   const pod = await core.readNamespacedPod({ name, namespace });
@@ -101,7 +107,7 @@ export async function runInstancePod(
   if (!ref?.name || !ref.key) throw new Error(`pod ${name} takes no token from a Secret`);
   const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
   const token = Buffer.from(secret.data?.[ref.key] ?? "", "base64").toString("utf8");
-  return startGptmeServer(ip, instancePortOf(pod), token, extraArgs);
+  return startGptmeServer(ip, instancePortOf(pod), token, extraArgs, env);
 }
 
 /** gptme-server's own count of the requests it answered, per endpoint (its Prometheus metrics). */

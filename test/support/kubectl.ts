@@ -23,3 +23,19 @@ export function kubectl(kubeconfig: string, args: string[], input?: string): str
     stdio: ["pipe", "pipe", "pipe"],
   });
 }
+
+/** The rows of `kubectl get` as printed, keyed by column header (cut at the headers' offsets). */
+export function kubectlTable(kubeconfig: string, args: string[]): Record<string, string>[] {
+  const [header = "", ...rows] = kubectl(kubeconfig, ["get", ...args])
+    .trimEnd()
+    .split("\n");
+  const columns = [...header.matchAll(/\S+( \S+)*/g)].map((m) => ({
+    name: m[0],
+    start: m.index ?? 0,
+  }));
+  return rows.map((row) =>
+    Object.fromEntries(
+      columns.map((c, i) => [c.name, row.slice(c.start, columns[i + 1]?.start).trim()]),
+    ),
+  );
+}
