@@ -53,16 +53,31 @@ export function tokenKeyIdOf(secret: string): string {
     .slice(0, 12);
 }
 
+// Every proxied request checks a token: derived ones are kept (they never change for a key
+// and a uid), within a bound whatever the number of instances.
+const derived = new Map<string, string>();
+const MAX_DERIVED = 10_000;
+
 /** The bearer token of the instance whose ClientPod has `uid`: 256 bits, base64url. */
 export function instanceTokenOf(key: TokenKey, uid: string): string {
-  return createHmac("sha256", key.secret)
-    .update(`gptme-instance-token/v1\n${uid}`)
-    .digest("base64url");
+  const id = `${key.id}/${uid}`;
+  let token = derived.get(id);
+  if (token === undefined) {
+    token = createHmac("sha256", key.secret)
+      .update(`gptme-instance-token/v1\n${uid}`)
+      .digest("base64url");
+    if (derived.size >= MAX_DERIVED) derived.clear();
+    derived.set(id, token);
+  }
+  return token;
 }
 
-/** Compares a presented token with the expected one in constant time, whatever their lengths. */
+/**
+ * Compares a presented token with the expected one in constant time. Every token has the same
+ * public length (43 characters), so a token of another length is refused without comparing.
+ */
 export function tokensMatch(presented: string, expected: string): boolean {
-  const a = createHash("sha256").update(presented).digest();
-  const b = createHash("sha256").update(expected).digest();
-  return timingSafeEqual(a, b);
+  const a = Buffer.from(presented);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }

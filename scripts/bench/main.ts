@@ -106,7 +106,7 @@ ${ms(r.events.gateway.p99 - r.events.direct.p99)}.
 
 **${r.streams.count.toLocaleString("en")} concurrent open streams** through one handler for ${r.streams.seconds} s
 (one event per second each): handler RSS ${r.streams.rssBeforeMb.toFixed(0)} MB before, ${r.streams.rssOpenMb.toFixed(0)} MB at most
-while open (+${(r.streams.rssOpenMb - r.streams.rssBeforeMb).toFixed(0)} MB); ${r.streams.received.toLocaleString("en")} events received, ${r.streams.lost} lost.
+while open (${signed(r.streams.rssOpenMb - r.streams.rssBeforeMb)} MB); ${r.streams.received.toLocaleString("en")} events received, ${r.streams.lost} lost.
 `);
   const c1 = r.levels[0];
   if (c1) {
@@ -121,7 +121,7 @@ while open (+${(r.streams.rssOpenMb - r.streams.rssBeforeMb).toFixed(0)} MB); ${
   }
   headline.push(
     `| gateway, event stream | adds p99 ${ms(r.events.gateway.p99 - r.events.direct.p99)} | aim < 2 ms |`,
-    `| gateway, ${r.streams.count} open streams | +${(r.streams.rssOpenMb - r.streams.rssBeforeMb).toFixed(0)} MB RSS, ${r.streams.lost} events lost | aim < 100 MB, none lost |`,
+    `| gateway, ${r.streams.count} open streams | ${signed(r.streams.rssOpenMb - r.streams.rssBeforeMb)} MB RSS, ${r.streams.lost} events lost | aim < 100 MB, none lost |`,
     `| gateway, API calls per proxied request | ${r.callsPerRequest.toFixed(4)} | aim ≤ 1 |`,
   );
 }
