@@ -23,8 +23,9 @@ import {
   recordOf,
   tokenOf,
 } from "./instance-view.js";
+import { enforceLimits } from "./limits.js";
 import { buildPod } from "./pod-spec.js";
-import { clientPodRefused, fleetFull, podRefused } from "./refusals.js";
+import { clientPodRefused, podRefused } from "./refusals.js";
 import type { TokenKeyring } from "./token-keyring.js";
 
 /** Seconds a client is asked to wait before polling a starting instance again. */
@@ -233,7 +234,7 @@ export class Instances {
     for (let attempt = 0; attempt < 3; attempt++) {
       const result = await kube.clientPods.create(manifest).catch(clientPodRefused);
       if (result.created) {
-        await this.enforceLimits(result.object);
+        await enforceLimits(kube, config, result.object);
         this.deps.events.created();
         // A status from the start: `kubectl get cpod` shows PHASE, LAST ACTIVITY and EXPIRES
         // for an instance nobody has used yet. The status subresource ignores a status given
@@ -248,29 +249,6 @@ export class Instances {
       if (existing) return { clientPod: existing, created: false };
     }
     throw new Error(`ClientPod ${name} kept vanishing while being created`);
-  }
-
-  private async enforceLimits(clientPod: ClientPod): Promise<void> {
-    const { kube, config } = this.deps;
-    const [own, fleetSize] = await Promise.all([
-      kube.clientPods.list({ labelSelector: clientSelector(clientPod.spec.clientId) }),
-      kube.clientPods.count(),
-    ]);
-    const ownLive = own.items.filter((cp) => !cp.metadata.deletionTimestamp).length;
-    let rejection: Error | undefined;
-    if (ownLive > config.maxInstancesPerClient) {
-      rejection = apiError(
-        429,
-        "instance_limit",
-        `You already have ${config.maxInstancesPerClient} instances, the most allowed; delete one first.`,
-      );
-    } else if (fleetSize > config.maxInstances) {
-      rejection = fleetFull();
-    }
-    if (rejection) {
-      await kube.clientPods.delete(clientPod.metadata.name, { uid: clientPod.metadata.uid });
-      throw rejection;
-    }
   }
 
   /**
