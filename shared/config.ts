@@ -1,14 +1,13 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { parseByteSize } from "./byte-size.js";
 import { ConfigError } from "./config-error.js";
+import { byteSize, duration, originList, positiveInt, quantity } from "./config-values.js";
 import {
   type ApiKeyAllowlist,
   apiKeysFormat,
   secretFormat,
   tokenKeysFormat,
 } from "./credential-formats.js";
-import { parseDurationMs } from "./duration.js";
 import type { TokenKeys } from "./instance-token.js";
 import { type Current, type FileFormat, fixed, ReloadingFile } from "./reloading-file.js";
 
@@ -31,40 +30,8 @@ export const defaultSources = (): ConfigSources => ({
 });
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-const QUANTITY = /^\d+(\.\d+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-
-const duration = (opts: { min?: number; max?: number } = {}) =>
-  z.string().transform((text, ctx) => {
-    const ms = parseDurationMs(text);
-    if (ms === undefined) {
-      ctx.addIssue({
-        code: "custom",
-        message: "expected a duration such as 90, 90s, 15m, 2h or 1h30m",
-      });
-      return z.NEVER;
-    }
-    if (opts.min !== undefined && ms < opts.min) {
-      ctx.addIssue({ code: "custom", message: `must be at least ${opts.min / 1000}s` });
-      return z.NEVER;
-    }
-    if (opts.max !== undefined && ms > opts.max) {
-      ctx.addIssue({ code: "custom", message: `must be at most ${opts.max / 1000}s` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const positiveInt = z
-  .string()
-  .regex(/^\d+$/, "expected a whole number")
-  .transform(Number)
-  .refine((n) => n >= 1 && Number.isSafeInteger(n), "must be at least 1");
-
-const quantity = z
-  .string()
-  .regex(QUANTITY, "expected a Kubernetes quantity such as 1, 500m or 1Gi");
 
 /** Settings both the handler and the reaper use. */
 const fleetEnv = {
@@ -103,37 +70,9 @@ const handlerEnv = {
       error: "expected an http(s) URL such as https://fleet.example.com",
     })
     .optional(),
-  CORS_ORIGINS: z
-    .string()
-    .transform((text, ctx) => {
-      const origins = text
-        .split(",")
-        .map((o) => o.trim())
-        .filter(Boolean);
-      const bad = origins.find((o) => originOf(o) !== o);
-      if (bad !== undefined) {
-        ctx.addIssue({
-          code: "custom",
-          message:
-            "expected comma-separated origins such as https://app.example.com (scheme, host and port only)",
-        });
-        return z.NEVER;
-      }
-      return origins;
-    })
-    .optional(),
+  CORS_ORIGINS: originList.optional(),
   PROXY_TIMEOUT: duration().prefault("60s"),
-  PROXY_MAX_BODY: z
-    .string()
-    .transform((text, ctx) => {
-      const bytes = parseByteSize(text);
-      if (bytes === undefined) {
-        ctx.addIssue({ code: "custom", message: "expected a size such as 32Mi, 500Ki or 1048576" });
-        return z.NEVER;
-      }
-      return bytes;
-    })
-    .prefault("32Mi"),
+  PROXY_MAX_BODY: byteSize.prefault("32Mi"),
   INSTANCE_TOKEN_SECRET: z.string().optional(),
   INSTANCE_TOKEN_SECRET_FILE: z.string().min(1).optional(),
 };
@@ -300,14 +239,4 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
         : { kind: "kubernetes" },
     credentialsReloadMs: env.CREDENTIALS_RELOAD,
   };
-}
-
-/** The origin (scheme://host[:port]) of a URL, or undefined when it is not an http(s) URL. */
-function originOf(text: string): string | undefined {
-  try {
-    const url = new URL(text);
-    return /^https?:$/.test(url.protocol) ? url.origin : undefined;
-  } catch {
-    return undefined;
-  }
 }
