@@ -62,7 +62,7 @@ export class GatewayActivity {
     };
   }
 
-  /** How many exchanges are open, for tests and metrics. */
+  /** How many exchanges are open (tests read it through the gateway). */
   get openStreams(): number {
     let open = 0;
     for (const stream of this.streams.values()) open += stream.open;

@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { inject } from "vitest";
+import { eventually as pollUntil } from "../../support/cluster.js";
 import { kubectl } from "../../support/kubectl.js";
 
 const ROOT = resolve(import.meta.dirname, "../../..");
@@ -180,19 +181,10 @@ function findCgroupProcs(dir: string, id: string): string[] {
     : [];
 }
 
-/** Polls until `probe` returns a value, or fails after `timeoutMs`. */
-export async function eventually<T>(
+/** The integration suite's poll, with the longer bounds real containers need. */
+export const eventually = <T>(
   probe: () => Promise<T | undefined>,
   what: string,
   timeoutMs = 60_000,
   intervalMs = 250,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
-}
+): Promise<T> => pollUntil(probe, what, timeoutMs, intervalMs);
