@@ -5,6 +5,7 @@ export type ErrorCode =
   | "invalid_instance_id"
   | "invalid_api_key"
   | "invalid_wait"
+  | "invalid_purge"
   | "invalid_query"
   | "bad_request"
   | "missing_api_key"

@@ -24,6 +24,7 @@ const record = {
   lastActivity: undefined,
   idleTimeoutSeconds: undefined,
   maxLifetimeSeconds: undefined,
+  workspace: undefined,
 };
 const readyPod: V1Pod = {
   metadata: { name: record.name },
@@ -130,7 +131,10 @@ describe("the pod mirror", () => {
         podTemplate: "t",
         idleTimeoutSeconds: 60,
       },
-      status: { lastActivity: new Date(created.getTime() + 5_000) },
+      status: {
+        lastActivity: new Date(created.getTime() + 5_000),
+        workspace: { name: record.name, state: "kept" },
+      },
     });
     const pod: V1Pod = {
       metadata: {
@@ -152,6 +156,7 @@ describe("the pod mirror", () => {
       ...record,
       lastActivity: new Date(created.getTime() + 5_000),
       idleTimeoutSeconds: 60,
+      workspace: { name: record.name, state: "kept" },
     });
   });
 
@@ -196,11 +201,20 @@ describe("instanceBody", () => {
       created: true,
       connection: { host: "10.0.0.12", port: 5700, url: "http://10.0.0.12:5700" },
       endpoint,
+      workspace: null,
       createdAt: "2026-01-01T00:00:00.000Z",
       lastActivity: "2026-01-01T00:00:00.000Z",
       expiresAt: "2026-01-01T00:30:00.000Z",
     });
     expect(instanceBody(record, readyPod, false, defaults, null, true).status).toBe("terminating");
+  });
+
+  it("says which workspace the instance has, and whether it was kept from an earlier one", () => {
+    const defaults = { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * 3600_000 };
+    const workspace = { name: record.name, state: "kept" as const };
+    expect(
+      instanceBody({ ...record, workspace }, readyPod, true, defaults, null).workspace,
+    ).toEqual(workspace);
   });
 });
 

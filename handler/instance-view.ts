@@ -3,6 +3,7 @@ import { ANNOTATION_TOKEN_KEY, type ClientPod, type ClientPodStatus } from "../s
 import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
 import { instanceTokenOf, type TokenKeys } from "../shared/instance-token.js";
 import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
+import type { Workspace } from "../shared/workspace.js";
 import { instancePortOf } from "./pod-spec.js";
 
 // The Pod mirrors what a request needs from its ClientPod, so that a request for a running
@@ -12,6 +13,8 @@ export const ANNOTATION_CREATED_AT = "gptme.ai/created-at";
 export const ANNOTATION_LAST_ACTIVITY = "gptme.ai/last-activity";
 export const ANNOTATION_IDLE_TIMEOUT = "gptme.ai/idle-timeout-seconds";
 export const ANNOTATION_MAX_LIFETIME = "gptme.ai/max-lifetime-seconds";
+/** The workspace's state; its claim has the instance's name. */
+export const ANNOTATION_WORKSPACE = "gptme.ai/workspace";
 
 export type InstanceStatus = "starting" | "ready" | "failed" | "terminating";
 
@@ -28,6 +31,8 @@ export interface InstanceRecord {
   lastActivity: Date | undefined;
   idleTimeoutSeconds: number | undefined;
   maxLifetimeSeconds: number | undefined;
+  /** Undefined for an instance without one (WORKSPACES=off when it was made). */
+  workspace: Workspace | undefined;
 }
 
 export interface Connection {
@@ -54,6 +59,8 @@ export interface InstanceBody {
   connection: Connection | null;
   /** Null for an instance made before the gateway, which has no token. */
   endpoint: Endpoint | null;
+  /** Null when the instance has no workspace (WORKSPACES=off). */
+  workspace: Workspace | null;
   createdAt: string;
   lastActivity: string;
   expiresAt: string;
@@ -70,6 +77,7 @@ export function recordOf(cp: ClientPod): InstanceRecord {
     lastActivity: cp.status?.lastActivity,
     idleTimeoutSeconds: cp.spec.idleTimeoutSeconds,
     maxLifetimeSeconds: cp.spec.maxLifetimeSeconds,
+    workspace: cp.status?.workspace,
   };
 }
 
@@ -87,6 +95,7 @@ export function mirrorAnnotations(cp: ClientPod): Record<string, string> {
   if (record.maxLifetimeSeconds !== undefined) {
     annotations[ANNOTATION_MAX_LIFETIME] = String(record.maxLifetimeSeconds);
   }
+  if (record.workspace) annotations[ANNOTATION_WORKSPACE] = record.workspace.state;
   return annotations;
 }
 
@@ -111,6 +120,7 @@ export function recordFromPod(pod: V1Pod): InstanceRecord | undefined {
     lastActivity,
     idleTimeoutSeconds: secondsOf(annotations[ANNOTATION_IDLE_TIMEOUT]),
     maxLifetimeSeconds: secondsOf(annotations[ANNOTATION_MAX_LIFETIME]),
+    workspace: workspaceOf(name, annotations[ANNOTATION_WORKSPACE]),
   };
 }
 
@@ -214,6 +224,7 @@ export function instanceBody(
     created,
     connection: connectionOf(pod),
     endpoint,
+    workspace: record.workspace ?? null,
     createdAt: record.createdAt.toISOString(),
     lastActivity: (record.lastActivity ?? record.createdAt).toISOString(),
     expiresAt: expiresAt.toISOString(),
@@ -224,6 +235,10 @@ function dateOf(text: string | undefined): Date | undefined {
   if (!text) return undefined;
   const date = new Date(text);
   return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+function workspaceOf(name: string, state: string | undefined): Workspace | undefined {
+  return state === "new" || state === "kept" ? { name, state } : undefined;
 }
 
 function secondsOf(text: string | undefined): number | undefined {

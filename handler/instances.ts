@@ -1,13 +1,13 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import { type ClientPod, clientPodManifest, clientSelector } from "../shared/clientpod.js";
 import type { HandlerConfig } from "../shared/config.js";
-import { deleteInstance } from "../shared/instance-ops.js";
+import { deleteInstance, recordWorkspaceUse } from "../shared/instance-ops.js";
 import type { TokenKeys } from "../shared/instance-token.js";
 import type { Kube } from "../shared/kube.js";
 import { instanceNameOf } from "../shared/names.js";
 import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
 import { apiError } from "./errors.js";
-import { tokenEnv, tokenSecret } from "./instance-secret.js";
+import { startPod } from "./instance-start.js";
 import {
   activityStatus,
   endpointOf,
@@ -21,11 +21,9 @@ import {
   mirrorAnnotations,
   recordFromPod,
   recordOf,
-  tokenOf,
 } from "./instance-view.js";
 import { enforceLimits } from "./limits.js";
-import { buildPod } from "./pod-spec.js";
-import { clientPodRefused, podRefused } from "./refusals.js";
+import { createRefused } from "./refusals.js";
 import type { TokenKeyring } from "./token-keyring.js";
 
 /** Seconds a client is asked to wait before polling a starting instance again. */
@@ -47,6 +45,12 @@ export interface InstanceDeps {
   onRemoved?: (name: string) => void;
   /** Aborted when the process shuts down: readiness waits end early so draining is quick. */
   shutdown?: AbortSignal;
+}
+
+/** What a delete did: the instance, and its workspace (null: it had none). */
+export interface Removal {
+  deleted: boolean;
+  workspace: "kept" | "purged" | null;
 }
 
 /** What a request asks for, and the token keys it was answered with. */
@@ -132,12 +136,23 @@ export class Instances {
     );
   }
 
-  /** Deletes an instance by name; false when there was none. */
-  async remove(name: string): Promise<boolean> {
-    const result = await deleteInstance(this.deps.kube, name);
+  /**
+   * Deletes an instance by name. Its workspace stays, marked as used now, unless `purge`,
+   * which deletes it too, with or without an instance (Kubernetes keeps a claim a Pod still
+   * mounts until that Pod is gone). Undefined when there was nothing to delete.
+   */
+  async remove(name: string, { purge = false } = {}): Promise<Removal | undefined> {
+    const { kube } = this.deps;
+    const deleted = (await deleteInstance(kube, name)) === "deleted";
     this.deps.onRemoved?.(name);
-    if (result === "deleted") this.deps.events.deleted();
-    return result === "deleted";
+    if (deleted) this.deps.events.deleted();
+    let workspace: Removal["workspace"] = null;
+    if (purge) {
+      if ((await kube.claims.delete(name)) === "deleted") workspace = "purged";
+    } else if (deleted && (await recordWorkspaceUse(kube, name, this.deps.now()))) {
+      workspace = "kept";
+    }
+    return deleted || workspace === "purged" ? { deleted, workspace } : undefined;
   }
 
   /**
@@ -191,16 +206,11 @@ export class Instances {
     if (!current) {
       if (clientPod.spec.podTemplate !== template.metadata?.name)
         template = await this.template(clientPod.spec.podTemplate);
-      // The token's Secret before the Pod that reads it; 409: it exists, with this very
-      // token (the name carries the ClientPod's uid, the content is derived from it).
-      const token = tokenOf(recordOf(clientPod), keys);
-      if (token) await kube.secrets.create(tokenSecret(clientPod, token));
-      const env = token ? [tokenEnv(clientPod)] : [];
-      const pod = buildPod(template, clientPod, mirrorAnnotations(clientPod), config, env);
-      const result = await kube.pods.create(pod).catch(podRefused);
-      podCreated = result.created;
-      // 409: another replica created it a moment ago; use theirs.
-      current = result.created ? result.object : await kube.pods.get(name);
+      const started = await startPod(this.deps, clientPod, template, keys, {
+        isNew: created,
+        deadline,
+      });
+      ({ clientPod, pod: current, created: podCreated } = started);
     }
     return this.body(
       recordOf(clientPod),
@@ -232,18 +242,11 @@ export class Instances {
     });
     // Loops only when the ClientPod is deleted between our create and our read.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const result = await kube.clientPods.create(manifest).catch(clientPodRefused);
+      const result = await kube.clientPods.create(manifest).catch(createRefused);
       if (result.created) {
         await enforceLimits(kube, config, result.object);
         this.deps.events.created();
-        // A status from the start: `kubectl get cpod` shows PHASE, LAST ACTIVITY and EXPIRES
-        // for an instance nobody has used yet. The status subresource ignores a status given
-        // at create, so this is one more write, on the cold path of a new instance only.
-        // Its creation is its first activity, as the instance's body already says.
-        const record = recordOf(result.object);
-        const status = activityStatus(record, record.createdAt, undefined, config);
-        const written = await kube.clientPods.patchStatus(name, { ...status, phase: "Pending" });
-        return { clientPod: written ?? result.object, created: true };
+        return { clientPod: result.object, created: true };
       }
       const existing = await kube.clientPods.get(name);
       if (existing) return { clientPod: existing, created: false };

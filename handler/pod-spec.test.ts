@@ -46,7 +46,10 @@ const hostile: V1PodTemplate = {
 };
 
 describe("buildPod", () => {
-  const pod = buildPod(hostile, owner, { "gptme.ai/last-activity": "t" }, defaults);
+  const pod = buildPod(hostile, owner, {
+    annotations: { "gptme.ai/last-activity": "t" },
+    resources: defaults,
+  });
 
   it("names, labels and owns the pod for its ClientPod", () => {
     expect(pod.metadata?.name).toBe(owner.metadata.name);
@@ -116,10 +119,25 @@ describe("buildPod", () => {
     const env = [
       { name: "GPTME_SERVER_TOKEN", valueFrom: { secretKeyRef: { name: "s", key: "token" } } },
     ];
-    const withToken = buildPod(template, owner, {}, defaults, env);
+    const withToken = buildPod(template, owner, { annotations: {}, resources: defaults, env });
     expect(withToken.spec?.containers[0]?.env).toEqual([{ name: "KEEP", value: "1" }, ...env]);
     expect(withToken.spec?.containers[1]?.env).toBeUndefined();
     expect(JSON.stringify(withToken)).not.toContain("leaked");
+  });
+
+  it("mounts the instance's workspace claim when it has one", () => {
+    const withClaim = buildPod(hostile, owner, {
+      annotations: {},
+      resources: defaults,
+      workspaceClaim: owner.metadata.name,
+    });
+    expect(withClaim.spec?.volumes).toEqual([
+      { name: "workspace", persistentVolumeClaim: { claimName: owner.metadata.name } },
+    ]);
+    expect(withClaim.spec?.containers[0]?.volumeMounts).toEqual([
+      { name: "workspace", mountPath: "/workspace" },
+    ]);
+    expect(pod.spec?.volumes).toBeUndefined();
   });
 
   it("leaves the template untouched", () => {
@@ -130,7 +148,9 @@ describe("buildPod", () => {
 
 describe("instancePortOf", () => {
   it("is the container port named http", () => {
-    expect(instancePortOf(buildPod(hostile, owner, {}, defaults))).toBe(8000);
+    expect(instancePortOf(buildPod(hostile, owner, { annotations: {}, resources: defaults }))).toBe(
+      8000,
+    );
   });
   it("is 5700 when no port is named http", () => {
     expect(

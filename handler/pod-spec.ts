@@ -6,6 +6,7 @@ import type {
   V1ResourceRequirements,
 } from "@kubernetes/client-node";
 import { API_VERSION, type ClientPod, fleetLabels, KIND } from "../shared/clientpod.js";
+import { withWorkspace } from "./pod-workspace.js";
 
 /** The port gptme-server listens on when the template names no container port `http`. */
 export const DEFAULT_INSTANCE_PORT = 5700;
@@ -16,23 +17,30 @@ export interface ResourceDefaults {
   defaultMemoryLimit: string;
 }
 
+/** What one instance's Pod adds to its template. */
+export interface InstancePod {
+  /** The fleet's annotations (the ClientPod's mirror). */
+  annotations: Record<string, string>;
+  resources: ResourceDefaults;
+  /** Set on the instance's own container, replacing the template's variables of the same names. */
+  env?: V1EnvVar[];
+  /** The instance's workspace claim; undefined: the template's own `workspace` volume, if any. */
+  workspaceClaim?: string | undefined;
+}
+
 /**
  * The Pod of a ClientPod, built from its PodTemplate. Whatever the template says, the result
  * meets the "restricted" Pod Security Standard, mounts no service account token, gives every
  * container CPU and memory requests and limits, is owned by the ClientPod (so it is deleted
- * with it) and carries the fleet's labels plus `annotations`. `instanceEnv` is set on the
- * instance's own container (the one serving the `http` port), replacing the template's
- * variables of the same names.
+ * with it) and carries the fleet's labels plus `instance.annotations`. The instance's own
+ * container is the one serving the `http` port (else the first).
  */
-export function buildPod(
-  template: V1PodTemplate,
-  owner: ClientPod,
-  annotations: Record<string, string>,
-  defaults: ResourceDefaults,
-  instanceEnv: V1EnvVar[] = [],
-): V1Pod {
+export function buildPod(template: V1PodTemplate, owner: ClientPod, instance: InstancePod): V1Pod {
   const source = structuredClone(template.template ?? {});
-  const spec = source.spec ?? { containers: [] };
+  const templateSpec = source.spec ?? { containers: [] };
+  const spec = instance.workspaceClaim
+    ? withWorkspace(templateSpec, instance.workspaceClaim, servingIndex(templateSpec.containers))
+    : templateSpec;
   const { name, uid } = owner.metadata;
   return {
     apiVersion: "v1",
@@ -43,7 +51,7 @@ export function buildPod(
         ...source.metadata?.labels,
         ...fleetLabels(owner.spec.clientId, owner.spec.instanceId),
       },
-      annotations: { ...source.metadata?.annotations, ...annotations },
+      annotations: { ...source.metadata?.annotations, ...instance.annotations },
       ownerReferences: [
         {
           apiVersion: API_VERSION,
@@ -69,10 +77,10 @@ export function buildPod(
           spec.securityContext?.runAsUser === 0 ? undefined : spec.securityContext?.runAsUser,
         seccompProfile: { type: "RuntimeDefault" },
       },
-      containers: withInstanceEnv(spec.containers, instanceEnv).map((c) =>
-        restrictContainer(c, defaults),
+      containers: withInstanceEnv(spec.containers, instance.env ?? []).map((c) =>
+        restrictContainer(c, instance.resources),
       ),
-      initContainers: spec.initContainers?.map((c) => restrictContainer(c, defaults)),
+      initContainers: spec.initContainers?.map((c) => restrictContainer(c, instance.resources)),
     },
   };
 }
@@ -100,10 +108,15 @@ function restrictContainer(container: V1Container, defaults: ResourceDefaults): 
   };
 }
 
+/** The instance's own container: the one serving the `http` port, else the first. */
+export function servingIndex(containers: readonly V1Container[]): number {
+  const serving = containers.findIndex((c) => c.ports?.some((p) => p.name === HTTP_PORT_NAME));
+  return serving === -1 ? 0 : serving;
+}
+
 function withInstanceEnv(containers: V1Container[], env: V1EnvVar[]): V1Container[] {
   if (env.length === 0) return containers;
-  const serving = containers.findIndex((c) => c.ports?.some((p) => p.name === HTTP_PORT_NAME));
-  const target = serving === -1 ? 0 : serving;
+  const target = servingIndex(containers);
   const names = new Set(env.map((e) => e.name));
   return containers.map((c, index) =>
     index === target

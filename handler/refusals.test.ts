@@ -1,7 +1,7 @@
 import { HTTPError } from "h3";
 import { describe, expect, it } from "vitest";
 import { KubeApiError, KubeUnavailableError } from "../shared/kube.js";
-import { clientPodRefused, podRefused } from "./refusals.js";
+import { createRefused, podRefused } from "./refusals.js";
 
 // The API server's own messages (Kubernetes 1.36), as the quota admission plugin writes them.
 const exceeded = new KubeApiError(
@@ -30,7 +30,7 @@ const thrownBy = (refused: (error: unknown) => never, error: unknown): unknown =
 
 describe("refused creates", () => {
   it("answer a ResourceQuota over its cap as 503 fleet_full with Retry-After", () => {
-    for (const refused of [clientPodRefused, podRefused]) {
+    for (const refused of [createRefused, podRefused]) {
       const thrown = thrownBy(refused, exceeded) as HTTPError;
       expect(thrown).toBeInstanceOf(HTTPError);
       expect(thrown.status).toBe(503);
@@ -40,7 +40,7 @@ describe("refused creates", () => {
   });
 
   it("answer a ResourceQuota not counted yet as the API server being unavailable", () => {
-    for (const refused of [clientPodRefused, podRefused]) {
+    for (const refused of [createRefused, podRefused]) {
       expect(thrownBy(refused, uncounted)).toBeInstanceOf(KubeUnavailableError);
     }
   });
@@ -48,7 +48,7 @@ describe("refused creates", () => {
   it("answer a Pod refused by admission as 500 pod_rejected, and pass anything else on", () => {
     const thrown = thrownBy(podRefused, podSecurity) as HTTPError;
     expect([thrown.status, thrown.body]).toEqual([500, { code: "pod_rejected" }]);
-    expect(thrownBy(clientPodRefused, podSecurity)).toBe(podSecurity);
+    expect(thrownBy(createRefused, podSecurity)).toBe(podSecurity);
     const conflict = new KubeApiError(409, "AlreadyExists", "exists");
     expect(thrownBy(podRefused, conflict)).toBe(conflict);
   });

@@ -25,8 +25,8 @@ function quotaRefusal(error: unknown): Error | undefined {
   return undefined;
 }
 
-/** What a refused ClientPod create means to the client. */
-export function clientPodRefused(error: unknown): never {
+/** What a refused ClientPod or workspace claim create means to the client. */
+export function createRefused(error: unknown): never {
   throw quotaRefusal(error) ?? error;
 }
 

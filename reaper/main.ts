@@ -35,6 +35,7 @@ async function main(output: LogOutput): Promise<number> {
       namespace: settings.namespace,
       idleTimeoutSeconds: settings.idleTimeoutMs / 1000,
       maxLifetimeSeconds: settings.maxLifetimeMs / 1000,
+      workspaceRetentionSeconds: settings.workspaceRetentionMs / 1000,
       concurrency: settings.concurrency,
       probeTimeoutSeconds:
         settings.probeTimeoutMs === undefined ? null : settings.probeTimeoutMs / 1000,
@@ -45,6 +46,7 @@ async function main(output: LogOutput): Promise<number> {
   try {
     const summary = await reap(kube, {
       defaults: { idleTimeoutMs: settings.idleTimeoutMs, maxLifetimeMs: settings.maxLifetimeMs },
+      workspaceRetentionMs: settings.workspaceRetentionMs,
       dryRun: settings.dryRun,
       concurrency: settings.concurrency,
       probe: settings.probeTimeoutMs === undefined ? false : { timeoutMs: settings.probeTimeoutMs },

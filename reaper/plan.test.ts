@@ -1,7 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { ClientPod } from "../shared/clientpod.js";
-import { planReap } from "./plan.js";
+import { planReap, planWorkspaces } from "./plan.js";
 
 const MIN = 60_000;
 const defaults = { idleTimeoutMs: 30 * MIN, maxLifetimeMs: 24 * 60 * MIN };
@@ -190,5 +190,66 @@ describe("planReap", () => {
 
   it("reports max-lifetime before idle when both have passed", () => {
     expect(reasons([clientPod("a")], [], at(25 * 60 * MIN)).a).toBe("max-lifetime");
+  });
+});
+
+describe("planWorkspaces", () => {
+  const DAY = 24 * 60 * MIN;
+  const retention = 30 * DAY;
+  const claim = (name: string, lastUsed: Date | undefined, deleting = false) => ({
+    metadata: {
+      name,
+      uid: `uid-${name}`,
+      resourceVersion: `rv-${name}`,
+      creationTimestamp: t0,
+      deletionTimestamp: deleting ? t0 : undefined,
+      labels: { "gptme.ai/client": "c".repeat(32) },
+      annotations: lastUsed ? { "gptme.ai/last-used": lastUsed.toISOString() } : undefined,
+    },
+  });
+  const now = at(40 * DAY);
+
+  it("deletes a workspace unused past the retention, with the read's preconditions", () => {
+    const actions = planWorkspaces(
+      [claim("old", at(9 * DAY))],
+      new Set(),
+      new Set(),
+      now,
+      retention,
+    );
+    expect(actions).toEqual([
+      {
+        kind: "workspace",
+        name: "old",
+        clientId: "c".repeat(32),
+        reason: "workspace-retention",
+        idleSeconds: 31 * 24 * 3600,
+        uid: "uid-old",
+        resourceVersion: "rv-old",
+      },
+    ]);
+  });
+
+  it("keeps a recent one, and one exactly at the retention", () => {
+    const claims = [claim("recent", at(20 * DAY)), claim("edge", at(10 * DAY))];
+    expect(planWorkspaces(claims, new Set(), new Set(), now, retention)).toEqual([]);
+  });
+
+  it("never deletes one a Pod mounts, one whose instance exists, or one already going", () => {
+    const claims = [claim("mounted", at(0)), claim("instance", at(0)), claim("going", at(0), true)];
+    expect(
+      planWorkspaces(claims, new Set(["mounted"]), new Set(["instance"]), now, retention),
+    ).toEqual([]);
+  });
+
+  it("counts from the claim's creation when no use was recorded", () => {
+    const actions = planWorkspaces(
+      [claim("unrecorded", undefined)],
+      new Set(),
+      new Set(),
+      now,
+      retention,
+    );
+    expect(actions.map((a) => a.name)).toEqual(["unrecorded"]);
   });
 });

@@ -1,20 +1,21 @@
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { instancePortOf } from "../handler/pod-spec.js";
 import { type ClientPod, LABEL_CLIENT } from "../shared/clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
 import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
+import { lastUsedOf } from "../shared/workspace.js";
 import type { ProbeTarget } from "./probe.js";
 
-export type ReapReason = "idle" | "max-lifetime" | "pod-ended" | "orphan";
+export type ReapReason = "idle" | "max-lifetime" | "pod-ended" | "orphan" | "workspace-retention";
 
 /** One deletion the reaper decided on, with what it needs to delete exactly what it judged. */
 export interface ReapAction {
-  /** A ClientPod (the whole instance) or a lone Pod (an orphan). */
-  kind: "clientpod" | "pod";
+  /** A ClientPod (the whole instance), a lone Pod (an orphan) or a workspace claim. */
+  kind: "clientpod" | "pod" | "workspace";
   name: string;
   clientId: string | undefined;
   reason: ReapReason;
-  /** Seconds since the last activity (or creation); for ClientPods only. */
+  /** Seconds since the last activity (or creation), or a workspace's last use. */
   idleSeconds: number | undefined;
   /** Delete preconditions from the reaper's read: anything touched since is left alone. */
   uid: string;
@@ -132,6 +133,37 @@ export function planOrphans(pods: readonly V1Pod[], liveOwners: ReadonlySet<stri
       idleSeconds: undefined,
       uid,
       resourceVersion: undefined,
+    });
+  }
+  return actions;
+}
+
+/**
+ * Workspace claims nobody has used for `retentionMs`: no instance of that name exists (its
+ * ClientPod would use it), no Pod mounts it, and its last recorded use is older than the
+ * retention. Exactly at the retention is not past it.
+ */
+export function planWorkspaces(
+  claims: readonly V1PersistentVolumeClaim[],
+  mounted: ReadonlySet<string>,
+  instances: ReadonlySet<string>,
+  now: Date,
+  retentionMs: number,
+): ReapAction[] {
+  const actions: ReapAction[] = [];
+  for (const claim of claims) {
+    const { name, uid, resourceVersion, deletionTimestamp } = claim.metadata ?? {};
+    if (!name || !uid || deletionTimestamp || mounted.has(name) || instances.has(name)) continue;
+    const lastUsed = lastUsedOf(claim);
+    if (!lastUsed || now.getTime() - lastUsed.getTime() <= retentionMs) continue;
+    actions.push({
+      kind: "workspace",
+      name,
+      clientId: claim.metadata?.labels?.[LABEL_CLIENT],
+      reason: "workspace-retention",
+      idleSeconds: Math.floor((now.getTime() - lastUsed.getTime()) / 1000),
+      uid,
+      resourceVersion,
     });
   }
   return actions;

@@ -18,8 +18,15 @@ describe("reaper settings", () => {
       maxLifetimeMs: 86_400_000,
       concurrency: 10,
       probeTimeoutMs: 2_000,
+      workspaceRetentionMs: 30 * 86_400_000,
       logLevel: "info",
     });
+  });
+
+  it("takes the workspace retention from WORKSPACE_RETENTION, or --workspace-retention", () => {
+    const env = sources({ WORKSPACE_RETENTION: "7d" });
+    expect(settingsFrom([], env).workspaceRetentionMs).toBe(7 * 86_400_000);
+    expect(settingsFrom(["--workspace-retention", "2h"], env).workspaceRetentionMs).toBe(7_200_000);
   });
 
   it("bounds the probe with --probe-timeout and turns it off with --no-probe", () => {
@@ -58,6 +65,8 @@ describe("reaper settings", () => {
     [["--concurrency", "0"], "--concurrency"],
     [["--concurrency", "many"], "--concurrency"],
     [["--probe-timeout", "soon"], "--probe-timeout"],
+    [["--workspace-retention", "0"], "--workspace-retention"],
+    [["--workspace-retention", "a while"], "--workspace-retention"],
     [["--probe-timeout", "0"], "--probe-timeout"],
     [["--namespace", "Bad_NS"], "--namespace"],
     [["--namespace", ""], "--namespace"],

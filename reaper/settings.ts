@@ -24,6 +24,12 @@ export const args = {
     valueHint: "D",
     description: "Age before deletion (default: MAX_LIFETIME, 24h).",
   },
+  "workspace-retention": {
+    type: "string",
+    valueHint: "D",
+    description:
+      "Delete a workspace no instance has used this long (default: WORKSPACE_RETENTION, 30d).",
+  },
   concurrency: {
     type: "string",
     valueHint: "N",
@@ -57,6 +63,7 @@ export interface ReaperSettings {
   namespace: string;
   idleTimeoutMs: number;
   maxLifetimeMs: number;
+  workspaceRetentionMs: number;
   concurrency: number;
   /** Undefined with --no-probe. */
   probeTimeoutMs: number | undefined;
@@ -73,6 +80,7 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
     "idleTimeout",
     "maxLifetime",
     "probeTimeout",
+    "workspaceRetention",
   ]);
   const unknown = Object.keys(parsed).find((key) => !known.has(key));
   if (unknown) throw new ConfigError(`--${unknown}: unknown flag (see --help)`);
@@ -111,11 +119,19 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
     DEFAULT_PROBE_TIMEOUT_MS,
   );
   if (probeTimeoutMs <= 0) throw new ConfigError("--probe-timeout: expected a duration above 0");
+  const workspaceRetentionMs = duration(
+    "workspace-retention",
+    parsed["workspace-retention"],
+    fleet.workspaceRetentionMs,
+  );
+  if (workspaceRetentionMs < 1_000)
+    throw new ConfigError("--workspace-retention: must be at least 1s");
   return {
     dryRun: Boolean(parsed["dry-run"]),
     namespace: fleet.namespace,
     idleTimeoutMs: duration("idle-timeout", parsed["idle-timeout"], fleet.idleTimeoutMs),
     maxLifetimeMs: duration("max-lifetime", parsed["max-lifetime"], fleet.maxLifetimeMs),
+    workspaceRetentionMs,
     concurrency,
     probeTimeoutMs: parsed.probe === false ? undefined : probeTimeoutMs,
     logLevel: fleet.logLevel,

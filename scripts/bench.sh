@@ -13,5 +13,5 @@ export KUBECONFIG="$ROOT/.cluster/kubeconfig"
 kubectl apply -f k8s/local/fleet-operator/01-crd-clientpods.yaml >/dev/null
 kubectl wait --for=condition=Established crd/clientpods.gptme.ai --timeout=60s >/dev/null
 npm run --silent build
-npx tsc -p tsconfig.bench.json
+npx tsc -p tsconfig.scripts.json
 node .bench/scripts/bench/main.js "$@"

@@ -47,7 +47,28 @@ healthy() {
   # A healthy cluster also runs its KWOK controller: Ready nodes prove it (and that there are some).
   kubectl wait --for=condition=Ready node -l type=kwok --timeout=5s >/dev/null 2>&1 || return 1
   # ...and only nodes with loopback pod CIDRs (a cluster from before they were set is replaced).
-  ! kubectl get nodes -l type=kwok -o jsonpath='{range .items[*]}{.spec.podCIDR}{"\n"}{end}' | grep -qv '^127\.'
+  kubectl get nodes -l type=kwok -o jsonpath='{range .items[*]}{.spec.podCIDR}{"\n"}{end}' | grep -qv '^127\.' && return 1
+  # ...and the default StorageClass that workspaces bind through (older clusters lack it).
+  kubectl get storageclass "$STORAGE_CLASS" >/dev/null 2>&1
+}
+
+# The cluster's default StorageClass: claims get a directory from the hostPath provisioner
+# (enabled in write_config), deleted with the claim. Immediate binding: this machine is the
+# only place a volume can be, and a claim bound before its Pod is scheduled adds ~70 ms to
+# a Pod's start where WaitForFirstConsumer added ~900 ms.
+STORAGE_CLASS=local-hostpath
+install_storage_class() {
+  kubectl apply -f - >/dev/null <<YAML
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: $STORAGE_CLASS
+  annotations:
+    storageclass.kubernetes.io/is-default-class: "true"
+provisioner: kubernetes.io/host-path
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
+YAML
 }
 
 # What a real node needs of the control plane: the API server advertised on the pod bridge
@@ -118,6 +139,12 @@ $([ "$REAL_NODE" != 1 ] || real_node_patches)
     extraArgs:
       - key: resource-quota-sync-period
         value: 15s
+      # Kubernetes' own hostPath provisioner (single-machine clusters only, which this is):
+      # the controller-manager makes a directory under /tmp/hostpath_pv for each claim of
+      # the default StorageClass below and removes it when the claim is deleted, so instance
+      # workspaces bind here as they would on a cluster with a real provisioner.
+      - key: enable-hostpath-provisioner
+        value: "true"
 YAML
 }
 
@@ -164,6 +191,7 @@ cmd_up() {
     die "could not add KWOK nodes (log: $STATE_DIR/create.log)"
   kubectl wait --for=condition=Ready node --all --timeout=60s >/dev/null ||
     die "KWOK nodes did not become Ready"
+  install_storage_class || die "could not create the StorageClass $STORAGE_CLASS"
   [ "$REAL_NODE" != 1 ] || echo "$(date -u +%FT%TZ)" >"$REAL_NODE_MARK"
   say "up in $((SECONDS - started))s: $(kubectl config view -o jsonpath='{.clusters[0].cluster.server}'), kubeconfig $KUBECONFIG_OUT"
 }

@@ -56,11 +56,12 @@ trap restore EXIT
 
 say "building"
 npm run --silent build
+npx tsc -p tsconfig.scripts.json
 say "starting Traefik on 127.0.0.1:$TRAEFIK_PORT (first run builds it: 5-15 minutes)"
 bash scripts/traefik.sh "$TRAEFIK_PORT" "$NAMESPACE" &
 traefik_pid=$!
 say "running a real gptme-server for each instance's pod (KWOK pods run no containers)"
-node scripts/dev-pods.mjs "$NAMESPACE" "$(bash scripts/gptme-server.sh)" &
+node .bench/scripts/dev-pods.js "$NAMESPACE" "$(bash scripts/gptme-server.sh)" &
 pods_pid=$!
 
 cat >&2 <<MSG

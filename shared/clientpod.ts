@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { Workspace } from "./workspace.js";
 
 export const GROUP = "gptme.ai";
 export const VERSION = "v1";
@@ -58,6 +59,7 @@ export const clientPodSchema = z.object({
       lastReap: z
         .object({ at: timestamp, verdict: z.string(), detail: z.string().optional() })
         .optional(),
+      workspace: z.object({ name: z.string(), state: z.enum(["new", "kept"]) }).optional(),
     })
     .optional(),
 });
@@ -76,6 +78,8 @@ export interface ClientPodStatus {
    */
   expiresAt?: string;
   lastReap?: LastReap;
+  /** The instance's workspace, once its claim is made or found. */
+  workspace?: Workspace;
 }
 
 /** The reaper's latest verdict on an instance it kept (a deleted one has no status to show). */

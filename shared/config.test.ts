@@ -31,7 +31,21 @@ describe("loadHandlerConfig", () => {
       defaultCpuLimit: "1",
       defaultMemoryLimit: "1Gi",
       credentialFiles: [],
+      workspaces: { size: "1Gi", storageClass: undefined },
+      workspaceRetentionMs: 30 * 24 * 3600_000,
     });
+  });
+
+  it("reads the workspaces' settings, and WORKSPACES=off turns them off", () => {
+    const env = { WORKSPACE_SIZE: "5Gi", WORKSPACE_STORAGE_CLASS: "fast-ssd" };
+    expect(loadHandlerConfig(sources(env)).workspaces).toEqual({
+      size: "5Gi",
+      storageClass: "fast-ssd",
+    });
+    expect(loadHandlerConfig(sources({ ...env, WORKSPACES: "off" })).workspaces).toBeUndefined();
+    expect(loadHandlerConfig(sources({ WORKSPACE_RETENTION: "7d" })).workspaceRetentionMs).toBe(
+      7 * 24 * 3600_000,
+    );
   });
 
   it("re-reads credentials files within 10 s of a change by default", () => {
@@ -132,6 +146,10 @@ describe("loadHandlerConfig", () => {
       "INSTANCE_TOKEN_SECRET_FILE",
     ],
     [{ CREDENTIALS_RELOAD: "0" }, "CREDENTIALS_RELOAD"],
+    [{ WORKSPACES: "yes" }, "WORKSPACES"],
+    [{ WORKSPACE_SIZE: "lots" }, "WORKSPACE_SIZE"],
+    [{ WORKSPACE_STORAGE_CLASS: "Fast SSD" }, "WORKSPACE_STORAGE_CLASS"],
+    [{ WORKSPACE_RETENTION: "a month" }, "WORKSPACE_RETENTION"],
     [{ CREDENTIALS_RELOAD: "often" }, "CREDENTIALS_RELOAD"],
   ])("%j stops with one line naming %s", (env, variable) => {
     expect(() => loadHandlerConfig(sources(env))).toThrow(ConfigError);

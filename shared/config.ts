@@ -10,6 +10,7 @@ import {
 } from "./credential-formats.js";
 import type { TokenKeys } from "./instance-token.js";
 import { type Current, type FileFormat, fixed, ReloadingFile } from "./reloading-file.js";
+import type { WorkspaceSettings } from "./workspace.js";
 
 /** Where a pod finds its own namespace when it runs with a service account. */
 export const SERVICE_ACCOUNT_NAMESPACE_FILE =
@@ -39,6 +40,7 @@ const fleetEnv = {
   LOG_LEVEL: z.enum(LOG_LEVELS).default("info"),
   IDLE_TIMEOUT: duration().prefault("30m"),
   MAX_LIFETIME: duration().prefault("24h"),
+  WORKSPACE_RETENTION: duration({ min: 1_000 }).prefault("30d"),
 };
 
 const handlerEnv = {
@@ -75,6 +77,12 @@ const handlerEnv = {
   PROXY_MAX_BODY: byteSize.prefault("32Mi"),
   INSTANCE_TOKEN_SECRET: z.string().optional(),
   INSTANCE_TOKEN_SECRET_FILE: z.string().min(1).optional(),
+  WORKSPACES: z.enum(["on", "off"], { error: "expected on or off" }).default("on"),
+  WORKSPACE_SIZE: quantity.default("1Gi"),
+  WORKSPACE_STORAGE_CLASS: z
+    .string()
+    .regex(DNS_SUBDOMAIN, "expected a StorageClass name")
+    .optional(),
 };
 
 export interface FleetConfig {
@@ -82,6 +90,8 @@ export interface FleetConfig {
   logLevel: (typeof LOG_LEVELS)[number];
   idleTimeoutMs: number;
   maxLifetimeMs: number;
+  /** The reaper deletes a workspace no instance has used for this long. */
+  workspaceRetentionMs: number;
 }
 
 export interface HandlerConfig extends FleetConfig {
@@ -105,6 +115,8 @@ export interface HandlerConfig extends FleetConfig {
   instanceTokenKeys: TokenKeySource;
   /** How soon changed credentials take effect (files, and the fleet's token-key Secret). */
   credentialsReloadMs: number;
+  /** Each instance's workspace claim; undefined with WORKSPACES=off (no workspace). */
+  workspaces: WorkspaceSettings | undefined;
 }
 
 /** The instance gateway (`/api/v1/instances/:name/...`). */
@@ -170,6 +182,7 @@ export function loadFleetConfig(sources: ConfigSources = defaultSources()): Flee
     logLevel: env.LOG_LEVEL,
     idleTimeoutMs: env.IDLE_TIMEOUT,
     maxLifetimeMs: env.MAX_LIFETIME,
+    workspaceRetentionMs: env.WORKSPACE_RETENTION,
   };
 }
 
@@ -238,5 +251,9 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
           }
         : { kind: "kubernetes" },
     credentialsReloadMs: env.CREDENTIALS_RELOAD,
+    workspaces:
+      env.WORKSPACES === "on"
+        ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
+        : undefined,
   };
 }

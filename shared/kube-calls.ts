@@ -14,7 +14,12 @@ import { KubeApiError, type KubeUnavailableError, toKubeError } from "./kube-err
 import { KubeTransport } from "./kube-transport.js";
 
 export type Verb = "get" | "list" | "create" | "patch" | "delete" | "watch";
-export type Resource = "clientpods" | "pods" | "podtemplates" | "secrets";
+export type Resource =
+  | "clientpods"
+  | "pods"
+  | "podtemplates"
+  | "secrets"
+  | "persistentvolumeclaims";
 
 /** Observes every API call: metrics count them, tests assert how many a request makes. */
 export interface KubeObserver {
@@ -101,6 +106,25 @@ export class KubeCalls {
       throw new ApiException(response.status, "GET failed", response.text, response.headers);
     }
     return JSON.parse(response.text) as T;
+  }
+
+  /** One page of a namespaced core resource as plain JSON (timestamps stay strings). */
+  async listJson<T>(resource: Resource, options: ListOptions): Promise<Page<T>> {
+    const query = new URLSearchParams();
+    if (options.labelSelector) query.set("labelSelector", options.labelSelector);
+    if (options.limit !== undefined) query.set("limit", String(options.limit));
+    if (options.continue) query.set("continue", options.continue);
+    const list = await this.call("list", resource, () =>
+      this.getJson<{
+        items: T[];
+        metadata?: { continue?: string; remainingItemCount?: number };
+      }>(`/api/v1/namespaces/${this.namespace}/${resource}?${query}`),
+    );
+    return {
+      items: list.items,
+      continue: list.metadata?.continue || undefined,
+      remaining: list.metadata?.remainingItemCount,
+    };
   }
 
   async deleteResult(deletion: Promise<unknown>): Promise<DeleteResult> {

@@ -73,21 +73,7 @@ export class Pods {
    * typed client's conversion of each into model objects was most of its peak memory.
    */
   async list(options: ListOptions = {}): Promise<Page<V1Pod>> {
-    const query = new URLSearchParams();
-    if (options.labelSelector) query.set("labelSelector", options.labelSelector);
-    if (options.limit !== undefined) query.set("limit", String(options.limit));
-    if (options.continue) query.set("continue", options.continue);
-    const list = await this.api.call("list", "pods", () =>
-      this.api.getJson<{
-        items: V1Pod[];
-        metadata?: { continue?: string; remainingItemCount?: number };
-      }>(`/api/v1/namespaces/${this.api.namespace}/pods?${query}`),
-    );
-    return {
-      items: list.items,
-      continue: list.metadata?.continue || undefined,
-      remaining: list.metadata?.remainingItemCount,
-    };
+    return this.api.listJson<V1Pod>("pods", options);
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeCalls, type KubeObserver } from "./kube-calls.js";
+import { PersistentVolumeClaims } from "./kube-claims.js";
 import { ClientPods } from "./kube-clientpods.js";
 import { Pods } from "./kube-pods.js";
 import { PodTemplates } from "./kube-podtemplates.js";
@@ -30,6 +31,8 @@ export class Kube {
   readonly pods: Pods;
   readonly podTemplates: PodTemplates;
   readonly secrets: Secrets;
+  /** Instance workspaces. */
+  readonly claims: PersistentVolumeClaims;
   private readonly api: KubeCalls;
 
   constructor(
@@ -43,6 +46,7 @@ export class Kube {
     this.pods = new Pods(this.api);
     this.podTemplates = new PodTemplates(this.api);
     this.secrets = new Secrets(this.api);
+    this.claims = new PersistentVolumeClaims(this.api);
   }
 
   /** Closes idle keep-alive connections, so a process can exit promptly. */

@@ -249,6 +249,7 @@ describe("the manifests on a real API server", () => {
       await stream.next((e) => e.type === "connected", 5_000);
       const summary = await reap(kube, {
         defaults: { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * 3600_000 },
+        workspaceRetentionMs: 30 * 24 * 3600_000,
         dryRun: false,
         concurrency: 2,
         now: () => new Date(),

@@ -34,6 +34,7 @@ describe("an open event stream keeps its instance alive", () => {
   const reapOnce = () =>
     reap(kube, {
       defaults: { idleTimeoutMs: IDLE_TIMEOUT_MS, maxLifetimeMs: 24 * 3600_000 },
+      workspaceRetentionMs: 30 * 24 * 3600_000,
       dryRun: false,
       concurrency: 4,
       now: () => new Date(),

@@ -60,6 +60,7 @@ describe("reaper probes idle instances before deleting them", () => {
     const logs = new LogCapture();
     const summary = await reap(kube, {
       defaults: { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * HOUR },
+      workspaceRetentionMs: 30 * 24 * 3600_000,
       dryRun: false,
       concurrency: 4,
       now: () => new Date(),

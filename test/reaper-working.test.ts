@@ -32,6 +32,7 @@ describe("reaper and an instance at work", () => {
     const logs = new LogCapture();
     const summary = await reap(kube, {
       defaults: { idleTimeoutMs: 1_000, maxLifetimeMs: 3600_000 },
+      workspaceRetentionMs: 30 * 24 * 3600_000,
       dryRun: false,
       concurrency: 4,
       now: () => new Date(),

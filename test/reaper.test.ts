@@ -49,6 +49,7 @@ describe("reaper on the real control plane", () => {
     const logs = new LogCapture();
     const summary = reap(kube, {
       defaults,
+      workspaceRetentionMs: 30 * 24 * 3600_000,
       dryRun: options.dryRun ?? false,
       concurrency: 4,
       now: () => new Date(),

@@ -96,6 +96,7 @@ describe("faults", () => {
         );
         const summary = await reap(kube, {
           defaults: { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * 3600_000 },
+          workspaceRetentionMs: 30 * 24 * 3600_000,
           dryRun: false,
           concurrency: 4,
           now: () => new Date(),

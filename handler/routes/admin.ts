@@ -10,6 +10,7 @@ import { requireAdmin } from "../auth.js";
 import { apiError } from "../errors.js";
 import { endpointOf, type InstanceBody, instanceBody, recordOf } from "../instance-view.js";
 import type { Instances } from "../instances.js";
+import { purgeOf } from "./purge.js";
 
 export interface AdminItem extends InstanceBody {
   clientId: string;
@@ -22,12 +23,12 @@ export interface AdminDetail extends AdminItem {
   lastReap: { at: string; verdict: string; detail: string | null } | null;
 }
 
-const listQuery = z.object({
+/** The query of a paged admin list: `?client=&limit=&continue=`. */
+export const pageQuery = z.object({
   client: z
     .string()
     .regex(/^[0-9a-f]{16,64}$/, "client is a client id: 16 to 64 lowercase hex digits")
     .optional(),
-  status: z.enum(["starting", "ready", "failed", "terminating"]).optional(),
   limit: z
     .string()
     .regex(/^\d+$/, "limit is a whole number from 1 to 500")
@@ -36,9 +37,12 @@ const listQuery = z.object({
     .optional(),
   continue: z.string().min(1).max(4096).optional(),
 });
+const listQuery = pageQuery.extend({
+  status: z.enum(["starting", "ready", "failed", "terminating"]).optional(),
+});
 
 const INSTANCE_NAME = new RegExp(`^${INSTANCE_NAME_PREFIX}[0-9a-f]{16}$`);
-const DEFAULT_PAGE_SIZE = 100;
+export const DEFAULT_PAGE_SIZE = 100;
 
 /** The admin API: every instance of every client, behind the admin token. */
 export function adminRoutes(
@@ -51,11 +55,7 @@ export function adminRoutes(
 
   app.get("/admin/pods", async (event) => {
     admin(event);
-    const parsed = listQuery.safeParse(getQuery(event));
-    if (!parsed.success) {
-      throw apiError(400, "invalid_query", parsed.error.issues[0]?.message ?? "invalid query");
-    }
-    const query = parsed.data;
+    const query = parseQuery(listQuery, event);
     // One page of ClientPods straight from the API server, then their Pods in one list
     // call selected by the page's clients: two calls per page, whatever the fleet's size.
     const page = await kube.clientPods
@@ -67,7 +67,10 @@ export function adminRoutes(
         continue: query.continue,
       })
       .catch(expiredToken);
-    const pods = await podsOf(kube, page.items);
+    const pods = await podsOf(
+      kube,
+      page.items.map((cp) => cp.spec.clientId),
+    );
     const items = page.items
       .map((cp) => adminItem(cp, pods.get(cp.metadata.name), config))
       .filter((item) => !query.status || item.status === query.status);
@@ -86,8 +89,9 @@ export function adminRoutes(
   app.delete("/admin/pods/:name", async (event) => {
     admin(event);
     const name = nameOf(event);
-    if (!(await instances.remove(name))) throw notFound(name);
-    return { name, deleted: true };
+    const removed = await instances.remove(name, { purge: purgeOf(event) });
+    if (!removed) throw notFound(name);
+    return { name, deleted: true, workspace: removed.workspace };
   });
 }
 
@@ -118,8 +122,21 @@ function adminDetail(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfi
   };
 }
 
-async function podsOf(kube: Kube, clientPods: ClientPod[]): Promise<Map<string, V1Pod>> {
-  const clients = [...new Set(clientPods.map((cp) => cp.spec.clientId))];
+/** The query, or 400 invalid_query naming what is wrong with it. */
+export function parseQuery<S extends z.ZodType>(schema: S, event: H3Event): z.infer<S> {
+  const parsed = schema.safeParse(getQuery(event));
+  if (!parsed.success) {
+    throw apiError(400, "invalid_query", parsed.error.issues[0]?.message ?? "invalid query");
+  }
+  return parsed.data;
+}
+
+/** The Pods of some clients (those of a page), by name, in one list call. */
+export async function podsOf(
+  kube: Kube,
+  clientIds: Iterable<string | undefined>,
+): Promise<Map<string, V1Pod>> {
+  const clients = [...new Set(clientIds)].filter((id) => id !== undefined);
   if (clients.length === 0) return new Map();
   const pods = await kube.pods.list({
     labelSelector: `${MANAGED_SELECTOR},${LABEL_CLIENT} in (${clients.join(",")})`,
@@ -128,7 +145,7 @@ async function podsOf(kube: Kube, clientPods: ClientPod[]): Promise<Map<string, 
 }
 
 /** A continue token the API server refuses (malformed, or expired after a few minutes). */
-function expiredToken(error: unknown): never {
+export function expiredToken(error: unknown): never {
   if (error instanceof KubeApiError && (error.status === 400 || error.status === 410)) {
     throw apiError(
       400,

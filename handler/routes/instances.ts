@@ -5,6 +5,7 @@ import { clientIdFor } from "../auth.js";
 import { apiError } from "../errors.js";
 import type { InstanceBody } from "../instance-view.js";
 import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances.js";
+import { purgeOf } from "./purge.js";
 
 const MAX_WAIT_SECONDS = 60;
 
@@ -28,10 +29,9 @@ export function instanceRoutes(app: H3, config: HandlerConfig, instances: Instan
     const instanceId = instanceIdOf(event);
     const name = instanceNameOf(clientId, instanceId);
     event.context.instanceName = name;
-    if (!(await instances.remove(name))) {
-      throw apiError(404, "not_found", `You have no instance "${instanceId}".`);
-    }
-    return { name, deleted: true };
+    const removed = await instances.remove(name, { purge: purgeOf(event) });
+    if (!removed) throw apiError(404, "not_found", `You have no instance "${instanceId}".`);
+    return { name, deleted: true, workspace: removed.workspace };
   });
 }
 

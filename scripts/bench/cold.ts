@@ -50,11 +50,7 @@ export async function coldPath(sequential: number, burst: number): Promise<ColdR
       const pod: V1Pod = buildPod(
         template,
         { ...owner, metadata: { ...owner.metadata, name } },
-        {},
-        {
-          defaultCpuLimit: "1",
-          defaultMemoryLimit: "1Gi",
-        },
+        { annotations: {}, resources: { defaultCpuLimit: "1", defaultMemoryLimit: "1Gi" } },
       );
       pod.metadata = { ...pod.metadata, ownerReferences: undefined };
       const created = await kube.pods.create(pod);

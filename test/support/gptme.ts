@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { inject } from "vitest";
 import { instancePortOf } from "../../handler/pod-spec.js";
+import { localEnvOf } from "../../scripts/lib/pod-mounts.js";
 import { adminKubeConfig } from "./cluster.js";
 
 declare module "vitest" {
@@ -90,7 +91,9 @@ export async function startGptmeServer(
 
 /**
  * Does for a KWOK pod what a kubelet would: reads the Pod, resolves its GPTME_SERVER_TOKEN
- * from the Secret it references, and runs gptme-server at the pod's IP and `http` port.
+ * from the Secret it references, mounts its volumes (its workspace claim's directory, see
+ * localEnvOf) and runs gptme-server at the pod's IP and `http` port. `env` adds to (and
+ * overrides) the container's own environment.
  */
 export async function runInstancePod(
   namespace: string,
@@ -107,7 +110,8 @@ export async function runInstancePod(
   if (!ref?.name || !ref.key) throw new Error(`pod ${name} takes no token from a Secret`);
   const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
   const token = Buffer.from(secret.data?.[ref.key] ?? "", "base64").toString("utf8");
-  return startGptmeServer(ip, instancePortOf(pod), token, extraArgs, env);
+  const mounted = container ? await localEnvOf(core, pod, container) : {};
+  return startGptmeServer(ip, instancePortOf(pod), token, extraArgs, { ...mounted, ...env });
 }
 
 /** gptme-server's own count of the requests it answered, per endpoint (its Prometheus metrics). */

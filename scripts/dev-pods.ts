@@ -1,34 +1,41 @@
 // npm run dev's stand-in for a kubelet: KWOK pods run no containers, so for every instance
 // Pod in the namespace this runs the real gptme-server at the pod's loopback IP and `http`
-// port, with GPTME_SERVER_TOKEN from the Secret the Pod references, and stops it when the
-// Pod goes. The gateway then reaches a live gptme-server, as it will in a real cluster.
+// port, with GPTME_SERVER_TOKEN from the Secret the Pod references and its volumes mounted
+// as a kubelet would (its workspace claim's directory as HOME), and stops it when the Pod
+// goes. The gateway then reaches a live gptme-server, and a returning user finds their
+// conversations, as in a real cluster.
 //
-// Usage: node scripts/dev-pods.mjs NAMESPACE GPTME_SERVER_BIN   (KUBECONFIG set)
-import { spawn } from "node:child_process";
+// Usage: node .bench/scripts/dev-pods.js NAMESPACE GPTME_SERVER_BIN   (KUBECONFIG set)
+import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { localEnvOf } from "./lib/pod-mounts.js";
 
-const [namespace, gptmeServer] = process.argv.slice(2);
-if (!namespace || !gptmeServer) throw new Error("usage: dev-pods.mjs NAMESPACE GPTME_SERVER_BIN");
+const [namespaceArg, gptmeServerArg] = process.argv.slice(2);
+if (!namespaceArg || !gptmeServerArg)
+  throw new Error("usage: dev-pods.js NAMESPACE GPTME_SERVER_BIN");
+const namespace: string = namespaceArg;
+const gptmeServer: string = gptmeServerArg;
 const POLL_MS = 2_000;
 
 const kc = new KubeConfig();
 kc.loadFromDefault();
 const core = kc.makeApiClient(CoreV1Api);
 /** Running servers by pod uid. */
-const running = new Map();
+const running = new Map<string, ChildProcess>();
 
-const say = (text) => process.stderr.write(`[dev-pods] ${text}\n`);
+const say = (text: string) => process.stderr.write(`[dev-pods] ${text}\n`);
 
-async function start(pod) {
+async function start(pod: V1Pod & { metadata: { uid: string; name: string } }) {
   const ip = pod.status?.podIP;
   // Only loopback pod IPs (the local cluster's): never an address this machine does not own.
   if (!ip || !/^127\.\d+\.\d+\.\d+$/.test(ip)) return;
   const container = pod.spec?.containers.find((c) => c.ports?.some((p) => p.name === "http"));
-  const port = container?.ports?.find((p) => p.name === "http")?.containerPort ?? 5700;
-  const ref = container?.env?.find((e) => e.name === "GPTME_SERVER_TOKEN")?.valueFrom?.secretKeyRef;
+  if (!container) return;
+  const port = container.ports?.find((p) => p.name === "http")?.containerPort ?? 5700;
+  const ref = container.env?.find((e) => e.name === "GPTME_SERVER_TOKEN")?.valueFrom?.secretKeyRef;
   if (!ref?.name || !ref.key) return;
   const secret = await core.readNamespacedSecret({ name: ref.name, namespace });
   const token = Buffer.from(secret.data?.[ref.key] ?? "", "base64").toString("utf8");
@@ -36,6 +43,7 @@ async function start(pod) {
     env: {
       PATH: process.env.PATH,
       HOME: mkdtempSync(join(tmpdir(), "dev-gptme-")),
+      ...(await localEnvOf(core, pod, container)),
       GPTME_SERVER_TOKEN: token,
     },
     stdio: "ignore",
@@ -50,7 +58,9 @@ async function sync() {
     labelSelector: "app.kubernetes.io/managed-by=gptme-fleet",
   });
   const live = new Map(
-    pods.items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => [p.metadata?.uid, p]),
+    pods.items
+      .filter((p) => !p.metadata?.deletionTimestamp && p.metadata?.uid && p.metadata.name)
+      .map((p) => [p.metadata?.uid as string, p as Parameters<typeof start>[0]]),
   );
   for (const [uid, proc] of running) {
     if (!live.has(uid)) {
@@ -58,7 +68,10 @@ async function sync() {
       running.delete(uid);
     }
   }
-  for (const [uid, pod] of live) if (!running.has(uid)) await start(pod).catch(() => undefined);
+  for (const [uid, pod] of live) {
+    if (!running.has(uid))
+      await start(pod).catch((error) => say(`${pod.metadata.name}: ${error.message}`));
+  }
 }
 
 const stop = () => {

@@ -1,0 +1,61 @@
+import type { ClientPod } from "../shared/clientpod.js";
+import type { Kube } from "../shared/kube.js";
+import {
+  lastUsedPatch,
+  type Workspace,
+  type WorkspaceSettings,
+  workspaceClaim,
+  workspaceStateOf,
+} from "../shared/workspace.js";
+import { createRefused } from "./refusals.js";
+
+/** How often a request re-reads a workspace claim that is being deleted. */
+const DELETION_POLL_MS = 250;
+
+/**
+ * Makes the instance's workspace claim, or finds the one an earlier instance left and
+ * records its use now; undefined while a claim of that name is still being deleted (the
+ * reaper's retention pass got there first) and `deadline` passes before it is gone, in
+ * which case the Pod must wait: a Pod over a terminating claim would never start.
+ *
+ * Finding a kept claim is a write, not a read: it moves the claim's resourceVersion, so a
+ * retention delete the reaper planned before it fails its precondition, and the workspace
+ * a user is coming back to is never deleted under them.
+ */
+export async function ensureWorkspace(
+  kube: Kube,
+  clientPod: ClientPod,
+  settings: WorkspaceSettings,
+  now: () => Date,
+  deadline: number,
+  signal?: AbortSignal,
+): Promise<Workspace | undefined> {
+  const { name, uid } = clientPod.metadata;
+  const owner = {
+    name,
+    uid,
+    clientId: clientPod.spec.clientId,
+    instanceId: clientPod.spec.instanceId,
+  };
+  for (;;) {
+    const created = await kube.claims
+      .create(workspaceClaim(owner, settings, now()))
+      .catch(createRefused);
+    if (created.created) return { name, state: "new" };
+    // 409: it exists. Record the use; the answer says whose it was.
+    const claim = await kube.claims.patch(name, lastUsedPatch(now()));
+    if (claim && !claim.metadata?.deletionTimestamp) {
+      return { name, state: workspaceStateOf(claim, uid) };
+    }
+    // Gone between the two calls, or going: make it again once it is gone.
+    if (claim && !(await gone(kube, name, deadline, signal))) return undefined;
+  }
+}
+
+async function gone(kube: Kube, name: string, deadline: number, signal?: AbortSignal) {
+  while (Date.now() < deadline && !signal?.aborted) {
+    await new Promise((resolve) => setTimeout(resolve, DELETION_POLL_MS));
+    if (!(await kube.claims.get(name))) return true;
+  }
+  return false;
+}

@@ -1,0 +1,87 @@
+import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
+import type { H3 } from "h3";
+import { LABEL_CLIENT, LABEL_INSTANCE, MANAGED_SELECTOR } from "../../shared/clientpod.js";
+import type { HandlerConfig } from "../../shared/config.js";
+import type { Kube } from "../../shared/kube.js";
+import { lastUsedOf, mountedClaimsOf } from "../../shared/workspace.js";
+import { requireAdmin } from "../auth.js";
+import { DEFAULT_PAGE_SIZE, expiredToken, pageQuery, parseQuery, podsOf } from "./admin.js";
+
+/** One workspace, as the admin API shows it. */
+export interface WorkspaceItem {
+  name: string;
+  clientId: string | null;
+  instanceId: string | null;
+  /** What the claim has (its capacity once bound), else what it asked for. */
+  size: string | null;
+  storageClass: string | null;
+  /** The claim's phase: Pending, Bound or Lost. */
+  phase: string | null;
+  createdAt: string | null;
+  lastUsed: string | null;
+  /** Whether a Pod (an instance running or starting) mounts it now. */
+  mounted: boolean;
+  /**
+   * When the reaper may delete it (unused for WORKSPACE_RETENTION); null while mounted, and
+   * for a claim already being deleted.
+   */
+  deletableAt: string | null;
+  terminating: boolean;
+}
+
+/** `GET /admin/workspaces`: the workspaces of every client (or one), a page at a time. */
+export function adminWorkspaceRoutes(app: H3, config: HandlerConfig, kube: Kube): void {
+  app.get("/admin/workspaces", async (event) => {
+    requireAdmin(event.req.headers.get("authorization"), config);
+    const query = parseQuery(pageQuery, event);
+    // A page of claims, then the Pods of that page's clients: two calls per page.
+    const page = await kube.claims
+      .list({
+        labelSelector: query.client
+          ? `${MANAGED_SELECTOR},${LABEL_CLIENT}=${query.client}`
+          : MANAGED_SELECTOR,
+        limit: query.limit ?? DEFAULT_PAGE_SIZE,
+        continue: query.continue,
+      })
+      .catch(expiredToken);
+    const pods = await podsOf(
+      kube,
+      page.items.map((claim) => claim.metadata?.labels?.[LABEL_CLIENT]),
+    );
+    const mounted = mountedClaimsOf([...pods.values()]);
+    const items = page.items.map((claim) =>
+      workspaceItem(claim, mounted.has(claim.metadata?.name ?? ""), config.workspaceRetentionMs),
+    );
+    return { items, continue: page.continue ?? "" };
+  });
+}
+
+export function workspaceItem(
+  claim: V1PersistentVolumeClaim,
+  mounted: boolean,
+  retentionMs: number,
+): WorkspaceItem {
+  const labels = claim.metadata?.labels ?? {};
+  const lastUsed = lastUsedOf(claim);
+  const terminating = Boolean(claim.metadata?.deletionTimestamp);
+  return {
+    name: claim.metadata?.name ?? "",
+    clientId: labels[LABEL_CLIENT] ?? null,
+    instanceId: labels[LABEL_INSTANCE] ?? null,
+    size: claim.status?.capacity?.storage ?? claim.spec?.resources?.requests?.storage ?? null,
+    storageClass: claim.spec?.storageClassName ?? null,
+    phase: claim.status?.phase ?? null,
+    createdAt: isoOf(claim.metadata?.creationTimestamp),
+    lastUsed: lastUsed ? lastUsed.toISOString() : null,
+    mounted,
+    deletableAt:
+      mounted || terminating || !lastUsed
+        ? null
+        : new Date(lastUsed.getTime() + retentionMs).toISOString(),
+    terminating,
+  };
+}
+
+function isoOf(value: Date | string | undefined): string | null {
+  return value === undefined ? null : new Date(value).toISOString();
+}

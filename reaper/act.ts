@@ -1,0 +1,164 @@
+import pRetry from "p-retry";
+import { deleteInstance, recordWorkspaceUse } from "../shared/instance-ops.js";
+import { type DeleteResult, type Kube, KubeUnavailableError } from "../shared/kube.js";
+import type { Logger } from "../shared/log.js";
+import type { ReapAction } from "./plan.js";
+import type { ReapOptions } from "./reap.js";
+import { detailOf, type Verdict } from "./verdict.js";
+
+// What the reaper does with each action it decided on: delete exactly what it judged, or
+// keep a busy instance and say so, logging one line per action.
+
+/** Retries of a delete that failed for a transient reason (unreachable, overloaded). */
+const DELETE_RETRIES = 3;
+
+export type Result = "deleted" | "skipped" | "failed";
+export interface Outcome {
+  result: Result;
+  verdict?: Verdict["verdict"];
+}
+
+/**
+ * Keeps a busy instance and writes its activity (with the verdict), so the next pass and
+ * every `expiresAt` count it as active. Written only if the ClientPod is unchanged since the
+ * reaper read it: a client that touched it in between wrote fresher activity itself.
+ */
+export async function keepBusy(
+  kube: Kube,
+  action: ReapAction,
+  verdict: Verdict,
+  { log, dryRun, now, beforeWrite }: ReapOptions,
+): Promise<Outcome> {
+  const fields = { ...actionFields(action), reason: "busy", ...signalFields(verdict), dryRun };
+  if (dryRun || action.resourceVersion === undefined) {
+    log.info({ ...fields, result: "skipped" }, "reap");
+    return { result: "skipped", verdict: "busy" };
+  }
+  await beforeWrite?.(action);
+  const when = now();
+  const at = when.toISOString();
+  const timeouts = action.timeouts;
+  // The instance's new expiry, for `kubectl get cpod`: idle from now on, within its lifetime.
+  const expiresAt =
+    timeouts &&
+    new Date(
+      Math.min(when.getTime() + timeouts.idleTimeoutMs, timeouts.lifetimeEndsAt.getTime()),
+    ).toISOString();
+  try {
+    const written = await kube.clientPods.patchStatusIfUnchanged(
+      action.name,
+      action.resourceVersion,
+      {
+        lastActivity: at,
+        expiresAt,
+        lastReap: { at, verdict: "busy", detail: detailOf(verdict) },
+      },
+    );
+    const detail =
+      written === "conflict"
+        ? "changed since read"
+        : written === "absent"
+          ? "already gone"
+          : "activity recorded";
+    log.info({ ...fields, result: "skipped", detail }, "reap");
+    return { result: "skipped", verdict: "busy" };
+  } catch (error) {
+    // Kept all the same; the failure is reported so a missing permission does not go unseen.
+    log.error({ ...fields, result: "failed", error: (error as Error).message }, "reap");
+    return { result: "failed", verdict: "busy" };
+  }
+}
+
+/** The probe's signal as log fields: what kept or doomed the instance. */
+export function signalFields(verdict: Verdict): Record<string, number | string | undefined> {
+  return verdict.verdict === "unreachable"
+    ? { unreachable: verdict.unreachable }
+    : { generating: verdict.generating, sseConnections: verdict.sseConnections };
+}
+
+export async function execute(
+  kube: Kube,
+  action: ReapAction,
+  { log, now }: ReapOptions,
+  signal: Record<string, unknown> | undefined,
+): Promise<Result> {
+  let result: DeleteResult;
+  try {
+    result = await pRetry(() => deleteOf(kube, action), {
+      retries: DELETE_RETRIES,
+      minTimeout: 200,
+      shouldRetry: ({ error }) => error instanceof KubeUnavailableError,
+    });
+  } catch (error) {
+    log.error(
+      {
+        ...actionFields(action),
+        ...signal,
+        dryRun: false,
+        result: "failed",
+        error: (error as Error).message,
+      },
+      "reap",
+    );
+    return "failed";
+  }
+  // A conflict means the object was touched after we read it; absent, that someone else
+  // deleted it first. Neither is ours to count as deleted, and neither is a failure.
+  const outcome: Result = result === "deleted" ? "deleted" : "skipped";
+  const detail =
+    result === "conflict" ? "changed since read" : result === "absent" ? "already gone" : undefined;
+  log.info({ ...actionFields(action), ...signal, dryRun: false, result: outcome, detail }, "reap");
+  if (result === "deleted" && action.kind === "clientpod") {
+    await stampWorkspace(kube, action, now(), log);
+  }
+  return outcome;
+}
+
+/** The delete of exactly the object judged: preconditions from the reaper's read. */
+function deleteOf(kube: Kube, action: ReapAction): Promise<DeleteResult> {
+  const read = { uid: action.uid, resourceVersion: action.resourceVersion };
+  switch (action.kind) {
+    case "clientpod":
+      return deleteInstance(kube, action.name, read);
+    case "workspace":
+      return kube.claims.delete(action.name, read);
+    case "pod":
+      return kube.pods.delete(action.name, { uid: action.uid });
+  }
+}
+
+/**
+ * A reaped instance's workspace stays: its retention counts from now. A failed write is
+ * reported, not counted as a failed delete; the retention then counts from the instance's
+ * creation (at most MAX_LIFETIME earlier).
+ */
+async function stampWorkspace(kube: Kube, action: ReapAction, now: Date, log: Logger) {
+  try {
+    await recordWorkspaceUse(kube, action.name, now);
+  } catch (error) {
+    log.warn(
+      { name: action.name, error: (error as Error).message },
+      "could not record the workspace's last use",
+    );
+  }
+}
+
+/** A dry run reports what a real pass would delete, and touches nothing. */
+export function planned(
+  action: ReapAction,
+  log: Logger,
+  signal: Record<string, unknown> | undefined,
+): Result {
+  log.info({ ...actionFields(action), ...signal, dryRun: true, result: "deleted" }, "reap");
+  return "deleted";
+}
+
+function actionFields(action: ReapAction) {
+  return {
+    kind: action.kind,
+    name: action.name,
+    clientId: action.clientId,
+    reason: action.reason,
+    idleSeconds: action.idleSeconds,
+  };
+}

@@ -1,0 +1,92 @@
+import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import { fleetLabels } from "./clientpod.js";
+
+// An instance's workspace is a PersistentVolumeClaim of the instance's own name, with no
+// owner: it outlives the instance, so a user who comes back finds their conversations.
+// Ending it is deliberate: a purge, or the reaper once nobody has used it for the retention.
+
+/** When an instance last used the claim: written when one is created over it, and when it ends. */
+export const ANNOTATION_LAST_USED = "gptme.ai/last-used";
+/** The uid of the ClientPod the claim was created for: later instances find it "kept". */
+export const ANNOTATION_CREATED_FOR = "gptme.ai/created-for";
+/** The name of the Pod volume the workspace claim backs. */
+export const WORKSPACE_VOLUME = "workspace";
+/**
+ * Where the workspace is mounted when the template has no `workspace` volume of its own, and
+ * the directories gptme-server then keeps its data and configuration in.
+ */
+export const DEFAULT_WORKSPACE_MOUNT = "/workspace";
+
+/**
+ * `new`: created for this instance; `kept`: left by an earlier instance of the same client
+ * and instance id (a fresh gptme-server over the user's earlier conversations).
+ */
+export type WorkspaceState = "new" | "kept";
+
+export interface Workspace {
+  name: string;
+  state: WorkspaceState;
+}
+
+export interface WorkspaceSettings {
+  /** The claim's storage request (a Kubernetes quantity). */
+  size: string;
+  /** Unset: the cluster's default StorageClass. */
+  storageClass: string | undefined;
+}
+
+/** The claim of a new instance's workspace; its name is the instance's. */
+export function workspaceClaim(
+  owner: { name: string; uid: string; clientId: string; instanceId: string },
+  settings: WorkspaceSettings,
+  now: Date,
+): V1PersistentVolumeClaim {
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolumeClaim",
+    metadata: {
+      name: owner.name,
+      labels: fleetLabels(owner.clientId, owner.instanceId),
+      annotations: {
+        [ANNOTATION_CREATED_FOR]: owner.uid,
+        [ANNOTATION_LAST_USED]: now.toISOString(),
+      },
+    },
+    spec: {
+      accessModes: ["ReadWriteOnce"],
+      resources: { requests: { storage: settings.size } },
+      ...(settings.storageClass === undefined ? {} : { storageClassName: settings.storageClass }),
+    },
+  };
+}
+
+/** Whether the claim was created for the ClientPod of `uid`, or kept from an earlier one. */
+export function workspaceStateOf(claim: V1PersistentVolumeClaim, uid: string): WorkspaceState {
+  return claim.metadata?.annotations?.[ANNOTATION_CREATED_FOR] === uid ? "new" : "kept";
+}
+
+/** The merge patch that records a use of the workspace now. */
+export function lastUsedPatch(now: Date) {
+  return { metadata: { annotations: { [ANNOTATION_LAST_USED]: now.toISOString() } } };
+}
+
+/** When an instance last used the claim (its creation when the annotation is missing or unreadable). */
+export function lastUsedOf(claim: V1PersistentVolumeClaim): Date | undefined {
+  const text = claim.metadata?.annotations?.[ANNOTATION_LAST_USED];
+  const recorded = text === undefined ? undefined : new Date(text);
+  if (recorded && !Number.isNaN(recorded.getTime())) return recorded;
+  const created = claim.metadata?.creationTimestamp;
+  return created === undefined ? undefined : new Date(created);
+}
+
+/** The names of the claims that Pods not yet gone mount (a terminating Pod may still write). */
+export function mountedClaimsOf(pods: readonly V1Pod[]): Set<string> {
+  const mounted = new Set<string>();
+  for (const pod of pods) {
+    for (const volume of pod.spec?.volumes ?? []) {
+      const claim = volume.persistentVolumeClaim?.claimName;
+      if (claim) mounted.add(claim);
+    }
+  }
+  return mounted;
+}
