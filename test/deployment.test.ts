@@ -60,6 +60,11 @@ describe("the manifests on a real API server", () => {
   });
 
   afterAll(async () => {
+    // Workspaces outlive their instances: this file's go with them.
+    await core.deleteCollectionNamespacedPersistentVolumeClaim({
+      namespace: NAMESPACE,
+      labelSelector: `gptme.ai/client=${clientIdOf(KEY)}`,
+    });
     for (const name of created) {
       await custom
         .deleteNamespacedCustomObject({
@@ -90,6 +95,7 @@ describe("the manifests on a real API server", () => {
         "PodDisruptionBudget/fleet-handler",
         "PodTemplate/gptme-client",
         "ResourceQuota/fleet-instances",
+        "ResourceQuota/fleet-workspaces",
         "Role/fleet-handler",
         "Role/fleet-reaper",
         "RoleBinding/fleet-handler",
@@ -164,9 +170,18 @@ describe("the manifests on a real API server", () => {
       expect(
         (await (await handler.request("/instances", { apiKey: KEY })).json()).items,
       ).toHaveLength(2);
-      expect(
-        (await handler.request("/instances/gone", { apiKey: KEY, method: "DELETE" })).status,
-      ).toBe(200);
+      // Delete keeps the workspace (a patch of its last use); purge deletes it, instance or not.
+      const deleted = await handler.request("/instances/gone", { apiKey: KEY, method: "DELETE" });
+      expect(await deleted.json()).toMatchObject({ deleted: true, workspace: "kept" });
+      const purged = await handler.request("/instances/gone?purge=true", {
+        apiKey: KEY,
+        method: "DELETE",
+      });
+      expect(await purged.json()).toMatchObject({ deleted: true, workspace: "purged" });
+      const workspaces = await (
+        await handler.request(`/admin/workspaces?client=${clientIdOf(KEY)}`, { headers: admin })
+      ).json();
+      expect(workspaces.items.map((w: { instanceId: string }) => w.instanceId)).toContain("rbac");
       const listed = await (
         await handler.request(`/admin/pods?client=${clientIdOf(KEY)}`, { headers: admin })
       ).json();
@@ -206,12 +221,32 @@ describe("the manifests on a real API server", () => {
     const kc = await serviceAccountKubeConfig(NAMESPACE, "fleet-reaper");
     const name = instanceNameOf(clientIdOf(KEY), "rbac");
     const busy = instanceNameOf(clientIdOf(KEY), "rbac-busy");
+    const unused = instanceNameOf(clientIdOf(KEY), "rbac-unused");
     created.push(busy);
     const handler = startHandler(NAMESPACE);
     expect((await handler.request("/instances/rbac-busy?wait=30", { apiKey: KEY })).status).toBe(
       200,
     );
+    // A workspace nobody has used for 40 days, for the retention pass to delete.
+    expect((await handler.request("/instances/rbac-unused?wait=0", { apiKey: KEY })).status).toBe(
+      202,
+    );
+    await handler.request("/instances/rbac-unused", { apiKey: KEY, method: "DELETE" });
     handler.close();
+    await core.patchNamespacedPersistentVolumeClaim(
+      {
+        name: unused,
+        namespace: NAMESPACE,
+        body: {
+          metadata: {
+            annotations: {
+              "gptme.ai/last-used": new Date(Date.now() - 40 * 86_400_000).toISOString(),
+            },
+          },
+        },
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
     // A client listens to its busy instance: the reaper keeps it and records why, which
     // takes its one write (the ClientPod's status).
     const server = await runInstancePod(NAMESPACE, busy);
@@ -257,8 +292,15 @@ describe("the manifests on a real API server", () => {
         probe: { timeoutMs: 2_000 },
       });
       expect(summary.failed).toBe(0);
-      expect(summary.deleted).toBeGreaterThanOrEqual(1);
+      expect(summary.deleted).toBeGreaterThanOrEqual(2);
       expect(summary.busy).toBe(1);
+      // The reaped instance's workspace stays, its last use patched; the unused one went.
+      const reapedClaim = await adminKube.claims.get(name);
+      expect(
+        Date.parse(reapedClaim?.metadata?.annotations?.["gptme.ai/last-used"] ?? ""),
+      ).toBeGreaterThan(Date.parse(hourAgo));
+      const retired = await adminKube.claims.get(unused);
+      expect(retired === undefined || Boolean(retired.metadata?.deletionTimestamp)).toBe(true);
       const kept = await adminKube.clientPods.get(busy);
       expect(kept?.status?.lastReap).toMatchObject({ verdict: "busy" });
       expect(kept?.status?.lastActivity?.getTime()).toBeGreaterThan(Date.parse(hourAgo));

@@ -166,7 +166,7 @@ describe("admin API", () => {
     expect(Date.parse(body.expiresAt) - Date.parse(body.lastActivity)).toBe(30 * 60_000);
     const del = await handler.request(`/admin/pods/${name}`, { method: "DELETE", headers: auth });
     expect(del.status).toBe(200);
-    expect(await del.json()).toEqual({ name, deleted: true });
+    expect(await del.json()).toEqual({ name, deleted: true, workspace: "kept" });
     for (const method of ["GET", "DELETE"]) {
       const gone = await handler.request(`/admin/pods/${name}`, { method, headers: auth });
       expect(gone.status).toBe(404);

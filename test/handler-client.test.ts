@@ -197,6 +197,7 @@ describe("client API on the real control plane", () => {
     expect(await del.json()).toEqual({
       name: instanceNameOf(clientIdOf(KEY), "quick"),
       deleted: true,
+      workspace: "kept",
     });
     const again = await handler.request("/instances/quick", { apiKey: KEY, method: "DELETE" });
     expect(again.status).toBe(404);
