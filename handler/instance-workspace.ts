@@ -37,7 +37,8 @@ export async function ensureWorkspace(
     clientId: clientPod.spec.clientId,
     instanceId: clientPod.spec.instanceId,
   };
-  for (;;) {
+  // Loops only when the claim goes between our create and our patch, or was going.
+  for (let attempt = 0; attempt < 3; attempt++) {
     const created = await kube.claims
       .create(workspaceClaim(owner, settings, now()))
       .catch(createRefused);
@@ -50,6 +51,7 @@ export async function ensureWorkspace(
     // Gone between the two calls, or going: make it again once it is gone.
     if (claim && !(await gone(kube, name, deadline, signal))) return undefined;
   }
+  throw new Error(`the workspace claim ${name} kept vanishing while being made`);
 }
 
 async function gone(kube: Kube, name: string, deadline: number, signal?: AbortSignal) {
