@@ -21,6 +21,12 @@ REAL_NODE_SERVICE_CIDR=10.244.240.0/20
 REAL_NODE_API_SERVICE_IP=10.244.240.1
 REAL_NODE_ROUTE_TABLE=1244
 
+# Workspaces on the real node: claims of this StorageClass get a `local` volume from the
+# node's own provisioner (scripts/real-node-provisioner.sh says why not hostPath); the
+# overlay k8s/overlays/real-node sets it as WORKSPACE_STORAGE_CLASS.
+REAL_NODE_STORAGE_CLASS=real-node-local
+REAL_NODE_PROVISIONER=real-node.gptme.ai/local
+
 # The image names the manifests and Dockerfiles use, and the local tags the overlay swaps in.
 REAL_NODE_PAUSE_IMAGE=localhost/gptme-fleet/pause:3.10
 REAL_NODE_IMAGE_TAG=local

@@ -113,6 +113,22 @@ import_images() {
   say "imported $count new image archives into containerd in $((SECONDS - started))s"
 }
 
+# The StorageClass of the node's workspaces and its provisioner (a process on this machine,
+# like the kubelet: it makes directories here).
+storage_up() {
+  kubectl apply -f - >/dev/null <<YAML
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: $REAL_NODE_STORAGE_CLASS
+provisioner: $REAL_NODE_PROVISIONER
+reclaimPolicy: Delete
+# The node is the only place a volume can be: binding at once saves the scheduler a round.
+volumeBindingMode: Immediate
+YAML
+  start provisioner bash "$ROOT/scripts/real-node-provisioner.sh"
+}
+
 node_ready() {
   [ "$(kubectl get node "$REAL_NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
 }
@@ -121,7 +137,8 @@ cmd_up() {
   [ "$(id -u)" = 0 ] || die "the real node needs root"
   [ -s "$ADMIN_KUBECONFIG" ] || die "no control plane: run 'npm run cluster -- up --real-node'"
   [ -s "$STATE_DIR/real-node.enabled" ] || die "the control plane was not created for a real node: 'npm run cluster -- down' then 'up --real-node'"
-  if running containerd && running kubelet && running kube-proxy && running kube-router && node_ready; then
+  if running containerd && running kubelet && running kube-proxy && running kube-router &&
+    running provisioner && node_ready; then
     say "reusing the running real node $REAL_NODE_NAME"
     return 0
   fi
@@ -159,6 +176,7 @@ cmd_up() {
     --hostname-override "$REAL_NODE_NAME" --run-firewall=true --run-router=false \
     --run-service-proxy=false --service-cluster-ip-range "$REAL_NODE_SERVICE_CIDR" \
     --health-port 0 --metrics-port 0
+  storage_up
   wait_for "node $REAL_NODE_NAME Ready" 120 node_ready
   wait_for kube-proxy 60 curl -sf http://127.0.0.1:10256/healthz
   running kube-router || die "kube-router exited (log: $LOGS/kube-router.log)"
@@ -168,6 +186,7 @@ cmd_up() {
 # Stops the node's processes, its pods' containers and shims, in dependency order.
 cmd_down_processes() {
   mkdir -p "$PIDS"
+  stop provisioner
   stop kube-router
   stop kube-proxy
   stop kubelet
@@ -229,7 +248,7 @@ cmd_down() {
 
 cmd_status() {
   local name ok=0
-  for name in containerd api-relay kubelet kube-proxy kube-router; do
+  for name in containerd api-relay kubelet kube-proxy kube-router provisioner; do
     if running "$name"; then say "$name: running (pid $(cat "$PIDS/$name"))"; else say "$name: not running"; ok=1; fi
   done
   node_ready && say "node $REAL_NODE_NAME: Ready" || { say "node $REAL_NODE_NAME: not Ready"; ok=1; }

@@ -38,16 +38,28 @@ describe("the overlay k8s/overlays/real-node", () => {
   const base = render("k8s/local");
   const overlay = render("k8s/overlays/real-node");
 
-  it("changes nothing but images, placement and pull policy of the base's objects", () => {
+  it("changes nothing but images, placement, pull policy and the workspaces' StorageClass of the base's objects", () => {
     const strip = (o: Manifest) =>
       JSON.parse(
         JSON.stringify(o, (key, value) =>
-          ["image", "imagePullPolicy", "nodeSelector", "tolerations"].includes(key)
+          [
+            "image",
+            "imagePullPolicy",
+            "nodeSelector",
+            "tolerations",
+            "WORKSPACE_STORAGE_CLASS",
+          ].includes(key)
             ? undefined
             : value,
         ),
       );
     expect(overlay.map(strip)).toEqual(base.map(strip));
+  });
+
+  it("puts workspaces on the real node's own StorageClass; the base leaves the cluster's default", () => {
+    const config = (objects: Manifest[]) => find(objects, "ConfigMap", "fleet-config").data;
+    expect(config(overlay).WORKSPACE_STORAGE_CLASS).toBe("real-node-local");
+    expect(config(base).WORKSPACE_STORAGE_CLASS).toBeUndefined();
   });
 
   it.each([
