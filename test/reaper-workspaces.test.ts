@@ -1,9 +1,8 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ReapAction } from "../reaper/plan.js";
-import { type ReapOptions, reap } from "../reaper/reap.js";
+import type { ReapOptions } from "../reaper/reap.js";
 import { Kube } from "../shared/kube.js";
-import { createLogger } from "../shared/log.js";
 import {
   adminKubeConfig,
   createTestNamespace,
@@ -11,9 +10,10 @@ import {
   eventually,
   kubeconfigPath,
 } from "./support/cluster.js";
-import { installTemplate, LogCapture, startHandler, type TestHandler } from "./support/fleet.js";
+import { installTemplate, startHandler, type TestHandler } from "./support/fleet.js";
 import { type GptmeServer, runInstancePod } from "./support/gptme.js";
 import { kubectl } from "./support/kubectl.js";
+import { lastUsedAgo, reapOnce } from "./support/reaper.js";
 
 const KEY = "reaper-workspaces-key-01";
 const DAY = 86_400_000;
@@ -34,34 +34,9 @@ describe("reaper: workspace retention", () => {
     (await handler.request(`/instances/${id}?wait=${wait}`, { apiKey: KEY })).json();
   const end = (id: string) =>
     handler.request(`/instances/${id}`, { apiKey: KEY, method: "DELETE" });
-  const unusedFor = (name: string, ago: number) =>
-    core.patchNamespacedPersistentVolumeClaim(
-      {
-        name,
-        namespace,
-        body: {
-          metadata: {
-            annotations: { "gptme.ai/last-used": new Date(Date.now() - ago).toISOString() },
-          },
-        },
-      },
-      mergePatch,
-    );
-  const reapOnce = async (options: Partial<ReapOptions> = {}) => {
-    const logs = new LogCapture();
-    const summary = await reap(kube, {
-      defaults: { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * 3600_000 },
-      workspaceRetentionMs: RETENTION,
-      dryRun: false,
-      concurrency: 4,
-      now: () => new Date(),
-      log: createLogger({ level: "info", name: "fleet-reaper" }, logs),
-      probe: { timeoutMs: 2_000 },
-      ...options,
-    });
-    const lines = logs.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "reap");
-    return { summary, lines };
-  };
+  const unusedFor = (name: string, ago: number) => lastUsedAgo(namespace, name, ago);
+  const reapNow = (options: Partial<ReapOptions> = {}) =>
+    reapOnce(kube, { workspaceRetentionMs: RETENTION, ...options });
   const isGone = async (name: string) => {
     const claim = await kube.claims.get(name);
     return claim === undefined || Boolean(claim.metadata?.deletionTimestamp);
@@ -96,13 +71,13 @@ describe("reaper: workspace retention", () => {
     // would be old, but its instance uses it.
     await unusedFor(running, RETENTION + DAY);
 
-    const dry = await reapOnce({ dryRun: true });
+    const dry = await reapNow({ dryRun: true });
     expect(dry.lines.filter((l) => l.reason === "workspace-retention")).toEqual([
       expect.objectContaining({ kind: "workspace", name: old, result: "deleted", dryRun: true }),
     ]);
     expect(await isGone(old)).toBe(false);
 
-    const { summary, lines } = await reapOnce();
+    const { summary, lines } = await reapNow();
     expect(summary).toMatchObject({ workspaces: 3, deleted: 1, failed: 0 });
     expect(lines).toEqual([
       expect.objectContaining({
@@ -132,7 +107,7 @@ describe("reaper: workspace retention", () => {
       "--wait=true",
     ]);
     await unusedFor(name, RETENTION + DAY);
-    const { lines } = await reapOnce();
+    const { lines } = await reapNow();
     // The orphaned Pod goes this pass; the claim it mounted when the pass read the fleet stays.
     expect(lines.find((l) => l.kind === "pod" && l.name === name)).toMatchObject({
       reason: "orphan",
@@ -142,7 +117,7 @@ describe("reaper: workspace retention", () => {
     expect(await isGone(name)).toBe(false);
     // With the Pod gone, the next pass may take it.
     await eventually(async () => ((await kube.pods.get(name)) ? undefined : true), "the pod to go");
-    const next = await reapOnce();
+    const next = await reapNow();
     expect(next.lines.find((l) => l.kind === "workspace")).toMatchObject({
       name,
       result: "deleted",
@@ -170,7 +145,7 @@ describe("reaper: workspace retention", () => {
         returned = await get("returning");
       }
     };
-    const { summary, lines } = await reapOnce({ beforeWrite });
+    const { summary, lines } = await reapNow({ beforeWrite });
     expect(lines.find((l) => l.name === first.name)).toMatchObject({
       kind: "workspace",
       result: "skipped",

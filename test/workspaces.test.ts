@@ -2,10 +2,8 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ReapOptions, reap } from "../reaper/reap.js";
 import { claimDir } from "../scripts/lib/pod-mounts.js";
 import { Kube } from "../shared/kube.js";
-import { createLogger } from "../shared/log.js";
 import {
   adminKubeConfig,
   clientPodNames,
@@ -13,12 +11,12 @@ import {
   deleteTestNamespace,
   eventually,
 } from "./support/cluster.js";
-import { installTemplate, LogCapture, startHandler, type TestHandler } from "./support/fleet.js";
+import { installTemplate, startHandler, type TestHandler } from "./support/fleet.js";
 import { type GptmeServer, runInstancePod } from "./support/gptme.js";
+import { lastUsedAgo, reapOnce } from "./support/reaper.js";
 
 const KEY = "workspaces-key-000001";
 const ADMIN_TOKEN = "workspaces-admin-token-0001";
-const DAY = 86_400_000;
 
 // Workspaces on the local cluster: claims bind through the cluster's default StorageClass
 // (Kubernetes' own hostPath provisioner, scripts/cluster.sh), and the real gptme-server runs
@@ -52,21 +50,6 @@ describe("workspaces outlive their instances", () => {
       ...init,
       headers: { authorization: `Bearer ${server.token}`, "content-type": "application/json" },
     });
-  const reapOnce = async (options: Partial<ReapOptions> = {}) => {
-    const logs = new LogCapture();
-    const summary = await reap(kube, {
-      defaults: { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * 3600_000 },
-      workspaceRetentionMs: 30 * DAY,
-      dryRun: false,
-      concurrency: 4,
-      now: () => new Date(),
-      log: createLogger({ level: "info", name: "fleet-reaper" }, logs),
-      probe: { timeoutMs: 2_000 },
-      ...options,
-    });
-    const lines = logs.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "reap");
-    return { summary, lines };
-  };
   const idleSince = (name: string, ago: number) =>
     kube.clientPods.patchStatus(name, { lastActivity: new Date(Date.now() - ago).toISOString() });
 
@@ -131,7 +114,7 @@ describe("workspaces outlive their instances", () => {
     // The user goes to lunch: idle past the timeout, its gptme-server not working.
     await idleSince(first.name, 2 * 3600_000);
     const before = Date.now();
-    const { summary, lines } = await reapOnce();
+    const { summary, lines } = await reapOnce(kube);
     expect(summary).toMatchObject({ deleted: 1, failed: 0 });
     expect(lines.find((l) => l.name === first.name)).toMatchObject({ reason: "idle" });
     await server.stop();
@@ -208,6 +191,54 @@ describe("workspaces outlive their instances", () => {
       async () => ((await kube.claims.get(body.name)) ? undefined : true),
       "the purged claim to be gone",
     );
+  });
+
+  it("lists workspaces for the admin: client, instance, size, last use, mounted, paged", async () => {
+    const admin = (query: string) =>
+      handler.request(`/admin/workspaces${query}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+    const running = (await get("listed-running")).body;
+    const ended = (await get("listed-ended", 0)).body;
+    await remove("listed-ended");
+    await lastUsedAgo(namespace, ended.name, 10 * 86_400_000);
+    const clientId = (await kube.clientPods.get(running.name))?.spec.clientId;
+    const { items } = await (await admin(`?client=${clientId}`)).json();
+    const byName = new Map(items.map((w: { name: string }) => [w.name, w]));
+    expect(byName.get(running.name)).toMatchObject({
+      clientId,
+      instanceId: "listed-running",
+      size: "1Gi",
+      storageClass: "local-hostpath",
+      phase: "Bound",
+      mounted: true,
+      deletableAt: null,
+      terminating: false,
+    });
+    const endedItem = byName.get(ended.name) as { lastUsed: string; deletableAt: string };
+    expect(endedItem).toMatchObject({ instanceId: "listed-ended", mounted: false });
+    // Unused for 10 days of the 30-day retention: deletable 20 days from now.
+    const left = Date.parse(endedItem.deletableAt) - Date.now();
+    expect(left).toBeGreaterThan(19.9 * 86_400_000);
+    expect(left).toBeLessThan(20.1 * 86_400_000);
+    expect(Date.parse(endedItem.deletableAt) - Date.parse(endedItem.lastUsed)).toBe(
+      30 * 86_400_000,
+    );
+
+    // Paged by the API server: one at a time, every workspace exactly once.
+    const seen: string[] = [];
+    let token = "";
+    do {
+      const page = await (
+        await admin(`?client=${clientId}&limit=1${token ? `&continue=${token}` : ""}`)
+      ).json();
+      expect(page.items.length).toBeLessThanOrEqual(1);
+      seen.push(...page.items.map((w: { name: string }) => w.name));
+      token = page.continue;
+    } while (token);
+    expect(seen.sort()).toEqual(items.map((w: { name: string }) => w.name).sort());
+    expect((await admin("?limit=0")).status).toBe(400);
+    expect((await handler.request("/admin/workspaces")).status).toBe(401);
   });
 
   it("lets Kubernetes keep a claim a live Pod mounts, even when it is deleted (pvc-protection)", async () => {

@@ -1,11 +1,11 @@
 import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import type { H3 } from "h3";
-import { LABEL_CLIENT, LABEL_INSTANCE, MANAGED_SELECTOR } from "../../shared/clientpod.js";
+import { LABEL_CLIENT, LABEL_INSTANCE } from "../../shared/clientpod.js";
 import type { HandlerConfig } from "../../shared/config.js";
 import type { Kube } from "../../shared/kube.js";
 import { lastUsedOf, mountedClaimsOf } from "../../shared/workspace.js";
 import { requireAdmin } from "../auth.js";
-import { DEFAULT_PAGE_SIZE, expiredToken, pageQuery, parseQuery, podsOf } from "./admin.js";
+import { expiredToken, pageOptions, pageQuery, parseQuery, podsOf } from "./admin.js";
 
 /** One workspace, as the admin API shows it. */
 export interface WorkspaceItem {
@@ -35,15 +35,7 @@ export function adminWorkspaceRoutes(app: H3, config: HandlerConfig, kube: Kube)
     requireAdmin(event.req.headers.get("authorization"), config);
     const query = parseQuery(pageQuery, event);
     // A page of claims, then the Pods of that page's clients: two calls per page.
-    const page = await kube.claims
-      .list({
-        labelSelector: query.client
-          ? `${MANAGED_SELECTOR},${LABEL_CLIENT}=${query.client}`
-          : MANAGED_SELECTOR,
-        limit: query.limit ?? DEFAULT_PAGE_SIZE,
-        continue: query.continue,
-      })
-      .catch(expiredToken);
+    const page = await kube.claims.list(pageOptions(query)).catch(expiredToken);
     const pods = await podsOf(
       kube,
       page.items.map((claim) => claim.metadata?.labels?.[LABEL_CLIENT]),

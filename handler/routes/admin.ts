@@ -4,7 +4,7 @@ import { z } from "zod";
 import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/clientpod.js";
 import type { HandlerConfig } from "../../shared/config.js";
 import { expiryOf } from "../../shared/expiry.js";
-import { type Kube, KubeApiError } from "../../shared/kube.js";
+import { type Kube, KubeApiError, type ListOptions } from "../../shared/kube.js";
 import { INSTANCE_NAME_PREFIX } from "../../shared/names.js";
 import { requireAdmin } from "../auth.js";
 import { apiError } from "../errors.js";
@@ -42,7 +42,7 @@ const listQuery = pageQuery.extend({
 });
 
 const INSTANCE_NAME = new RegExp(`^${INSTANCE_NAME_PREFIX}[0-9a-f]{16}$`);
-export const DEFAULT_PAGE_SIZE = 100;
+const DEFAULT_PAGE_SIZE = 100;
 
 /** The admin API: every instance of every client, behind the admin token. */
 export function adminRoutes(
@@ -58,15 +58,7 @@ export function adminRoutes(
     const query = parseQuery(listQuery, event);
     // One page of ClientPods straight from the API server, then their Pods in one list
     // call selected by the page's clients: two calls per page, whatever the fleet's size.
-    const page = await kube.clientPods
-      .list({
-        labelSelector: query.client
-          ? `${MANAGED_SELECTOR},${LABEL_CLIENT}=${query.client}`
-          : MANAGED_SELECTOR,
-        limit: query.limit ?? DEFAULT_PAGE_SIZE,
-        continue: query.continue,
-      })
-      .catch(expiredToken);
+    const page = await kube.clientPods.list(pageOptions(query)).catch(expiredToken);
     const pods = await podsOf(
       kube,
       page.items.map((cp) => cp.spec.clientId),
@@ -119,6 +111,17 @@ function adminDetail(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfi
           detail: lastReap.detail ?? null,
         }
       : null,
+  };
+}
+
+/** The list options of one page the admin asked for: the fleet's objects, or one client's. */
+export function pageOptions(query: z.infer<typeof pageQuery>): ListOptions {
+  return {
+    labelSelector: query.client
+      ? `${MANAGED_SELECTOR},${LABEL_CLIENT}=${query.client}`
+      : MANAGED_SELECTOR,
+    limit: query.limit ?? DEFAULT_PAGE_SIZE,
+    continue: query.continue,
   };
 }
 

@@ -1,0 +1,47 @@
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { type ReapOptions, reap } from "../../reaper/reap.js";
+import type { Kube } from "../../shared/kube.js";
+import { createLogger } from "../../shared/log.js";
+import { adminKubeConfig } from "./cluster.js";
+import { LogCapture } from "./fleet.js";
+
+const DAY = 86_400_000;
+
+/**
+ * One reaper pass over a test namespace with the fleet's defaults (30m idle, 24h lifetime,
+ * 30d workspace retention, probing), `options` overriding; its summary and action lines.
+ */
+export async function reapOnce(kube: Kube, options: Partial<ReapOptions> = {}) {
+  const logs = new LogCapture();
+  const summary = await reap(kube, {
+    defaults: { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * 3600_000 },
+    workspaceRetentionMs: 30 * DAY,
+    dryRun: false,
+    concurrency: 4,
+    now: () => new Date(),
+    log: createLogger({ level: "info", name: "fleet-reaper" }, logs),
+    probe: { timeoutMs: 2_000 },
+    ...options,
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: log lines as a reader of the JSON sees them
+  const lines: any[] = logs.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "reap");
+  return { summary, lines };
+}
+
+/** Records on a workspace claim that it was last used `agoMs` ago (as if it had aged). */
+export function lastUsedAgo(namespace: string, name: string, agoMs: number) {
+  return adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .patchNamespacedPersistentVolumeClaim(
+      {
+        name,
+        namespace,
+        body: {
+          metadata: {
+            annotations: { "gptme.ai/last-used": new Date(Date.now() - agoMs).toISOString() },
+          },
+        },
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+}
