@@ -48,12 +48,17 @@ healthy() {
   kubectl wait --for=condition=Ready node -l type=kwok --timeout=5s >/dev/null 2>&1 || return 1
   # ...and only nodes with loopback pod CIDRs (a cluster from before they were set is replaced).
   kubectl get nodes -l type=kwok -o jsonpath='{range .items[*]}{.spec.podCIDR}{"\n"}{end}' | grep -qv '^127\.' && return 1
-  # ...and the default StorageClass that workspaces bind through (older clusters lack it).
+  # ...and made with today's configuration (a changed flag or version replaces it); a cluster
+  # made for a real node serves without one too.
+  local made_for_real_node=0
+  [ ! -s "$REAL_NODE_MARK" ] || made_for_real_node=1
+  [ "$(REAL_NODE=$made_for_real_node cluster_config)" = "$(cat "$STATE_DIR/kwokctl.yaml" 2>/dev/null)" ] || return 1
+  # ...and the default StorageClass that workspaces bind through.
   kubectl get storageclass "$STORAGE_CLASS" >/dev/null 2>&1
 }
 
 # The cluster's default StorageClass: claims get a directory from the hostPath provisioner
-# (enabled in write_config), deleted with the claim. Immediate binding: this machine is the
+# (enabled in cluster_config), deleted with the claim. Immediate binding: this machine is the
 # only place a volume can be, and a claim bound before its Pod is scheduled adds ~70 ms to
 # a Pod's start where WaitForFirstConsumer added ~900 ms.
 STORAGE_CLASS=local-hostpath
@@ -112,8 +117,9 @@ YAML
 # and pods reach the API server on the node's address at this port.
 api_port_default() { if [ "$REAL_NODE" = 1 ]; then echo 6443; else echo 0; fi; }
 
-write_config() {
-  cat >"$STATE_DIR/kwokctl.yaml" <<YAML
+# The cluster's configuration, written to stdout (its components' versions and flags).
+cluster_config() {
+  cat <<YAML
 kind: KwokctlConfiguration
 apiVersion: config.kwok.x-k8s.io/v1alpha1
 options:
@@ -145,6 +151,13 @@ $([ "$REAL_NODE" != 1 ] || real_node_patches)
       # workspaces bind here as they would on a cluster with a real provisioner.
       - key: enable-hostpath-provisioner
         value: "true"
+      # The controllers share one client, limited to 20 requests/s by default: a burst of new
+      # workspaces (each claim costs the volume controller 4 to 5 writes) queued behind it
+      # for seconds, and their Pods waited in the scheduler's backoff meanwhile.
+      - key: kube-api-qps
+        value: "200"
+      - key: kube-api-burst
+        value: "400"
 YAML
 }
 
@@ -152,10 +165,22 @@ YAML
 # that 'down' can prove nothing is left even if kwokctl lost track of one.
 leftover_pids() { pgrep -f -- "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" || true; }
 
+# The directories the hostPath provisioner made for this cluster's claims: it removes each
+# with its claim, but a cluster stopped with claims left would leave them in /tmp (shared by
+# every cluster on the machine), so they go with the cluster. Only paths of the form it makes.
+remove_hostpath_volumes() {
+  [ -s "$KUBECONFIG_OUT" ] && kubectl get --raw /readyz --request-timeout=3s >/dev/null 2>&1 || return 0
+  local dir
+  for dir in $(kubectl get pv -o jsonpath='{range .items[*]}{.spec.hostPath.path}{"\n"}{end}' 2>/dev/null); do
+    if [[ $dir =~ ^/tmp/hostpath_pv/[0-9a-f-]{36}$ ]]; then rm -rf -- "$dir"; fi
+  done
+}
+
 cmd_down() {
   # The real node first: its processes, containers, mounts, bridge and rules.
   if [ -d "$STATE_DIR/real-node" ] || [ -s "$REAL_NODE_MARK" ]; then bash "$ROOT/scripts/real-node.sh" down; fi
   rm -f "$REAL_NODE_MARK"
+  remove_hostpath_volumes
   if [ -d "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" ] && [ -x "$BIN/kwokctl-v$KWOK_VERSION" ]; then
     say "stopping cluster $CLUSTER_NAME"
     kwokctl delete cluster >/dev/null 2>&1 || true
@@ -179,9 +204,9 @@ cmd_up() {
     say "reusing the running cluster ($(kubectl config view -o jsonpath='{.clusters[0].cluster.server}'))"
     return 0
   fi
-  [ -d "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" ] && { say "replacing a cluster that does not answer (or was made without a real node)"; cmd_down; }
+  [ -d "$KWOK_WORKDIR/clusters/$CLUSTER_NAME" ] && { say "replacing a cluster that does not answer (or was made with another configuration)"; cmd_down; }
   local started=$SECONDS
-  write_config
+  cluster_config >"$STATE_DIR/kwokctl.yaml"
   say "starting cluster $CLUSTER_NAME"
   kwokctl --config "$STATE_DIR/kwokctl.yaml" create cluster --wait 2m >"$STATE_DIR/create.log" 2>&1 ||
     { tail -n 30 "$STATE_DIR/create.log" >&2; die "kwokctl could not start the cluster (log: $STATE_DIR/create.log)"; }

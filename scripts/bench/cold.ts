@@ -2,6 +2,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { isPodReady } from "../../handler/instance-view.js";
 import { buildPod } from "../../handler/pod-spec.js";
 import type { ClientPod } from "../../shared/clientpod.js";
+import { workspaceClaim } from "../../shared/workspace.js";
 import {
   adminKube,
   apiCalls,
@@ -25,7 +26,8 @@ export interface ColdResult {
 
 /**
  * Time from request to ready answer for new instances, one at a time and `burst` at once;
- * baseline: creating the same Pod directly and waiting (watch) for Ready.
+ * baseline: creating the same objects a Pod needs directly (its workspace claim, then the
+ * Pod that mounts it) and waiting (watch) for Ready.
  */
 export async function coldPath(sequential: number, burst: number): Promise<ColdResult[]> {
   const namespace = await createNamespace("bench-cold");
@@ -35,7 +37,7 @@ export async function coldPath(sequential: number, burst: number): Promise<ColdR
   try {
     const template = await kube.podTemplates.get("gptme-client");
     if (!template) throw new Error("no template");
-    // The same Pod the handler builds, minus the owner (which would make it the GC's).
+    // The same claim and Pod the handler makes, minus the owner (which would make it the GC's).
     const owner = {
       metadata: {
         name: "x",
@@ -47,10 +49,20 @@ export async function coldPath(sequential: number, burst: number): Promise<ColdR
       spec: { clientId: "0".repeat(32), instanceId: "x", podTemplate: "gptme-client" },
     } as ClientPod;
     const direct = async (name: string) => {
+      const claim = workspaceClaim(
+        { name, uid: "x", clientId: owner.spec.clientId, instanceId: "x" },
+        { size: "1Gi", storageClass: undefined },
+        new Date(),
+      );
+      if (!(await kube.claims.create(claim)).created) throw new Error("baseline claim exists");
       const pod: V1Pod = buildPod(
         template,
         { ...owner, metadata: { ...owner.metadata, name } },
-        { annotations: {}, resources: { defaultCpuLimit: "1", defaultMemoryLimit: "1Gi" } },
+        {
+          annotations: {},
+          resources: { defaultCpuLimit: "1", defaultMemoryLimit: "1Gi" },
+          workspaceClaim: name,
+        },
       );
       pod.metadata = { ...pod.metadata, ownerReferences: undefined };
       const created = await kube.pods.create(pod);

@@ -136,7 +136,8 @@ if (wants("cold")) {
   sections.push(`## Cold path
 
 Time from request to the ready answer for new instances (\`?wait=30\`), against the baseline:
-creating the same Pod directly and waiting (watch) until it is Ready.
+creating the same objects directly (the instance's workspace claim, then its Pod) and waiting
+(watch) until the Pod is Ready.
 
 | mode | handler p50 | baseline p50 | ratio | handler p99 | baseline p99 | API calls / cold request |
 |---|---:|---:|---:|---:|---:|---:|
@@ -144,7 +145,7 @@ ${rows.join("\n")}
 `);
   for (const r of results) {
     headline.push(
-      `| cold, ${r.mode} | p50 ${ms(r.handler.p50)}, p99 ${ms(r.handler.p99)} | ${ratio(r.handler.p50, r.baseline.p50)} of create-Pod-and-wait |`,
+      `| cold, ${r.mode} | p50 ${ms(r.handler.p50)}, p99 ${ms(r.handler.p99)} | ${ratio(r.handler.p50, r.baseline.p50)} of create-claim-and-Pod-and-wait |`,
     );
   }
 }
