@@ -1,4 +1,5 @@
 import type { ClientPod } from "../shared/clientpod.js";
+import { recordWorkspaceUse } from "../shared/instance-ops.js";
 import type { Kube } from "../shared/kube.js";
 import {
   lastUsedPatch,
@@ -52,6 +53,24 @@ export async function ensureWorkspace(
     if (claim && !(await gone(kube, name, deadline, signal))) return undefined;
   }
   throw new Error(`the workspace claim ${name} kept vanishing while being made`);
+}
+
+/** What became of a workspace when its instance was deleted; null: there was none. */
+export type WorkspaceEnd = "kept" | "purged" | null;
+
+/**
+ * Ends a workspace's use by a deleted instance: kept and marked used now, or with `purge`
+ * deleted (with or without an instance; Kubernetes keeps a claim a Pod still mounts until
+ * that Pod is gone).
+ */
+export async function endWorkspace(
+  kube: Kube,
+  name: string,
+  { deleted, purge }: { deleted: boolean; purge: boolean },
+  now: Date,
+): Promise<WorkspaceEnd> {
+  if (purge) return (await kube.claims.delete(name)) === "deleted" ? "purged" : null;
+  return deleted && (await recordWorkspaceUse(kube, name, now)) ? "kept" : null;
 }
 
 async function gone(kube: Kube, name: string, deadline: number, signal?: AbortSignal) {

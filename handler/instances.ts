@@ -1,7 +1,7 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import { type ClientPod, clientPodManifest, clientSelector } from "../shared/clientpod.js";
 import type { HandlerConfig } from "../shared/config.js";
-import { deleteInstance, recordWorkspaceUse } from "../shared/instance-ops.js";
+import { deleteInstance } from "../shared/instance-ops.js";
 import type { TokenKeys } from "../shared/instance-token.js";
 import type { Kube } from "../shared/kube.js";
 import { instanceNameOf } from "../shared/names.js";
@@ -22,6 +22,7 @@ import {
   recordFromPod,
   recordOf,
 } from "./instance-view.js";
+import { endWorkspace, type WorkspaceEnd } from "./instance-workspace.js";
 import { enforceLimits } from "./limits.js";
 import { createRefused } from "./refusals.js";
 import type { TokenKeyring } from "./token-keyring.js";
@@ -50,7 +51,7 @@ export interface InstanceDeps {
 /** What a delete did: the instance, and its workspace (null: it had none). */
 export interface Removal {
   deleted: boolean;
-  workspace: "kept" | "purged" | null;
+  workspace: WorkspaceEnd;
 }
 
 /** What a request asks for, and the token keys it was answered with. */
@@ -146,12 +147,7 @@ export class Instances {
     const deleted = (await deleteInstance(kube, name)) === "deleted";
     this.deps.onRemoved?.(name);
     if (deleted) this.deps.events.deleted();
-    let workspace: Removal["workspace"] = null;
-    if (purge) {
-      if ((await kube.claims.delete(name)) === "deleted") workspace = "purged";
-    } else if (deleted && (await recordWorkspaceUse(kube, name, this.deps.now()))) {
-      workspace = "kept";
-    }
+    const workspace = await endWorkspace(kube, name, { deleted, purge }, this.deps.now());
     return deleted || workspace === "purged" ? { deleted, workspace } : undefined;
   }
 
