@@ -1,13 +1,14 @@
-import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   core,
   eventually,
+  expire,
   getInstance,
   k,
   NAMESPACE,
   NODE_NAME,
   readPod,
+  runReaperJob,
 } from "./support/fleet.js";
 
 // The reaper exactly as an operator runs it by hand: a Job from the CronJob, its image and
@@ -17,22 +18,8 @@ describe("the reaper on the real node", () => {
     const { status, body } = await getInstance("e2e-reaper-key-00001", "reap-me", 0);
     expect(status, JSON.stringify(body)).toBeLessThan(300);
     const name: string = body.name;
-    // This instance may idle for one second only: it expires while the test waits.
-    k([
-      "patch",
-      "clientpod",
-      name,
-      "-n",
-      NAMESPACE,
-      "--type=merge",
-      "-p",
-      '{"spec":{"idleTimeoutSeconds":1}}',
-    ]);
-    await new Promise((r) => setTimeout(r, 2_000));
-
-    const job = `reap-e2e-${randomBytes(3).toString("hex")}`;
-    k(["create", "job", "-n", NAMESPACE, `--from=cronjob/fleet-reaper`, job]);
-    k(["wait", "-n", NAMESPACE, "--for=condition=Complete", `job/${job}`, "--timeout=150s"]);
+    await expire(name);
+    const { job, lines } = runReaperJob("reap-e2e");
 
     const pods = await core().listNamespacedPod({
       namespace: NAMESPACE,
@@ -46,10 +33,6 @@ describe("the reaper on the real node", () => {
     expect(container?.state?.terminated?.exitCode).toBe(0);
 
     // Its JSON lines: the delete of our instance, and a summary without failures.
-    const lines = k(["logs", "-n", NAMESPACE, `job/${job}`])
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l));
     expect(lines.find((l) => l.msg === "reap" && l.name === name)).toMatchObject({
       reason: "idle",
       result: "deleted",

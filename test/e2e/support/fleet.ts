@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { AppsV1Api, CoreV1Api, KubeConfig, type V1Pod } from "@kubernetes/client-node";
@@ -37,6 +38,37 @@ export const apps = () => kubeConfig().makeApiClient(AppsV1Api);
 
 export const k = (args: string[], input?: string): string =>
   kubectl(inject("kubeconfig"), args, input);
+
+/** Lets an instance idle for one second only, and waits until it has expired. */
+export async function expire(name: string): Promise<void> {
+  k([
+    "patch",
+    "clientpod",
+    name,
+    "-n",
+    NAMESPACE,
+    "--type=merge",
+    "-p",
+    '{"spec":{"idleTimeoutSeconds":1}}',
+  ]);
+  await new Promise((r) => setTimeout(r, 2_000));
+}
+
+/**
+ * Runs the reaper exactly as an operator does by hand (a Job from its CronJob: its image,
+ * its ServiceAccount) and waits for it to complete; the Job's name and its JSON log lines.
+ * The caller deletes the Job.
+ */
+export function runReaperJob(prefix: string): { job: string; lines: Body[] } {
+  const job = `${prefix}-${randomBytes(3).toString("hex")}`;
+  k(["create", "job", "-n", NAMESPACE, "--from=cronjob/fleet-reaper", job]);
+  k(["wait", "-n", NAMESPACE, "--for=condition=Complete", `job/${job}`, "--timeout=150s"]);
+  const lines = k(["logs", "-n", NAMESPACE, `job/${job}`])
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  return { job, lines };
+}
 
 /** The API server's port on loopback, which the pods reach through the bridge. */
 export function apiServerPort(): number {

@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
 import type { V1PersistentVolume, V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import { inject } from "vitest";
-import { core, handlerPods, k, NAMESPACE } from "./fleet.js";
+import { core, expire, handlerPods, k, NAMESPACE, runReaperJob } from "./fleet.js";
 
 export async function readClaim(name: string): Promise<V1PersistentVolumeClaim | undefined> {
   return core()
@@ -46,31 +45,10 @@ export async function deleteAsClient(
   return { status: res.status, body: await res.json() };
 }
 
-/**
- * Makes an instance idle for one second and runs the reaper as its CronJob would (a Job
- * from it, its image, its ServiceAccount); returns the Job's JSON log lines.
- */
+/** Lets an instance expire and runs the reaper as its CronJob would; the Job's JSON log lines. */
 export async function reapAsIdle(name: string): Promise<Record<string, unknown>[]> {
-  k([
-    "patch",
-    "clientpod",
-    name,
-    "-n",
-    NAMESPACE,
-    "--type=merge",
-    "-p",
-    '{"spec":{"idleTimeoutSeconds":1}}',
-  ]);
-  await new Promise((r) => setTimeout(r, 2_000));
-  const job = `reap-ws-${randomBytes(3).toString("hex")}`;
-  k(["create", "job", "-n", NAMESPACE, "--from=cronjob/fleet-reaper", job]);
-  try {
-    k(["wait", "-n", NAMESPACE, "--for=condition=Complete", `job/${job}`, "--timeout=150s"]);
-    return k(["logs", "-n", NAMESPACE, `job/${job}`])
-      .split("\n")
-      .filter(Boolean)
-      .map((l) => JSON.parse(l));
-  } finally {
-    k(["delete", "job", job, "-n", NAMESPACE, "--wait=false"]);
-  }
+  await expire(name);
+  const { job, lines } = runReaperJob("reap-ws");
+  k(["delete", "job", job, "-n", NAMESPACE, "--wait=false"]);
+  return lines;
 }
