@@ -136,6 +136,12 @@ describe("client API on the real control plane", () => {
     const name = instanceNameOf(clientIdOf(OTHER_KEY), "storm");
     expect((await clientPods()).filter((cp) => cp.metadata.name === name)).toHaveLength(1);
     expect((await pods()).filter((p) => p.metadata?.name === name)).toHaveLength(1);
+    // One workspace, new to every one of the 50 answers, whichever replica of the race made it.
+    expect(new Set(bodies.map((b) => JSON.stringify(b.workspace)))).toEqual(
+      new Set([JSON.stringify({ name, state: "new" })]),
+    );
+    const claims = await core.listNamespacedPersistentVolumeClaim({ namespace });
+    expect(claims.items.filter((c) => c.metadata?.name === name)).toHaveLength(1);
   });
 
   it("recreates a pod deleted behind its back", async () => {
@@ -153,6 +159,12 @@ describe("client API on the real control plane", () => {
     expect(body.created).toBe(true);
     const after = await core.readNamespacedPod({ name, namespace });
     expect(after.metadata?.uid).not.toBe(before.metadata?.uid);
+    // The same instance over the same claim: its workspace is still the one made for it.
+    expect(body.workspace).toEqual({ name, state: "new" });
+    expect(after.spec?.volumes).toContainEqual({
+      name: "workspace",
+      persistentVolumeClaim: { claimName: name },
+    });
   });
 
   it("repairs a ClientPod left without its Pod (a crash between the two writes)", async () => {
