@@ -142,6 +142,8 @@ describe("reaper and an instance at work", () => {
     ).json();
     expect(JSON.stringify(conversation)).toContain(`word${TOKENS - 1}`);
     expect(await clientPodNames(namespace)).not.toContain(name);
+    // Its pod is gone: so is its container (and the pod IP is free for the next one).
+    await server.stop();
   }, 120_000);
 
   // The window gptme-server leaves open: between two model turns, while a tool (here a shell

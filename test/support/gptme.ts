@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
@@ -46,6 +47,12 @@ export async function startGptmeServer(
   env: Record<string, string> = {},
 ): Promise<GptmeServer> {
   assertLocal(host);
+  // A pod IP is reused once its pod is gone. A server still running for an earlier pod at
+  // the same address would answer the health check below in place of this one (and refuse
+  // this one's token): as a kubelet stops a deleted pod's containers, the test must.
+  if (await isListening(host, port)) {
+    throw new Error(`${host}:${port} is taken: stop the server of the pod that had it first`);
+  }
   const home = mkdtempSync(join(tmpdir(), "gptme-home-"));
   const proc = spawn(
     inject("gptmeServer"),
@@ -87,6 +94,17 @@ export async function startGptmeServer(
       await exited;
     },
   };
+}
+
+function isListening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 }
 
 /**
