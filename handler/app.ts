@@ -1,10 +1,10 @@
 import { H3, type H3Event, type HTTPError } from "h3";
 import type { HandlerConfig } from "../shared/config.js";
-import { type Kube, KubeUnavailableError } from "../shared/kube.js";
+import { type Kube, KubeUnavailableError } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { corsHeaders, isPreflight, preflightHeaders } from "./cors.js";
 import { apiError, errorBody } from "./errors.js";
-import type { Instances } from "./instances.js";
+import type { Instances } from "./instances/instances.js";
 import type { Metrics } from "./metrics.js";
 import { recordRequest } from "./request-log.js";
 import { adminRoutes } from "./routes/admin.js";

@@ -1,6 +1,6 @@
 import { HTTPError } from "h3";
 import { describe, expect, it } from "vitest";
-import { KubeApiError } from "../shared/kube.js";
+import { KubeApiError } from "../shared/kube/client.js";
 import { apiError, errorBody } from "./errors.js";
 
 /** What h3 makes of anything thrown that is not an HTTPError. */

@@ -2,8 +2,8 @@
 import { setMaxListeners } from "node:events";
 import { listen } from "listhen";
 import { ConfigError, loadHandlerConfig } from "../shared/config.js";
-import { Kube } from "../shared/kube.js";
-import { loadKubeConfig } from "../shared/kubeconfig.js";
+import { Kube } from "../shared/kube/client.js";
+import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
 import { createLogger, LogOutput } from "../shared/log.js";
 import { Metrics } from "./metrics.js";
 import { createFleetHandler } from "./server.js";

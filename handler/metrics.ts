@@ -1,7 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import { type KubeObserver, KubeUnavailableError } from "../shared/kube.js";
+import { type KubeObserver, KubeUnavailableError } from "../shared/kube/client.js";
 import type { ReloadObserver } from "../shared/reloading-file.js";
-import type { InstanceEvents } from "./instances.js";
+import type { InstanceEvents } from "./instances/instances.js";
 
 /** The handler's Prometheus metrics, on a registry of its own (no global state). */
 export class Metrics {

@@ -6,7 +6,7 @@ import { type AppDeps, createApp } from "./app.js";
 import { Gateway } from "./gateway/gateway.js";
 import { isGatewayUrl } from "./gateway/request.js";
 import { Targets } from "./gateway/targets.js";
-import { Instances } from "./instances.js";
+import { Instances } from "./instances/instances.js";
 import { TokenKeyring } from "./token-keyring.js";
 
 /** The handler as a node:http server runs it: the routes, the gateway, and upgrades. */

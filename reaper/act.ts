@@ -1,6 +1,6 @@
 import pRetry from "p-retry";
 import { deleteInstance, recordWorkspaceUse } from "../shared/instance-ops.js";
-import { type DeleteResult, type Kube, KubeUnavailableError } from "../shared/kube.js";
+import { type DeleteResult, type Kube, KubeUnavailableError } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import type { ReapAction } from "./plan.js";
 import type { ReapOptions } from "./reap.js";

@@ -4,8 +4,8 @@
 // (measured in docs/BENCHMARKS.md). Run it as an executable to get them.
 import { renderUsage } from "citty";
 import { ConfigError } from "../shared/config.js";
-import { Kube } from "../shared/kube.js";
-import { loadKubeConfig } from "../shared/kubeconfig.js";
+import { Kube } from "../shared/kube/client.js";
+import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
 import { createLogger, LogOutput } from "../shared/log.js";
 import { reap } from "./reap.js";
 import { command, type ReaperSettings, settingsFrom } from "./settings.js";

@@ -1,7 +1,7 @@
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import { instancePortOf } from "../handler/pod-spec.js";
 import { type ClientPod, LABEL_CLIENT } from "../shared/clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
+import { instancePortOf } from "../shared/pod-spec.js";
 import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
 import { lastUsedOf } from "../shared/workspace.js";
 import type { ProbeTarget } from "./probe.js";

@@ -1,7 +1,7 @@
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import { HTTP_PORT_NAME } from "../handler/pod-spec.js";
 import { LABEL_CLIENT, MANAGED_SELECTOR } from "../shared/clientpod.js";
-import type { Kube, ListOptions, Page } from "../shared/kube.js";
+import type { Kube, ListOptions, Page } from "../shared/kube/client.js";
+import { HTTP_PORT_NAME } from "../shared/pod-spec.js";
 import { ANNOTATION_LAST_USED } from "../shared/workspace.js";
 
 // What the reaper reads of the fleet: every object in pages, each cut down to the fields its

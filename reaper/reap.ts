@@ -1,7 +1,7 @@
 import pLimit from "p-limit";
 import { MANAGED_SELECTOR } from "../shared/clientpod.js";
 import type { ExpiryDefaults } from "../shared/expiry.js";
-import type { Kube } from "../shared/kube.js";
+import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { mountedClaimsOf } from "../shared/workspace.js";
 import { execute, keepBusy, type Outcome, planned, signalFields } from "./act.js";

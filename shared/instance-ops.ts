@@ -1,4 +1,4 @@
-import type { DeletePreconditions, DeleteResult, Kube } from "./kube.js";
+import type { DeletePreconditions, DeleteResult, Kube } from "./kube/client.js";
 import { lastUsedPatch } from "./workspace.js";
 
 /**

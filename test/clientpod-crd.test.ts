@@ -1,7 +1,7 @@
 import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_VERSION, clientPodManifest, KIND } from "../shared/clientpod.js";
-import { Kube } from "../shared/kube.js";
+import { Kube } from "../shared/kube/client.js";
 import { clientIdOf, instanceNameOf } from "../shared/names.js";
 import {
   adminKubeConfig,

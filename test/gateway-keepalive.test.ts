@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reap } from "../reaper/reap.js";
-import { Kube } from "../shared/kube.js";
+import { Kube } from "../shared/kube/client.js";
 import { createLogger } from "../shared/log.js";
 import {
   adminKubeConfig,

@@ -7,10 +7,10 @@ import {
 } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { instancePortOf } from "../handler/pod-spec.js";
 import { type ReapOptions, reap } from "../reaper/reap.js";
-import { Kube } from "../shared/kube.js";
+import { Kube } from "../shared/kube/client.js";
 import { createLogger } from "../shared/log.js";
+import { instancePortOf } from "../shared/pod-spec.js";
 import {
   adminKubeConfig,
   clientPodNames,

@@ -2,7 +2,7 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-n
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ReapAction } from "../reaper/plan.js";
 import type { ReapOptions } from "../reaper/reap.js";
-import { Kube } from "../shared/kube.js";
+import { Kube } from "../shared/kube/client.js";
 import {
   adminKubeConfig,
   createTestNamespace,

@@ -9,7 +9,7 @@ import {
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reap } from "../reaper/reap.js";
-import { Kube } from "../shared/kube.js";
+import { Kube } from "../shared/kube/client.js";
 import { createLogger } from "../shared/log.js";
 import { clientIdOf, instanceNameOf } from "../shared/names.js";
 import {

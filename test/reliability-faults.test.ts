@@ -1,7 +1,7 @@
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reap } from "../reaper/reap.js";
-import { REQUEST_TIMEOUT_MS } from "../shared/kube.js";
+import { REQUEST_TIMEOUT_MS } from "../shared/kube/client.js";
 import { createLogger } from "../shared/log.js";
 import { clientIdOf, instanceNameOf } from "../shared/names.js";
 import {

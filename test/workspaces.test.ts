@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { claimDir } from "../scripts/lib/pod-mounts.js";
-import { Kube } from "../shared/kube.js";
+import { Kube } from "../shared/kube/client.js";
 import {
   adminKubeConfig,
   clientPodNames,

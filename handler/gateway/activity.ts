@@ -1,7 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../../shared/log.js";
-import { isActivityDue } from "../instance-view.js";
-import type { Instances } from "../instances.js";
+import type { Instances } from "../instances/instances.js";
+import { isActivityDue } from "../instances/view.js";
 import type { Target, Targets } from "./targets.js";
 
 /**

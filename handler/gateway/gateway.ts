@@ -2,10 +2,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { HandlerConfig } from "../../shared/config.js";
 import { type TokenKeys, tokensMatch } from "../../shared/instance-token.js";
-import { type Kube, KubeUnavailableError } from "../../shared/kube.js";
+import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
 import type { ErrorBody, ErrorCode } from "../errors.js";
+import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
 import {
   type Connection,
   connectionOf,
@@ -13,8 +14,7 @@ import {
   recordOf,
   statusOf,
   tokenOf,
-} from "../instance-view.js";
-import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances.js";
+} from "../instances/view.js";
 import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
 import type { TokenKeyring } from "../token-keyring.js";

@@ -1,5 +1,5 @@
 import { INSTANCE_NAME_PREFIX } from "../../shared/names.js";
-import { GATEWAY_PREFIX } from "../instance-view.js";
+import { GATEWAY_PREFIX } from "../instances/view.js";
 
 /** The gateway's route, as request logs and metrics name it. */
 export const GATEWAY_ROUTE = `${GATEWAY_PREFIX}:name/**`;

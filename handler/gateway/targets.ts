@@ -1,6 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import type { Kube } from "../../shared/kube.js";
-import { type InstanceRecord, recordFromPod } from "../instance-view.js";
+import type { Kube } from "../../shared/kube/client.js";
+import { type InstanceRecord, recordFromPod } from "../instances/view.js";
 
 /**
  * How long a looked-up instance is reused. A Pod's IP, port and owner (hence its token) are

@@ -4,12 +4,12 @@ import { z } from "zod";
 import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/clientpod.js";
 import type { HandlerConfig } from "../../shared/config.js";
 import { expiryOf } from "../../shared/expiry.js";
-import { type Kube, KubeApiError, type ListOptions } from "../../shared/kube.js";
+import { type Kube, KubeApiError, type ListOptions } from "../../shared/kube/client.js";
 import { INSTANCE_NAME_PREFIX } from "../../shared/names.js";
 import { requireAdmin } from "../auth.js";
 import { apiError } from "../errors.js";
-import { endpointOf, type InstanceBody, instanceBody, recordOf } from "../instance-view.js";
-import type { Instances } from "../instances.js";
+import type { Instances } from "../instances/instances.js";
+import { endpointOf, type InstanceBody, instanceBody, recordOf } from "../instances/view.js";
 import { purgeOf } from "./purge.js";
 
 export interface AdminItem extends InstanceBody {

@@ -3,8 +3,8 @@ import type { HandlerConfig } from "../../shared/config.js";
 import { INSTANCE_ID_PATTERN, instanceNameOf } from "../../shared/names.js";
 import { clientIdFor } from "../auth.js";
 import { apiError } from "../errors.js";
-import type { InstanceBody } from "../instance-view.js";
-import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances.js";
+import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
+import type { InstanceBody } from "../instances/view.js";
 import { purgeOf } from "./purge.js";
 
 const MAX_WAIT_SECONDS = 60;

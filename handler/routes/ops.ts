@@ -1,5 +1,5 @@
 import type { H3 } from "h3";
-import type { Kube } from "../../shared/kube.js";
+import type { Kube } from "../../shared/kube/client.js";
 import type { Metrics } from "../metrics.js";
 
 /** How long a readiness answer is reused, so probes from many kubelets don't hammer the API server. */

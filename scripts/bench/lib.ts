@@ -5,7 +5,7 @@ import * as http from "node:http";
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
-import { Kube } from "../../shared/kube.js";
+import { Kube } from "../../shared/kube/client.js";
 
 export const ROOT = resolve(import.meta.dirname, "../../..");
 export const KUBECONFIG = process.env.KUBECONFIG ?? resolve(ROOT, ".cluster/kubeconfig");

@@ -7,7 +7,7 @@ import type { H3 } from "h3";
 import { Metrics } from "../../handler/metrics.js";
 import { createFleetHandler, type FleetHandler } from "../../handler/server.js";
 import { type HandlerConfig, loadHandlerConfig } from "../../shared/config.js";
-import { Kube, type Resource, type Verb } from "../../shared/kube.js";
+import { Kube, type Resource, type Verb } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
 import { adminKubeConfig } from "./cluster.js";
 

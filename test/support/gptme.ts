@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { inject } from "vitest";
-import { instancePortOf } from "../../handler/pod-spec.js";
 import { localEnvOf } from "../../scripts/lib/pod-mounts.js";
+import { instancePortOf } from "../../shared/pod-spec.js";
 import { adminKubeConfig } from "./cluster.js";
 
 declare module "vitest" {

@@ -1,5 +1,5 @@
 import type { V1Container, V1PodSpec, V1Volume } from "@kubernetes/client-node";
-import { DEFAULT_WORKSPACE_MOUNT, WORKSPACE_VOLUME } from "../shared/workspace.js";
+import { DEFAULT_WORKSPACE_MOUNT, WORKSPACE_VOLUME } from "./workspace.js";
 
 /**
  * The Pod spec with its workspace on the instance's claim. A template names where the

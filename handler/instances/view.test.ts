@@ -1,6 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { parseTokenKeys, tokenKeyIdOf } from "../shared/instance-token.js";
+import { parseTokenKeys, tokenKeyIdOf } from "../../shared/instance-token.js";
 import {
   activityStatus,
   connectionOf,
@@ -11,7 +11,7 @@ import {
   mirrorAnnotations,
   recordFromPod,
   statusOf,
-} from "./instance-view.js";
+} from "./view.js";
 
 const created = new Date("2026-01-01T00:00:00Z");
 const record = {

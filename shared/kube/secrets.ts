@@ -1,6 +1,6 @@
 import type { V1Secret } from "@kubernetes/client-node";
-import type { CreateResult, KubeCalls } from "./kube-calls.js";
-import { absentOn404, absentOn409 } from "./kube-errors.js";
+import type { CreateResult, KubeCalls } from "./calls.js";
+import { absentOn404, absentOn409 } from "./errors.js";
 
 /** Secrets: each instance's token, and the fleet's token key when no other source is set. */
 export class Secrets {

@@ -1,13 +1,13 @@
-import type { ClientPod } from "../shared/clientpod.js";
-import { recordWorkspaceUse } from "../shared/instance-ops.js";
-import type { Kube } from "../shared/kube.js";
+import type { ClientPod } from "../../shared/clientpod.js";
+import { recordWorkspaceUse } from "../../shared/instance-ops.js";
+import type { Kube } from "../../shared/kube/client.js";
 import {
   lastUsedPatch,
   type Workspace,
   type WorkspaceSettings,
   workspaceClaim,
   workspaceStateOf,
-} from "../shared/workspace.js";
+} from "../../shared/workspace.js";
 import { createRefused } from "./refusals.js";
 
 /** How often a request re-reads a workspace claim that is being deleted. */

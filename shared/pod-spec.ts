@@ -5,7 +5,7 @@ import type {
   V1PodTemplate,
   V1ResourceRequirements,
 } from "@kubernetes/client-node";
-import { API_VERSION, type ClientPod, fleetLabels, KIND } from "../shared/clientpod.js";
+import { API_VERSION, type ClientPod, fleetLabels, KIND } from "./clientpod.js";
 import { withWorkspace } from "./pod-workspace.js";
 
 /** The port gptme-server listens on when the template names no container port `http`. */

@@ -1,6 +1,6 @@
 import type { V1PodTemplate } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { ClientPod } from "../shared/clientpod.js";
+import type { ClientPod } from "./clientpod.js";
 import { buildPod, instancePortOf } from "./pod-spec.js";
 
 const owner: ClientPod = {

@@ -5,7 +5,7 @@ import {
   GROUP,
   PLURAL,
   VERSION,
-} from "./clientpod.js";
+} from "../clientpod.js";
 import {
   type CreateResult,
   type DeletePreconditions,
@@ -15,8 +15,8 @@ import {
   type ListOptions,
   mergePatch,
   type Page,
-} from "./kube-calls.js";
-import { absentOn404, absentOn409, KubeApiError } from "./kube-errors.js";
+} from "./calls.js";
+import { absentOn404, absentOn409, KubeApiError } from "./errors.js";
 
 /** ClientPods: the instances, the truth every request and the reaper read. */
 export class ClientPods {

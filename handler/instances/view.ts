@@ -1,10 +1,14 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { ANNOTATION_TOKEN_KEY, type ClientPod, type ClientPodStatus } from "../shared/clientpod.js";
-import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
-import { instanceTokenOf, type TokenKeys } from "../shared/instance-token.js";
-import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
-import type { Workspace } from "../shared/workspace.js";
-import { instancePortOf } from "./pod-spec.js";
+import {
+  ANNOTATION_TOKEN_KEY,
+  type ClientPod,
+  type ClientPodStatus,
+} from "../../shared/clientpod.js";
+import { type ExpiryDefaults, expiryOf } from "../../shared/expiry.js";
+import { instanceTokenOf, type TokenKeys } from "../../shared/instance-token.js";
+import { instancePortOf } from "../../shared/pod-spec.js";
+import { hasPodEnded, ownerUidOf } from "../../shared/pods.js";
+import type { Workspace } from "../../shared/workspace.js";
 
 // The Pod mirrors what a request needs from its ClientPod, so that a request for a running
 // instance reads the Pod alone (one API call). The ClientPod stays the truth: the mirror is

@@ -1,6 +1,6 @@
 import type { V1PodTemplate } from "@kubernetes/client-node";
-import type { KubeCalls } from "./kube-calls.js";
-import { absentOn404 } from "./kube-errors.js";
+import type { KubeCalls } from "./calls.js";
+import { absentOn404 } from "./errors.js";
 
 /** The PodTemplates instances are built from. */
 export class PodTemplates {

@@ -1,10 +1,10 @@
 import type { KubeConfig } from "@kubernetes/client-node";
-import { KubeCalls, type KubeObserver } from "./kube-calls.js";
-import { PersistentVolumeClaims } from "./kube-claims.js";
-import { ClientPods } from "./kube-clientpods.js";
-import { Pods } from "./kube-pods.js";
-import { PodTemplates } from "./kube-podtemplates.js";
-import { Secrets } from "./kube-secrets.js";
+import { KubeCalls, type KubeObserver } from "./calls.js";
+import { PersistentVolumeClaims } from "./claims.js";
+import { ClientPods } from "./clientpods.js";
+import { Pods } from "./pods.js";
+import { PodTemplates } from "./podtemplates.js";
+import { Secrets } from "./secrets.js";
 
 export type {
   CreateResult,
@@ -15,8 +15,8 @@ export type {
   Page,
   Resource,
   Verb,
-} from "./kube-calls.js";
-export { KubeApiError, KubeUnavailableError } from "./kube-errors.js";
+} from "./calls.js";
+export { KubeApiError, KubeUnavailableError } from "./errors.js";
 
 /** How long one API call may take before the API server counts as unavailable. */
 export const REQUEST_TIMEOUT_MS = 5_000;

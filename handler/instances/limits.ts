@@ -1,7 +1,7 @@
-import { type ClientPod, clientSelector } from "../shared/clientpod.js";
-import type { HandlerConfig } from "../shared/config.js";
-import type { Kube } from "../shared/kube.js";
-import { apiError } from "./errors.js";
+import { type ClientPod, clientSelector } from "../../shared/clientpod.js";
+import type { HandlerConfig } from "../../shared/config.js";
+import type { Kube } from "../../shared/kube/client.js";
+import { apiError } from "../errors.js";
 import { fleetFull } from "./refusals.js";
 
 /**

@@ -1,5 +1,5 @@
-import { KubeApiError, KubeUnavailableError } from "../shared/kube.js";
-import { apiError } from "./errors.js";
+import { KubeApiError, KubeUnavailableError } from "../../shared/kube/client.js";
+import { apiError } from "../errors.js";
 
 /** Seconds a client is asked to wait when the fleet is full. */
 export const FLEET_FULL_RETRY_AFTER_SECONDS = 30;

@@ -8,8 +8,8 @@ import {
   type ListOptions,
   mergePatch,
   type Page,
-} from "./kube-calls.js";
-import { absentOn404, absentOn409 } from "./kube-errors.js";
+} from "./calls.js";
+import { absentOn404, absentOn409 } from "./errors.js";
 
 /** PersistentVolumeClaims: the instances' workspaces (shared/workspace.ts). */
 export class PersistentVolumeClaims {

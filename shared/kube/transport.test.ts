@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { CallTimeoutError, KubeTransport } from "./kube-transport.js";
+import { CallTimeoutError, KubeTransport } from "./transport.js";
 
 // A local HTTP server stands in for the API server: these tests are about the transport's own
 // behaviour (connections, credentials, timeouts), which a real API server cannot be made to

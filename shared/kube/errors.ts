@@ -1,5 +1,5 @@
 import { ApiException } from "@kubernetes/client-node";
-import { CallTimeoutError } from "./kube-transport.js";
+import { CallTimeoutError } from "./transport.js";
 
 /** The API server could not be reached, timed out, or said it is overloaded. */
 export class KubeUnavailableError extends Error {

@@ -1,13 +1,13 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
-import type { ClientPod, ClientPodStatus } from "../shared/clientpod.js";
-import type { HandlerConfig } from "../shared/config.js";
-import type { TokenKeys } from "../shared/instance-token.js";
-import type { Kube } from "../shared/kube.js";
-import { tokenEnv, tokenSecret } from "./instance-secret.js";
-import { activityStatus, mirrorAnnotations, recordOf, tokenOf } from "./instance-view.js";
-import { ensureWorkspace } from "./instance-workspace.js";
-import { buildPod } from "./pod-spec.js";
+import type { ClientPod, ClientPodStatus } from "../../shared/clientpod.js";
+import type { HandlerConfig } from "../../shared/config.js";
+import type { TokenKeys } from "../../shared/instance-token.js";
+import type { Kube } from "../../shared/kube/client.js";
+import { buildPod } from "../../shared/pod-spec.js";
 import { podRefused } from "./refusals.js";
+import { tokenEnv, tokenSecret } from "./secret.js";
+import { activityStatus, mirrorAnnotations, recordOf, tokenOf } from "./view.js";
+import { ensureWorkspace } from "./workspace.js";
 
 export interface StartDeps {
   kube: Kube;

@@ -1,6 +1,6 @@
 import { HTTPError } from "h3";
 import { describe, expect, it } from "vitest";
-import { KubeApiError, KubeUnavailableError } from "../shared/kube.js";
+import { KubeApiError, KubeUnavailableError } from "../../shared/kube/client.js";
 import { createRefused, podRefused } from "./refusals.js";
 
 // The API server's own messages (Kubernetes 1.36), as the quota admission plugin writes them.

@@ -1,13 +1,16 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
-import { type ClientPod, clientPodManifest, clientSelector } from "../shared/clientpod.js";
-import type { HandlerConfig } from "../shared/config.js";
-import { deleteInstance } from "../shared/instance-ops.js";
-import type { TokenKeys } from "../shared/instance-token.js";
-import type { Kube } from "../shared/kube.js";
-import { instanceNameOf } from "../shared/names.js";
-import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
-import { apiError } from "./errors.js";
-import { startPod } from "./instance-start.js";
+import { type ClientPod, clientPodManifest, clientSelector } from "../../shared/clientpod.js";
+import type { HandlerConfig } from "../../shared/config.js";
+import { deleteInstance } from "../../shared/instance-ops.js";
+import type { TokenKeys } from "../../shared/instance-token.js";
+import type { Kube } from "../../shared/kube/client.js";
+import { instanceNameOf } from "../../shared/names.js";
+import { hasPodEnded, ownerUidOf } from "../../shared/pods.js";
+import { apiError } from "../errors.js";
+import type { TokenKeyring } from "../token-keyring.js";
+import { enforceLimits } from "./limits.js";
+import { createRefused } from "./refusals.js";
+import { startPod } from "./start.js";
 import {
   activityStatus,
   endpointOf,
@@ -21,11 +24,8 @@ import {
   mirrorAnnotations,
   recordFromPod,
   recordOf,
-} from "./instance-view.js";
-import { endWorkspace, type WorkspaceEnd } from "./instance-workspace.js";
-import { enforceLimits } from "./limits.js";
-import { createRefused } from "./refusals.js";
-import type { TokenKeyring } from "./token-keyring.js";
+} from "./view.js";
+import { endWorkspace, type WorkspaceEnd } from "./workspace.js";
 
 /** Seconds a client is asked to wait before polling a starting instance again. */
 export const STARTING_RETRY_AFTER_SECONDS = 2;

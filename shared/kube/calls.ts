@@ -10,8 +10,8 @@ import {
   type V1DeleteOptions,
   wrapHttpLibrary,
 } from "@kubernetes/client-node";
-import { KubeApiError, type KubeUnavailableError, toKubeError } from "./kube-errors.js";
-import { KubeTransport } from "./kube-transport.js";
+import { KubeApiError, type KubeUnavailableError, toKubeError } from "./errors.js";
+import { KubeTransport } from "./transport.js";
 
 export type Verb = "get" | "list" | "create" | "patch" | "delete" | "watch";
 export type Resource =
