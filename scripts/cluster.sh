@@ -12,7 +12,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STATE_DIR="$ROOT/.cluster"
+# A work tree may share another checkout's cluster through a .cluster symlink: every path the
+# cluster records is the resolved one, so each checkout sees the same cluster as healthy.
+STATE_DIR=$(readlink -m "$ROOT/.cluster")
 KUBECONFIG_OUT="$STATE_DIR/kubeconfig"
 CLUSTER_NAME=gptme-fleet
 NODES=${FLEET_CLUSTER_NODES:-2}

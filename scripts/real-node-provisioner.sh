@@ -25,10 +25,10 @@ source "$ROOT/scripts/cluster-env.sh"
 # shellcheck source=scripts/real-node-env.sh
 source "$ROOT/scripts/real-node-env.sh"
 
-ADMIN_KUBECONFIG="$ROOT/.cluster/kubeconfig"
+ADMIN_KUBECONFIG="$(readlink -m "$ROOT/.cluster")/kubeconfig"
 # Per work tree, like the rest of the node's state: `down` removes it with the cluster
 # (whose PersistentVolumes are gone then too).
-VOLUMES="$ROOT/.cluster/real-node/volumes"
+VOLUMES="$(readlink -m "$ROOT/.cluster")/real-node/volumes"
 kubectl() { "$BIN_DIR/kubectl-v$K8S_VERSION" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
 log() { printf '%s %s\n' "$(date -u +%FT%T.%3NZ)" "$*"; }
 

@@ -16,7 +16,9 @@ source "$ROOT/scripts/cluster-env.sh"
 # shellcheck source=scripts/real-node-env.sh
 source "$ROOT/scripts/real-node-env.sh"
 
-STATE_DIR="$ROOT/.cluster"
+# A work tree may share another checkout's cluster through a .cluster symlink: every path the
+# cluster records is the resolved one, so each checkout sees the same cluster as healthy.
+STATE_DIR=$(readlink -m "$ROOT/.cluster")
 NODE_DIR="$STATE_DIR/real-node"
 LOGS="$NODE_DIR/logs"
 PIDS="$NODE_DIR/pids"
