@@ -19,6 +19,10 @@ go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
 [ "$go_minor" -ge 26 ] || die "Go $(go env GOVERSION) is too old: KWOK v$KWOK_VERSION and Kubernetes v$K8S_VERSION need Go >= 1.26."
 
 mkdir -p "$BIN_DIR" "$SRC_DIR"
+# One build at a time per cache: two checkouts (or a test run and `npm run dev`) starting at
+# once would otherwise build the same binary twice and race to move it into place.
+exec 9>"$CACHE_DIR/.build.lock"
+flock 9
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
 # Runs a long go command with a heartbeat, so a cold build never looks hung.

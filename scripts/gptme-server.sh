@@ -15,6 +15,10 @@ die() { printf '[gptme-server] error: %s\n' "$*" >&2; exit 1; }
 VENV="$CACHE_DIR/gptme-$GPTME_VERSION"
 # Written last: a venv without it is a broken install, started again from scratch.
 STAMP="$VENV/.installed"
+# One install at a time per cache: a second run would remove the venv the first is filling.
+mkdir -p "$CACHE_DIR"
+exec 9>"$CACHE_DIR/.gptme-install.lock"
+flock 9
 if [ ! -f "$STAMP" ]; then
   command -v python3 >/dev/null 2>&1 || die "python3 is needed (Debian: apt-get install python3 python3-venv)"
   say "installing gptme[server]==$GPTME_VERSION from PyPI into $VENV (about a minute, once)"
