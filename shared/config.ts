@@ -83,6 +83,14 @@ const handlerEnv = {
     .string()
     .regex(DNS_SUBDOMAIN, "expected a StorageClass name")
     .optional(),
+  LOGIN_CODE_TTL: duration({ min: 1_000, max: 3_600_000 }).prefault("60s"),
+  SSE_TOKEN_TTL: duration({ min: 1_000 }).prefault("1h"),
+  WEBUI_URL: z
+    .url({
+      protocol: /^https?$/,
+      error: "expected an http(s) URL such as https://chat.example.com",
+    })
+    .optional(),
 };
 
 export interface FleetConfig {
@@ -117,6 +125,15 @@ export interface HandlerConfig extends FleetConfig {
   credentialsReloadMs: number;
   /** Each instance's workspace claim; undefined with WORKSPACES=off (no workspace). */
   workspaces: WorkspaceSettings | undefined;
+  signin: SigninConfig;
+}
+
+/** Sign-in the way gptme's clients do it: one-time codes, the exchange, event-stream tokens. */
+export interface SigninConfig {
+  loginCodeTtlMs: number;
+  sseTokenTtlMs: number;
+  /** Where gptme's web UI is served, for `login.url`; unset: `login.url` is null. */
+  webUiUrl: string | undefined;
 }
 
 /** The instance gateway (`/api/v1/instances/:name/...`). */
@@ -255,5 +272,10 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       env.WORKSPACES === "on"
         ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
         : undefined,
+    signin: {
+      loginCodeTtlMs: env.LOGIN_CODE_TTL,
+      sseTokenTtlMs: env.SSE_TOKEN_TTL,
+      webUiUrl: env.WEBUI_URL,
+    },
   };
 }
