@@ -4,6 +4,7 @@ import { type Kube, KubeUnavailableError } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { corsHeaders, isPreflight, preflightHeaders } from "./cors.js";
 import { apiError, errorBody } from "./errors.js";
+import type { ClientIdentities } from "./identity/clients.js";
 import type { Instances } from "./instances/instances.js";
 import type { Metrics } from "./metrics.js";
 import { recordRequest } from "./request-log.js";
@@ -37,10 +38,11 @@ export interface AppDeps {
 export interface AppParts {
   keyring: TokenKeyring;
   instances: Instances;
+  identities: ClientIdentities;
 }
 
 /** The handler's HTTP application: routes and their wiring, no environment, no listening. */
-export function createApp(deps: AppDeps, { instances }: AppParts): H3 {
+export function createApp(deps: AppDeps, { instances, identities }: AppParts): H3 {
   const { config, kube, log, metrics } = deps;
 
   const app = new H3({
@@ -66,7 +68,7 @@ export function createApp(deps: AppDeps, { instances }: AppParts): H3 {
       event.res.headers.set(name, value);
     }
   });
-  instanceRoutes(app, config, instances);
+  instanceRoutes(app, config, instances, identities);
   adminRoutes(app, config, kube, instances);
   adminWorkspaceRoutes(app, config, kube);
   opsRoutes(app, new Readiness(kube), metrics);

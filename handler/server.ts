@@ -6,6 +6,7 @@ import { type AppDeps, createApp } from "./app.js";
 import { Gateway } from "./gateway/gateway.js";
 import { isGatewayUrl } from "./gateway/request.js";
 import { Targets } from "./gateway/targets.js";
+import { ClientIdentities } from "./identity/clients.js";
 import { Instances } from "./instances/instances.js";
 import { TokenKeyring } from "./token-keyring.js";
 
@@ -38,7 +39,9 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
     onRemoved: (name) => targets.forget(name),
     shutdown: deps.shutdown,
   });
-  const app = createApp(deps, { keyring, instances });
+  const identities = new ClientIdentities(config, deps.log);
+  identities.start();
+  const app = createApp(deps, { keyring, instances, identities });
   const gateway = new Gateway({ ...deps, keyring, instances, targets, now });
   const routes = toNodeHandler(app);
   return {
@@ -53,6 +56,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
       else socket.destroy();
     },
     close: () => {
+      identities.stop();
       gateway.close();
       kube.close();
     },

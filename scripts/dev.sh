@@ -14,6 +14,9 @@ kubectl() { "$BIN_DIR/kubectl-v$K8S_VERSION" "$@"; }
 export NAMESPACE=gptme-fleet
 export HTTP_PORT=${HTTP_PORT:-8080}
 export ADMIN_TOKEN=${ADMIN_TOKEN:-dev-admin-token}
+# Any well-formed key is a client: dev listens on loopback only. A fleet others can reach
+# sets keys (API_KEYS_FILE) or jwt (README, "Identities").
+export CLIENT_AUTH=${CLIENT_AUTH:-open}
 TRAEFIK_PORT=${TRAEFIK_PORT:-8000}
 # endpoint.url in answers: the gateway as clients reach it here, through Traefik.
 export PUBLIC_URL=${PUBLIC_URL:-http://127.0.0.1:$TRAEFIK_PORT}
