@@ -12,6 +12,8 @@ import { adminRoutes } from "./routes/admin.js";
 import { adminWorkspaceRoutes } from "./routes/admin-workspaces.js";
 import { instanceRoutes } from "./routes/instances.js";
 import { opsRoutes, Readiness } from "./routes/ops.js";
+import { signinRoutes } from "./routes/signin.js";
+import type { SigninCodes } from "./signin/codes.js";
 import type { TokenKeyring } from "./token-keyring.js";
 
 declare module "h3" {
@@ -39,10 +41,12 @@ export interface AppParts {
   keyring: TokenKeyring;
   instances: Instances;
   identities: ClientIdentities;
+  codes: SigninCodes;
 }
 
 /** The handler's HTTP application: routes and their wiring, no environment, no listening. */
-export function createApp(deps: AppDeps, { instances, identities }: AppParts): H3 {
+export function createApp(deps: AppDeps, parts: AppParts): H3 {
+  const { instances, identities } = parts;
   const { config, kube, log, metrics } = deps;
 
   const app = new H3({
@@ -69,6 +73,7 @@ export function createApp(deps: AppDeps, { instances, identities }: AppParts): H
     }
   });
   instanceRoutes(app, config, instances, identities);
+  signinRoutes(app, { ...deps, ...parts, now: deps.now ?? (() => new Date()) });
   adminRoutes(app, config, kube, instances);
   adminWorkspaceRoutes(app, config, kube);
   opsRoutes(app, new Readiness(kube), metrics);

@@ -8,6 +8,7 @@ import { isGatewayUrl } from "./gateway/request.js";
 import { Targets } from "./gateway/targets.js";
 import { ClientIdentities } from "./identity/clients.js";
 import { Instances } from "./instances/instances.js";
+import { SigninCodes } from "./signin/codes.js";
 import { TokenKeyring } from "./token-keyring.js";
 
 /** The handler as a node:http server runs it: the routes, the gateway, and upgrades. */
@@ -41,7 +42,8 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   });
   const identities = new ClientIdentities(config, deps.log);
   identities.start();
-  const app = createApp(deps, { keyring, instances, identities });
+  const codes = new SigninCodes(kube, now);
+  const app = createApp(deps, { keyring, instances, identities, codes });
   const gateway = new Gateway({ ...deps, keyring, instances, targets, now });
   const routes = toNodeHandler(app);
   return {
