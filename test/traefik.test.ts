@@ -31,10 +31,15 @@ describe("the public route through Traefik", () => {
     namespace = await createTestNamespace("traefik");
     await installTemplate(namespace);
     const handlerPort = await freePort();
+    const traefikPort = await freePort();
+    base = `http://127.0.0.1:${traefikPort}`;
     handler = spawnHandler({
       KUBECONFIG: kubeconfigPath(),
       NAMESPACE: namespace,
       HTTP_PORT: String(handlerPort),
+      // Sign-in: the exchange names the instance's URL through Traefik, for the desktop app.
+      PUBLIC_URL: base,
+      CORS_ORIGINS: "tauri://localhost",
     });
     await waitHealthy(handler);
 
@@ -61,8 +66,6 @@ describe("the public route through Traefik", () => {
         },
       });
 
-    const traefikPort = await freePort();
-    base = `http://127.0.0.1:${traefikPort}`;
     traefik = spawn("bash", [resolve(ROOT, "scripts/traefik.sh"), String(traefikPort), namespace], {
       env: { ...process.env, KUBECONFIG: kubeconfigPath() },
       stdio: ["ignore", "pipe", "pipe"],
@@ -187,5 +190,44 @@ describe("the public route through Traefik", () => {
     expect((await fetch(`${base}${path}/api/v2/conversations`)).status).toBe(401);
     // Only instance names route to the gateway.
     expect((await fetch(`${base}/api/v1/instances/not-an-instance/api/v2`)).status).toBe(404);
+  });
+
+  it("mints a login code on the public path and exchanges it at /api/v1/operator/", async () => {
+    const login = await fetch(`${base}/api/v1/${KEY}/instances/signin/login?wait=0`, {
+      method: "POST",
+    });
+    expect(login.status).toBe(202);
+    const body = (await login.json()) as { name: string; login: { code: string } };
+    expect(body.name).toBe(instanceNameOf(clientIdOf(KEY), "signin"));
+    const exchange = `${base}/api/v1/operator/auth/exchange`;
+    // The desktop app's preflight, answered for its own origin.
+    const preflight = await fetch(exchange, {
+      method: "OPTIONS",
+      headers: {
+        origin: "tauri://localhost",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("tauri://localhost");
+    const post = () =>
+      fetch(exchange, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: "tauri://localhost" },
+        body: JSON.stringify({ code: body.login.code }),
+      });
+    const first = await post();
+    expect(first.status).toBe(200);
+    expect(first.headers.get("access-control-allow-origin")).toBe("tauri://localhost");
+    expect(await first.json()).toMatchObject({
+      instanceUrl: `${base}/api/v1/instances/${body.name}`,
+      instanceId: "signin",
+    });
+    const second = await post();
+    expect(second.status).toBe(401);
+    expect(await second.json()).toMatchObject({ code: "invalid_code", hint: expect.any(String) });
+    // Only the operator's routes: nothing else under /api/v1/ without a key reaches the handler.
+    expect((await fetch(`${base}/api/v1/operator`)).status).toBe(404);
   });
 });
