@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kube } from "../shared/kube/client.js";
 import { clientIdOf, instanceNameOf } from "../shared/names.js";
 import { CODE_SELECTOR } from "../shared/signin-code.js";
-import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "./support/cluster.js";
+import {
+  adminKubeConfig,
+  createTestNamespace,
+  deleteTestNamespace,
+  eventually,
+} from "./support/cluster.js";
 import {
   installTemplate,
   listenHandler,
@@ -16,7 +21,7 @@ const KEY = "signin-key-AAAAAAAA";
 const OTHER_KEY = "signin-key-BBBBBBBB";
 const PUBLIC_URL = "https://fleet.example.com";
 const WEBUI_URL = "http://127.0.0.1:5701/";
-const SSE_TTL_MS = 4_000;
+const SSE_TTL_MS = 2_000;
 const json = { "content-type": "application/json" };
 
 describe("sign-in with one-time codes on the real control plane", () => {
@@ -29,7 +34,6 @@ describe("sign-in with one-time codes on the real control plane", () => {
   const env = {
     PUBLIC_URL,
     WEBUI_URL,
-    SSE_TOKEN_TTL: `${SSE_TTL_MS / 1000}s`,
     CORS_ORIGINS: "tauri://localhost,http://127.0.0.1:5701",
   };
 
@@ -184,6 +188,8 @@ describe("sign-in with one-time codes on the real control plane", () => {
   describe("event-stream tokens at the gateway", () => {
     let instance: { name: string; endpoint: { path: string; token: string } };
     let base: string;
+    /** The session of the conversation the streams below listen to. */
+    let session: string;
 
     async function signIn(instanceId: string, key = KEY) {
       const code = await codeOf(await login(replicaA, instanceId, key, 30));
@@ -205,6 +211,7 @@ describe("sign-in with one-time codes on the real control plane", () => {
         body: JSON.stringify({ messages: [] }),
       });
       expect(put.status).toBe(200);
+      session = ((await put.json()) as { session_id: string }).session_id;
     });
 
     it("is accepted on its instance's event streams and refused everywhere else", async () => {
@@ -216,13 +223,17 @@ describe("sign-in with one-time codes on the real control plane", () => {
       expect(stream.status).toBe(200);
       await new EventStream(stream).next((e) => e.type === "connected", 5_000);
       abort.abort();
-      // Which credential the gateway admitted, in its log (never the token itself).
-      const lines = replicaA.logs.lines.map((l) => JSON.parse(l));
-      expect(
-        lines.some(
-          (l) => l.route?.startsWith("/api/v1/instances/") && l.credential === "sse-token",
-        ),
-      ).toBe(true);
+      // Which credential the gateway admitted, in its log (never the token itself), once the
+      // stream has closed.
+      await eventually(
+        async () =>
+          replicaA.logs.lines
+            .map((l) => JSON.parse(l))
+            .some((l) => l.route?.startsWith("/api/v1/instances/") && l.credential === "sse-token")
+            ? true
+            : undefined,
+        "the gateway's log line for the stream",
+      );
       expect(replicaA.logs.lines.join("\n")).not.toContain(sseToken);
       const refused = [
         await fetch(`${base}/api/v2/conversations?token=${sseToken}`),
@@ -257,16 +268,21 @@ describe("sign-in with one-time codes on the real control plane", () => {
     });
 
     it("expires after SSE_TOKEN_TTL, while a stream opened before keeps flowing", async () => {
-      const { sseToken, userToken } = await signIn("web");
+      const short = startHandler(namespace, { ...env, SSE_TOKEN_TTL: `${SSE_TTL_MS / 1000}s` });
+      const shortHttp = await listenHandler(short);
+      const at = `${shortHttp.url}${instance.endpoint.path}`;
+      const code = await codeOf(await login(short, "web"));
+      const { sseToken, userToken } = await (await exchange(short, { code })).json();
       const abort = new AbortController();
-      const res = await fetch(`${base}/api/v2/conversations/sse-chat/events?token=${sseToken}`, {
-        signal: abort.signal,
-      });
+      const res = await fetch(
+        `${at}/api/v2/conversations/sse-chat/events?session_id=${session}&token=${sseToken}`,
+        { signal: abort.signal },
+      );
       expect(res.status).toBe(200);
       const stream = new EventStream(res);
       await stream.next((e) => e.type === "connected", 5_000);
       await new Promise((r) => setTimeout(r, SSE_TTL_MS + 500));
-      expect((await events(sseToken)).status).toBe(401);
+      expect((await events(sseToken, "sse-chat", at)).status).toBe(401);
       const auth = { ...json, authorization: `Bearer ${userToken}` };
       await fetch(`${base}/api/v2/conversations/sse-chat`, {
         method: "POST",
@@ -276,12 +292,14 @@ describe("sign-in with one-time codes on the real control plane", () => {
       await fetch(`${base}/api/v2/conversations/sse-chat/step`, {
         method: "POST",
         headers: auth,
-        body: JSON.stringify({ model: "mock/echo" }),
+        body: JSON.stringify({ model: "mock/echo", session_id: session }),
       });
       await stream.next(
         (e) => e.type === "generation_complete" && JSON.stringify(e).includes("Echo: after expiry"),
       );
       abort.abort();
+      await shortHttp.close();
+      short.close();
     });
 
     it("dies with its instance: a recreated instance refuses it", async () => {
