@@ -15,9 +15,9 @@ export interface ExchangeAnswer {
 
 /**
  * The operator exchange: a login code for the instance's connection. The code is consumed
- * first (exactly one exchange wins), then the instance is read: one that is gone, or was
- * recreated since the code was minted (a new uid), answers nothing, like an unknown code.
- * One write (the code's delete) and two reads.
+ * (exactly one exchange wins) while the instance is read: one that is gone, or was recreated
+ * since the code was minted (a new uid), answers nothing, like an unknown code. One write
+ * (the code's delete) and two reads.
  */
 export async function exchangeCode(
   code: string,
