@@ -290,14 +290,18 @@ instance with a JWT against the same with an API key, in four alternating rounds
 |---|---:|---:|---:|---|
 ${row("login (code minted)", r.login, r.login.calls.toFixed(2))}
 ${row("exchange", r.exchange, `${r.exchange.calls.toFixed(2)} (writes: ${r.exchange.writes.toFixed(2)})`)}
+${row("baseline: create a code's ConfigMap", r.bareCreate, "1")}
+${row("baseline: get and delete (uid precondition) a code's ConfigMap", r.bareDelete, "2")}
 ${row("warm GET, X-API-Key", r.warmKey, "")}
 ${row("warm GET, Bearer JWT", r.warmJwt, "")}
 
+Against the API calls they cannot do without, in the same run: login p50 ${ratio(r.login.p50, r.bareCreate.p50)}
+the bare create's, exchange p50 ${ratio(r.exchange.p50, r.bareDelete.p50)} the bare read and delete's.
 A JWT adds ${ms(added)} to the warm GET's p50 (${pct(r.warmJwt.p50, r.warmKey.p50)}): a token
 verified once is remembered by its SHA-256 for up to a minute (never past its \`exp\`).
 `);
   headline.push(
-    `| sign-in | login p50 ${ms(r.login.p50)} (${r.login.calls.toFixed(1)} calls), exchange p50 ${ms(r.exchange.p50)}, p99 ${ms(r.exchange.p99)} (${r.exchange.calls.toFixed(1)} calls, ${r.exchange.writes.toFixed(1)} write) | warm GET with a JWT ${added >= 0 ? "+" : ""}${ms(added)} p50 vs an API key |`,
+    `| sign-in | login p50 ${ms(r.login.p50)} (${r.login.calls.toFixed(1)} calls), exchange p50 ${ms(r.exchange.p50)}, p99 ${ms(r.exchange.p99)} (${r.exchange.calls.toFixed(1)} calls, ${r.exchange.writes.toFixed(1)} write) | ${ratio(r.login.p50, r.bareCreate.p50)} / ${ratio(r.exchange.p50, r.bareDelete.p50)} p50 vs the bare create / read+delete; warm GET with a JWT ${added >= 0 ? "+" : ""}${ms(added)} p50 vs an API key |`,
   );
 }
 

@@ -2,8 +2,10 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { codeManifest, codeObjectName, newCode } from "../../shared/signin-code.js";
 import { ISSUER, JwksServer, signingKey, token } from "../../test/support/jwks.js";
 import {
+  adminKube,
   apiCalls,
   closedLoop,
   createNamespace,
@@ -47,6 +49,9 @@ export interface SigninBench {
   exchange: Stats & { calls: number; writes: number };
   warmKey: Stats;
   warmJwt: Stats;
+  /** The bare API calls each must make (same client library): a code's create; its read and delete. */
+  bareCreate: Stats;
+  bareDelete: Stats;
 }
 
 /** Kubernetes writes (create, patch, delete) from the handler's own /metrics. */
@@ -145,8 +150,33 @@ export async function signinBench(requests: number): Promise<SigninBench> {
         sink.push(...(await closedLoop(requests / 2, 1, warm(headers))).latencies);
       }
     }
+    // Baselines: the one write each makes, straight to the API server.
+    const kube = adminKube(namespace);
+    const bare = Array.from({ length: requests }, () => newCode());
+    const owner = {
+      name: "bench",
+      uid: "bench-uid",
+      clientId: "0".repeat(32),
+      instanceId: "bench",
+    };
+    const expires = new Date(Date.now() + 600_000);
+    const bareCreate = await closedLoop(requests, 1, async (i) => {
+      const manifest = codeManifest(bare[i] ?? "", owner, "login", expires);
+      // No owner: the bench's stand-in instance does not exist.
+      if (manifest.metadata) manifest.metadata.ownerReferences = undefined;
+      await kube.codes.create(manifest);
+    });
+    const bareDelete = await closedLoop(requests, 1, async (i) => {
+      const name = codeObjectName(bare[i] ?? "");
+      const read = await kube.codes.get(name);
+      if (!read || (await kube.codes.delete(name, { uid: read.objectUid })) !== "deleted")
+        throw new Error("baseline: the code's object was not deleted");
+    });
+    kube.close();
     return {
       requests,
+      bareCreate: stats(bareCreate.latencies),
+      bareDelete: stats(bareDelete.latencies),
       login: { ...stats(logins.latencies), calls: loginCalls },
       exchange: { ...stats(exchanges.latencies), calls: exchangeCalls, writes: exchangeWrites },
       warmKey: stats(keyLatencies),
