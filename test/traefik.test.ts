@@ -1,20 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { CoreV1Api, KubernetesObjectApi, loadAllYaml } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientIdOf, instanceNameOf } from "../shared/names.js";
-import {
-  adminKubeConfig,
-  createTestNamespace,
-  deleteTestNamespace,
-  kubeconfigPath,
-} from "./support/cluster.js";
+import { createTestNamespace, deleteTestNamespace, kubeconfigPath } from "./support/cluster.js";
 import { installTemplate } from "./support/fleet.js";
 import { EventStream, type GptmeServer, runInstancePod } from "./support/gptme.js";
 import { freePort, type HandlerProcess, spawnHandler, waitHealthy } from "./support/process.js";
+import { startTraefik, type TestTraefik } from "./support/traefik.js";
 
-const ROOT = resolve(import.meta.dirname, "..");
 const KEY = "traefik-key-0000001";
 
 // A real Traefik, built from source like the control plane, routes with the repo's own
@@ -22,8 +13,7 @@ const KEY = "traefik-key-0000001";
 describe("the public route through Traefik", () => {
   let namespace: string;
   let handler: HandlerProcess;
-  let traefik: ChildProcess;
-  let traefikLog = "";
+  let traefik: TestTraefik;
   let base: string;
   let gptme: GptmeServer | undefined;
 
@@ -43,50 +33,18 @@ describe("the public route through Traefik", () => {
     });
     await waitHealthy(handler);
 
-    // The repo's Middleware and IngressRoute, moved into the test's namespace.
-    const objects = loadAllYaml(
-      readFileSync(resolve(ROOT, "k8s/local/fleet-operator/09-traefik-route.yaml"), "utf8"),
+    // The repo's Middleware and IngressRoutes, moved into the test's namespace.
+    traefik = await startTraefik(
+      namespace,
+      traefikPort,
+      handlerPort,
+      `/api/v1/${KEY}/instances/probe?wait=0`,
     );
-    const api = KubernetesObjectApi.makeApiClient(adminKubeConfig());
-    for (const object of objects) {
-      await api.create({ ...object, metadata: { ...object.metadata, namespace } });
-    }
-    // The fleet-handler Service, standing for the Deployment: this machine's handler process.
-    await adminKubeConfig()
-      .makeApiClient(CoreV1Api)
-      .createNamespacedService({
-        namespace,
-        body: {
-          metadata: { name: "fleet-handler" },
-          spec: {
-            type: "ExternalName",
-            externalName: "localhost",
-            ports: [{ name: "http", port: handlerPort }],
-          },
-        },
-      });
-
-    traefik = spawn("bash", [resolve(ROOT, "scripts/traefik.sh"), String(traefikPort), namespace], {
-      env: { ...process.env, KUBECONFIG: kubeconfigPath() },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    traefik.stdout?.on("data", (d) => (traefikLog += d));
-    traefik.stderr?.on("data", (d) => (traefikLog += d));
-    // Ready when the route answers from the handler (the provider needs a moment).
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const res = await fetch(`${base}/api/v1/${KEY}/instances/probe?wait=0`).catch(
-        () => undefined,
-      );
-      if (res && res.status !== 404) break;
-      if (Date.now() > deadline) throw new Error(`Traefik did not route in time:\n${traefikLog}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
   }, 15 * 60_000);
 
   afterAll(async () => {
     await gptme?.stop();
-    traefik?.kill("SIGTERM");
+    traefik?.stop();
     handler?.proc.kill("SIGTERM");
     await deleteTestNamespace(namespace);
   });
