@@ -282,9 +282,10 @@ if (wants("signin")) {
 
 One handler process (\`CLIENT_AUTH=keys,jwt\`, an ES256 JWKS on loopback), one request at a
 time, ${r.requests} of each: \`POST /instances/:id/login\` for a ready instance (a code minted: one
-ConfigMap created), then \`POST /api/v1/operator/auth/exchange\` of those codes (the code's
-object read and deleted, the ClientPod read). Then the warm \`GET /instances/:id\` of one ready
-instance with a JWT against the same with an API key, in four alternating rounds.
+ConfigMap created), \`POST /api/v1/operator/auth/exchange\` of those codes (the code's object
+read, then deleted while the ClientPod is read), and the warm \`GET /instances/:id\` with a JWT
+and with an API key. Each takes turns with its baseline (the bare API calls it cannot do
+without, same client library, straight to the API server) in four rounds of the same run.
 
 | request | p50 | p99 | mean | Kubernetes API calls / request |
 |---|---:|---:|---:|---|
