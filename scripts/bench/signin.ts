@@ -2,6 +2,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { JwtVerifier } from "../../handler/identity/jwt.js";
+import { createLogger } from "../../shared/log.js";
 import { codeManifest, codeObjectName, newCode } from "../../shared/signin-code.js";
 import { ISSUER, JwksServer, signingKey, token } from "../../test/support/jwks.js";
 import {
@@ -53,6 +55,44 @@ export interface SigninBench {
   /** The bare API calls each must make (same client library): a code's create; its read and delete. */
   bareCreate: Stats;
   bareDelete: Stats;
+  /** The verifier alone, in this process: a token's first verification, and a remembered one. */
+  verifyFirst: Stats;
+  verifyRemembered: Stats;
+}
+
+/** JwtVerifier.verify on its own (µs-level figures, free of the shared machine's HTTP noise). */
+async function verifierCost(
+  jwksUrl: string,
+  key: Awaited<ReturnType<typeof signingKey>>,
+): Promise<{ first: Stats; remembered: Stats }> {
+  const verifier = new JwtVerifier(
+    { jwksUrl, issuer: ISSUER, audience: "authenticated", refreshMs: 300_000, secret: undefined },
+    createLogger({ level: "silent", name: "bench" }, process.stderr),
+  );
+  verifier.start();
+  const tokens = await Promise.all(
+    Array.from({ length: 500 }, (_, i) => token(key, { jti: String(i) })),
+  );
+  for (let i = 0; i < 50; i++) {
+    try {
+      await verifier.verify(tokens[0] ?? "");
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const first = (
+    await closedLoop(tokens.length - 1, 1, async (i) => {
+      await verifier.verify(tokens[i + 1] ?? "");
+    })
+  ).latencies;
+  const remembered = (
+    await closedLoop(20_000, 1, async (i) => {
+      await verifier.verify(tokens[i % tokens.length] ?? "");
+    })
+  ).latencies;
+  verifier.stop();
+  return { first: stats(first), remembered: stats(remembered) };
 }
 
 /** Kubernetes writes (create, patch, delete) from the handler's own /metrics. */
@@ -191,8 +231,11 @@ export async function signinBench(requests: number): Promise<SigninBench> {
       lat[second].push(...(await loop(warm(second === "key" ? withKey : withJwt))));
     }
     kube.close();
+    const verify = await verifierCost(jwks.url, key);
     return {
       requests,
+      verifyFirst: verify.first,
+      verifyRemembered: verify.remembered,
       login: { ...stats(lat.login), calls: loginCalls / requests },
       exchange: {
         ...stats(lat.exchange),
