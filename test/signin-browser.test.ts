@@ -61,8 +61,10 @@ describe.skipIf(!existsSync(CHROMIUM))("gptme's web UI signs in with a one-time 
     await deleteTestNamespace(namespace);
   });
 
-  it("exchanges the code, lists a conversation, and shows a mock/echo reply over an sseToken stream", async () => {
-    const minted = await fetch(`${traefik.url}/api/v1/${KEY}/instances/web/login?wait=30`, {
+  it("exchanges the code, lists a conversation, and shows a mock/echo reply over an sseToken stream", {
+    timeout: 180_000,
+  }, async () => {
+    const minted = await fetch(`${traefik.url}/api/v1/${KEY}/instances/web/login?wait=60`, {
       method: "POST",
     });
     expect(minted.status).toBe(200);

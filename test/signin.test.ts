@@ -24,7 +24,8 @@ const WEBUI_URL = "http://127.0.0.1:5701/";
 const SSE_TTL_MS = 2_000;
 const json = { "content-type": "application/json" };
 
-describe("sign-in with one-time codes on the real control plane", () => {
+// A pod may take a while to be Ready when the shared machine is loaded: waits up to 60 s.
+describe("sign-in with one-time codes on the real control plane", { timeout: 180_000 }, () => {
   let namespace: string;
   let replicaA: TestHandler;
   let replicaB: TestHandler;
@@ -66,7 +67,7 @@ describe("sign-in with one-time codes on the real control plane", () => {
   });
 
   it("answers the instance plus a login code and its web UI link", async () => {
-    const res = await login(replicaA, "web", KEY, 30);
+    const res = await login(replicaA, "web", KEY, 60);
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
     const body = await res.json();
@@ -192,7 +193,7 @@ describe("sign-in with one-time codes on the real control plane", () => {
     let session: string;
 
     async function signIn(instanceId: string, key = KEY) {
-      const code = await codeOf(await login(replicaA, instanceId, key, 30));
+      const code = await codeOf(await login(replicaA, instanceId, key, 60));
       return (await exchange(replicaA, { code })).json();
     }
 
@@ -202,7 +203,7 @@ describe("sign-in with one-time codes on the real control plane", () => {
       );
 
     beforeAll(async () => {
-      instance = await (await replicaA.request("/instances/web?wait=30", { apiKey: KEY })).json();
+      instance = await (await replicaA.request("/instances/web?wait=60", { apiKey: KEY })).json();
       servers.push(await runInstancePod(namespace, instance.name, ["--model", "mock/echo"]));
       base = `${http.url}${instance.endpoint.path}`;
       const put = await fetch(`${base}/api/v2/conversations/sse-chat`, {
@@ -316,7 +317,7 @@ describe("sign-in with one-time codes on the real control plane", () => {
       }
       await replicaA.request("/instances/recreated", { apiKey: KEY, method: "DELETE" });
       const again = await (
-        await replicaA.request("/instances/recreated?wait=30", { apiKey: KEY })
+        await replicaA.request("/instances/recreated?wait=60", { apiKey: KEY })
       ).json();
       expect(again.name).toBe(name);
       const second = await runInstancePod(namespace, name);
