@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { HandlerConfig } from "../../shared/config.js";
-import { type TokenKeys, tokensMatch } from "../../shared/instance-token.js";
+import type { TokenKeys } from "../../shared/instance-token.js";
 import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
@@ -17,17 +17,16 @@ import {
 } from "../instances/view.js";
 import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
-import { isValidSseToken } from "../signin/sse-token.js";
 import type { TokenKeyring } from "../token-keyring.js";
 import { GatewayActivity } from "./activity.js";
-import { InstanceProxy, type ProxyCall, type ProxyFailure, tooLarge } from "./proxy.js";
 import {
-  bearerOf,
-  GATEWAY_ROUTE,
-  type GatewayRequest,
-  isEventStreamPath,
-  parseGatewayUrl,
-} from "./request.js";
+  type Credential,
+  credentialOf,
+  type PresentedToken,
+  presentedToken,
+} from "./credentials.js";
+import { InstanceProxy, type ProxyCall, type ProxyFailure, tooLarge } from "./proxy.js";
+import { GATEWAY_ROUTE, type GatewayRequest, parseGatewayUrl } from "./request.js";
 import type { Target, Targets } from "./targets.js";
 
 export interface GatewayDeps {
@@ -41,8 +40,6 @@ export interface GatewayDeps {
   metrics: Metrics;
   now?: () => Date;
 }
-
-type Credential = "instance-token" | "sse-token";
 
 /** A refusal, answered in the API's JSON shape before anything reaches a pod. */
 class Refusal {
@@ -185,23 +182,14 @@ export class Gateway {
     parsed: GatewayRequest | undefined,
     cors: HeaderMap,
   ): Promise<{ call: ProxyCall; target: Target; kind: Credential }> {
-    const bearer = bearerOf(req.headers.authorization);
-    const presented = bearer ?? parsed?.queryToken;
+    const presented = parsed && presentedToken(req.method, req.headers, parsed);
     if (!parsed || !presented) throw withHeaders(invalidToken(), cors);
-    // An event-stream token counts only where gptme's web UI sends it: `?token=` of a GET
-    // of a conversation's event stream.
-    const sse =
-      bearer === undefined &&
-      req.method === "GET" &&
-      !req.headers.upgrade &&
-      isEventStreamPath(parsed.upstreamPath);
-    const presentedAs = { token: presented, sse };
     const keys = await this.deps.keyring.keys();
-    let decision = await this.decide(parsed, presentedAs, keys, false);
+    let decision = await this.decide(parsed, presented, keys, false);
     // A cached lookup may predate the instance's new Pod (recreated, or Ready a moment
     // ago): read once more before turning the request away.
     if (decision instanceof Refusal && decision.cached) {
-      decision = await this.decide(parsed, presentedAs, keys, true);
+      decision = await this.decide(parsed, presented, keys, true);
     }
     if (decision instanceof Refusal) throw withHeaders(decision, cors);
     const { target, connection, token, kind } = decision;
@@ -222,7 +210,7 @@ export class Gateway {
 
   private async decide(
     parsed: GatewayRequest,
-    presented: { token: string; sse: boolean },
+    presented: PresentedToken,
     keys: TokenKeys,
     fresh: boolean,
   ): Promise<
@@ -231,7 +219,9 @@ export class Gateway {
     const { target, cached } = await this.targets.get(parsed.name, { fresh });
     const record = target?.record ?? (await this.clientPodRecord(parsed.name));
     const expected = record && tokenOf(record, keys);
-    const kind = record && expected && this.credentialKind(presented, expected, record, keys);
+    const now = this.deps.now?.() ?? new Date();
+    const ttlMs = this.deps.config.signin.sseTokenTtlMs;
+    const kind = record && expected && credentialOf(presented, expected, record, keys, now, ttlMs);
     if (!record || !expected || !kind) {
       return invalidToken(cached);
     }
@@ -247,23 +237,6 @@ export class Gateway {
       );
     }
     return { target, connection, token: expected, kind };
-  }
-
-  /** Which credential the presented token is for this instance; undefined: none. */
-  private credentialKind(
-    presented: { token: string; sse: boolean },
-    expected: string,
-    record: InstanceRecord,
-    keys: TokenKeys,
-  ): Credential | undefined {
-    if (tokensMatch(presented.token, expected)) return "instance-token";
-    const key = record.tokenKeyId === undefined ? undefined : keys.byId.get(record.tokenKeyId);
-    const now = this.deps.now?.() ?? new Date();
-    const ttlMs = this.deps.config.signin.sseTokenTtlMs;
-    if (presented.sse && key && isValidSseToken(presented.token, key, record.uid, now, ttlMs)) {
-      return "sse-token";
-    }
-    return undefined;
   }
 
   /** An instance whose Pod is missing (being created or replaced) is known by its ClientPod. */
