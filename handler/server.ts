@@ -6,7 +6,9 @@ import { type AppDeps, createApp } from "./app.js";
 import { Gateway } from "./gateway/gateway.js";
 import { isGatewayUrl } from "./gateway/request.js";
 import { Targets } from "./gateway/targets.js";
+import { ClientIdentities } from "./identity/clients.js";
 import { Instances } from "./instances/instances.js";
+import { SigninCodes } from "./signin/codes.js";
 import { TokenKeyring } from "./token-keyring.js";
 
 /** The handler as a node:http server runs it: the routes, the gateway, and upgrades. */
@@ -38,7 +40,10 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
     onRemoved: (name) => targets.forget(name),
     shutdown: deps.shutdown,
   });
-  const app = createApp(deps, { keyring, instances });
+  const identities = new ClientIdentities(config, deps.log);
+  identities.start();
+  const codes = new SigninCodes(kube, now);
+  const app = createApp(deps, { keyring, instances, identities, codes });
   const gateway = new Gateway({ ...deps, keyring, instances, targets, now });
   const routes = toNodeHandler(app);
   return {
@@ -53,6 +58,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
       else socket.destroy();
     },
     close: () => {
+      identities.stop();
       gateway.close();
       kube.close();
     },

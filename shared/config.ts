@@ -9,6 +9,7 @@ import {
   tokenKeysFormat,
 } from "./credential-formats.js";
 import type { TokenKeys } from "./instance-token.js";
+import type { JwtSettings } from "./jwt-settings.js";
 import { type Current, type FileFormat, fixed, ReloadingFile } from "./reloading-file.js";
 import type { WorkspaceSettings } from "./workspace.js";
 
@@ -83,6 +84,22 @@ const handlerEnv = {
     .string()
     .regex(DNS_SUBDOMAIN, "expected a StorageClass name")
     .optional(),
+  LOGIN_CODE_TTL: duration({ min: 1_000, max: 3_600_000 }).prefault("60s"),
+  SSE_TOKEN_TTL: duration({ min: 1_000 }).prefault("1h"),
+  CLIENT_AUTH: z
+    .enum(["keys", "jwt", "keys,jwt", "open"], { error: "expected keys, jwt, keys,jwt or open" })
+    .default("keys"),
+  JWT_JWKS_URL: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).default("authenticated"),
+  JWT_JWKS_REFRESH: duration({ min: 1_000 }).prefault("5m"),
+  JWT_SECRET_FILE: z.string().min(1).optional(),
+  WEBUI_URL: z
+    .url({
+      protocol: /^https?$/,
+      error: "expected an http(s) URL such as https://chat.example.com",
+    })
+    .optional(),
 };
 
 export interface FleetConfig {
@@ -117,6 +134,24 @@ export interface HandlerConfig extends FleetConfig {
   credentialsReloadMs: number;
   /** Each instance's workspace claim; undefined with WORKSPACES=off (no workspace). */
   workspaces: WorkspaceSettings | undefined;
+  signin: SigninConfig;
+  /** Who a client is: API keys, platform JWTs, both, or any well-formed key (open). */
+  clientAuth: ClientAuth;
+}
+
+export interface ClientAuth {
+  /** X-API-Key (or the path's key) identifies clients; with `apiKeys` unset, any key does. */
+  keys: boolean;
+  /** `Authorization: Bearer <JWT>` identifies clients. */
+  jwt: JwtSettings | undefined;
+}
+
+/** Sign-in the way gptme's clients do it: one-time codes, the exchange, event-stream tokens. */
+export interface SigninConfig {
+  loginCodeTtlMs: number;
+  sseTokenTtlMs: number;
+  /** Where gptme's web UI is served, for `login.url`; unset: `login.url` is null. */
+  webUiUrl: string | undefined;
 }
 
 /** The instance gateway (`/api/v1/instances/:name/...`). */
@@ -196,6 +231,20 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       "INSTANCE_TOKEN_SECRET_FILE: set either INSTANCE_TOKEN_SECRET or INSTANCE_TOKEN_SECRET_FILE, not both",
     );
   }
+  if (env.CLIENT_AUTH.includes("keys") && !env.API_KEYS_FILE) {
+    throw new ConfigError(
+      `API_KEYS_FILE: required with CLIENT_AUTH=${env.CLIENT_AUTH}${sources.env.CLIENT_AUTH ? "" : " (the default)"}: set API_KEYS_FILE, or CLIENT_AUTH=jwt with JWT_JWKS_URL and JWT_ISSUER, or CLIENT_AUTH=open behind a gateway that authenticates`,
+    );
+  }
+  const wantsJwt = env.CLIENT_AUTH.includes("jwt");
+  if (wantsJwt && !env.JWT_ISSUER) {
+    throw new ConfigError(`JWT_ISSUER: required with CLIENT_AUTH=${env.CLIENT_AUTH}`);
+  }
+  if (wantsJwt && !env.JWT_JWKS_URL && !env.JWT_SECRET_FILE) {
+    throw new ConfigError(
+      `JWT_JWKS_URL: required with CLIENT_AUTH=${env.CLIENT_AUTH} (or JWT_SECRET_FILE for HS256 tokens)`,
+    );
+  }
   const credentialFiles: ReloadingFile<unknown>[] = [];
   // Read now, so a bad file stops the start; re-read while running once main starts them.
   const reloading = <T>(variable: string, path: string, format: FileFormat<T>) => {
@@ -255,5 +304,24 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       env.WORKSPACES === "on"
         ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
         : undefined,
+    clientAuth: {
+      keys: env.CLIENT_AUTH !== "jwt",
+      jwt: wantsJwt
+        ? {
+            jwksUrl: env.JWT_JWKS_URL,
+            issuer: env.JWT_ISSUER ?? "",
+            audience: env.JWT_AUDIENCE,
+            refreshMs: env.JWT_JWKS_REFRESH,
+            secret: env.JWT_SECRET_FILE
+              ? reloading("JWT_SECRET_FILE", env.JWT_SECRET_FILE, secretFormat("JWT_SECRET_FILE"))
+              : undefined,
+          }
+        : undefined,
+    },
+    signin: {
+      loginCodeTtlMs: env.LOGIN_CODE_TTL,
+      sseTokenTtlMs: env.SSE_TOKEN_TTL,
+      webUiUrl: env.WEBUI_URL,
+    },
   };
 }

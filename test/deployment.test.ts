@@ -85,6 +85,7 @@ describe("the manifests on a real API server", () => {
         "ConfigMap/fleet-config",
         "IngressRoute/fleet-instance-gateway",
         "IngressRoute/fleet-instances",
+        "IngressRoute/fleet-operator",
         "Middleware/apikey-from-path",
         "CronJob/fleet-reaper",
         "CustomResourceDefinition/clientpods.gptme.ai",
@@ -189,6 +190,23 @@ describe("the manifests on a real API server", () => {
       const name = listed.items[0].name;
       expect((await handler.request(`/admin/pods/${name}`, { headers: admin })).status).toBe(200);
       expect((await handler.request("/readyz")).status).toBe(200);
+      // Sign-in: a login code minted (a ConfigMap created) and exchanged (read, deleted).
+      const signin = startHandler(NAMESPACE, { PUBLIC_URL: "https://fleet.example.com" }, kc);
+      try {
+        const login = await signin.request("/instances/rbac/login", {
+          apiKey: KEY,
+          method: "POST",
+        });
+        expect(login.status).toBe(200);
+        const exchanged = await signin.request("/api/v1/operator/auth/exchange", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ code: (await login.json()).login.code }),
+        });
+        expect(exchanged.status).toBe(200);
+      } finally {
+        signin.close();
+      }
       // Activity writes and mirror patches, with the interval forced to zero.
       const busy = startHandler(NAMESPACE, { ACTIVITY_INTERVAL: "0" }, kc);
       expect((await busy.request("/instances/rbac", { apiKey: KEY })).status).toBe(200);

@@ -62,6 +62,21 @@ describe("the handler as a process", () => {
     expect(handler.stdout).toEqual([]);
   });
 
+  it("is closed by default: without API_KEYS_FILE it exits 2 saying what to set", async () => {
+    const handler = spawnHandler({
+      KUBECONFIG: kubeconfigVia(apiServer().port),
+      // Empty is unset: the default, keys.
+      CLIENT_AUTH: "",
+      HTTP_PORT: "1",
+    });
+    expect(await handler.exited).toBe(2);
+    expect(handler.stderr).toHaveLength(1);
+    expect(handler.stderr[0]).toMatch(
+      /^fleet-handler: invalid configuration: API_KEYS_FILE: required with CLIENT_AUTH=keys \(the default\): set API_KEYS_FILE, or CLIENT_AUTH=jwt .*CLIENT_AUTH=open/,
+    );
+    expect(handler.stdout).toEqual([]);
+  });
+
   it("starts without the API server, reports not ready, and recovers without a restart", async () => {
     const link = new FaultyLink(await freePort(), apiServer());
     const port = await freePort();

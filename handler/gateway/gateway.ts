@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { HandlerConfig } from "../../shared/config.js";
-import { type TokenKeys, tokensMatch } from "../../shared/instance-token.js";
+import type { TokenKeys } from "../../shared/instance-token.js";
 import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
@@ -19,8 +19,14 @@ import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
 import type { TokenKeyring } from "../token-keyring.js";
 import { GatewayActivity } from "./activity.js";
+import {
+  type Credential,
+  credentialOf,
+  type PresentedToken,
+  presentedToken,
+} from "./credentials.js";
 import { InstanceProxy, type ProxyCall, type ProxyFailure, tooLarge } from "./proxy.js";
-import { bearerOf, GATEWAY_ROUTE, type GatewayRequest, parseGatewayUrl } from "./request.js";
+import { GATEWAY_ROUTE, type GatewayRequest, parseGatewayUrl } from "./request.js";
 import type { Target, Targets } from "./targets.js";
 
 export interface GatewayDeps {
@@ -96,6 +102,7 @@ export class Gateway {
     const origin = req.headers.origin;
     const cors = corsHeaders(origin, this.deps.config.gateway.corsOrigins);
     let record: InstanceRecord | undefined;
+    let credential: Credential | undefined;
     res.once("close", () =>
       recordRequest(
         {
@@ -105,6 +112,7 @@ export class Gateway {
           seconds: (performance.now() - started) / 1000,
           clientId: record?.clientId,
           instance: parsed?.name,
+          credential,
         },
         this.deps.log,
         this.deps.metrics,
@@ -115,8 +123,9 @@ export class Gateway {
       return;
     }
     try {
-      const { call, target } = await this.admit(req, parsed, cors);
+      const { call, target, kind } = await this.admit(req, parsed, cors);
       record = target.record;
+      credential = kind;
       const length = Number(req.headers["content-length"] ?? 0);
       if (length > this.deps.config.gateway.proxyMaxBodyBytes) {
         throw failureRefusal(tooLarge(this.deps.config.gateway.proxyMaxBodyBytes), cors);
@@ -172,8 +181,8 @@ export class Gateway {
     req: IncomingMessage,
     parsed: GatewayRequest | undefined,
     cors: HeaderMap,
-  ): Promise<{ call: ProxyCall; target: Target }> {
-    const presented = bearerOf(req.headers.authorization) ?? parsed?.queryToken;
+  ): Promise<{ call: ProxyCall; target: Target; kind: Credential }> {
+    const presented = parsed && presentedToken(req.method, req.headers, parsed);
     if (!parsed || !presented) throw withHeaders(invalidToken(), cors);
     const keys = await this.deps.keyring.keys();
     let decision = await this.decide(parsed, presented, keys, false);
@@ -183,8 +192,10 @@ export class Gateway {
       decision = await this.decide(parsed, presented, keys, true);
     }
     if (decision instanceof Refusal) throw withHeaders(decision, cors);
-    const { target, connection, token } = decision;
+    const { target, connection, token, kind } = decision;
+    this.deps.metrics.gatewayCredentials.inc({ kind });
     return {
+      kind,
       target,
       call: {
         host: connection.host,
@@ -199,14 +210,19 @@ export class Gateway {
 
   private async decide(
     parsed: GatewayRequest,
-    presented: string,
+    presented: PresentedToken,
     keys: TokenKeys,
     fresh: boolean,
-  ): Promise<Refusal | { target: Target; connection: Connection; token: string }> {
+  ): Promise<
+    Refusal | { target: Target; connection: Connection; token: string; kind: Credential }
+  > {
     const { target, cached } = await this.targets.get(parsed.name, { fresh });
     const record = target?.record ?? (await this.clientPodRecord(parsed.name));
     const expected = record && tokenOf(record, keys);
-    if (!record || !expected || !tokensMatch(presented, expected)) {
+    const now = this.deps.now?.() ?? new Date();
+    const ttlMs = this.deps.config.signin.sseTokenTtlMs;
+    const kind = record && expected && credentialOf(presented, expected, record, keys, now, ttlMs);
+    if (!record || !expected || !kind) {
       return invalidToken(cached);
     }
     const connection = target && connectionOf(target.pod);
@@ -220,7 +236,7 @@ export class Gateway {
         cached,
       );
     }
-    return { target, connection, token: expected };
+    return { target, connection, token: expected, kind };
   }
 
   /** An instance whose Pod is missing (being created or replaced) is known by its ClientPod. */
