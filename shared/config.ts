@@ -33,6 +33,9 @@ export const defaultSources = (): ConfigSources => ({
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+/** Dot-separated DNS labels; room is left for the `<port>-<instance name>.` in front. */
+const DNS_DOMAIN =
+  /^(?=.{1,200}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
 
 /** Settings both the handler and the reaper use. */
 const fleetEnv = {
@@ -83,6 +86,11 @@ const handlerEnv = {
     .string()
     .regex(DNS_SUBDOMAIN, "expected a StorageClass name")
     .optional(),
+  PREVIEW_DOMAIN: z
+    .string()
+    .regex(DNS_DOMAIN, "expected a DNS domain such as preview.example.com (lowercase, no port)")
+    .optional(),
+  PREVIEW_SESSION_TTL: duration({ min: 1_000 }).prefault("12h"),
 };
 
 export interface FleetConfig {
@@ -117,6 +125,15 @@ export interface HandlerConfig extends FleetConfig {
   credentialsReloadMs: number;
   /** Each instance's workspace claim; undefined with WORKSPACES=off (no workspace). */
   workspaces: WorkspaceSettings | undefined;
+  /** Previews of apps inside instances; undefined without PREVIEW_DOMAIN (off). */
+  previews: PreviewConfig | undefined;
+}
+
+/** Previews: `<port>-<instance name>.<domain>` serves the instance's `/preview/<port>/`. */
+export interface PreviewConfig {
+  domain: string;
+  /** How long a browser stays signed in to one preview host. */
+  sessionTtlMs: number;
 }
 
 /** The instance gateway (`/api/v1/instances/:name/...`). */
@@ -255,5 +272,8 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       env.WORKSPACES === "on"
         ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
         : undefined,
+    previews: env.PREVIEW_DOMAIN
+      ? { domain: env.PREVIEW_DOMAIN, sessionTtlMs: env.PREVIEW_SESSION_TTL }
+      : undefined,
   };
 }
