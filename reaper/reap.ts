@@ -5,6 +5,7 @@ import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { mountedClaimsOf } from "../shared/workspace.js";
 import { execute, keepBusy, type Outcome, planned, signalFields } from "./act.js";
+import { removeExpiredCodes } from "./codes.js";
 import {
   planClientPods,
   planOrphans,
@@ -53,6 +54,8 @@ export interface ReapSummary {
   failed: number;
   dryRun: boolean;
   durationMs: number;
+  /** Expired sign-in codes removed (counted apart from instances and workspaces). */
+  expiredCodes: number;
 }
 
 /**
@@ -114,6 +117,8 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
     ...(await Promise.all(retired.map((action) => limit(() => act(kube, action, options))))),
   );
 
+  const codes = await removeExpiredCodes(kube, options);
+
   const count = (match: (o: Outcome) => boolean) => outcomes.filter(match).length;
   const summary: ReapSummary = {
     checked,
@@ -122,9 +127,10 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
     skipped: count((o) => o.result === "skipped"),
     busy: count((o) => o.verdict === "busy"),
     unreachable: count((o) => o.verdict === "unreachable" && o.result === "deleted"),
-    failed: count((o) => o.result === "failed"),
+    failed: count((o) => o.result === "failed") + codes.failed,
     dryRun,
     durationMs: Math.round(performance.now() - started),
+    expiredCodes: dryRun ? codes.expired : codes.removed,
   };
   log.info(summary, "summary");
   return summary;

@@ -86,6 +86,14 @@ const handlerEnv = {
     .string()
     .regex(DNS_SUBDOMAIN, "expected a StorageClass name")
     .optional(),
+  LOGIN_CODE_TTL: duration({ min: 1_000, max: 3_600_000 }).prefault("60s"),
+  SSE_TOKEN_TTL: duration({ min: 1_000 }).prefault("1h"),
+  WEBUI_URL: z
+    .url({
+      protocol: /^https?$/,
+      error: "expected an http(s) URL such as https://chat.example.com",
+    })
+    .optional(),
   PREVIEW_DOMAIN: z
     .string()
     .regex(DNS_DOMAIN, "expected a DNS domain such as preview.example.com (lowercase, no port)")
@@ -125,8 +133,17 @@ export interface HandlerConfig extends FleetConfig {
   credentialsReloadMs: number;
   /** Each instance's workspace claim; undefined with WORKSPACES=off (no workspace). */
   workspaces: WorkspaceSettings | undefined;
+  signin: SigninConfig;
   /** Previews of apps inside instances; undefined without PREVIEW_DOMAIN (off). */
   previews: PreviewConfig | undefined;
+}
+
+/** Sign-in the way gptme's clients do it: one-time codes, the exchange, event-stream tokens. */
+export interface SigninConfig {
+  loginCodeTtlMs: number;
+  sseTokenTtlMs: number;
+  /** Where gptme's web UI is served, for `login.url`; unset: `login.url` is null. */
+  webUiUrl: string | undefined;
 }
 
 /** Previews: `<port>-<instance name>.<domain>` serves the instance's `/preview/<port>/`. */
@@ -272,6 +289,11 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       env.WORKSPACES === "on"
         ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
         : undefined,
+    signin: {
+      loginCodeTtlMs: env.LOGIN_CODE_TTL,
+      sseTokenTtlMs: env.SSE_TOKEN_TTL,
+      webUiUrl: env.WEBUI_URL,
+    },
     previews: env.PREVIEW_DOMAIN
       ? { domain: env.PREVIEW_DOMAIN, sessionTtlMs: env.PREVIEW_SESSION_TTL }
       : undefined,

@@ -19,7 +19,8 @@ export type Resource =
   | "pods"
   | "podtemplates"
   | "secrets"
-  | "persistentvolumeclaims";
+  | "persistentvolumeclaims"
+  | "configmaps";
 
 /** Observes every API call: metrics count them, tests assert how many a request makes. */
 export interface KubeObserver {

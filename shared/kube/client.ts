@@ -2,6 +2,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeCalls, type KubeObserver } from "./calls.js";
 import { PersistentVolumeClaims } from "./claims.js";
 import { ClientPods } from "./clientpods.js";
+import { CodeObjects } from "./codes.js";
 import { Pods } from "./pods.js";
 import { PodTemplates } from "./podtemplates.js";
 import { Secrets } from "./secrets.js";
@@ -33,6 +34,8 @@ export class Kube {
   readonly secrets: Secrets;
   /** Instance workspaces. */
   readonly claims: PersistentVolumeClaims;
+  /** One-time sign-in codes (shared/signin-code.ts). */
+  readonly codes: CodeObjects;
   private readonly api: KubeCalls;
 
   constructor(
@@ -47,6 +50,7 @@ export class Kube {
     this.podTemplates = new PodTemplates(this.api);
     this.secrets = new Secrets(this.api);
     this.claims = new PersistentVolumeClaims(this.api);
+    this.codes = new CodeObjects(this.api);
   }
 
   /** Closes idle keep-alive connections, so a process can exit promptly. */
