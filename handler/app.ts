@@ -6,11 +6,13 @@ import { corsHeaders, isPreflight, preflightHeaders } from "./cors.js";
 import { apiError, errorBody } from "./errors.js";
 import type { Instances } from "./instances/instances.js";
 import type { Metrics } from "./metrics.js";
+import { previewRoutes } from "./previews/routes.js";
 import { recordRequest } from "./request-log.js";
 import { adminRoutes } from "./routes/admin.js";
 import { adminWorkspaceRoutes } from "./routes/admin-workspaces.js";
 import { instanceRoutes } from "./routes/instances.js";
 import { opsRoutes, Readiness } from "./routes/ops.js";
+import type { SigninCodes } from "./signin/codes.js";
 import type { TokenKeyring } from "./token-keyring.js";
 
 declare module "h3" {
@@ -37,10 +39,11 @@ export interface AppDeps {
 export interface AppParts {
   keyring: TokenKeyring;
   instances: Instances;
+  codes: SigninCodes;
 }
 
 /** The handler's HTTP application: routes and their wiring, no environment, no listening. */
-export function createApp(deps: AppDeps, { instances }: AppParts): H3 {
+export function createApp(deps: AppDeps, { instances, codes }: AppParts): H3 {
   const { config, kube, log, metrics } = deps;
 
   const app = new H3({
@@ -70,6 +73,7 @@ export function createApp(deps: AppDeps, { instances }: AppParts): H3 {
   adminRoutes(app, config, kube, instances);
   adminWorkspaceRoutes(app, config, kube);
   opsRoutes(app, new Readiness(kube), metrics);
+  previewRoutes(app, config, kube, codes);
   return app;
 }
 

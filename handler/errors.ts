@@ -23,6 +23,9 @@ export type ErrorCode =
   | "instance_unreachable"
   | "instance_timeout"
   | "body_too_large"
+  | "previews_disabled"
+  | "invalid_port"
+  | "preview_sign_in_required"
   | "internal_error";
 
 export interface ErrorBody {

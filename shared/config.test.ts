@@ -229,9 +229,10 @@ describe("loadHandlerConfig", () => {
       ["PREVIEW_DOMAIN", ".example.com"],
       ["PREVIEW_DOMAIN", "https://preview.example.com"],
       ["PREVIEW_SESSION_TTL", "soon"],
+      ["PUBLIC_URL", "https://fleet.preview.example.com"],
     ] as const) {
       expect(() => loadHandlerConfig(sources({ ...env, [variable]: value }))).toThrow(
-        new RegExp(`^${variable}: `),
+        new RegExp(`^${variable === "PUBLIC_URL" ? "PREVIEW_DOMAIN" : variable}: `),
       );
     }
   });

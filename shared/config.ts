@@ -230,6 +230,15 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       "INSTANCE_TOKEN_SECRET_FILE: set either INSTANCE_TOKEN_SECRET or INSTANCE_TOKEN_SECRET_FILE, not both",
     );
   }
+  const publicHost = env.PUBLIC_URL && new URL(env.PUBLIC_URL).hostname;
+  if (
+    env.PREVIEW_DOMAIN &&
+    publicHost &&
+    (publicHost === env.PREVIEW_DOMAIN || publicHost.endsWith(`.${env.PREVIEW_DOMAIN}`))
+  ) {
+    // Every host under the preview domain is a preview's: the API must live elsewhere.
+    throw new ConfigError("PREVIEW_DOMAIN: must not contain PUBLIC_URL's host");
+  }
   const credentialFiles: ReloadingFile<unknown>[] = [];
   // Read now, so a bad file stops the start; re-read while running once main starts them.
   const reloading = <T>(variable: string, path: string, format: FileFormat<T>) => {

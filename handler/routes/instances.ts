@@ -53,7 +53,7 @@ async function getInstance(
   return body;
 }
 
-function identify(
+export function identify(
   event: H3Event,
   config: HandlerConfig,
   apiKey: string | null | undefined,
@@ -63,7 +63,7 @@ function identify(
   return clientId;
 }
 
-function pathKey(event: H3Event): string | undefined {
+export function pathKey(event: H3Event): string | undefined {
   const raw = getRouterParam(event, "apiKey");
   try {
     return raw === undefined ? undefined : decodeURIComponent(raw);
@@ -76,7 +76,7 @@ function pathKey(event: H3Event): string | undefined {
   }
 }
 
-function instanceIdOf(event: H3Event): string {
+export function instanceIdOf(event: H3Event): string {
   const instanceId = getRouterParam(event, "instanceId") ?? "";
   if (!INSTANCE_ID_PATTERN.test(instanceId)) {
     throw apiError(
