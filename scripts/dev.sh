@@ -17,6 +17,9 @@ export ADMIN_TOKEN=${ADMIN_TOKEN:-dev-admin-token}
 TRAEFIK_PORT=${TRAEFIK_PORT:-8000}
 # endpoint.url in answers: the gateway as clients reach it here, through Traefik.
 export PUBLIC_URL=${PUBLIC_URL:-http://127.0.0.1:$TRAEFIK_PORT}
+# Previews at <port>-<instance name>.preview.localhost:$TRAEFIK_PORT: browsers resolve *.localhost
+# to loopback (the host pattern in k8s/local/fleet-operator/10-traefik-previews.yaml).
+export PREVIEW_DOMAIN=${PREVIEW_DOMAIN:-preview.localhost}
 
 bash scripts/cluster.sh up
 export KUBECONFIG="$ROOT/.cluster/kubeconfig"
@@ -71,6 +74,9 @@ cat >&2 <<MSG
   curl -s http://127.0.0.1:$TRAEFIK_PORT/api/v1/my-secret-key-123/instances/default
   # then its gptme-server, through the gateway (endpoint.path and endpoint.token from that answer):
   curl -s -H "Authorization: Bearer <endpoint.token>" http://127.0.0.1:$TRAEFIK_PORT<endpoint.path>/api/v2/conversations
+
+[dev] a preview (an app on 127.0.0.1:5173, as if started inside the instance; open the url in a browser):
+  curl -s -X POST http://127.0.0.1:$TRAEFIK_PORT/api/v1/my-secret-key-123/instances/default/previews/5173
 
 [dev] the handler directly:  curl -s -H 'X-API-Key: my-secret-key-123' http://127.0.0.1:$HTTP_PORT/instances
 [dev] the admin API:         curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' http://127.0.0.1:$HTTP_PORT/admin/pods
