@@ -149,13 +149,18 @@ describe.skipIf(!existsSync(CHROMIUM))("previews through Traefik, in Chromium", 
     expect(page.url()).toBe(`http://${host}:${traefikPort}/`);
     expect(page.url()).not.toContain(code);
     expect(await page.$eval("#title", (e) => e.textContent)).toBe("the agent's app");
-    // The app's own script loaded through the preview host too.
+    // Everything the page loads from its own host carries the session too: a classic script,
+    // a module script and a fetch (each refused without it).
     await page.waitForFunction(
-      () => document.getElementById("script")?.textContent === "script ran",
-      {
-        timeout: 5_000,
-      },
+      () =>
+        document.getElementById("script")?.textContent === "script ran" &&
+        document.getElementById("module")?.textContent === "module ran" &&
+        document.getElementById("fetched")?.textContent === "from the app",
+      { timeout: 10_000 },
     );
+    expect(
+      app.received.filter((r) => ["/app.js", "/module.js", "/data"].includes(r.url ?? "")),
+    ).toHaveLength(3);
 
     // One cookie in the browser: the session, for exactly this host, out of scripts' reach.
     const cdp = await page.createCDPSession();

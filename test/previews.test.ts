@@ -129,8 +129,11 @@ describe("previews", () => {
     const page = await get(a.name, appA.port, "/", { cookie, accept: "text/html" });
     expect(page.status).toBe(200);
     expect(page.body).toContain('<h1 id="title">app A</h1>');
-    // Through gptme-server's /preview/<port>/: it sandboxes HTML, and no cookie comes back.
-    expect(page.headers["content-security-policy"]).toMatch(/^sandbox /);
+    // Through gptme-server's /preview/<port>/: it sandboxes HTML (the page keeps its own
+    // origin here, the preview host's), and no cookie comes back.
+    expect(page.headers["content-security-policy"]).toMatch(
+      /^sandbox allow-scripts .*allow-same-origin$/,
+    );
     expect(page.headers["set-cookie"]).toBeUndefined();
     // The app saw neither the fleet's cookie nor any credential.
     expect(appA.last()?.url).toBe("/");

@@ -22,8 +22,8 @@ export interface ProxyCall {
    * unset: the pod's root.
    */
   upstreamPrefix?: string;
-  /** Drop every cookie the pod sets (else they are kept under the public prefix). */
-  dropCookies?: boolean;
+  /** The caller's last word on the pod's response headers (after the gateway's own rewrites). */
+  rewriteHeaders?: (headers: http.IncomingHttpHeaders) => void;
 }
 
 export interface ProxySettings {
@@ -225,8 +225,7 @@ function rewriteResponseHeaders(headers: http.IncomingHttpHeaders, call: ProxyCa
       call.upstreamPrefix,
     );
   }
-  if (call.dropCookies) delete headers["set-cookie"];
-  else if (headers["set-cookie"]) {
+  if (headers["set-cookie"]) {
     headers["set-cookie"] = headers["set-cookie"].map((c) => rewriteCookiePath(c, call.prefix));
   }
   // The gateway alone decides CORS: whatever the pod says is replaced.
@@ -238,4 +237,5 @@ function rewriteResponseHeaders(headers: http.IncomingHttpHeaders, call: ProxyCa
     headers[name] =
       name === "vary" && typeof upstream === "string" ? `${upstream}, ${value}` : value;
   }
+  call.rewriteHeaders?.(headers);
 }

@@ -20,11 +20,12 @@ import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
 import type { SigninCodes } from "../signin/codes.js";
 import type { TokenKeyring } from "../token-keyring.js";
+import { rewritePreviewHeaders } from "./headers.js";
 import { type PreviewTarget, parsePreviewHost } from "./host.js";
 import { takeCode } from "./link.js";
 import { signInPage } from "./page.js";
 import {
-  cookieOf,
+  cookiesOf,
   isValidSession,
   SESSION_COOKIE,
   sessionSetCookie,
@@ -234,8 +235,13 @@ export class PreviewGateway {
     const token = record && tokenOf(record, keys);
     if (!record || !token) return notFound(cached);
     const subject = { hostname: host.hostname, uid: record.uid, port: host.port };
-    const session = cookieOf(req.headers.cookie, SESSION_COOKIE);
-    if (!isValidSession(session, keys, subject, this.now())) return signInRequired(cached);
+    // Every cookie of the session's name counts: one set for a parent domain by another host's
+    // script cannot shadow this host's own.
+    const now = this.now();
+    const sessions = cookiesOf(req.headers.cookie, SESSION_COOKIE);
+    if (!sessions.some((value) => isValidSession(value, keys, subject, now))) {
+      return signInRequired(cached);
+    }
     const connection = target && connectionOf(target.pod);
     const ownPod = target?.record?.uid === record.uid;
     if (!target || !ownPod || !connection || statusOf(target.pod) !== "ready") {
@@ -259,8 +265,7 @@ export class PreviewGateway {
         upstreamPrefix,
         upstreamPath: upstreamPrefix + (req.url ?? "/"),
         responseHeaders: {},
-        // Nothing the pod sends may set a cookie on the preview host (the session lives there).
-        dropCookies: true,
+        rewriteHeaders: rewritePreviewHeaders,
       },
     };
   }

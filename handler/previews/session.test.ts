@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseTokenKeys } from "../../shared/instance-token.js";
 import {
-  cookieOf,
+  cookiesOf,
   isValidSession,
   SESSION_COOKIE,
   sessionSetCookie,
@@ -61,8 +61,12 @@ describe("preview sessions", () => {
 
   it("is read from the Cookie header and never passed on", () => {
     const header = `a=1; ${SESSION_COOKIE}=s.e.cret; b=2`;
-    expect(cookieOf(header, SESSION_COOKIE)).toBe("s.e.cret");
-    expect(cookieOf("a=1", SESSION_COOKIE)).toBeUndefined();
+    expect(cookiesOf(header, SESSION_COOKIE)).toEqual(["s.e.cret"]);
+    expect(cookiesOf(`${header}; ${SESSION_COOKIE}=two`, SESSION_COOKIE)).toEqual([
+      "s.e.cret",
+      "two",
+    ]);
+    expect(cookiesOf("a=1", SESSION_COOKIE)).toEqual([]);
     expect(withoutSessionCookie(header)).toBe("a=1; b=2");
     expect(withoutSessionCookie(`${SESSION_COOKIE}=x`)).toBeUndefined();
     expect(withoutSessionCookie(undefined)).toBeUndefined();

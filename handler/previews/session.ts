@@ -53,13 +53,14 @@ export function isValidSession(
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
-/** The value of one cookie in a Cookie header (the first of that name). */
-export function cookieOf(header: string | undefined, name: string): string | undefined {
+/** The values of every cookie of one name in a Cookie header. */
+export function cookiesOf(header: string | undefined, name: string): string[] {
+  const values: string[] = [];
   for (const part of (header ?? "").split(";")) {
     const at = part.indexOf("=");
-    if (at !== -1 && part.slice(0, at).trim() === name) return part.slice(at + 1).trim();
+    if (at !== -1 && part.slice(0, at).trim() === name) values.push(part.slice(at + 1).trim());
   }
-  return undefined;
+  return values;
 }
 
 /** A Cookie header without the fleet's session (undefined when nothing else is left). */

@@ -64,16 +64,25 @@ export class PreviewApp {
         res.writeHead(302, { location: "/" }).end();
         return;
       }
-      if (req.url?.startsWith("/app.js")) {
+      if (req.url?.startsWith("/app.js") || req.url?.startsWith("/module.js")) {
+        const id = req.url.startsWith("/app.js") ? "script" : "module";
         res.writeHead(200, { "content-type": "text/javascript", "set-cookie": "app=1; Path=/" });
-        res.end(`document.getElementById("script").textContent = "script ran";`);
+        res.end(`document.getElementById("${id}").textContent = "${id} ran";`);
+        return;
+      }
+      if (req.url?.startsWith("/data")) {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ data: "from the app" }));
         return;
       }
       res.writeHead(200, { "content-type": "text/html", "set-cookie": "app=1; Path=/" });
       res.end(
         `<!doctype html><html><head><title>${this.title}</title></head><body>` +
-          `<h1 id="title">${this.title}</h1><p id="path">${req.url}</p><p id="script"></p>` +
-          `<script src="/app.js"></script></body></html>`,
+          `<h1 id="title">${this.title}</h1><p id="path">${req.url}</p>` +
+          `<p id="script"></p><p id="module"></p><p id="fetched"></p>` +
+          `<script src="/app.js"></script><script type="module" src="/module.js"></script>` +
+          `<script>fetch("/data").then((r) => r.json()).then((d) => {` +
+          `document.getElementById("fetched").textContent = d.data; });</script></body></html>`,
       );
     });
     this.server = server;
