@@ -8,9 +8,9 @@ export function signInPage(): string {
 </head>
 <body>
 <h1>This preview needs sign-in</h1>
-<p>Previews of the apps running in a gptme instance open only for its owner. Open this
-preview from your gptme client (its <em>Open preview</em> link): that signs this browser in
-to it.</p>
+<p>Previews of the apps running in a gptme instance open only for its owner.</p>
+<p>Open this preview from your gptme client (its <em>Open preview</em> link): that signs this
+browser in to it.</p>
 <p>A link works once and for a short time; if it has expired, open the preview again.</p>
 </body>
 </html>
