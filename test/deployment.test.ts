@@ -85,6 +85,8 @@ describe("the manifests on a real API server", () => {
         "ConfigMap/fleet-config",
         "IngressRoute/fleet-instance-gateway",
         "IngressRoute/fleet-instances",
+        "IngressRoute/fleet-preview-links",
+        "IngressRoute/fleet-previews",
         "Middleware/apikey-from-path",
         "CronJob/fleet-reaper",
         "CustomResourceDefinition/clientpods.gptme.ai",
