@@ -21,9 +21,9 @@ import { recordRequest } from "../request-log.js";
 import type { SigninCodes } from "../signin/codes.js";
 import type { TokenKeyring } from "../token-keyring.js";
 import { rewritePreviewHeaders } from "./headers.js";
-import { type PreviewTarget, parsePreviewHost } from "./host.js";
+import { isUnderDomain, type PreviewTarget, parsePreviewHost } from "./host.js";
 import { takeCode } from "./link.js";
-import { signInPage } from "./page.js";
+import { refuse } from "./page.js";
 import {
   cookiesOf,
   isValidSession,
@@ -92,11 +92,7 @@ export class PreviewGateway {
 
   /** Whether a request is for a preview host: every host under the preview domain is. */
   owns(host: string | undefined): boolean {
-    const hostname = (host ?? "")
-      .replace(/:\d{1,5}$/, "")
-      .replace(/\.$/, "")
-      .toLowerCase();
-    return hostname.endsWith(`.${this.deps.previews.domain}`);
+    return isUnderDomain(host, this.deps.previews.domain);
   }
 
   /** Exchanges in flight (streams included). */
@@ -141,7 +137,7 @@ export class PreviewGateway {
         sendRefusal(res, failureRefusal(failure, {}));
       });
     } catch (error) {
-      this.refuse(req, res, this.refusalOf(error));
+      refuse(req, res, this.refusalOf(error));
     }
   }
 
@@ -285,21 +281,6 @@ export class PreviewGateway {
     return clientPod && recordOf(clientPod);
   }
 
-  /** A 401 to a browser is a page saying where to sign in; everything else is JSON. */
-  private refuse(req: IncomingMessage, res: ServerResponse, refusal: Refusal): void {
-    if (refusal.status !== 401 || res.headersSent || !acceptsHtml(req)) {
-      sendRefusal(res, refusal);
-      return;
-    }
-    const page = signInPage();
-    res.writeHead(401, {
-      "content-type": "text/html; charset=utf-8",
-      "content-length": Buffer.byteLength(page),
-      "cache-control": "no-store",
-    });
-    res.end(page);
-  }
-
   private refusalOf(error: unknown): Refusal {
     if (error instanceof Refusal) return error;
     if (error instanceof KubeUnavailableError) {
@@ -314,8 +295,4 @@ export class PreviewGateway {
     this.deps.log.error({ err: { name, message }, route: PREVIEW_ROUTE }, "request failed");
     return new Refusal(500, "internal_error", "Internal error; it has been logged.");
   }
-}
-
-function acceptsHtml(req: IncomingMessage): boolean {
-  return /\btext\/html\b/i.test(req.headers.accept ?? "");
 }

@@ -31,10 +31,7 @@ export function parsePreviewHost(
   domain: string,
 ): PreviewTarget | undefined {
   if (!host) return undefined;
-  const hostname = host
-    .replace(/:\d{1,5}$/, "")
-    .replace(/\.$/, "")
-    .toLowerCase();
+  const hostname = hostnameOf(host);
   const suffix = `.${domain}`;
   if (!hostname.endsWith(suffix)) return undefined;
   const match = PREVIEW_LABEL.exec(hostname.slice(0, -suffix.length));
@@ -43,6 +40,17 @@ export function parsePreviewHost(
   if (!isPreviewPort(port)) return undefined;
   return { port, name: match[2], hostname };
 }
+
+/** A Host header's name: without its port or a trailing dot, lowercase. */
+export const hostnameOf = (host: string): string =>
+  host
+    .replace(/:\d{1,5}$/, "")
+    .replace(/\.$/, "")
+    .toLowerCase();
+
+/** Whether a Host header names a host under `domain` (a preview's, or a malformed one). */
+export const isUnderDomain = (host: string | undefined, domain: string): boolean =>
+  hostnameOf(host ?? "").endsWith(`.${domain}`);
 
 /** The host of one instance's preview of `port`. */
 export const previewHostname = (port: number, name: string, domain: string): string =>

@@ -1,3 +1,22 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type Refusal, sendRefusal } from "../gateway/gateway.js";
+
+/** A refusal on a preview host: a 401 to a browser is a page saying where to sign in. */
+export function refuse(req: IncomingMessage, res: ServerResponse, refusal: Refusal): void {
+  const acceptsHtml = /\btext\/html\b/i.test(req.headers.accept ?? "");
+  if (refusal.status !== 401 || res.headersSent || !acceptsHtml) {
+    sendRefusal(res, refusal);
+    return;
+  }
+  const page = signInPage();
+  res.writeHead(401, {
+    "content-type": "text/html; charset=utf-8",
+    "content-length": Buffer.byteLength(page),
+    "cache-control": "no-store",
+  });
+  res.end(page);
+}
+
 /** The page a browser gets on a preview host it is not signed in to. */
 export function signInPage(): string {
   return `<!doctype html>
