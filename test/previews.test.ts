@@ -444,4 +444,26 @@ describe("previews, as the pod sees them", () => {
       "the upgraded exchange to close",
     );
   });
+
+  it("links over https and marks the session Secure when PUBLIC_URL is https", async () => {
+    const secure = startHandler(namespace, {
+      PREVIEW_DOMAIN: DOMAIN,
+      PUBLIC_URL: "https://fleet.example.com",
+    });
+    const served = await listenHandler(secure);
+    try {
+      const res = await secure.request("/instances/raw/previews/3000", {
+        method: "POST",
+        apiKey: KEY,
+      });
+      const url = new URL(((await res.json()) as { url: string }).url);
+      expect(url.origin).toBe(`https://3000-${instance.name}.${DOMAIN}`);
+      const signedIn = await previewRequest(served.url, url.host, url.pathname + url.search);
+      expect(signedIn.status).toBe(302);
+      expect(String(signedIn.headers["set-cookie"])).toMatch(/; HttpOnly; SameSite=Lax; Secure$/);
+    } finally {
+      await served.close();
+      secure.close();
+    }
+  });
 });
