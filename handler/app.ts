@@ -4,6 +4,7 @@ import { type Kube, KubeUnavailableError } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { corsHeaders, isPreflight, preflightHeaders } from "./cors.js";
 import { apiError, errorBody } from "./errors.js";
+import type { ClientIdentities } from "./identity/clients.js";
 import type { Instances } from "./instances/instances.js";
 import type { Metrics } from "./metrics.js";
 import { previewRoutes } from "./previews/routes.js";
@@ -12,6 +13,7 @@ import { adminRoutes } from "./routes/admin.js";
 import { adminWorkspaceRoutes } from "./routes/admin-workspaces.js";
 import { instanceRoutes } from "./routes/instances.js";
 import { opsRoutes, Readiness } from "./routes/ops.js";
+import { signinRoutes } from "./routes/signin.js";
 import type { SigninCodes } from "./signin/codes.js";
 import type { TokenKeyring } from "./token-keyring.js";
 
@@ -39,11 +41,13 @@ export interface AppDeps {
 export interface AppParts {
   keyring: TokenKeyring;
   instances: Instances;
+  identities: ClientIdentities;
   codes: SigninCodes;
 }
 
 /** The handler's HTTP application: routes and their wiring, no environment, no listening. */
-export function createApp(deps: AppDeps, { instances, codes }: AppParts): H3 {
+export function createApp(deps: AppDeps, parts: AppParts): H3 {
+  const { instances, identities } = parts;
   const { config, kube, log, metrics } = deps;
 
   const app = new H3({
@@ -69,11 +73,12 @@ export function createApp(deps: AppDeps, { instances, codes }: AppParts): H3 {
       event.res.headers.set(name, value);
     }
   });
-  instanceRoutes(app, config, instances);
+  instanceRoutes(app, config, instances, identities);
+  signinRoutes(app, { ...deps, ...parts, now: deps.now ?? (() => new Date()) });
   adminRoutes(app, config, kube, instances);
   adminWorkspaceRoutes(app, config, kube);
   opsRoutes(app, new Readiness(kube), metrics);
-  previewRoutes(app, config, kube, codes);
+  previewRoutes(app, config, kube, parts.codes, identities);
   return app;
 }
 

@@ -24,7 +24,8 @@ function refusal(call: () => unknown) {
   throw new Error("not refused");
 }
 
-const base = (): HandlerConfig => loadHandlerConfig({ env: {}, readFile: () => "" });
+const base = (): HandlerConfig =>
+  loadHandlerConfig({ env: { CLIENT_AUTH: "open" }, readFile: () => "" });
 
 describe("credentials are read per request", () => {
   it("a key removed from the allowlist is refused from its next request; a new one works", () => {

@@ -23,6 +23,11 @@ export type ErrorCode =
   | "instance_unreachable"
   | "instance_timeout"
   | "body_too_large"
+  | "invalid_credentials"
+  | "identity_unavailable"
+  | "invalid_code"
+  | "invalid_body"
+  | "public_url_missing"
   | "previews_disabled"
   | "invalid_port"
   | "preview_sign_in_required"
@@ -32,7 +37,13 @@ export interface ErrorBody {
   statusCode: number;
   code: ErrorCode;
   message: string;
+  /** What gptme's web UI shows when a sign-in fails (its `hint`, else its `error`). */
+  error?: string;
+  hint?: string;
 }
+
+/** The fields an error may add to its body, for clients that read more than `message`. */
+export type ErrorExtras = Pick<ErrorBody, "error" | "hint">;
 
 /** An error the API answers with: its status, its code and a message a person understands. */
 export function apiError(
@@ -40,8 +51,9 @@ export function apiError(
   code: ErrorCode,
   message: string,
   headers?: Record<string, string>,
+  extras?: ErrorExtras,
 ): HTTPError {
-  return new HTTPError({ status, message, body: { code }, headers });
+  return new HTTPError({ status, message, body: { code, ...extras }, headers });
 }
 
 /**
@@ -50,8 +62,11 @@ export function apiError(
  * thrown object's `status` (a Kubernetes 404, say) into the HTTP answer otherwise.
  */
 export function errorBody(error: HTTPError): ErrorBody {
-  const code = (error.body as { code?: ErrorCode } | undefined)?.code;
-  if (code) return { statusCode: error.status, code, message: error.message };
+  const { code, error: said, hint } = (error.body ?? {}) as { code?: ErrorCode } & ErrorExtras;
+  if (code) {
+    const extras = said === undefined ? {} : { error: said, hint };
+    return { statusCode: error.status, code, message: error.message, ...extras };
+  }
   if (error.unhandled) return internalError;
   if (error.status === 404)
     return { statusCode: 404, code: "not_found", message: "No such route." };

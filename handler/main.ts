@@ -59,6 +59,12 @@ async function main(): Promise<void> {
     { port: config.httpPort, namespace: config.namespace, podTemplate: config.podTemplate },
     "listening",
   );
+  if (config.gateway.publicUrl === undefined) {
+    log.warn(
+      { variable: "PUBLIC_URL" },
+      "PUBLIC_URL is not set: endpoint.url is null and sign-in exchanges answer 500 public_url_missing",
+    );
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {

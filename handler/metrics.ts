@@ -75,6 +75,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly signinFailures = new Counter({
+    name: "fleet_signin_exchange_failures_total",
+    help: "Sign-in code exchanges refused, by code (invalid_code, invalid_body, public_url_missing).",
+    labelNames: ["code"] as const,
+    registers: [this.registry],
+  });
+
+  readonly gatewayCredentials = new Counter({
+    name: "fleet_gateway_credentials_total",
+    help: "Gateway requests admitted, by the kind of credential presented (instance-token, sse-token).",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
+
   /** `processMetrics` adds Node's default metrics (memory, CPU, event loop lag). */
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });

@@ -9,6 +9,8 @@ export interface RequestRecord {
   seconds: number;
   clientId?: string;
   instance?: string;
+  /** Which kind of credential a gateway request was admitted with (never the credential). */
+  credential?: "instance-token" | "sse-token";
 }
 
 /** One log line and the request metrics, for the routes and the gateway alike. */
@@ -24,6 +26,7 @@ export function recordRequest(record: RequestRecord, log: Logger, metrics: Metri
       durationMs: Math.round(seconds * 1000 * 10) / 10,
       clientId: record.clientId,
       instance: record.instance,
+      credential: record.credential,
     },
     "request",
   );

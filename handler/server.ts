@@ -6,6 +6,7 @@ import { type AppDeps, createApp } from "./app.js";
 import { Gateway } from "./gateway/gateway.js";
 import { isGatewayUrl } from "./gateway/request.js";
 import { Targets } from "./gateway/targets.js";
+import { ClientIdentities } from "./identity/clients.js";
 import { Instances } from "./instances/instances.js";
 import { PreviewGateway } from "./previews/gateway.js";
 import { SigninCodes } from "./signin/codes.js";
@@ -42,8 +43,10 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
     onRemoved: (name) => targets.forget(name),
     shutdown: deps.shutdown,
   });
+  const identities = new ClientIdentities(config, deps.log);
+  identities.start();
   const codes = new SigninCodes(kube, now);
-  const app = createApp(deps, { keyring, instances, codes });
+  const app = createApp(deps, { keyring, instances, identities, codes });
   const gateway = new Gateway({ ...deps, keyring, instances, targets, now });
   // A preview host is the preview's alone, whatever its path: none reaches the API.
   const previews =
@@ -73,6 +76,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
       else socket.destroy();
     },
     close: () => {
+      identities.stop();
       gateway.close();
       previews?.close();
       kube.close();

@@ -14,9 +14,19 @@ kubectl() { "$BIN_DIR/kubectl-v$K8S_VERSION" "$@"; }
 export NAMESPACE=gptme-fleet
 export HTTP_PORT=${HTTP_PORT:-8080}
 export ADMIN_TOKEN=${ADMIN_TOKEN:-dev-admin-token}
+# Any well-formed key is a client: dev listens on loopback only. A fleet others can reach
+# sets keys (API_KEYS_FILE) or jwt (README, "Identities").
+export CLIENT_AUTH=${CLIENT_AUTH:-open}
 TRAEFIK_PORT=${TRAEFIK_PORT:-8000}
 # endpoint.url in answers: the gateway as clients reach it here, through Traefik.
 export PUBLIC_URL=${PUBLIC_URL:-http://127.0.0.1:$TRAEFIK_PORT}
+# gptme's web UI on its own origin: sign-in links (login.url) open it, and it may call the
+# fleet from there (CORS). A dev link may wait a while before it is clicked: 15 minutes.
+WEBUI_PORT=${WEBUI_PORT:-5701}
+export WEBUI_URL=${WEBUI_URL:-http://127.0.0.1:$WEBUI_PORT/}
+export CORS_ORIGINS=${CORS_ORIGINS:+$CORS_ORIGINS,}http://127.0.0.1:$WEBUI_PORT
+export LOGIN_CODE_TTL=${LOGIN_CODE_TTL:-15m}
+DEV_KEY=${DEV_KEY:-dev-client-key-0001}
 # Previews at <port>-<instance name>.preview.localhost:$TRAEFIK_PORT: browsers resolve *.localhost
 # to loopback (the host pattern in k8s/local/fleet-operator/10-traefik-previews.yaml).
 export PREVIEW_DOMAIN=${PREVIEW_DOMAIN:-preview.localhost}
@@ -54,6 +64,8 @@ restore() {
   kubectl apply -f k8s/local/fleet-operator/06-handler.yaml >/dev/null 2>&1 || true
   [ -n "${traefik_pid:-}" ] && kill "$traefik_pid" 2>/dev/null || true
   [ -n "${pods_pid:-}" ] && kill "$pods_pid" 2>/dev/null || true
+  [ -n "${webui_pid:-}" ] && kill "$webui_pid" 2>/dev/null || true
+  [ -n "${link_pid:-}" ] && kill "$link_pid" 2>/dev/null || true
 }
 trap restore EXIT
 
@@ -66,6 +78,19 @@ traefik_pid=$!
 say "running a real gptme-server for each instance's pod (KWOK pods run no containers)"
 node .bench/scripts/dev-pods.js "$NAMESPACE" "$(bash scripts/gptme-server.sh)" &
 pods_pid=$!
+GPTME_SERVER_BIN=$(bash scripts/gptme-server.sh)
+node .bench/scripts/webui.js "$GPTME_SERVER_BIN" "$WEBUI_PORT" "$PUBLIC_URL" &
+webui_pid=$!
+# Once the handler answers: a sign-in link for a dev client, as a platform would mint one.
+(
+  for _ in $(seq 60); do curl -fs "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1 && break; sleep 1; done
+  url=$(curl -fs -X POST -H "X-API-Key: $DEV_KEY" \
+    "http://127.0.0.1:$HTTP_PORT/instances/default/login?wait=30" |
+    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).login.url))') &&
+    printf '\n[dev] sign in to gptme as a dev client (valid %s, once): %s\n\n' "$LOGIN_CODE_TTL" "$url" >&2 ||
+    say "could not mint a sign-in link (is the handler up?)"
+) &
+link_pid=$!
 
 cat >&2 <<MSG
 
@@ -75,6 +100,8 @@ cat >&2 <<MSG
   # then its gptme-server, through the gateway (endpoint.path and endpoint.token from that answer):
   curl -s -H "Authorization: Bearer <endpoint.token>" http://127.0.0.1:$TRAEFIK_PORT<endpoint.path>/api/v2/conversations
 
+[dev] gptme's web UI:        $WEBUI_URL   (a sign-in link for a dev client follows once the handler is up)
+[dev] a new sign-in link:    curl -s -X POST -H 'X-API-Key: $DEV_KEY' http://127.0.0.1:$HTTP_PORT/instances/default/login
 [dev] a preview (an app on 127.0.0.1:5173, as if started inside the instance; open the url in a browser):
   curl -s -X POST http://127.0.0.1:$TRAEFIK_PORT/api/v1/my-secret-key-123/instances/default/previews/5173
 

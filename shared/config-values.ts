@@ -48,7 +48,7 @@ export const originList = z.string().transform((text, ctx) => {
     ctx.addIssue({
       code: "custom",
       message:
-        "expected comma-separated origins such as https://app.example.com (scheme, host and port only)",
+        "expected comma-separated origins such as https://app.example.com or tauri://localhost (scheme, host and port only)",
     });
     return z.NEVER;
   }
@@ -65,8 +65,18 @@ export const byteSize = z.string().transform((text, ctx) => {
   return bytes;
 });
 
-/** The origin (scheme://host[:port]) of a URL, or undefined when it is not an http(s) URL. */
+/**
+ * An app's own scheme, as desktop apps send it in `Origin` (gptme's Tauri app:
+ * `tauri://localhost`): a scheme and a host, nothing else.
+ */
+const APP_ORIGIN = /^(?!https?:)[a-z][a-z0-9+.-]*:\/\/[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$/;
+
+/**
+ * The origin (scheme://host[:port]) of a URL, or undefined when it is neither an http(s)
+ * URL nor an app's origin.
+ */
 function originOf(text: string): string | undefined {
+  if (APP_ORIGIN.test(text)) return text;
   try {
     const url = new URL(text);
     return /^https?:$/.test(url.protocol) ? url.origin : undefined;

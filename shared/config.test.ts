@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, loadFleetConfig, loadHandlerConfig, parseApiKeys } from "./config.js";
 import { sha256Hex } from "./names.js";
 
+// CLIENT_AUTH=keys (the default) needs an API_KEYS_FILE: tests of other settings say "open".
 const sources = (env: Record<string, string>, files: Record<string, string> = {}) => ({
-  env,
+  env: { CLIENT_AUTH: "open", ...env },
   readFile: (path: string) => {
     const content = files[path];
     if (content === undefined) throw Object.assign(new Error("missing"), { code: "ENOENT" });
@@ -151,6 +152,16 @@ describe("loadHandlerConfig", () => {
     [{ WORKSPACE_STORAGE_CLASS: "Fast SSD" }, "WORKSPACE_STORAGE_CLASS"],
     [{ WORKSPACE_RETENTION: "a month" }, "WORKSPACE_RETENTION"],
     [{ CREDENTIALS_RELOAD: "often" }, "CREDENTIALS_RELOAD"],
+    [{ CLIENT_AUTH: "password" }, "CLIENT_AUTH"],
+    [{ CLIENT_AUTH: "keys" }, "API_KEYS_FILE"],
+    [{ CLIENT_AUTH: "jwt", JWT_JWKS_URL: "https://idp.example.com/jwks" }, "JWT_ISSUER"],
+    [{ CLIENT_AUTH: "jwt", JWT_ISSUER: "https://idp.example.com" }, "JWT_JWKS_URL"],
+    [{ CLIENT_AUTH: "open", JWT_JWKS_URL: "idp.example.com/jwks" }, "JWT_JWKS_URL"],
+    [{ JWT_JWKS_REFRESH: "sometimes" }, "JWT_JWKS_REFRESH"],
+    [{ LOGIN_CODE_TTL: "0" }, "LOGIN_CODE_TTL"],
+    [{ SSE_TOKEN_TTL: "a while" }, "SSE_TOKEN_TTL"],
+    [{ WEBUI_URL: "chat.example.com" }, "WEBUI_URL"],
+    [{ CORS_ORIGINS: "tauri://localhost/index.html" }, "CORS_ORIGINS"],
   ])("%j stops with one line naming %s", (env, variable) => {
     expect(() => loadHandlerConfig(sources(env))).toThrow(ConfigError);
     try {
@@ -160,6 +171,75 @@ describe("loadHandlerConfig", () => {
       expect(message.startsWith(`${variable}: `)).toBe(true);
       expect(message).not.toContain("\n");
     }
+  });
+
+  it("is closed by default: without API_KEYS_FILE it says what to set", () => {
+    expect(() => loadHandlerConfig({ ...sources({}), env: {} })).toThrow(
+      /^API_KEYS_FILE: required with CLIENT_AUTH=keys \(the default\): set API_KEYS_FILE, or CLIENT_AUTH=jwt .*, or CLIENT_AUTH=open/,
+    );
+    const keys = loadHandlerConfig({
+      ...sources({}, { "/keys": "key-0123456789\n" }),
+      env: { API_KEYS_FILE: "/keys" },
+    });
+    expect(keys.clientAuth).toEqual({ keys: true, jwt: undefined });
+    expect(keys.apiKeys?.current().allows("key-0123456789")).toBe(true);
+    expect(loadHandlerConfig(sources({})).clientAuth).toEqual({ keys: true, jwt: undefined });
+  });
+
+  it("reads the platform JWT settings, with an HS256 secret file that reloads", () => {
+    const config = loadHandlerConfig(
+      sources(
+        {
+          CLIENT_AUTH: "keys,jwt",
+          API_KEYS_FILE: "/keys",
+          JWT_JWKS_URL: "https://project.supabase.co/auth/v1/.well-known/jwks.json",
+          JWT_ISSUER: "https://project.supabase.co/auth/v1",
+          JWT_SECRET_FILE: "/jwt-secret",
+        },
+        { "/keys": "key-0123456789\n", "/jwt-secret": "s".repeat(32) },
+      ),
+    );
+    expect(config.clientAuth).toMatchObject({
+      keys: true,
+      jwt: {
+        jwksUrl: "https://project.supabase.co/auth/v1/.well-known/jwks.json",
+        issuer: "https://project.supabase.co/auth/v1",
+        audience: "authenticated",
+        refreshMs: 5 * 60_000,
+      },
+    });
+    expect(config.clientAuth.jwt?.secret?.current()).toBe("s".repeat(32));
+    expect(config.credentialFiles.map((f) => f.variable)).toContain("JWT_SECRET_FILE");
+    const jwtOnly = loadHandlerConfig(
+      sources({ CLIENT_AUTH: "jwt", JWT_JWKS_URL: "http://127.0.0.1:1/jwks", JWT_ISSUER: "i" }),
+    );
+    expect(jwtOnly.clientAuth.keys).toBe(false);
+  });
+
+  it("reads the sign-in settings, and accepts the desktop app's origins", () => {
+    const config = loadHandlerConfig(
+      sources({
+        LOGIN_CODE_TTL: "2m",
+        SSE_TOKEN_TTL: "15m",
+        WEBUI_URL: "http://127.0.0.1:5701/",
+        CORS_ORIGINS: "tauri://localhost,http://tauri.localhost,https://tauri.localhost",
+      }),
+    );
+    expect(config.signin).toEqual({
+      loginCodeTtlMs: 120_000,
+      sseTokenTtlMs: 15 * 60_000,
+      webUiUrl: "http://127.0.0.1:5701/",
+    });
+    expect(config.gateway.corsOrigins).toEqual([
+      "tauri://localhost",
+      "http://tauri.localhost",
+      "https://tauri.localhost",
+    ]);
+    expect(loadHandlerConfig(sources({})).signin).toEqual({
+      loginCodeTtlMs: 60_000,
+      sseTokenTtlMs: 3600_000,
+      webUiUrl: undefined,
+    });
   });
 
   it("reads the gateway's settings", () => {

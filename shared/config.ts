@@ -9,6 +9,7 @@ import {
   tokenKeysFormat,
 } from "./credential-formats.js";
 import type { TokenKeys } from "./instance-token.js";
+import type { JwtSettings } from "./jwt-settings.js";
 import { type Current, type FileFormat, fixed, ReloadingFile } from "./reloading-file.js";
 import type { WorkspaceSettings } from "./workspace.js";
 
@@ -88,6 +89,14 @@ const handlerEnv = {
     .optional(),
   LOGIN_CODE_TTL: duration({ min: 1_000, max: 3_600_000 }).prefault("60s"),
   SSE_TOKEN_TTL: duration({ min: 1_000 }).prefault("1h"),
+  CLIENT_AUTH: z
+    .enum(["keys", "jwt", "keys,jwt", "open"], { error: "expected keys, jwt, keys,jwt or open" })
+    .default("keys"),
+  JWT_JWKS_URL: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).default("authenticated"),
+  JWT_JWKS_REFRESH: duration({ min: 1_000 }).prefault("5m"),
+  JWT_SECRET_FILE: z.string().min(1).optional(),
   WEBUI_URL: z
     .url({
       protocol: /^https?$/,
@@ -136,6 +145,15 @@ export interface HandlerConfig extends FleetConfig {
   signin: SigninConfig;
   /** Previews of apps inside instances; undefined without PREVIEW_DOMAIN (off). */
   previews: PreviewConfig | undefined;
+  /** Who a client is: API keys, platform JWTs, both, or any well-formed key (open). */
+  clientAuth: ClientAuth;
+}
+
+export interface ClientAuth {
+  /** X-API-Key (or the path's key) identifies clients; with `apiKeys` unset, any key does. */
+  keys: boolean;
+  /** `Authorization: Bearer <JWT>` identifies clients. */
+  jwt: JwtSettings | undefined;
 }
 
 /** Sign-in the way gptme's clients do it: one-time codes, the exchange, event-stream tokens. */
@@ -239,6 +257,20 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
     // Every host under the preview domain is a preview's: the API must live elsewhere.
     throw new ConfigError("PREVIEW_DOMAIN: must not contain PUBLIC_URL's host");
   }
+  if (env.CLIENT_AUTH.includes("keys") && !env.API_KEYS_FILE) {
+    throw new ConfigError(
+      `API_KEYS_FILE: required with CLIENT_AUTH=${env.CLIENT_AUTH}${sources.env.CLIENT_AUTH ? "" : " (the default)"}: set API_KEYS_FILE, or CLIENT_AUTH=jwt with JWT_JWKS_URL and JWT_ISSUER, or CLIENT_AUTH=open behind a gateway that authenticates`,
+    );
+  }
+  const wantsJwt = env.CLIENT_AUTH.includes("jwt");
+  if (wantsJwt && !env.JWT_ISSUER) {
+    throw new ConfigError(`JWT_ISSUER: required with CLIENT_AUTH=${env.CLIENT_AUTH}`);
+  }
+  if (wantsJwt && !env.JWT_JWKS_URL && !env.JWT_SECRET_FILE) {
+    throw new ConfigError(
+      `JWT_JWKS_URL: required with CLIENT_AUTH=${env.CLIENT_AUTH} (or JWT_SECRET_FILE for HS256 tokens)`,
+    );
+  }
   const credentialFiles: ReloadingFile<unknown>[] = [];
   // Read now, so a bad file stops the start; re-read while running once main starts them.
   const reloading = <T>(variable: string, path: string, format: FileFormat<T>) => {
@@ -298,6 +330,20 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       env.WORKSPACES === "on"
         ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
         : undefined,
+    clientAuth: {
+      keys: env.CLIENT_AUTH !== "jwt",
+      jwt: wantsJwt
+        ? {
+            jwksUrl: env.JWT_JWKS_URL,
+            issuer: env.JWT_ISSUER ?? "",
+            audience: env.JWT_AUDIENCE,
+            refreshMs: env.JWT_JWKS_REFRESH,
+            secret: env.JWT_SECRET_FILE
+              ? reloading("JWT_SECRET_FILE", env.JWT_SECRET_FILE, secretFormat("JWT_SECRET_FILE"))
+              : undefined,
+          }
+        : undefined,
+    },
     signin: {
       loginCodeTtlMs: env.LOGIN_CODE_TTL,
       sseTokenTtlMs: env.SSE_TOKEN_TTL,

@@ -85,6 +85,7 @@ describe("the manifests on a real API server", () => {
         "ConfigMap/fleet-config",
         "IngressRoute/fleet-instance-gateway",
         "IngressRoute/fleet-instances",
+        "IngressRoute/fleet-operator",
         "IngressRoute/fleet-preview-links",
         "IngressRoute/fleet-previews",
         "Middleware/apikey-from-path",

@@ -1,20 +1,11 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import { CoreV1Api, KubernetesObjectApi, loadAllYaml } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientIdOf, instanceNameOf } from "../shared/names.js";
-import {
-  adminKubeConfig,
-  createTestNamespace,
-  deleteTestNamespace,
-  kubeconfigPath,
-} from "./support/cluster.js";
+import { createTestNamespace, deleteTestNamespace, kubeconfigPath } from "./support/cluster.js";
 import { installTemplate } from "./support/fleet.js";
 import { EventStream, type GptmeServer, runInstancePod } from "./support/gptme.js";
 import { freePort, type HandlerProcess, spawnHandler, waitHealthy } from "./support/process.js";
+import { startTraefik, type TestTraefik } from "./support/traefik.js";
 
-const ROOT = resolve(import.meta.dirname, "..");
 const KEY = "traefik-key-0000001";
 
 // A real Traefik, built from source like the control plane, routes with the repo's own
@@ -22,8 +13,7 @@ const KEY = "traefik-key-0000001";
 describe("the public route through Traefik", () => {
   let namespace: string;
   let handler: HandlerProcess;
-  let traefik: ChildProcess;
-  let traefikLog = "";
+  let traefik: TestTraefik;
   let base: string;
   let gptme: GptmeServer | undefined;
 
@@ -31,59 +21,30 @@ describe("the public route through Traefik", () => {
     namespace = await createTestNamespace("traefik");
     await installTemplate(namespace);
     const handlerPort = await freePort();
+    const traefikPort = await freePort();
+    base = `http://127.0.0.1:${traefikPort}`;
     handler = spawnHandler({
       KUBECONFIG: kubeconfigPath(),
       NAMESPACE: namespace,
       HTTP_PORT: String(handlerPort),
+      // Sign-in: the exchange names the instance's URL through Traefik, for the desktop app.
+      PUBLIC_URL: base,
+      CORS_ORIGINS: "tauri://localhost",
     });
     await waitHealthy(handler);
 
-    // The repo's Middleware and IngressRoute, moved into the test's namespace.
-    const objects = loadAllYaml(
-      readFileSync(resolve(ROOT, "k8s/local/fleet-operator/09-traefik-route.yaml"), "utf8"),
+    // The repo's Middleware and IngressRoutes, moved into the test's namespace.
+    traefik = await startTraefik(
+      namespace,
+      traefikPort,
+      handlerPort,
+      `/api/v1/${KEY}/instances/probe?wait=0`,
     );
-    const api = KubernetesObjectApi.makeApiClient(adminKubeConfig());
-    for (const object of objects) {
-      await api.create({ ...object, metadata: { ...object.metadata, namespace } });
-    }
-    // The fleet-handler Service, standing for the Deployment: this machine's handler process.
-    await adminKubeConfig()
-      .makeApiClient(CoreV1Api)
-      .createNamespacedService({
-        namespace,
-        body: {
-          metadata: { name: "fleet-handler" },
-          spec: {
-            type: "ExternalName",
-            externalName: "localhost",
-            ports: [{ name: "http", port: handlerPort }],
-          },
-        },
-      });
-
-    const traefikPort = await freePort();
-    base = `http://127.0.0.1:${traefikPort}`;
-    traefik = spawn("bash", [resolve(ROOT, "scripts/traefik.sh"), String(traefikPort), namespace], {
-      env: { ...process.env, KUBECONFIG: kubeconfigPath() },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    traefik.stdout?.on("data", (d) => (traefikLog += d));
-    traefik.stderr?.on("data", (d) => (traefikLog += d));
-    // Ready when the route answers from the handler (the provider needs a moment).
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const res = await fetch(`${base}/api/v1/${KEY}/instances/probe?wait=0`).catch(
-        () => undefined,
-      );
-      if (res && res.status !== 404) break;
-      if (Date.now() > deadline) throw new Error(`Traefik did not route in time:\n${traefikLog}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
   }, 15 * 60_000);
 
   afterAll(async () => {
     await gptme?.stop();
-    traefik?.kill("SIGTERM");
+    traefik?.stop();
     handler?.proc.kill("SIGTERM");
     await deleteTestNamespace(namespace);
   });
@@ -187,5 +148,44 @@ describe("the public route through Traefik", () => {
     expect((await fetch(`${base}${path}/api/v2/conversations`)).status).toBe(401);
     // Only instance names route to the gateway.
     expect((await fetch(`${base}/api/v1/instances/not-an-instance/api/v2`)).status).toBe(404);
+  });
+
+  it("mints a login code on the public path and exchanges it at /api/v1/operator/", async () => {
+    const login = await fetch(`${base}/api/v1/${KEY}/instances/signin/login?wait=0`, {
+      method: "POST",
+    });
+    expect(login.status).toBe(202);
+    const body = (await login.json()) as { name: string; login: { code: string } };
+    expect(body.name).toBe(instanceNameOf(clientIdOf(KEY), "signin"));
+    const exchange = `${base}/api/v1/operator/auth/exchange`;
+    // The desktop app's preflight, answered for its own origin.
+    const preflight = await fetch(exchange, {
+      method: "OPTIONS",
+      headers: {
+        origin: "tauri://localhost",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("tauri://localhost");
+    const post = () =>
+      fetch(exchange, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: "tauri://localhost" },
+        body: JSON.stringify({ code: body.login.code }),
+      });
+    const first = await post();
+    expect(first.status).toBe(200);
+    expect(first.headers.get("access-control-allow-origin")).toBe("tauri://localhost");
+    expect(await first.json()).toMatchObject({
+      instanceUrl: `${base}/api/v1/instances/${body.name}`,
+      instanceId: "signin",
+    });
+    const second = await post();
+    expect(second.status).toBe(401);
+    expect(await second.json()).toMatchObject({ code: "invalid_code", hint: expect.any(String) });
+    // Only the operator's routes: nothing else under /api/v1/ without a key reaches the handler.
+    expect((await fetch(`${base}/api/v1/operator`)).status).toBe(404);
   });
 });

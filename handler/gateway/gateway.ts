@@ -17,10 +17,17 @@ import {
 } from "../instances/view.js";
 import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
+import { isValidSseToken } from "../signin/sse-token.js";
 import type { TokenKeyring } from "../token-keyring.js";
 import { GatewayActivity } from "./activity.js";
 import { InstanceProxy, type ProxyCall, type ProxyFailure, tooLarge } from "./proxy.js";
-import { bearerOf, GATEWAY_ROUTE, type GatewayRequest, parseGatewayUrl } from "./request.js";
+import {
+  bearerOf,
+  GATEWAY_ROUTE,
+  type GatewayRequest,
+  isEventStreamPath,
+  parseGatewayUrl,
+} from "./request.js";
 import type { Target, Targets } from "./targets.js";
 
 export interface GatewayDeps {
@@ -34,6 +41,8 @@ export interface GatewayDeps {
   metrics: Metrics;
   now?: () => Date;
 }
+
+type Credential = "instance-token" | "sse-token";
 
 /** A refusal, answered in the API's JSON shape before anything reaches a pod. */
 export class Refusal {
@@ -96,6 +105,7 @@ export class Gateway {
     const origin = req.headers.origin;
     const cors = corsHeaders(origin, this.deps.config.gateway.corsOrigins);
     let record: InstanceRecord | undefined;
+    let credential: Credential | undefined;
     res.once("close", () =>
       recordRequest(
         {
@@ -105,6 +115,7 @@ export class Gateway {
           seconds: (performance.now() - started) / 1000,
           clientId: record?.clientId,
           instance: parsed?.name,
+          credential,
         },
         this.deps.log,
         this.deps.metrics,
@@ -115,8 +126,9 @@ export class Gateway {
       return;
     }
     try {
-      const { call, target } = await this.admit(req, parsed, cors);
+      const { call, target, kind } = await this.admit(req, parsed, cors);
       record = target.record;
+      credential = kind;
       const length = Number(req.headers["content-length"] ?? 0);
       if (length > this.deps.config.gateway.proxyMaxBodyBytes) {
         throw failureRefusal(tooLarge(this.deps.config.gateway.proxyMaxBodyBytes), cors);
@@ -172,19 +184,30 @@ export class Gateway {
     req: IncomingMessage,
     parsed: GatewayRequest | undefined,
     cors: HeaderMap,
-  ): Promise<{ call: ProxyCall; target: Target }> {
-    const presented = bearerOf(req.headers.authorization) ?? parsed?.queryToken;
+  ): Promise<{ call: ProxyCall; target: Target; kind: Credential }> {
+    const bearer = bearerOf(req.headers.authorization);
+    const presented = bearer ?? parsed?.queryToken;
     if (!parsed || !presented) throw withHeaders(invalidToken(), cors);
+    // An event-stream token counts only where gptme's web UI sends it: `?token=` of a GET
+    // of a conversation's event stream.
+    const sse =
+      bearer === undefined &&
+      req.method === "GET" &&
+      !req.headers.upgrade &&
+      isEventStreamPath(parsed.upstreamPath);
+    const presentedAs = { token: presented, sse };
     const keys = await this.deps.keyring.keys();
-    let decision = await this.decide(parsed, presented, keys, false);
+    let decision = await this.decide(parsed, presentedAs, keys, false);
     // A cached lookup may predate the instance's new Pod (recreated, or Ready a moment
     // ago): read once more before turning the request away.
     if (decision instanceof Refusal && decision.cached) {
-      decision = await this.decide(parsed, presented, keys, true);
+      decision = await this.decide(parsed, presentedAs, keys, true);
     }
     if (decision instanceof Refusal) throw withHeaders(decision, cors);
-    const { target, connection, token } = decision;
+    const { target, connection, token, kind } = decision;
+    this.deps.metrics.gatewayCredentials.inc({ kind });
     return {
+      kind,
       target,
       call: {
         host: connection.host,
@@ -199,14 +222,17 @@ export class Gateway {
 
   private async decide(
     parsed: GatewayRequest,
-    presented: string,
+    presented: { token: string; sse: boolean },
     keys: TokenKeys,
     fresh: boolean,
-  ): Promise<Refusal | { target: Target; connection: Connection; token: string }> {
+  ): Promise<
+    Refusal | { target: Target; connection: Connection; token: string; kind: Credential }
+  > {
     const { target, cached } = await this.targets.get(parsed.name, { fresh });
     const record = target?.record ?? (await this.clientPodRecord(parsed.name));
     const expected = record && tokenOf(record, keys);
-    if (!record || !expected || !tokensMatch(presented, expected)) {
+    const kind = record && expected && this.credentialKind(presented, expected, record, keys);
+    if (!record || !expected || !kind) {
       return invalidToken(cached);
     }
     const connection = target && connectionOf(target.pod);
@@ -220,7 +246,24 @@ export class Gateway {
         cached,
       );
     }
-    return { target, connection, token: expected };
+    return { target, connection, token: expected, kind };
+  }
+
+  /** Which credential the presented token is for this instance; undefined: none. */
+  private credentialKind(
+    presented: { token: string; sse: boolean },
+    expected: string,
+    record: InstanceRecord,
+    keys: TokenKeys,
+  ): Credential | undefined {
+    if (tokensMatch(presented.token, expected)) return "instance-token";
+    const key = record.tokenKeyId === undefined ? undefined : keys.byId.get(record.tokenKeyId);
+    const now = this.deps.now?.() ?? new Date();
+    const ttlMs = this.deps.config.signin.sseTokenTtlMs;
+    if (presented.sse && key && isValidSseToken(presented.token, key, record.uid, now, ttlMs)) {
+      return "sse-token";
+    }
+    return undefined;
   }
 
   /** An instance whose Pod is missing (being created or replaced) is known by its ClientPod. */

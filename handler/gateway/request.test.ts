@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { bearerOf, parseGatewayUrl, rewriteCookiePath, rewriteLocation } from "./request.js";
+import {
+  bearerOf,
+  isEventStreamPath,
+  parseGatewayUrl,
+  rewriteCookiePath,
+  rewriteLocation,
+} from "./request.js";
 
 const NAME = "gptme-client-0123456789abcdef";
 const PREFIX = `/api/v1/instances/${NAME}`;
@@ -90,5 +96,25 @@ describe("rewriteCookiePath", () => {
     );
     expect(rewriteCookiePath("a=b", PREFIX)).toBe(`a=b; Path=${PREFIX}/`);
     expect(rewriteCookiePath("a=b; path=", PREFIX)).toBe(`a=b; Path=${PREFIX}/`);
+  });
+});
+
+describe("isEventStreamPath", () => {
+  it("is a conversation's event stream, and nothing else", () => {
+    expect(isEventStreamPath("/api/v2/conversations/2026-01-01-chat/events")).toBe(true);
+    expect(isEventStreamPath("/api/v2/conversations/chat_1.x/events?session_id=a")).toBe(true);
+    for (const path of [
+      "/api/v2/conversations/chat",
+      "/api/v2/conversations/chat/step",
+      "/api/v2/conversations/chat/events/more",
+      "/api/v2/conversations/../events",
+      "/api/v2/conversations/./events",
+      "/api/v2/conversations/a%2F..%2Fb/events",
+      "/api/v2/conversations//events",
+      "/api/v2/conversations",
+      "/preview/5173/api/v2/conversations/chat/events",
+    ]) {
+      expect(isEventStreamPath(path), path).toBe(false);
+    }
   });
 });

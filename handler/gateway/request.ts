@@ -47,6 +47,15 @@ export function parseGatewayUrl(url: string): GatewayRequest | undefined {
   return { name, prefix: `${GATEWAY_PREFIX}${name}`, upstreamPath, queryToken };
 }
 
+// A conversation id as gptme names them; never `.` or `..`, which a server could resolve.
+const EVENT_STREAM = /^\/api\/v2\/conversations\/(?!\.\.?(?:\/|$))[A-Za-z0-9._-]+\/events$/;
+
+/** Whether an upstream path (query aside) is a conversation's event stream. */
+export function isEventStreamPath(upstreamPath: string): boolean {
+  const queryAt = upstreamPath.indexOf("?");
+  return EVENT_STREAM.test(queryAt === -1 ? upstreamPath : upstreamPath.slice(0, queryAt));
+}
+
 /** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive). */
 export function bearerOf(authorization: string | undefined): string | undefined {
   const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? "");

@@ -221,7 +221,7 @@ export function instanceBody(
   clientPodTerminating = false,
 ): InstanceBody {
   const { expiresAt } = expiryOf(record, defaults);
-  return {
+  const body: InstanceBody = {
     name: record.name,
     instanceId: record.instanceId,
     status: clientPodTerminating ? "terminating" : statusOf(pod),
@@ -233,6 +233,17 @@ export function instanceBody(
     lastActivity: (record.lastActivity ?? record.createdAt).toISOString(),
     expiresAt: expiresAt.toISOString(),
   };
+  bodyUids.set(body, record.uid);
+  return body;
+}
+
+// The ClientPod uid behind each body, for what a route adds to it (a sign-in code is owned
+// by that ClientPod), kept out of the JSON.
+const bodyUids = new WeakMap<InstanceBody, string>();
+
+/** The uid of the ClientPod an instance body describes. */
+export function instanceUidOf(body: InstanceBody): string | undefined {
+  return bodyUids.get(body);
 }
 
 function dateOf(text: string | undefined): Date | undefined {

@@ -3,8 +3,9 @@ import type { HandlerConfig } from "../../shared/config.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { instanceNameOf } from "../../shared/names.js";
 import { apiError } from "../errors.js";
+import type { ClientIdentities } from "../identity/clients.js";
 import { recordOf } from "../instances/view.js";
-import { identify, instanceIdOf, pathKey } from "../routes/instances.js";
+import { headerKey, identify, instanceIdOf, pathKey } from "../routes/instances.js";
 import type { SigninCodes } from "../signin/codes.js";
 import { isPreviewPort, MAX_PREVIEW_PORT, MIN_PREVIEW_PORT } from "./host.js";
 import { signInLink } from "./link.js";
@@ -24,24 +25,31 @@ export function previewRoutes(
   config: HandlerConfig,
   kube: Kube,
   codes: SigninCodes,
+  identities: ClientIdentities,
 ): void {
+  const link = { config, kube, codes, identities };
   app.post("/instances/:instanceId/previews/:port", (event) =>
-    previewLink(event, config, kube, codes, event.req.headers.get("x-api-key")),
+    previewLink(event, link, headerKey(event)),
   );
   // For gateways that forward the public path unchanged: the key is the path segment.
   app.post("/api/v1/:apiKey/instances/:instanceId/previews/:port", (event) =>
-    previewLink(event, config, kube, codes, pathKey(event)),
+    previewLink(event, link, pathKey(event)),
   );
+}
+
+interface LinkDeps {
+  config: HandlerConfig;
+  kube: Kube;
+  codes: SigninCodes;
+  identities: ClientIdentities;
 }
 
 async function previewLink(
   event: H3Event,
-  config: HandlerConfig,
-  kube: Kube,
-  codes: SigninCodes,
+  { config, kube, codes, identities }: LinkDeps,
   apiKey: string | null | undefined,
 ): Promise<PreviewLink> {
-  const clientId = identify(event, config, apiKey);
+  const clientId = await identify(event, identities, apiKey);
   const instanceId = instanceIdOf(event);
   const port = portOf(event);
   const previews = config.previews;

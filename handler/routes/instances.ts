@@ -1,8 +1,8 @@
 import { getQuery, getRouterParam, type H3, type H3Event } from "h3";
 import type { HandlerConfig } from "../../shared/config.js";
 import { INSTANCE_ID_PATTERN, instanceNameOf } from "../../shared/names.js";
-import { clientIdFor } from "../auth.js";
 import { apiError } from "../errors.js";
+import type { ClientIdentities } from "../identity/clients.js";
 import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
 import type { InstanceBody } from "../instances/view.js";
 import { purgeOf } from "./purge.js";
@@ -10,22 +10,27 @@ import { purgeOf } from "./purge.js";
 const MAX_WAIT_SECONDS = 60;
 
 /** The client API: each client sees and manages only its own instances. */
-export function instanceRoutes(app: H3, config: HandlerConfig, instances: Instances): void {
+export function instanceRoutes(
+  app: H3,
+  config: HandlerConfig,
+  instances: Instances,
+  identities: ClientIdentities,
+): void {
   app.get("/instances/:instanceId", (event) =>
-    getInstance(event, config, instances, event.req.headers.get("x-api-key")),
+    getInstance(event, config, instances, identities, headerKey(event)),
   );
   // For gateways that forward the public path unchanged: the key is the path segment.
   app.get("/api/v1/:apiKey/instances/:instanceId", (event) =>
-    getInstance(event, config, instances, pathKey(event)),
+    getInstance(event, config, instances, identities, pathKey(event)),
   );
 
   app.get("/instances", async (event) => {
-    const clientId = identify(event, config, event.req.headers.get("x-api-key"));
+    const clientId = await identify(event, identities, headerKey(event));
     return { items: await instances.list(clientId) };
   });
 
   app.delete("/instances/:instanceId", async (event) => {
-    const clientId = identify(event, config, event.req.headers.get("x-api-key"));
+    const clientId = await identify(event, identities, headerKey(event));
     const instanceId = instanceIdOf(event);
     const name = instanceNameOf(clientId, instanceId);
     event.context.instanceName = name;
@@ -35,13 +40,14 @@ export function instanceRoutes(app: H3, config: HandlerConfig, instances: Instan
   });
 }
 
-async function getInstance(
+export async function getInstance(
   event: H3Event,
   config: HandlerConfig,
   instances: Instances,
+  identities: ClientIdentities,
   apiKey: string | null | undefined,
 ): Promise<InstanceBody> {
-  const clientId = identify(event, config, apiKey);
+  const clientId = await identify(event, identities, apiKey);
   const instanceId = instanceIdOf(event);
   const waitMs = waitOf(event, config.readyWaitMs);
   event.context.instanceName = instanceNameOf(clientId, instanceId);
@@ -53,15 +59,21 @@ async function getInstance(
   return body;
 }
 
-export function identify(
+/** The caller's client id, from its key or its platform token (CLIENT_AUTH). */
+export async function identify(
   event: H3Event,
-  config: HandlerConfig,
+  identities: ClientIdentities,
   apiKey: string | null | undefined,
-): string {
-  const clientId = clientIdFor(apiKey, config);
+): Promise<string> {
+  const clientId = await identities.clientIdOf({
+    apiKey,
+    authorization: event.req.headers.get("authorization"),
+  });
   event.context.clientId = clientId;
   return clientId;
 }
+
+export const headerKey = (event: H3Event): string | null => event.req.headers.get("x-api-key");
 
 export function pathKey(event: H3Event): string | undefined {
   const raw = getRouterParam(event, "apiKey");
@@ -89,7 +101,7 @@ export function instanceIdOf(event: H3Event): string {
 }
 
 /** The `wait` query parameter in milliseconds: 0 to 60 seconds, else the configured default. */
-function waitOf(event: H3Event, defaultMs: number): number {
+export function waitOf(event: H3Event, defaultMs: number): number {
   const wait = getQuery(event).wait;
   if (wait === undefined) return defaultMs;
   if (typeof wait !== "string" || !/^\d+(\.\d+)?$/.test(wait) || Number(wait) > MAX_WAIT_SECONDS) {

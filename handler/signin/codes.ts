@@ -48,6 +48,19 @@ export class SigninCodes {
    * so a caller learns nothing about which). One read, and one delete for a live code.
    */
   async redeem(code: string, purpose: CodePurpose): Promise<CodeInstance | undefined> {
+    return this.redeemWith(code, purpose, async (instance) => instance);
+  }
+
+  /**
+   * `redeem`, with `alongside` run for the code's instance at the same time as the delete
+   * that consumes the code (a read the caller needs anyway, such as the instance's
+   * ClientPod), saving a round trip; its result counts only if this call consumed the code.
+   */
+  async redeemWith<T>(
+    code: string,
+    purpose: CodePurpose,
+    alongside: (instance: CodeInstance) => Promise<T>,
+  ): Promise<T | undefined> {
     if (!isCodeShaped(code)) return undefined;
     const name = codeObjectName(code);
     const record = await this.kube.codes.get(name);
@@ -56,7 +69,10 @@ export class SigninCodes {
       return undefined;
     }
     // The delete is the one atomic step: whoever deletes the object read above wins.
-    const consumed = await this.kube.codes.delete(name, { uid: record.objectUid });
-    return consumed === "deleted" ? record.instance : undefined;
+    const [consumed, result] = await Promise.all([
+      this.kube.codes.delete(name, { uid: record.objectUid }),
+      alongside(record.instance),
+    ]);
+    return consumed === "deleted" ? result : undefined;
   }
 }

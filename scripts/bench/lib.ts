@@ -141,7 +141,14 @@ export async function startHandler(
   const port = (server.address() as { port: number }).port;
   await new Promise((r) => server.close(r));
   const proc = spawn(process.execPath, [resolve(ROOT, "dist/handler/main.js")], {
-    env: { ...process.env, KUBECONFIG, NAMESPACE: namespace, HTTP_PORT: String(port), ...env },
+    env: {
+      ...process.env,
+      KUBECONFIG,
+      NAMESPACE: namespace,
+      HTTP_PORT: String(port),
+      CLIENT_AUTH: "open",
+      ...env,
+    },
     stdio: ["ignore", "ignore", "inherit"],
   });
   const url = `http://127.0.0.1:${port}`;

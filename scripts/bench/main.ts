@@ -7,6 +7,7 @@ import { memory } from "./memory.js";
 import { previewsBench } from "./previews.js";
 import { type ReaperRun, reaperAtScale } from "./reaper.js";
 import { reaperProbeAtScale } from "./reaper-probe.js";
+import { signinBench } from "./signin.js";
 import { storm } from "./storm.js";
 import { warmPath } from "./warm.js";
 import { workspacesCold } from "./workspaces.js";
@@ -270,6 +271,38 @@ Probing adds ${added} to the pass's time.
 `);
   say(
     `reaper-probe: no-probe ${r.noProbe.seconds} s ${r.noProbe.peakRssMb.toFixed(0)} MB ${JSON.stringify(r.noProbe.summary)}; probe ${r.probe.seconds} s ${r.probe.peakRssMb.toFixed(0)} MB ${JSON.stringify(r.probe.summary)}; answered ${r.probesAnswered}`,
+  );
+}
+
+if (wants("signin")) {
+  const r = await signinBench(quick ? 200 : 1_000);
+  const row = (what: string, x: { p50: number; p99: number; mean: number }, extra: string) =>
+    `| ${what} | ${ms(x.p50)} | ${ms(x.p99)} | ${ms(x.mean)} | ${extra} |`;
+  const added = r.warmJwt.p50 - r.warmKey.p50;
+  sections.push(`## Sign-in
+
+One handler process (\`CLIENT_AUTH=keys,jwt\`, an ES256 JWKS on loopback), one request at a
+time, ${r.requests} of each: \`POST /instances/:id/login\` for a ready instance (a code minted: one
+ConfigMap created), then \`POST /api/v1/operator/auth/exchange\` of those codes (the code's
+object read and deleted, the ClientPod read). Then the warm \`GET /instances/:id\` of one ready
+instance with a JWT against the same with an API key, in four alternating rounds.
+
+| request | p50 | p99 | mean | Kubernetes API calls / request |
+|---|---:|---:|---:|---|
+${row("login (code minted)", r.login, r.login.calls.toFixed(2))}
+${row("exchange", r.exchange, `${r.exchange.calls.toFixed(2)} (writes: ${r.exchange.writes.toFixed(2)})`)}
+${row("baseline: create a code's ConfigMap", r.bareCreate, "1")}
+${row("baseline: get and delete (uid precondition) a code's ConfigMap", r.bareDelete, "2")}
+${row("warm GET, X-API-Key", r.warmKey, "")}
+${row("warm GET, Bearer JWT", r.warmJwt, "")}
+
+Against the API calls they cannot do without, in the same run: login p50 ${ratio(r.login.p50, r.bareCreate.p50)}
+the bare create's, exchange p50 ${ratio(r.exchange.p50, r.bareDelete.p50)} the bare read and delete's.
+A JWT adds ${ms(added)} to the warm GET's p50 (${pct(r.warmJwt.p50, r.warmKey.p50)}): a token
+verified once is remembered by its SHA-256 for up to a minute (never past its \`exp\`).
+`);
+  headline.push(
+    `| sign-in | login p50 ${ms(r.login.p50)} (${r.login.calls.toFixed(1)} calls), exchange p50 ${ms(r.exchange.p50)}, p99 ${ms(r.exchange.p99)} (${r.exchange.calls.toFixed(1)} calls, ${r.exchange.writes.toFixed(1)} write) | ${ratio(r.login.p50, r.bareCreate.p50)} / ${ratio(r.exchange.p50, r.bareDelete.p50)} p50 vs the bare create / read+delete; warm GET with a JWT ${added >= 0 ? "+" : ""}${ms(added)} p50 vs an API key |`,
   );
 }
 

@@ -58,7 +58,8 @@ export function startHandler(
   now?: () => Date,
 ): TestHandler {
   const config = loadHandlerConfig({
-    env: { NAMESPACE: namespace, LOG_LEVEL: "info", ...env },
+    // Tests name clients by arbitrary keys: open, unless a test chooses (CLIENT_AUTH).
+    env: { NAMESPACE: namespace, LOG_LEVEL: "info", CLIENT_AUTH: "open", ...env },
     readFile: (path) => readFileSync(path, "utf8"),
   });
   const counter = new CallCounter();

@@ -29,7 +29,8 @@ export interface HandlerProcess {
  */
 export function spawnHandler(env: Record<string, string>, stdoutFd?: number): HandlerProcess {
   const proc = spawn(process.execPath, [HANDLER], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    // Tests name clients by arbitrary keys: open, unless a test chooses (CLIENT_AUTH).
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, CLIENT_AUTH: "open", ...env },
     stdio: ["ignore", stdoutFd ?? "pipe", "pipe"],
   });
   const stdout: string[] = [];

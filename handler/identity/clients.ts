@@ -1,0 +1,85 @@
+import type { HandlerConfig } from "../../shared/config.js";
+import type { Logger } from "../../shared/log.js";
+import { clientIdOf } from "../../shared/names.js";
+import { clientIdFor } from "../auth.js";
+import { apiError } from "../errors.js";
+import { bearerOf } from "../gateway/request.js";
+import { InvalidJwtError, JwksUnavailableError, JwtVerifier } from "./jwt.js";
+
+/** What a request to a client route presents. */
+export interface Credentials {
+  /** From X-API-Key, or the path of `/api/v1/:apiKey/...`. */
+  apiKey: string | null | undefined;
+  authorization: string | null | undefined;
+}
+
+/**
+ * Who a client is, as CLIENT_AUTH says: an API key (checked against API_KEYS_FILE, or any
+ * well-formed key when `open`), or a platform JWT (`Authorization: Bearer`). Both end as a
+ * client id, a one-way hash: of the key, or of the token's issuer and subject, so a person
+ * reaches the same instances with every new token.
+ */
+export class ClientIdentities {
+  private readonly verifier: JwtVerifier | undefined;
+
+  constructor(
+    private readonly config: HandlerConfig,
+    private readonly log: Logger,
+    now?: () => number,
+  ) {
+    const jwt = config.clientAuth.jwt;
+    this.verifier = jwt && new JwtVerifier(jwt, log, now);
+  }
+
+  /** Fetches the JWKS (in the background) when JWTs are accepted. */
+  start(): void {
+    this.verifier?.start();
+  }
+
+  stop(): void {
+    this.verifier?.stop();
+  }
+
+  async clientIdOf({ apiKey, authorization }: Credentials): Promise<string> {
+    const { keys } = this.config.clientAuth;
+    const bearer = this.verifier && !apiKey ? bearerOf(authorization ?? undefined) : undefined;
+    if (bearer && this.verifier) return this.fromJwt(this.verifier, bearer);
+    if (!keys && apiKey) {
+      throw apiError(
+        401,
+        "invalid_credentials",
+        "API keys are not accepted here: send Authorization: Bearer <your sign-in token>.",
+      );
+    }
+    if (!keys) {
+      throw apiError(401, "missing_api_key", "Send Authorization: Bearer <your sign-in token>.");
+    }
+    return clientIdFor(apiKey, this.config);
+  }
+
+  private async fromJwt(verifier: JwtVerifier, token: string): Promise<string> {
+    try {
+      const { issuer, subject } = await verifier.verify(token);
+      // A newline cannot occur in an API key: a token's client never equals a key's.
+      return clientIdOf(`${issuer}\n${subject}`, this.config.clientIdSecret);
+    } catch (error) {
+      if (error instanceof JwksUnavailableError) {
+        throw apiError(
+          503,
+          "identity_unavailable",
+          "Sign-in tokens cannot be checked yet (the issuer's keys are not available); try again shortly.",
+          { "retry-after": "5" },
+        );
+      }
+      if (error instanceof InvalidJwtError) {
+        this.log.info({ reason: error.message }, "refused a sign-in token");
+        throw apiError(
+          401,
+          "invalid_credentials",
+          "The sign-in token is invalid or expired; sign in again.",
+        );
+      }
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,111 @@
+import { createHash } from "node:crypto";
+import { decodeProtectedHeader, errors, type JWTVerifyOptions, jwtVerify } from "jose";
+import type { JwtSettings } from "../../shared/jwt-settings.js";
+import type { Logger } from "../../shared/log.js";
+import { JwksCache, JwksUnavailableError } from "./jwks.js";
+
+/** The person a verified token names: the issuer and its subject. */
+export interface JwtIdentity {
+  issuer: string;
+  subject: string;
+}
+
+/** A token that failed: the reason is for the log, never for the caller. */
+export class InvalidJwtError extends Error {
+  override name = "InvalidJwtError";
+}
+
+export { JwksUnavailableError };
+
+const ASYMMETRIC = ["RS256", "ES256", "EdDSA"];
+/** The most clock skew tolerated on `exp` and `nbf`. */
+const LEEWAY_SECONDS = 30;
+/** Verified tokens are remembered this long at most, so a withdrawn key stops working soon. */
+const REMEMBER_MS = 60_000;
+const MAX_REMEMBERED = 10_000;
+
+/**
+ * Verifies platform JWTs with jose: the algorithm allow-list, the signature, `iss`, `aud`,
+ * `exp` and `nbf` (with leeway), and a `sub`. A token verified once is remembered (by its
+ * digest) until it expires or for a minute, so a client's every request does not pay for
+ * a signature check.
+ */
+export class JwtVerifier {
+  private readonly jwks: JwksCache | undefined;
+  private readonly remembered = new Map<string, { identity: JwtIdentity; until: number }>();
+
+  constructor(
+    private readonly settings: JwtSettings,
+    log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.jwks = settings.jwksUrl
+      ? new JwksCache(settings.jwksUrl, settings.refreshMs, log, now)
+      : undefined;
+  }
+
+  start(): void {
+    this.jwks?.start();
+  }
+
+  stop(): void {
+    this.jwks?.stop();
+  }
+
+  /** The identity in a token; throws InvalidJwtError, or JwksUnavailableError (503). */
+  async verify(token: string): Promise<JwtIdentity> {
+    const digest = createHash("sha256").update(token).digest("base64url");
+    const known = this.remembered.get(digest);
+    if (known && this.now() < known.until) return known.identity;
+
+    const options: JWTVerifyOptions = {
+      issuer: this.settings.issuer,
+      audience: this.settings.audience,
+      clockTolerance: LEEWAY_SECONDS,
+      requiredClaims: ["sub", "exp"],
+      currentDate: new Date(this.now()),
+    };
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new InvalidJwtError("not a JWS compact token");
+    }
+    let payload: { sub?: string; exp?: number };
+    try {
+      if (alg === "HS256") {
+        const secret = this.settings.secret?.current();
+        if (!secret) throw new InvalidJwtError("HS256 without JWT_SECRET_FILE");
+        ({ payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
+          ...options,
+          algorithms: ["HS256"],
+        }));
+      } else {
+        if (!this.jwks) throw new InvalidJwtError(`${alg} without JWT_JWKS_URL`);
+        ({ payload } = await jwtVerify(token, this.jwks.getKey, {
+          ...options,
+          algorithms: ASYMMETRIC,
+        }));
+      }
+    } catch (error) {
+      if (error instanceof InvalidJwtError || error instanceof JwksUnavailableError) throw error;
+      // Only jose's own verdicts are a bad token; anything else (the issuer unreachable
+      // while fetching for a new kid) is a failure of ours.
+      if (error instanceof errors.JOSEError && !(error instanceof errors.JWKSTimeout)) {
+        throw new InvalidJwtError(`${error.code}: ${error.message}`);
+      }
+      throw error;
+    }
+    const identity = { issuer: this.settings.issuer, subject: String(payload.sub) };
+    this.remember(digest, identity, (payload.exp ?? 0) * 1000 + LEEWAY_SECONDS * 1000);
+    return identity;
+  }
+
+  private remember(digest: string, identity: JwtIdentity, expiresAt: number): void {
+    if (this.remembered.size >= MAX_REMEMBERED) this.remembered.clear();
+    this.remembered.set(digest, {
+      identity,
+      until: Math.min(expiresAt, this.now() + REMEMBER_MS),
+    });
+  }
+}
