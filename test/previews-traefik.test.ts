@@ -1,27 +1,19 @@
 /// <reference lib="dom" />
-import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Socket } from "node:net";
-import { resolve } from "node:path";
-import { CoreV1Api, KubernetesObjectApi, loadAllYaml } from "@kubernetes/client-node";
 import puppeteer, { type Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CODE_PARAMETER } from "../handler/previews/link.js";
 import { SESSION_COOKIE } from "../handler/previews/session.js";
-import {
-  adminKubeConfig,
-  createTestNamespace,
-  deleteTestNamespace,
-  kubeconfigPath,
-} from "./support/cluster.js";
+import { createTestNamespace, deleteTestNamespace, kubeconfigPath } from "./support/cluster.js";
 import { installTemplate } from "./support/fleet.js";
 import { assertLocal, type GptmeServer, runInstancePod } from "./support/gptme.js";
 import { cookiePair, PreviewApp, previewRequest } from "./support/preview.js";
 import { freePort, type HandlerProcess, spawnHandler, waitHealthy } from "./support/process.js";
+import { startTraefik, type TestTraefik } from "./support/traefik.js";
 import { rawUpgrade } from "./support/upgrade.js";
 
-const ROOT = resolve(import.meta.dirname, "..");
 const CHROMIUM = "/usr/bin/chromium";
 const KEY = "preview-traefik-key-01";
 const DOMAIN = "preview.localhost";
@@ -37,8 +29,7 @@ interface Link {
 describe.skipIf(!existsSync(CHROMIUM))("previews through Traefik, in Chromium", () => {
   let namespace: string;
   let handler: HandlerProcess;
-  let traefik: ChildProcess;
-  let traefikLog = "";
+  let traefik: TestTraefik | undefined;
   let base: string;
   let traefikPort: number;
   let browser: Browser | undefined;
@@ -70,44 +61,16 @@ describe.skipIf(!existsSync(CHROMIUM))("previews through Traefik, in Chromium", 
       PREVIEW_DOMAIN: DOMAIN,
     });
     await waitHealthy(handler);
-    const api = KubernetesObjectApi.makeApiClient(adminKubeConfig());
-    for (const file of ["09-traefik-route.yaml", "10-traefik-previews.yaml"]) {
-      const objects = loadAllYaml(
-        readFileSync(resolve(ROOT, "k8s/local/fleet-operator", file), "utf8"),
-      );
-      for (const object of objects) {
-        await api.create({ ...object, metadata: { ...object.metadata, namespace } });
-      }
-    }
-    await adminKubeConfig()
-      .makeApiClient(CoreV1Api)
-      .createNamespacedService({
-        namespace,
-        body: {
-          metadata: { name: "fleet-handler" },
-          spec: {
-            type: "ExternalName",
-            externalName: "localhost",
-            ports: [{ name: "http", port: handlerPort }],
-          },
-        },
-      });
-    traefik = spawn("bash", [resolve(ROOT, "scripts/traefik.sh"), String(traefikPort), namespace], {
-      env: { ...process.env, KUBECONFIG: kubeconfigPath() },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    traefik.stdout?.on("data", (d) => (traefikLog += d));
-    traefik.stderr?.on("data", (d) => (traefikLog += d));
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const res = await fetch(`${base}/api/v1/${KEY}/instances/web?wait=30`).catch(() => undefined);
-      if (res?.status === 200) {
-        instance = await res.json();
-        break;
-      }
-      if (Date.now() > deadline) throw new Error(`Traefik did not route in time:\n${traefikLog}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    traefik = await startTraefik(
+      namespace,
+      traefikPort,
+      handlerPort,
+      `/api/v1/${KEY}/instances/web?wait=0`,
+      ["09-traefik-route.yaml", "10-traefik-previews.yaml"],
+    );
+    const res = await fetch(`${base}/api/v1/${KEY}/instances/web?wait=30`);
+    expect(res.status).toBe(200);
+    instance = await res.json();
     gptme = await runInstancePod(namespace, instance.name);
     app = await new PreviewApp("the agent's app").listen();
     browser = await puppeteer.launch({
@@ -131,7 +94,7 @@ describe.skipIf(!existsSync(CHROMIUM))("previews through Traefik, in Chromium", 
     await app?.close();
     rawPod?.closeAllConnections();
     await new Promise((r) => (rawPod ? rawPod.close(r) : r(undefined)));
-    traefik?.kill("SIGTERM");
+    traefik?.stop();
     handler?.proc.kill("SIGTERM");
     await deleteTestNamespace(namespace);
   });
