@@ -7,6 +7,7 @@ import { apiError, errorBody } from "./errors.js";
 import type { ClientIdentities } from "./identity/clients.js";
 import type { Instances } from "./instances/instances.js";
 import type { Metrics } from "./metrics.js";
+import { previewRoutes } from "./previews/routes.js";
 import { recordRequest } from "./request-log.js";
 import { adminRoutes } from "./routes/admin.js";
 import { adminWorkspaceRoutes } from "./routes/admin-workspaces.js";
@@ -77,6 +78,7 @@ export function createApp(deps: AppDeps, parts: AppParts): H3 {
   adminRoutes(app, config, kube, instances);
   adminWorkspaceRoutes(app, config, kube);
   opsRoutes(app, new Readiness(kube), metrics);
+  previewRoutes(app, config, kube, parts.codes, identities);
   return app;
 }
 

@@ -23,12 +23,15 @@ export type ErrorCode =
   | "instance_unreachable"
   | "instance_timeout"
   | "body_too_large"
-  | "internal_error"
   | "invalid_credentials"
   | "identity_unavailable"
   | "invalid_code"
   | "invalid_body"
-  | "public_url_missing";
+  | "public_url_missing"
+  | "previews_disabled"
+  | "invalid_port"
+  | "preview_sign_in_required"
+  | "internal_error";
 
 export interface ErrorBody {
   statusCode: number;

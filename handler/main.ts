@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     log.info({ signal }, "draining");
     shutdown.abort();
     fleet.gateway.cutOpenExchanges();
+    fleet.previews?.cutOpenExchanges();
     const drained = await Promise.race([
       listener.close().then(() => true),
       new Promise<false>((resolve) => setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS).unref()),

@@ -8,6 +8,7 @@ import { isGatewayUrl } from "./gateway/request.js";
 import { Targets } from "./gateway/targets.js";
 import { ClientIdentities } from "./identity/clients.js";
 import { Instances } from "./instances/instances.js";
+import { PreviewGateway } from "./previews/gateway.js";
 import { SigninCodes } from "./signin/codes.js";
 import { TokenKeyring } from "./token-keyring.js";
 
@@ -16,6 +17,8 @@ export interface FleetHandler {
   /** The routes (h3); tests call them in-process with `app.request`. */
   app: H3;
   gateway: Gateway;
+  /** The preview hosts; undefined while previews are off (no PREVIEW_DOMAIN). */
+  previews: PreviewGateway | undefined;
   handle(req: IncomingMessage, res: ServerResponse): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   close(): void;
@@ -45,21 +48,37 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   const codes = new SigninCodes(kube, now);
   const app = createApp(deps, { keyring, instances, identities, codes });
   const gateway = new Gateway({ ...deps, keyring, instances, targets, now });
+  // A preview host is the preview's alone, whatever its path: none reaches the API.
+  const previews =
+    config.previews &&
+    new PreviewGateway({
+      ...deps,
+      previews: config.previews,
+      keyring,
+      instances,
+      targets,
+      codes,
+      now,
+    });
   const routes = toNodeHandler(app);
   return {
     app,
     gateway,
+    previews,
     handle: (req, res) => {
-      if (isGatewayUrl(req.url)) void gateway.handle(req, res);
+      if (previews?.owns(req.headers.host)) void previews.handle(req, res);
+      else if (isGatewayUrl(req.url)) void gateway.handle(req, res);
       else void routes(req, res);
     },
     upgrade: (req, socket, head) => {
-      if (isGatewayUrl(req.url)) void gateway.upgrade(req, socket, head);
+      if (previews?.owns(req.headers.host)) void previews.upgrade(req, socket, head);
+      else if (isGatewayUrl(req.url)) void gateway.upgrade(req, socket, head);
       else socket.destroy();
     },
     close: () => {
       identities.stop();
       gateway.close();
+      previews?.close();
       kube.close();
     },
   };

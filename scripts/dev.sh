@@ -27,6 +27,9 @@ export WEBUI_URL=${WEBUI_URL:-http://127.0.0.1:$WEBUI_PORT/}
 export CORS_ORIGINS=${CORS_ORIGINS:+$CORS_ORIGINS,}http://127.0.0.1:$WEBUI_PORT
 export LOGIN_CODE_TTL=${LOGIN_CODE_TTL:-15m}
 DEV_KEY=${DEV_KEY:-dev-client-key-0001}
+# Previews at <port>-<instance name>.preview.localhost:$TRAEFIK_PORT: browsers resolve *.localhost
+# to loopback (the host pattern in k8s/local/fleet-operator/10-traefik-previews.yaml).
+export PREVIEW_DOMAIN=${PREVIEW_DOMAIN:-preview.localhost}
 
 bash scripts/cluster.sh up
 export KUBECONFIG="$ROOT/.cluster/kubeconfig"
@@ -99,6 +102,9 @@ cat >&2 <<MSG
 
 [dev] gptme's web UI:        $WEBUI_URL   (a sign-in link for a dev client follows once the handler is up)
 [dev] a new sign-in link:    curl -s -X POST -H 'X-API-Key: $DEV_KEY' http://127.0.0.1:$HTTP_PORT/instances/default/login
+[dev] a preview (an app on 127.0.0.1:5173, as if started inside the instance; open the url in a browser):
+  curl -s -X POST http://127.0.0.1:$TRAEFIK_PORT/api/v1/my-secret-key-123/instances/default/previews/5173
+
 [dev] the handler directly:  curl -s -H 'X-API-Key: my-secret-key-123' http://127.0.0.1:$HTTP_PORT/instances
 [dev] the admin API:         curl -s -H 'Authorization: Bearer $ADMIN_TOKEN' http://127.0.0.1:$HTTP_PORT/admin/pods
 [dev] what it made:          kubectl --kubeconfig .cluster/kubeconfig -n $NAMESPACE get cpod,pods

@@ -295,6 +295,28 @@ describe("loadHandlerConfig", () => {
     expect(() => loadHandlerConfig(sources(env, files))).toThrow(message);
   });
 
+  it("turns previews on with PREVIEW_DOMAIN, sessions lasting 12h unless PREVIEW_SESSION_TTL says", () => {
+    expect(loadHandlerConfig(sources({})).previews).toBeUndefined();
+    expect(loadHandlerConfig(sources({ PREVIEW_DOMAIN: "preview.localhost" })).previews).toEqual({
+      domain: "preview.localhost",
+      sessionTtlMs: 12 * 3600_000,
+    });
+    const env = { PREVIEW_DOMAIN: "preview.example.com", PREVIEW_SESSION_TTL: "30m" };
+    expect(loadHandlerConfig(sources(env)).previews?.sessionTtlMs).toBe(30 * 60_000);
+    for (const [variable, value] of [
+      ["PREVIEW_DOMAIN", "Preview.Example.com"],
+      ["PREVIEW_DOMAIN", "preview.example.com:8000"],
+      ["PREVIEW_DOMAIN", ".example.com"],
+      ["PREVIEW_DOMAIN", "https://preview.example.com"],
+      ["PREVIEW_SESSION_TTL", "soon"],
+      ["PUBLIC_URL", "https://fleet.preview.example.com"],
+    ] as const) {
+      expect(() => loadHandlerConfig(sources({ ...env, [variable]: value }))).toThrow(
+        new RegExp(`^${variable === "PUBLIC_URL" ? "PREVIEW_DOMAIN" : variable}: `),
+      );
+    }
+  });
+
   it("never repeats a secret value in its error", () => {
     expect(() => loadHandlerConfig(sources({ HTTP_PORT: "supersecretvalue" }))).toThrow(
       /^HTTP_PORT: (?!.*supersecretvalue)/,

@@ -34,6 +34,9 @@ export const defaultSources = (): ConfigSources => ({
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+/** Dot-separated DNS labels; room is left for the `<port>-<instance name>.` in front. */
+const DNS_DOMAIN =
+  /^(?=.{1,200}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
 
 /** Settings both the handler and the reaper use. */
 const fleetEnv = {
@@ -100,6 +103,11 @@ const handlerEnv = {
       error: "expected an http(s) URL such as https://chat.example.com",
     })
     .optional(),
+  PREVIEW_DOMAIN: z
+    .string()
+    .regex(DNS_DOMAIN, "expected a DNS domain such as preview.example.com (lowercase, no port)")
+    .optional(),
+  PREVIEW_SESSION_TTL: duration({ min: 1_000 }).prefault("12h"),
 };
 
 export interface FleetConfig {
@@ -135,6 +143,8 @@ export interface HandlerConfig extends FleetConfig {
   /** Each instance's workspace claim; undefined with WORKSPACES=off (no workspace). */
   workspaces: WorkspaceSettings | undefined;
   signin: SigninConfig;
+  /** Previews of apps inside instances; undefined without PREVIEW_DOMAIN (off). */
+  previews: PreviewConfig | undefined;
   /** Who a client is: API keys, platform JWTs, both, or any well-formed key (open). */
   clientAuth: ClientAuth;
 }
@@ -152,6 +162,13 @@ export interface SigninConfig {
   sseTokenTtlMs: number;
   /** Where gptme's web UI is served, for `login.url`; unset: `login.url` is null. */
   webUiUrl: string | undefined;
+}
+
+/** Previews: `<port>-<instance name>.<domain>` serves the instance's `/preview/<port>/`. */
+export interface PreviewConfig {
+  domain: string;
+  /** How long a browser stays signed in to one preview host. */
+  sessionTtlMs: number;
 }
 
 /** The instance gateway (`/api/v1/instances/:name/...`). */
@@ -230,6 +247,15 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
     throw new ConfigError(
       "INSTANCE_TOKEN_SECRET_FILE: set either INSTANCE_TOKEN_SECRET or INSTANCE_TOKEN_SECRET_FILE, not both",
     );
+  }
+  const publicHost = env.PUBLIC_URL && new URL(env.PUBLIC_URL).hostname;
+  if (
+    env.PREVIEW_DOMAIN &&
+    publicHost &&
+    (publicHost === env.PREVIEW_DOMAIN || publicHost.endsWith(`.${env.PREVIEW_DOMAIN}`))
+  ) {
+    // Every host under the preview domain is a preview's: the API must live elsewhere.
+    throw new ConfigError("PREVIEW_DOMAIN: must not contain PUBLIC_URL's host");
   }
   if (env.CLIENT_AUTH.includes("keys") && !env.API_KEYS_FILE) {
     throw new ConfigError(
@@ -323,5 +349,8 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       sseTokenTtlMs: env.SSE_TOKEN_TTL,
       webUiUrl: env.WEBUI_URL,
     },
+    previews: env.PREVIEW_DOMAIN
+      ? { domain: env.PREVIEW_DOMAIN, sessionTtlMs: env.PREVIEW_SESSION_TTL }
+      : undefined,
   };
 }

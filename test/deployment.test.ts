@@ -86,6 +86,8 @@ describe("the manifests on a real API server", () => {
         "IngressRoute/fleet-instance-gateway",
         "IngressRoute/fleet-instances",
         "IngressRoute/fleet-operator",
+        "IngressRoute/fleet-preview-links",
+        "IngressRoute/fleet-previews",
         "Middleware/apikey-from-path",
         "CronJob/fleet-reaper",
         "CustomResourceDefinition/clientpods.gptme.ai",

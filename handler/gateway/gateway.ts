@@ -42,7 +42,7 @@ export interface GatewayDeps {
 }
 
 /** A refusal, answered in the API's JSON shape before anything reaches a pod. */
-class Refusal {
+export class Refusal {
   constructor(
     readonly status: number,
     readonly code: ErrorCode,
@@ -268,7 +268,7 @@ function withHeaders(refusal: Refusal, headers: HeaderMap): Refusal {
   });
 }
 
-function failureRefusal(failure: ProxyFailure, cors: HeaderMap): Refusal {
+export function failureRefusal(failure: ProxyFailure, cors: HeaderMap): Refusal {
   return new Refusal(failure.status, failure.code, failure.message, cors);
 }
 
@@ -281,7 +281,7 @@ function bodyOf(refusal: Refusal): string {
   return JSON.stringify(body);
 }
 
-function sendRefusal(res: ServerResponse, refusal: Refusal): void {
+export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -296,7 +296,7 @@ function sendRefusal(res: ServerResponse, refusal: Refusal): void {
 }
 
 /** Answers a refused upgrade on the raw socket, then closes it. */
-function rejectUpgrade(socket: Duplex, refusal: Refusal): void {
+export function rejectUpgrade(socket: Duplex, refusal: Refusal): void {
   if (!socket.writable) {
     socket.destroy();
     return;

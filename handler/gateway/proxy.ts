@@ -17,6 +17,13 @@ export interface ProxyCall {
   upstreamPath: string;
   /** Added to the answer (CORS). */
   responseHeaders: HeaderMap;
+  /**
+   * Where the public prefix lives upstream (a preview host's `/` is `/preview/<port>` there);
+   * unset: the pod's root.
+   */
+  upstreamPrefix?: string;
+  /** The caller's last word on the pod's response headers (after the gateway's own rewrites). */
+  rewriteHeaders?: (headers: http.IncomingHttpHeaders) => void;
 }
 
 export interface ProxySettings {
@@ -202,7 +209,7 @@ function prepareRequest(req: http.IncomingMessage, call: ProxyCall, upgrade: boo
   headers["x-forwarded-proto"] ??=
     "encrypted" in req.socket && req.socket.encrypted ? "https" : "http";
   if (headers.host) headers["x-forwarded-host"] ??= headers.host;
-  headers["x-forwarded-prefix"] = call.prefix;
+  if (call.prefix) headers["x-forwarded-prefix"] = call.prefix;
   req.url = call.upstreamPath;
 }
 
@@ -210,8 +217,14 @@ function rewriteResponseHeaders(headers: http.IncomingHttpHeaders, call: ProxyCa
   // The pod's hop (gptme-server closes every connection) is not the client's.
   dropHopHeaders(headers, false);
   const upstreamOrigin = `http://${call.host.includes(":") ? `[${call.host}]` : call.host}:${call.port}`;
-  if (headers.location)
-    headers.location = rewriteLocation(headers.location, call.prefix, upstreamOrigin);
+  if (headers.location) {
+    headers.location = rewriteLocation(
+      headers.location,
+      call.prefix,
+      upstreamOrigin,
+      call.upstreamPrefix,
+    );
+  }
   if (headers["set-cookie"]) {
     headers["set-cookie"] = headers["set-cookie"].map((c) => rewriteCookiePath(c, call.prefix));
   }
@@ -224,4 +237,5 @@ function rewriteResponseHeaders(headers: http.IncomingHttpHeaders, call: ProxyCa
     headers[name] =
       name === "vary" && typeof upstream === "string" ? `${upstream}, ${value}` : value;
   }
+  call.rewriteHeaders?.(headers);
 }

@@ -75,6 +75,18 @@ describe("rewriteLocation", () => {
     expect(rewriteLocation("//cdn.example/x", PREFIX, upstream)).toBe("//cdn.example/x");
     expect(rewriteLocation("next", PREFIX, upstream)).toBe("next");
   });
+
+  it("maps what lives under an upstream prefix to the public one, and nothing else", () => {
+    const preview = "/preview/5173";
+    expect(rewriteLocation(`${upstream}/preview/5173/`, "", upstream, preview)).toBe("/");
+    expect(rewriteLocation(`${upstream}/preview/5173`, "", upstream, preview)).toBe("/");
+    expect(rewriteLocation("/preview/5173/login?next=/a", "", upstream, preview)).toBe(
+      "/login?next=/a",
+    );
+    expect(rewriteLocation("/preview/51730/x", "", upstream, preview)).toBe("/preview/51730/x");
+    expect(rewriteLocation("/api/v2/", "", upstream, preview)).toBe("/api/v2/");
+    expect(rewriteLocation("https://gptme.org/", "", upstream, preview)).toBe("https://gptme.org/");
+  });
 });
 
 describe("rewriteCookiePath", () => {

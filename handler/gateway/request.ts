@@ -67,15 +67,28 @@ export function bearerOf(authorization: string | undefined): string | undefined 
  * `http://<its Host>/...` locations and knows nothing of the prefix; a location elsewhere
  * is left alone.
  */
-export function rewriteLocation(location: string, prefix: string, upstreamOrigin: string): string {
-  if (location.startsWith("/") && !location.startsWith("//")) return prefix + location;
-  try {
-    const url = new URL(location);
-    if (url.origin !== upstreamOrigin) return location;
-    return prefix + url.pathname + url.search + url.hash;
-  } catch {
-    return location;
+export function rewriteLocation(
+  location: string,
+  prefix: string,
+  upstreamOrigin: string,
+  upstreamPrefix = "",
+): string {
+  let path: string;
+  if (location.startsWith("/") && !location.startsWith("//")) path = location;
+  else {
+    try {
+      const url = new URL(location);
+      if (url.origin !== upstreamOrigin) return location;
+      path = url.pathname + url.search + url.hash;
+    } catch {
+      return location;
+    }
   }
+  if (!upstreamPrefix) return prefix + path;
+  // Only what lives under the upstream prefix has a public address.
+  const rest = path.slice(upstreamPrefix.length);
+  if (!path.startsWith(upstreamPrefix) || !/^($|[/?#])/.test(rest)) return location;
+  return prefix + (rest.startsWith("/") ? rest : `/${rest}`);
 }
 
 /**

@@ -4,6 +4,7 @@ import { coldPath } from "./cold.js";
 import { gatewayBench } from "./gateway.js";
 import { machine, ms, ROOT, ratio, say } from "./lib.js";
 import { memory } from "./memory.js";
+import { previewsBench } from "./previews.js";
 import { type ReaperRun, reaperAtScale } from "./reaper.js";
 import { reaperProbeAtScale } from "./reaper-probe.js";
 import { signinBench } from "./signin.js";
@@ -307,6 +308,48 @@ ${(r.verifyRemembered.p50 * 1000).toFixed(1)} µs, p99 ${(r.verifyRemembered.p99
   headline.push(
     `| sign-in | login p50 ${ms(r.login.p50)} (${r.login.calls.toFixed(1)} calls), exchange p50 ${ms(r.exchange.p50)}, p99 ${ms(r.exchange.p99)} (${r.exchange.calls.toFixed(1)} calls, ${r.exchange.writes.toFixed(1)} write) | ${ratio(r.login.p50, r.bareCreate.p50)} / ${ratio(r.exchange.p50, r.bareDelete.p50)} p50 vs the bare create / read+delete; warm GET with a JWT ${added >= 0 ? "+" : ""}${ms(added)} p50 vs an API key |`,
   );
+}
+
+if (wants("previews")) {
+  const levels = await previewsBench([1, 16], quick ? 500 : 3_000);
+  const t = (x: PathStatsLike) => `${x.rps.toFixed(0)} / ${ms(x.p50)} / ${ms(x.p99)}`;
+  const rows = levels.map(
+    (l) =>
+      `| ${l.concurrency} | ${t(l.apiDirect)} | ${t(l.apiGateway)} | ${t(l.previewDirect)} | ${t(l.previewHost)} | ${t(l.gptmeDirect)} | ${t(l.gptmeHost)} |`,
+  );
+  const added = (a: PathStatsLike, b: PathStatsLike) =>
+    `${ms(a.p50 - b.p50)} / ${ms(a.p99 - b.p99)}`;
+  const overhead = levels.map(
+    (l) =>
+      `| ${l.concurrency} | ${added(l.apiGateway, l.apiDirect)} | ${added(l.previewHost, l.previewDirect)} | ${ratio(l.previewHost.p50 - l.previewDirect.p50, l.apiGateway.p50 - l.apiDirect.p50)} / ${ratio(l.previewHost.p99 - l.previewDirect.p99, l.apiGateway.p99 - l.apiDirect.p99)} | ${added(l.gptmeHost, l.gptmeDirect)} |`,
+  );
+  sections.push(`## Previews
+
+A request on a preview host (\`<port>-<name>.<PREVIEW_DOMAIN>\`: session cookie checked, instance
+looked up, activity, the gateway's proxy) against the same request sent straight to the pod's
+\`/preview/<port>/\`, beside the instance gateway's own added latency for API traffic, one handler
+process, in the same run at each concurrency (${ROUNDS_NOTE}). Upstreams: the minimal node:http
+server at an instance's loopback pod IP (answers any path: the proxy's own ceiling), and the
+real gptme-server 0.35.1, whose \`/preview/<port>/\` proxies (Flask + requests, a new connection
+each time) to a minimal app on the pod's loopback.
+
+req/s / p50 / p99 per path:
+
+| concurrency | API direct | API via gateway | /preview/ direct | via preview host | gptme /preview/ direct | gptme via preview host |
+|---:|---|---|---|---|---|---|
+${rows.join("\n")}
+
+Added latency (p50 / p99):
+
+| concurrency | gateway adds (API) | preview host adds | preview's added / gateway's (p50 / p99; aim ≤ 1.2×) | preview host adds to gptme |
+|---:|---:|---:|---:|---:|
+${overhead.join("\n")}
+`);
+  for (const l of levels) {
+    headline.push(
+      `| previews, c=${l.concurrency}, minimal upstream | adds p50 ${ms(l.previewHost.p50 - l.previewDirect.p50)}, p99 ${ms(l.previewHost.p99 - l.previewDirect.p99)} | ${ratio(l.previewHost.p50 - l.previewDirect.p50, l.apiGateway.p50 - l.apiDirect.p50)} of the gateway's added p50 for API traffic (aim ≤ 1.2×) |`,
+    );
+  }
 }
 
 const report = `# Benchmarks

@@ -122,15 +122,17 @@ export async function installTemplate(namespace: string, template = bareTemplate
 /** A TestHandler served over real HTTP (the gateway streams on node:http), upgrades included. */
 export async function listenHandler(
   handler: TestHandler,
+  port = 0,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer(handler.fleet.handle);
   server.on("upgrade", handler.fleet.upgrade);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  const listening = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${listening}`,
     close: async () => {
       handler.fleet.gateway.cutOpenExchanges();
+      handler.fleet.previews?.cutOpenExchanges();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     },

@@ -17,20 +17,24 @@ export interface TestTraefik {
  * A real Traefik (built from source like the control plane) on `port`, routing with the
  * repo's own Middleware and IngressRoutes, moved into `namespace`, to a handler on this
  * machine at `handlerPort` (the fleet-handler Service stands for the Deployment). Resolves
- * once `probePath` is routed (answers anything but 404).
+ * once `probePath` is routed (answers anything but 404). `files`: the route manifests of
+ * k8s/local/fleet-operator/ to serve.
  */
 export async function startTraefik(
   namespace: string,
   port: number,
   handlerPort: number,
   probePath: string,
+  files: string[] = ["09-traefik-route.yaml"],
 ): Promise<TestTraefik> {
-  const objects = loadAllYaml(
-    readFileSync(resolve(ROOT, "k8s/local/fleet-operator/09-traefik-route.yaml"), "utf8"),
-  );
   const api = KubernetesObjectApi.makeApiClient(adminKubeConfig());
-  for (const object of objects) {
-    await api.create({ ...object, metadata: { ...object.metadata, namespace } });
+  for (const file of files) {
+    const objects = loadAllYaml(
+      readFileSync(resolve(ROOT, "k8s/local/fleet-operator", file), "utf8"),
+    );
+    for (const object of objects) {
+      await api.create({ ...object, metadata: { ...object.metadata, namespace } });
+    }
   }
   await adminKubeConfig()
     .makeApiClient(CoreV1Api)

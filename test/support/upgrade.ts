@@ -8,12 +8,13 @@ export function rawUpgrade(
   base: string,
   path: string,
   headers: string,
+  host?: string,
 ): Promise<{ head: string; socket: Socket }> {
   return new Promise((resolve, reject) => {
     const target = new URL(base);
     const socket = connect(Number(target.port), target.hostname, () => {
       socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: ${target.host}\r\n` +
+        `GET ${path} HTTP/1.1\r\nHost: ${host ?? target.host}\r\n` +
           "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" +
           `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n${headers}\r\n`,
       );
