@@ -2,6 +2,7 @@ import { H3, type H3Event, type HTTPError } from "h3";
 import type { HandlerConfig } from "../shared/config.js";
 import { type Kube, KubeUnavailableError } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
+import type { TokenKeyring } from "../shared/token-keyring.js";
 import { corsHeaders, isPreflight, preflightHeaders } from "./cors.js";
 import { apiError, errorBody } from "./errors.js";
 import type { Instances } from "./instances/instances.js";
@@ -11,7 +12,6 @@ import { adminRoutes } from "./routes/admin.js";
 import { adminWorkspaceRoutes } from "./routes/admin-workspaces.js";
 import { instanceRoutes } from "./routes/instances.js";
 import { opsRoutes, Readiness } from "./routes/ops.js";
-import type { TokenKeyring } from "./token-keyring.js";
 
 declare module "h3" {
   interface H3EventContext {

@@ -2,13 +2,14 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { H3 } from "h3";
 import { toNodeHandler } from "h3/node";
+import { TokenKeyring } from "../shared/token-keyring.js";
 import { type AppDeps, createApp } from "./app.js";
 import { Gateway } from "./gateway/gateway.js";
 import { isGatewayUrl } from "./gateway/request.js";
 import { Targets } from "./gateway/targets.js";
 import { Instances } from "./instances/instances.js";
 import { ServingProbes } from "./instances/serving.js";
-import { TokenKeyring } from "./token-keyring.js";
+import { WarmPool } from "./pool/pool.js";
 
 /** The handler as a node:http server runs it: the routes, the gateway, and upgrades. */
 export interface FleetHandler {
@@ -31,6 +32,18 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   const keyring = new TokenKeyring(config.instanceTokenKeys, kube, config.credentialsReloadMs);
   const targets = new Targets(kube);
   const serving = new ServingProbes({ kube, now, shutdown: deps.shutdown });
+  const pool =
+    config.poolSize > 0
+      ? new WarmPool({
+          kube,
+          config,
+          keyring,
+          serving,
+          now,
+          events: metrics.poolEvents,
+          log: deps.log,
+        })
+      : undefined;
   const instances = new Instances({
     kube,
     config,
@@ -38,6 +51,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
     events: metrics.instanceEvents,
     keyring,
     serving,
+    pool,
     onRemoved: (name) => targets.forget(name),
     shutdown: deps.shutdown,
   });

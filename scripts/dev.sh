@@ -17,6 +17,8 @@ export ADMIN_TOKEN=${ADMIN_TOKEN:-dev-admin-token}
 TRAEFIK_PORT=${TRAEFIK_PORT:-8000}
 # endpoint.url in answers: the gateway as clients reach it here, through Traefik.
 export PUBLIC_URL=${PUBLIC_URL:-http://127.0.0.1:$TRAEFIK_PORT}
+# A warm pool, so a new instance is ready at once (each member runs a real gptme-server here).
+export POOL_SIZE=${POOL_SIZE:-3}
 
 bash scripts/cluster.sh up
 export KUBECONFIG="$ROOT/.cluster/kubeconfig"
@@ -63,6 +65,8 @@ traefik_pid=$!
 say "running a real gptme-server for each instance's pod (KWOK pods run no containers)"
 node .bench/scripts/dev-pods.js "$NAMESPACE" "$(bash scripts/gptme-server.sh)" &
 pods_pid=$!
+say "filling the warm pool (POOL_SIZE=$POOL_SIZE): one reaper pass, as the CronJob would run it"
+node dist/reaper/main.js >/dev/null 2>&1 || say "the reaper's pass failed; new instances start cold until a claim refills the pool"
 
 cat >&2 <<MSG
 

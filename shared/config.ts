@@ -1,7 +1,14 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigError } from "./config-error.js";
-import { byteSize, duration, originList, positiveInt, quantity } from "./config-values.js";
+import {
+  byteSize,
+  duration,
+  originList,
+  positiveInt,
+  quantity,
+  wholeNumber,
+} from "./config-values.js";
 import {
   type ApiKeyAllowlist,
   apiKeysFormat,
@@ -41,6 +48,7 @@ const fleetEnv = {
   IDLE_TIMEOUT: duration().prefault("30m"),
   MAX_LIFETIME: duration().prefault("24h"),
   WORKSPACE_RETENTION: duration({ min: 1_000 }).prefault("30d"),
+  POOL_SIZE: wholeNumber.prefault("0"),
 };
 
 const handlerEnv = {
@@ -93,6 +101,8 @@ export interface FleetConfig {
   maxLifetimeMs: number;
   /** The reaper deletes a workspace no instance has used for this long. */
   workspaceRetentionMs: number;
+  /** Started instances kept without a client (0: no warm pool). */
+  poolSize: number;
 }
 
 export interface HandlerConfig extends FleetConfig {
@@ -186,6 +196,7 @@ export function loadFleetConfig(sources: ConfigSources = defaultSources()): Flee
     idleTimeoutMs: env.IDLE_TIMEOUT,
     maxLifetimeMs: env.MAX_LIFETIME,
     workspaceRetentionMs: env.WORKSPACE_RETENTION,
+    poolSize: env.POOL_SIZE,
   };
 }
 
@@ -198,6 +209,9 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
     throw new ConfigError(
       "INSTANCE_TOKEN_SECRET_FILE: set either INSTANCE_TOKEN_SECRET or INSTANCE_TOKEN_SECRET_FILE, not both",
     );
+  }
+  if (env.POOL_SIZE >= env.MAX_INSTANCES) {
+    throw new ConfigError("POOL_SIZE: must be less than MAX_INSTANCES (members count against it)");
   }
   const credentialFiles: ReloadingFile<unknown>[] = [];
   // Read now, so a bad file stops the start; re-read while running once main starts them.

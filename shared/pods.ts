@@ -19,3 +19,8 @@ export function isPodReady(pod: V1Pod): boolean {
     (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
   );
 }
+
+/** The name of the ClientPod that owns a Pod (a claimed pool member's Pod has another name). */
+export function ownerNameOf(pod: V1Pod): string | undefined {
+  return pod.metadata?.ownerReferences?.find((ref) => ref.controller && ref.kind === KIND)?.name;
+}

@@ -158,7 +158,7 @@ describe("the public route through Traefik", () => {
 
   it("carries the instance gateway's traffic unchanged to the instance's real gptme-server", async () => {
     const instance = (await (
-      await fetch(`${base}/api/v1/${KEY}/instances/gateway?wait=30`)
+      await fetch(`${base}/api/v1/${KEY}/instances/gateway?wait=0`)
     ).json()) as { name: string; endpoint: { path: string; token: string } };
     gptme = await runInstancePod(namespace, instance.name);
     const { path, token } = instance.endpoint;

@@ -96,7 +96,7 @@ describe("workspaces outlive their instances", () => {
     // A warm request reads the Pod alone and still knows the workspace.
     handler.counter.reset();
     expect((await get("fresh")).body.workspace).toEqual({ name: body.name, state: "new" });
-    expect(handler.counter.calls).toEqual(["get pods"]);
+    expect(handler.counter.calls).toEqual(["list pods"]);
   });
 
   it("keeps the user's conversations through the reaper: the next instance finds them", async () => {

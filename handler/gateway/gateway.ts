@@ -4,6 +4,7 @@ import type { HandlerConfig } from "../../shared/config.js";
 import { type TokenKeys, tokensMatch } from "../../shared/instance-token.js";
 import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
+import type { TokenKeyring } from "../../shared/token-keyring.js";
 import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
 import type { ErrorBody, ErrorCode } from "../errors.js";
 import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
@@ -18,7 +19,6 @@ import {
 } from "../instances/view.js";
 import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
-import type { TokenKeyring } from "../token-keyring.js";
 import { GatewayActivity } from "./activity.js";
 import { InstanceProxy, type ProxyCall, type ProxyFailure, tooLarge } from "./proxy.js";
 import { bearerOf, GATEWAY_ROUTE, type GatewayRequest, parseGatewayUrl } from "./request.js";

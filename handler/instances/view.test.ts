@@ -16,7 +16,9 @@ import {
 const created = new Date("2026-01-01T00:00:00Z");
 const record = {
   name: "gptme-client-0123456789abcdef",
+  podName: "gptme-client-0123456789abcdef",
   uid: "3f2a9c1e-0000-4000-8000-000000000001",
+  tokenSubject: "3f2a9c1e-0000-4000-8000-000000000001",
   tokenKeyId: "0123456789ab" as string | undefined,
   instanceId: "default",
   clientId: "c".repeat(32),

@@ -4,6 +4,7 @@ import {
   type DeletePreconditions,
   type DeleteResult,
   deleteOptions,
+  jsonPatch,
   type KubeCalls,
   type ListOptions,
   mergePatch,
@@ -71,6 +72,25 @@ export class Pods {
         return undefined;
       throw error;
     });
+  }
+
+  /**
+   * Applies a JSON patch whose `test` operations are its preconditions: undefined when they
+   * fail (the API server answers 422) or the Pod is gone. The server applies it atomically.
+   */
+  async patchIf(name: string, operations: object[]): Promise<V1Pod | undefined> {
+    return this.api
+      .call("patch", "pods", () =>
+        this.api.core.patchNamespacedPod(
+          { name, namespace: this.api.namespace, body: operations },
+          jsonPatch,
+        ),
+      )
+      .catch((error: unknown) => {
+        if (error instanceof KubeApiError && [404, 409, 422].includes(error.status))
+          return undefined;
+        throw error;
+      });
   }
 
   async delete(name: string, preconditions?: DeletePreconditions): Promise<DeleteResult> {
