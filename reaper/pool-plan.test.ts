@@ -47,12 +47,13 @@ function pod(
 describe("planPool", () => {
   it("starts what is missing to reach POOL_SIZE", () => {
     const plan = planPool([member("a")], [pod("a")], now, 5, "7");
-    expect(plan).toEqual({ remove: [], start: 4, members: 1 });
+    expect(plan).toMatchObject({ remove: [], start: 4, members: 1 });
+    expect(plan.unseen.map((p) => p.metadata?.name)).toEqual(["a"]);
   });
 
   it("counts members still starting (no Pod yet, within the grace) and starts no more for them", () => {
     const plan = planPool([member("a"), member("b", 5_000)], [pod("a")], now, 2, "7");
-    expect(plan).toEqual({ remove: [], start: 0, members: 1 });
+    expect(plan).toMatchObject({ remove: [], start: 0, members: 1 });
   });
 
   it("removes what a claim left, broken, outdated and surplus members", () => {

@@ -25,6 +25,8 @@ export interface PoolPlan {
   start: number;
   /** Healthy members kept. */
   members: number;
+  /** Kept members nobody has seen answering yet: the pass asks them (claims prefer those seen). */
+  unseen: V1Pod[];
 }
 
 /** A member whose Pod has not appeared this long after its ClientPod is a failed start. */
@@ -76,6 +78,11 @@ export function planPool(
   for (const { cp } of healthy.slice(poolSize)) {
     remove.push({ name: cp.metadata.name, uid: cp.metadata.uid, reason: "surplus" });
   }
-  const kept = Math.min(healthy.length, poolSize);
-  return { remove, start: Math.max(0, poolSize - kept - starting), members: kept };
+  const kept = healthy.slice(0, poolSize);
+  return {
+    remove,
+    start: Math.max(0, poolSize - kept.length - starting),
+    members: kept.length,
+    unseen: kept.filter(({ pod }) => !isServing(pod)).map(({ pod }) => pod),
+  };
 }

@@ -4,6 +4,7 @@ import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { LABEL_POOL, POOL_SELECTOR } from "../shared/pool.js";
 import { type MemberSettings, startMember } from "../shared/pool-start.js";
+import { answersHealth, healthUrlOf, servingAnnotations } from "../shared/serving.js";
 import type { TokenKeyring } from "../shared/token-keyring.js";
 import { ANNOTATION_CREATED_FOR } from "../shared/workspace.js";
 import { type PoolRemoval, planPool } from "./pool-plan.js";
@@ -23,8 +24,13 @@ export interface PoolSummary {
   members: number;
   started: number;
   removed: number;
+  /** Members recorded as answering by this pass. */
+  seen: number;
   failed: number;
 }
+
+/** How long a member has to answer the pass's health check. */
+const SEEN_TIMEOUT_MS = 1_000;
 
 /**
  * Tops the warm pool up to POOL_SIZE and removes the members that should go: what is left of
@@ -64,6 +70,24 @@ export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSu
       }),
     ),
   );
+  // Members not yet seen answering: ask each once and record it, so claims hand them out ready.
+  let seen = 0;
+  if (!dryRun) {
+    await Promise.all(
+      plan.unseen.map((pod) =>
+        limit(async () => {
+          const url = healthUrlOf(pod);
+          if (!url || !(await answersHealth(url, SEEN_TIMEOUT_MS))) return;
+          const recorded = await kube.pods
+            .patchIfSame(pod.metadata?.name ?? "", pod.metadata?.uid ?? "", {
+              metadata: { annotations: servingAnnotations(options.now()) },
+            })
+            .catch(() => undefined);
+          if (recorded) seen++;
+        }),
+      ),
+    );
+  }
   let started = 0;
   if (template && !dryRun && plan.start > 0) {
     const keys = await options.keyring.keys();
@@ -95,6 +119,7 @@ export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSu
     members: plan.members + started,
     started,
     removed: removed.filter(Boolean).length,
+    seen,
     failed,
   };
   log.info({ ...summary, poolSize: options.poolSize, dryRun }, "pool");
