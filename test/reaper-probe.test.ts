@@ -20,7 +20,13 @@ import {
   kubeconfigPath,
 } from "./support/cluster.js";
 import { installTemplate, LogCapture, startHandler, type TestHandler } from "./support/fleet.js";
-import { assertLocal, EventStream, type GptmeServer, runInstancePod } from "./support/gptme.js";
+import {
+  assertLocal,
+  EventStream,
+  type GptmeServer,
+  podIpOf,
+  runInstancePod,
+} from "./support/gptme.js";
 import { kubectlTable } from "./support/kubectl.js";
 
 const KEY = "reaper-probe-key-0001";
@@ -237,8 +243,8 @@ describe("reaper probes idle instances before deleting them", () => {
     const listeners: Server[] = [];
     try {
       for (const name of names) {
+        const host = await podIpOf(namespace, name);
         const pod = (await kube.pods.get(name)) as V1Pod;
-        const host = pod.status?.podIP ?? "";
         assertLocal(host);
         const listener = createServer((socket) => sockets.push(socket));
         await new Promise<void>((resolve) => listener.listen(instancePortOf(pod), host, resolve));

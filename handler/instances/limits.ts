@@ -18,7 +18,7 @@ export async function enforceLimits(
 ): Promise<void> {
   const [own, fleetSize] = await Promise.all([
     kube.clientPods.list({ labelSelector: clientSelector(clientPod.spec.clientId) }),
-    kube.clientPods.count(),
+    fleet ? kube.clientPods.count() : 0,
   ]);
   const ownLive = own.items.filter((cp) => !cp.metadata.deletionTimestamp).length;
   let rejection: Error | undefined;

@@ -1,4 +1,5 @@
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import pLimit from "p-limit";
 import {
   ANNOTATION_TOKEN_KEY,
   type ClientPod,
@@ -54,6 +55,9 @@ export type Claim =
   | { claimed: true; clientPod: ClientPod; pod: V1Pod }
   | { claimed: false; keptWorkspace?: string };
 
+/** Replacements one replica starts at once, and how many may wait (the reaper tops up the rest). */
+const REFILL_CONCURRENCY = 2;
+const MAX_REFILL_BACKLOG = 50;
 /** How many members one claim tries before it starts the instance cold. */
 const MAX_TRIES = 3;
 /** How long a refill waits for its member's server, to record it answering (claims prefer those). */
@@ -65,6 +69,9 @@ const REFILL_SERVING_WAIT_MS = 120_000;
  * the background. The reaper keeps the pool at POOL_SIZE whatever happens here.
  */
 export class WarmPool {
+  /** Replacements in flight on this replica: background work never crowds out requests. */
+  private readonly refills = pLimit(REFILL_CONCURRENCY);
+
   constructor(private readonly deps: PoolDeps) {}
 
   /**
@@ -80,7 +87,11 @@ export class WarmPool {
     const { kube, config } = this.deps;
     const selector = instanceSelector(wanted.clientId, wanted.instanceId);
     const [kept, pods] = await Promise.all([
-      config.workspaces ? kube.claims.list({ labelSelector: selector }) : undefined,
+      // From the watch cache, like the warm read: a workspace is kept long before its client
+      // returns (its labels are a claim's follow-up, moments after that claim's answer).
+      config.workspaces
+        ? kube.claims.list({ labelSelector: selector, fromCache: true })
+        : undefined,
       kube.pods.list({ labelSelector: POOL_SELECTOR, fromCache: true }),
     ]);
     if (kept && kept.items.length > 0)
@@ -185,7 +196,9 @@ export class WarmPool {
 
   /** Starts one member in the background (a claim's replacement, or after a miss). */
   refillInBackground(): void {
-    void this.refill().catch((error: unknown) =>
+    // Past a backlog, leave the rest to the reaper's pass rather than queue without bound.
+    if (this.refills.pendingCount >= MAX_REFILL_BACKLOG) return;
+    void this.refills(() => this.refill()).catch((error: unknown) =>
       this.deps.log.warn({ err: { message: (error as Error).message } }, "pool: refill failed"),
     );
   }
