@@ -26,14 +26,24 @@ describe("claimable", () => {
       labels: { [LABEL_POOL]: POOL_MEMBER },
       annotations: { [ANNOTATION_SERVING_SINCE]: new Date().toISOString() },
     });
+    const kubeletReady = member("kubelet-ready");
+    kubeletReady.status = {
+      ...kubeletReady.status,
+      conditions: [{ type: "Ready", status: "True" }],
+    };
     const pods = [
       member("cold"),
+      kubeletReady,
       serving,
       member("ended", {}, "Failed"),
       member("going", { deletionTimestamp: new Date() }),
       member("claimed", { labels: { "gptme.ai/client": "c" } }),
     ];
-    expect(claimable(pods, () => 0).map((p) => p.metadata?.name)).toEqual(["serving", "cold"]);
+    expect(claimable(pods, () => 0).map((p) => p.metadata?.name)).toEqual([
+      "serving",
+      "kubelet-ready",
+      "cold",
+    ]);
   });
 });
 

@@ -9,7 +9,7 @@ import {
   MANAGED_SELECTOR,
 } from "./clientpod.js";
 import { INSTANCE_NAME_PREFIX } from "./names.js";
-import { hasPodEnded, ownerUidOf } from "./pods.js";
+import { hasPodEnded, isPodReady, ownerUidOf } from "./pods.js";
 import { isServing } from "./serving.js";
 
 // The warm pool: started instances without a client (ClientPod, token Secret, workspace claim
@@ -76,8 +76,10 @@ export const tokenSubjectOf = (cp: ClientPod): string =>
 
 /**
  * The members a claim may take, best first: unclaimed, owned by their member ClientPod, not
- * ending; those already seen serving first (ready at once), in random order within each
- * group so that replicas claiming at the same moment rarely pick the same one.
+ * ending; those already seen serving first (ready at once), then those the kubelet calls
+ * Ready (its server answered the kubelet: one ask confirms it), then the rest (still
+ * starting), in random order within each group so that replicas claiming at the same
+ * moment rarely pick the same one.
  */
 export function claimable(pods: readonly V1Pod[], random: () => number = Math.random): V1Pod[] {
   const usable = pods.filter(
@@ -87,7 +89,8 @@ export function claimable(pods: readonly V1Pod[], random: () => number = Math.ra
       !pod.metadata?.deletionTimestamp &&
       !hasPodEnded(pod),
   );
-  const keyed = usable.map((pod) => ({ pod, key: (isServing(pod) ? 0 : 1) + random() }));
+  const rank = (pod: V1Pod) => (isServing(pod) ? 0 : isPodReady(pod) ? 1 : 2);
+  const keyed = usable.map((pod) => ({ pod, key: rank(pod) + random() }));
   return keyed.sort((a, b) => a.key - b.key).map((k) => k.pod);
 }
 

@@ -61,7 +61,10 @@ describe("reaper probes idle instances before deleting them", () => {
     const response = await handler.request(`/instances/${id}?wait=0`, { apiKey: KEY });
     expect(response.status).toBe(202);
     // biome-ignore lint/suspicious/noExplicitAny: the instance body as a client reads it
-    return (await response.json()) as any;
+    const body = (await response.json()) as any;
+    // Running, with an IP (where its gptme-server would answer), as the reaper meets it.
+    await podIpOf(namespace, body.name);
+    return body;
   };
   const run = async (options: Partial<ReapOptions> = {}) => {
     const logs = new LogCapture();
