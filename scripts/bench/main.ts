@@ -151,8 +151,9 @@ ${rows.join("\n")}
   }
 }
 
-if (wants("pool")) {
-  const r = await poolBench(50, quick ? 2 : 3);
+// POOL_RATES=10,50: new clients per second, one run each (default 50, the issue's rate).
+for (const rate of wants("pool") ? (process.env.POOL_RATES ?? "50").split(",").map(Number) : []) {
+  const r = await poolBench(rate, quick ? 2 : 3);
   const row = (
     what: string,
     s: { count: number; p50: number; p99: number } | undefined,
@@ -161,7 +162,7 @@ if (wants("pool")) {
     s
       ? `| ${what} | ${s.count} | ${ms(s.p50)} | ${p90 === undefined ? "–" : ms(p90)} | ${ms(s.p99)} |`
       : `| ${what} | 0 | – | – | – |`;
-  sections.push(`## Warm pool
+  sections.push(`## Warm pool at ${r.rate} new clients per second
 
 New instances at a sustained ${r.rate} per second for ${r.requests / r.rate} s, alternating between two handler
 processes, \`POOL_SIZE=${r.poolSize}\` (every request's worth, filled and seen answering before the
