@@ -6,6 +6,7 @@ import {
   eventually,
   k,
   NAMESPACE,
+  podNameOf,
   podStartedAt,
   readPod,
 } from "./support/fleet.js";
@@ -13,9 +14,6 @@ import {
 const OUT = resolve(import.meta.dirname, "../../.bench/real-node-pool-timings.json");
 const RUNS = 5;
 
-/** The instance's Pod name: the last segment of its gateway path (a pool member keeps its own). */
-const podNameOf = (body: { endpoint: { path: string } }) =>
-  body.endpoint.path.split("/").pop() ?? "";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.ceil(xs.length * 0.99) - 1] ?? NaN;
 
