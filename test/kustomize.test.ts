@@ -65,7 +65,7 @@ describe("the overlay k8s/overlays/real-node", () => {
 
   it("turns the warm pool on on the real node; the base leaves it off", () => {
     const config = (objects: Manifest[]) => find(objects, "ConfigMap", "fleet-config").data;
-    expect(config(overlay).POOL_SIZE).toBe("3");
+    expect(config(overlay).POOL_SIZE).toBe("2");
     expect(config(base).POOL_SIZE).toBe("0");
   });
 
