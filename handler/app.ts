@@ -2,6 +2,7 @@ import { H3, type H3Event, type HTTPError } from "h3";
 import type { HandlerConfig } from "../shared/config.js";
 import { type Kube, KubeUnavailableError } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
+import type { TokenKeyring } from "../shared/token-keyring.js";
 import { corsHeaders, isPreflight, preflightHeaders } from "./cors.js";
 import { apiError, errorBody } from "./errors.js";
 import type { ClientIdentities } from "./identity/clients.js";
@@ -15,7 +16,6 @@ import { instanceRoutes } from "./routes/instances.js";
 import { opsRoutes, Readiness } from "./routes/ops.js";
 import { signinRoutes } from "./routes/signin.js";
 import type { SigninCodes } from "./signin/codes.js";
-import type { TokenKeyring } from "./token-keyring.js";
 
 declare module "h3" {
   interface H3EventContext {

@@ -2,6 +2,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import { type KubeObserver, KubeUnavailableError } from "../shared/kube/client.js";
 import type { ReloadObserver } from "../shared/reloading-file.js";
 import type { InstanceEvents } from "./instances/instances.js";
+import type { PoolEvents } from "./pool/pool.js";
 
 /** The handler's Prometheus metrics, on a registry of its own (no global state). */
 export class Metrics {
@@ -89,6 +90,30 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly poolClaims = new Counter({
+    name: "fleet_pool_claims_total",
+    help: "New instances handed out from the warm pool (a started member adopted).",
+    registers: [this.registry],
+  });
+
+  readonly poolMisses = new Counter({
+    name: "fleet_pool_misses_total",
+    help: "New instances started cold while the warm pool was on: no member left, or all taken at once.",
+    registers: [this.registry],
+  });
+
+  readonly poolRefills = new Counter({
+    name: "fleet_pool_refills_total",
+    help: "Pool members this replica started (a replacement for each claim).",
+    registers: [this.registry],
+  });
+
+  readonly poolMembers = new Gauge({
+    name: "fleet_pool_members",
+    help: "Unclaimed warm-pool members, as this replica last read them (at its last claim or miss).",
+    registers: [this.registry],
+  });
+
   /** `processMetrics` adds Node's default metrics (memory, CPU, event loop lag). */
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
@@ -112,6 +137,13 @@ export class Metrics {
       this.credentialsReloadErrors.inc({ file }, 0);
     },
     failed: (file) => this.credentialsReloadErrors.inc({ file }),
+  };
+
+  readonly poolEvents: PoolEvents = {
+    claimed: () => this.poolClaims.inc(),
+    missed: () => this.poolMisses.inc(),
+    refilled: () => this.poolRefills.inc(),
+    members: (count) => this.poolMembers.set(count),
   };
 
   readonly instanceEvents: InstanceEvents = {

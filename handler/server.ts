@@ -2,15 +2,17 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { H3 } from "h3";
 import { toNodeHandler } from "h3/node";
+import { TokenKeyring } from "../shared/token-keyring.js";
 import { type AppDeps, createApp } from "./app.js";
 import { Gateway } from "./gateway/gateway.js";
 import { isGatewayUrl } from "./gateway/request.js";
 import { Targets } from "./gateway/targets.js";
 import { ClientIdentities } from "./identity/clients.js";
 import { Instances } from "./instances/instances.js";
+import { ServingProbes } from "./instances/serving.js";
+import { WarmPool } from "./pool/pool.js";
 import { PreviewGateway } from "./previews/gateway.js";
 import { SigninCodes } from "./signin/codes.js";
-import { TokenKeyring } from "./token-keyring.js";
 
 /** The handler as a node:http server runs it: the routes, the gateway, and upgrades. */
 export interface FleetHandler {
@@ -34,12 +36,27 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   const now = deps.now ?? (() => new Date());
   const keyring = new TokenKeyring(config.instanceTokenKeys, kube, config.credentialsReloadMs);
   const targets = new Targets(kube);
+  const serving = new ServingProbes({ kube, now, shutdown: deps.shutdown });
+  const pool =
+    config.poolSize > 0
+      ? new WarmPool({
+          kube,
+          config,
+          keyring,
+          serving,
+          now,
+          events: metrics.poolEvents,
+          log: deps.log,
+        })
+      : undefined;
   const instances = new Instances({
     kube,
     config,
     now,
     events: metrics.instanceEvents,
     keyring,
+    serving,
+    pool,
     onRemoved: (name) => targets.forget(name),
     shutdown: deps.shutdown,
   });
@@ -47,7 +64,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   identities.start();
   const codes = new SigninCodes(kube, now);
   const app = createApp(deps, { keyring, instances, identities, codes });
-  const gateway = new Gateway({ ...deps, keyring, instances, targets, now });
+  const gateway = new Gateway({ ...deps, keyring, instances, targets, serving, now });
   // A preview host is the preview's alone, whatever its path: none reaches the API.
   const previews =
     config.previews &&

@@ -3,10 +3,12 @@
 // garbage (one API call per delete) and small young/old generations collect it sooner
 // (measured in docs/BENCHMARKS.md). Run it as an executable to get them.
 import { renderUsage } from "citty";
-import { ConfigError } from "../shared/config.js";
+import { ConfigError, defaultSources, loadHandlerConfig } from "../shared/config.js";
 import { Kube } from "../shared/kube/client.js";
 import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
-import { createLogger, LogOutput } from "../shared/log.js";
+import { createLogger, type Logger, LogOutput } from "../shared/log.js";
+import { TokenKeyring } from "../shared/token-keyring.js";
+import { tendPool } from "./pool.js";
 import { reap } from "./reap.js";
 import { command, type ReaperSettings, settingsFrom } from "./settings.js";
 
@@ -53,13 +55,35 @@ async function main(output: LogOutput): Promise<number> {
       now: () => new Date(),
       log,
     });
-    return summary.failed > 0 ? 1 : 0;
+    const pool = settings.poolSize > 0 ? await tendPoolOf(kube, settings, log) : undefined;
+    return summary.failed > 0 || (pool?.failed ?? 0) > 0 ? 1 : 0;
   } catch (error) {
     log.error({ error: (error as Error).message }, "the pass failed before it could finish");
     return 1;
   } finally {
     kube.close();
   }
+}
+
+/**
+ * The pool's part of the pass: members are made like the handler makes instances, so it
+ * reads the handler's settings (the same ConfigMap) and token keys.
+ */
+async function tendPoolOf(kube: Kube, settings: ReaperSettings, log: Logger) {
+  const config = loadHandlerConfig({
+    ...defaultSources(),
+    env: { ...process.env, NAMESPACE: settings.namespace },
+  });
+  const keyring = new TokenKeyring(config.instanceTokenKeys, kube, config.credentialsReloadMs);
+  return tendPool(kube, {
+    poolSize: settings.poolSize,
+    member: { podTemplate: config.podTemplate, resources: config, workspaces: config.workspaces },
+    keyring,
+    concurrency: settings.concurrency,
+    dryRun: settings.dryRun,
+    now: () => new Date(),
+    log,
+  });
 }
 
 const output = new LogOutput();

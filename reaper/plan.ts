@@ -2,7 +2,8 @@ import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { type ClientPod, LABEL_CLIENT } from "../shared/clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
 import { instancePortOf } from "../shared/pod-spec.js";
-import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
+import { hasPodEnded, ownerNameOf, ownerUidOf } from "../shared/pods.js";
+import { isPoolMember } from "../shared/pool.js";
 import { lastUsedOf } from "../shared/workspace.js";
 import type { ProbeTarget } from "./probe.js";
 
@@ -50,8 +51,9 @@ export function planReap(
   ];
 }
 
+/** Pods by their instance's name (their owner's: a claimed pool member's Pod has its own). */
 export function podsByName(pods: readonly V1Pod[]): ReadonlyMap<string, V1Pod> {
-  return new Map(pods.map((pod) => [pod.metadata?.name ?? "", pod]));
+  return new Map(pods.map((pod) => [ownerNameOf(pod) ?? pod.metadata?.name ?? "", pod]));
 }
 
 /** The ClientPods of one page that go (idle, max-lifetime, pod-ended). */
@@ -64,7 +66,8 @@ export function planClientPods(
   const actions: ReapAction[] = [];
   for (const cp of clientPods) {
     const { name, uid, resourceVersion, creationTimestamp, deletionTimestamp } = cp.metadata;
-    if (deletionTimestamp) continue;
+    // Pool members have no client to be idle for: the pool's own pass judges them.
+    if (deletionTimestamp || isPoolMember(cp)) continue;
     const lastActivity = cp.status?.lastActivity;
     const expiry = expiryOf(
       {

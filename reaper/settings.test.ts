@@ -20,7 +20,15 @@ describe("reaper settings", () => {
       probeTimeoutMs: 2_000,
       workspaceRetentionMs: 30 * 86_400_000,
       logLevel: "info",
+      poolSize: 0,
     });
+  });
+
+  it("takes POOL_SIZE from the environment and names it when invalid", () => {
+    expect(settingsFrom([], sources({ NAMESPACE: "fleet", POOL_SIZE: "5" })).poolSize).toBe(5);
+    expect(() => settingsFrom([], sources({ NAMESPACE: "fleet", POOL_SIZE: "-1" }))).toThrow(
+      /^POOL_SIZE: /,
+    );
   });
 
   it("takes the workspace retention from WORKSPACE_RETENTION, or --workspace-retention", () => {

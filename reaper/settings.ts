@@ -68,6 +68,8 @@ export interface ReaperSettings {
   /** Undefined with --no-probe. */
   probeTimeoutMs: number | undefined;
   logLevel: string;
+  /** POOL_SIZE: the pass keeps this many pool members (0: no pool). */
+  poolSize: number;
 }
 
 /** Flags override the environment; anything unusable is a ConfigError naming the flag. */
@@ -135,5 +137,6 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
     concurrency,
     probeTimeoutMs: parsed.probe === false ? undefined : probeTimeoutMs,
     logLevel: fleet.logLevel,
+    poolSize: fleet.poolSize,
   };
 }

@@ -30,6 +30,8 @@ DEV_KEY=${DEV_KEY:-dev-client-key-0001}
 # Previews at <port>-<instance name>.preview.localhost:$TRAEFIK_PORT: browsers resolve *.localhost
 # to loopback (the host pattern in k8s/local/fleet-operator/10-traefik-previews.yaml).
 export PREVIEW_DOMAIN=${PREVIEW_DOMAIN:-preview.localhost}
+# A warm pool, so a new instance is ready at once (each member runs a real gptme-server here).
+export POOL_SIZE=${POOL_SIZE:-3}
 
 bash scripts/cluster.sh up
 export KUBECONFIG="$ROOT/.cluster/kubeconfig"
@@ -91,6 +93,8 @@ webui_pid=$!
     say "could not mint a sign-in link (is the handler up?)"
 ) &
 link_pid=$!
+say "filling the warm pool (POOL_SIZE=$POOL_SIZE): one reaper pass, as the CronJob would run it"
+node dist/reaper/main.js >/dev/null 2>&1 || say "the reaper's pass failed; new instances start cold until a claim refills the pool"
 
 cat >&2 <<MSG
 

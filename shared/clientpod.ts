@@ -20,6 +20,10 @@ export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
 export const clientSelector = (clientId: string) =>
   `${MANAGED_SELECTOR},${LABEL_CLIENT}=${clientId}`;
 
+/** Selects one instance's objects (its Pod, whatever the Pod's name). */
+export const instanceSelector = (clientId: string, instanceId: string) =>
+  `${clientSelector(clientId)},${LABEL_INSTANCE}=${instanceId}`;
+
 export function fleetLabels(clientId: string, instanceId: string): Record<string, string> {
   return { [LABEL_MANAGED_BY]: MANAGED_BY, [LABEL_CLIENT]: clientId, [LABEL_INSTANCE]: instanceId };
 }
@@ -108,7 +112,9 @@ export function clientPodManifest(spec: NewClientPod) {
     metadata: {
       name: spec.name,
       labels: fleetLabels(spec.clientId, spec.instanceId),
-      annotations: spec.tokenKeyId ? { [ANNOTATION_TOKEN_KEY]: spec.tokenKeyId } : undefined,
+      annotations: (spec.tokenKeyId ? { [ANNOTATION_TOKEN_KEY]: spec.tokenKeyId } : undefined) as
+        | Record<string, string>
+        | undefined,
     },
     spec: { clientId: spec.clientId, instanceId: spec.instanceId, podTemplate: spec.podTemplate },
   };

@@ -33,6 +33,12 @@ export const positiveInt = z
   .transform(Number)
   .refine((n) => n >= 1 && Number.isSafeInteger(n), "must be at least 1");
 
+export const wholeNumber = z
+  .string()
+  .regex(/^\d+$/, "expected a whole number (0 or more)")
+  .transform(Number)
+  .refine((n) => n <= 1000, "must be at most 1000");
+
 export const quantity = z
   .string()
   .regex(QUANTITY, "expected a Kubernetes quantity such as 1, 500m or 1Gi");

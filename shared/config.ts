@@ -1,7 +1,14 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigError } from "./config-error.js";
-import { byteSize, duration, originList, positiveInt, quantity } from "./config-values.js";
+import {
+  byteSize,
+  duration,
+  originList,
+  positiveInt,
+  quantity,
+  wholeNumber,
+} from "./config-values.js";
 import {
   type ApiKeyAllowlist,
   apiKeysFormat,
@@ -45,6 +52,7 @@ const fleetEnv = {
   IDLE_TIMEOUT: duration().prefault("30m"),
   MAX_LIFETIME: duration().prefault("24h"),
   WORKSPACE_RETENTION: duration({ min: 1_000 }).prefault("30d"),
+  POOL_SIZE: wholeNumber.prefault("0"),
 };
 
 const handlerEnv = {
@@ -79,6 +87,7 @@ const handlerEnv = {
   CORS_ORIGINS: originList.optional(),
   PROXY_TIMEOUT: duration().prefault("60s"),
   PROXY_MAX_BODY: byteSize.prefault("32Mi"),
+  GATEWAY_HOLD: duration({ max: 300_000 }).prefault("30s"),
   INSTANCE_TOKEN_SECRET: z.string().optional(),
   INSTANCE_TOKEN_SECRET_FILE: z.string().min(1).optional(),
   WORKSPACES: z.enum(["on", "off"], { error: "expected on or off" }).default("on"),
@@ -117,6 +126,8 @@ export interface FleetConfig {
   maxLifetimeMs: number;
   /** The reaper deletes a workspace no instance has used for this long. */
   workspaceRetentionMs: number;
+  /** Started instances kept without a client (0: no warm pool). */
+  poolSize: number;
 }
 
 export interface HandlerConfig extends FleetConfig {
@@ -179,6 +190,8 @@ export interface GatewayConfig {
   corsOrigins: readonly string[];
   proxyTimeoutMs: number;
   proxyMaxBodyBytes: number;
+  /** How long a request for a starting instance is held until its gptme-server answers. */
+  holdMs: number;
 }
 
 /**
@@ -235,6 +248,7 @@ export function loadFleetConfig(sources: ConfigSources = defaultSources()): Flee
     idleTimeoutMs: env.IDLE_TIMEOUT,
     maxLifetimeMs: env.MAX_LIFETIME,
     workspaceRetentionMs: env.WORKSPACE_RETENTION,
+    poolSize: env.POOL_SIZE,
   };
 }
 
@@ -270,6 +284,9 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
     throw new ConfigError(
       `JWT_JWKS_URL: required with CLIENT_AUTH=${env.CLIENT_AUTH} (or JWT_SECRET_FILE for HS256 tokens)`,
     );
+  }
+  if (env.POOL_SIZE >= env.MAX_INSTANCES) {
+    throw new ConfigError("POOL_SIZE: must be less than MAX_INSTANCES (members count against it)");
   }
   const credentialFiles: ReloadingFile<unknown>[] = [];
   // Read now, so a bad file stops the start; re-read while running once main starts them.
@@ -309,6 +326,7 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       corsOrigins: env.CORS_ORIGINS ?? [],
       proxyTimeoutMs: env.PROXY_TIMEOUT,
       proxyMaxBodyBytes: env.PROXY_MAX_BODY,
+      holdMs: env.GATEWAY_HOLD,
     },
     instanceTokenKeys: env.INSTANCE_TOKEN_SECRET_FILE
       ? {

@@ -6,8 +6,11 @@ import {
   kubeconfigPath,
 } from "./support/cluster.js";
 import { bareTemplate, installTemplate } from "./support/fleet.js";
+import { answerPodHealth, type PodHealth } from "./support/pod-health.js";
 import { freePort, type HandlerProcess, spawnHandler, waitHealthy } from "./support/process.js";
 import { SecretVolume } from "./support/secret-volume.js";
+
+let podHealth: PodHealth | undefined;
 
 /** CREDENTIALS_RELOAD for these handlers: the bound a change must take effect within. */
 const RELOAD_MS = 1_000;
@@ -59,6 +62,8 @@ describe("credentials files that change while the handler runs (a mounted Secret
 
   beforeAll(async () => {
     namespace = await createTestNamespace("creds");
+    // Something answers gptme-server's health check at every pod IP (a kubelet's part).
+    podHealth = answerPodHealth(namespace);
     // Pods that are never scheduled: every request is answered at once (202) or after its wait.
     const stuck = bareTemplate();
     if (stuck.template?.spec)
@@ -79,6 +84,7 @@ describe("credentials files that change while the handler runs (a mounted Secret
   afterAll(async () => {
     handler?.proc.kill("SIGKILL");
     volume?.remove();
+    await podHealth?.stop();
     await deleteTestNamespace(namespace);
     if (figures.length) console.info(`credentials reload figures:\n  ${figures.join("\n  ")}`);
   });

@@ -167,8 +167,9 @@ describe("the manifests on a real API server", () => {
         instanceNameOf(clientIdOf(KEY), "rbac"),
         instanceNameOf(clientIdOf(KEY), "gone"),
       );
-      expect((await handler.request("/instances/rbac?wait=30", { apiKey: KEY })).status).toBe(200);
-      expect((await handler.request("/instances/rbac", { apiKey: KEY })).status).toBe(200);
+      // Nothing answers at a KWOK pod's IP here: starting (202) is the true answer.
+      expect((await handler.request("/instances/rbac?wait=0", { apiKey: KEY })).status).toBe(202);
+      expect((await handler.request("/instances/rbac?wait=1", { apiKey: KEY })).status).toBe(202);
       expect((await handler.request("/instances/gone?wait=0", { apiKey: KEY })).status).toBe(202);
       expect(
         (await (await handler.request("/instances", { apiKey: KEY })).json()).items,
@@ -211,7 +212,7 @@ describe("the manifests on a real API server", () => {
       }
       // Activity writes and mirror patches, with the interval forced to zero.
       const busy = startHandler(NAMESPACE, { ACTIVITY_INTERVAL: "0" }, kc);
-      expect((await busy.request("/instances/rbac", { apiKey: KEY })).status).toBe(200);
+      expect((await busy.request("/instances/rbac?wait=0", { apiKey: KEY })).status).toBe(202);
       busy.close();
       // Least privilege: it creates Secrets and reads only the token key; it can neither
       // list Secrets nor read an instance's token back.
@@ -244,8 +245,8 @@ describe("the manifests on a real API server", () => {
     const unused = instanceNameOf(clientIdOf(KEY), "rbac-unused");
     created.push(busy);
     const handler = startHandler(NAMESPACE);
-    expect((await handler.request("/instances/rbac-busy?wait=30", { apiKey: KEY })).status).toBe(
-      200,
+    expect((await handler.request("/instances/rbac-busy?wait=0", { apiKey: KEY })).status).toBe(
+      202,
     );
     // A workspace nobody has used for 40 days, for the retention pass to delete.
     expect((await handler.request("/instances/rbac-unused?wait=0", { apiKey: KEY })).status).toBe(
@@ -342,14 +343,19 @@ describe("the manifests on a real API server", () => {
         kc.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace: NAMESPACE }),
       ).rejects.toMatchObject({ code: 403 });
       expect(await kube.pods.get(name).catch((e) => e)).toMatchObject({ status: 403 });
+      // It makes pool members (ClientPods among them) but never changes an instance.
       await expect(
-        kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-          group: "gptme.ai",
-          version: "v1",
-          namespace: NAMESPACE,
-          plural: "clientpods",
-          body: { apiVersion: "gptme.ai/v1", kind: "ClientPod", metadata: { name: "x" }, spec: {} },
-        }),
+        kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
+          {
+            group: "gptme.ai",
+            version: "v1",
+            namespace: NAMESPACE,
+            plural: "clientpods",
+            name,
+            body: { spec: { idleTimeoutSeconds: 1 } },
+          },
+          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+        ),
       ).rejects.toMatchObject({ code: 403 });
     } finally {
       abort.abort();

@@ -84,9 +84,7 @@ describe.skipIf(!existsSync(CHROMIUM))("gptme's web UI through the gateway, in C
   });
 
   it("connects, lists conversations and shows a mock/echo reply from the event stream", async () => {
-    const instance = await (
-      await handler.request("/instances/web?wait=30", { apiKey: KEY })
-    ).json();
+    const instance = await (await handler.request("/instances/web?wait=0", { apiKey: KEY })).json();
     // An offline model, so the chat needs no LLM key.
     gptme = await runInstancePod(namespace, instance.name, ["--model", "mock/echo"]);
     const baseUrl = `${http.url}${instance.endpoint.path}`;

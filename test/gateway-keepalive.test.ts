@@ -63,7 +63,7 @@ describe("an open event stream keeps its instance alive", () => {
     "survives reaper runs for two minutes while the stream is open, and is reaped after it closes",
     async () => {
       const instance = await (
-        await handler.request("/instances/chat?wait=30", { apiKey: KEY })
+        await handler.request("/instances/chat?wait=0", { apiKey: KEY })
       ).json();
       gptme = await runInstancePod(namespace, instance.name);
       const { path, token } = instance.endpoint;

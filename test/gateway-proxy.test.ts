@@ -9,7 +9,7 @@ import {
   eventually,
 } from "./support/cluster.js";
 import { installTemplate, listenHandler, startHandler, type TestHandler } from "./support/fleet.js";
-import { assertLocal } from "./support/gptme.js";
+import { assertLocal, podIpOf } from "./support/gptme.js";
 import { rawUpgrade } from "./support/upgrade.js";
 
 const KEY = "gateway-proxy-key-01";
@@ -115,9 +115,14 @@ describe("gateway proxy mechanics", () => {
       CORS_ORIGINS: `${UI},https://app.example.com`,
     });
     http = await listenHandler(handler);
-    instance = await (await handler.request("/instances/default?wait=30", { apiKey: KEY })).json();
-    pod = new PodServer(instance.connection.host);
+    // The instance's "server" listens at its pod IP; then the instance is ready.
+    const starting = await (
+      await handler.request("/instances/default?wait=0", { apiKey: KEY })
+    ).json();
+    pod = new PodServer(await podIpOf(namespace, starting.name));
     await pod.listen();
+    instance = await (await handler.request("/instances/default?wait=30", { apiKey: KEY })).json();
+    pod.received.length = 0;
   });
 
   afterAll(async () => {

@@ -7,7 +7,13 @@ import {
   eventually,
 } from "./support/cluster.js";
 import { installTemplate, listenHandler, startHandler, type TestHandler } from "./support/fleet.js";
-import { EventStream, type GptmeServer, requestsSeen, runInstancePod } from "./support/gptme.js";
+import {
+  EventStream,
+  type GptmeServer,
+  requestsSeen,
+  runInstancePod,
+  startInstanceWithServer,
+} from "./support/gptme.js";
 import { echoUpgradeServer, rawUpgrade } from "./support/upgrade.js";
 
 const KEY = "gateway-key-0000001";
@@ -42,8 +48,11 @@ describe("instance gateway, against a real gptme-server", () => {
       PUBLIC_URL: "https://fleet.example.com/",
     });
     http = await listenHandler(handler);
-    instance = await (await handler.request("/instances/default?wait=30", { apiKey: KEY })).json();
-    servers.push(await runInstancePod(namespace, instance.name));
+    const started = await startInstanceWithServer(namespace, (wait) =>
+      handler.request(`/instances/default?wait=${wait}`, { apiKey: KEY }),
+    );
+    instance = started.instance;
+    servers.push(started.server);
   }, 120_000);
 
   afterAll(async () => {
@@ -137,7 +146,7 @@ describe("instance gateway, against a real gptme-server", () => {
 
   it("answers a missing, wrong or other instance's token with one 401, and no pod sees it", async () => {
     const other = await (
-      await handler.request("/instances/other?wait=30", { apiKey: OTHER_KEY })
+      await handler.request("/instances/other?wait=0", { apiKey: OTHER_KEY })
     ).json();
     const marker = `probe-${Date.now()}`;
     const server = servers[0] as GptmeServer;
@@ -246,11 +255,12 @@ describe("instance gateway, against a real gptme-server", () => {
       (await handler.request("/instances/default", { method: "DELETE", apiKey: KEY })).status,
     ).toBe(200);
     await servers.shift()?.stop();
+    // Its new Pod starting (its server is not up yet: 202).
     const again = await eventually(async () => {
       const body = await (
-        await handler.request("/instances/default?wait=30", { apiKey: KEY })
+        await handler.request("/instances/default?wait=0", { apiKey: KEY })
       ).json();
-      return body.status === "ready" && body.created ? body : undefined;
+      return body.status === "starting" && body.created ? body : undefined;
     }, "the instance to be created again");
     expect(again.endpoint.token).not.toBe(old);
     servers.unshift(await runInstancePod(namespace, again.name));

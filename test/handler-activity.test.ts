@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientIdOf, instanceNameOf } from "../shared/names.js";
 import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "./support/cluster.js";
 import { installTemplate, startHandler, type TestHandler } from "./support/fleet.js";
+import { answerPodHealth, type PodHealth } from "./support/pod-health.js";
+
+let podHealth: PodHealth | undefined;
 
 const KEY = "activity-key-000001";
 
@@ -31,6 +34,8 @@ describe("activity: each request refreshes lastActivity, at most once per ACTIVI
 
   beforeAll(async () => {
     namespace = await createTestNamespace("activity");
+    // Something answers gptme-server's health check at every pod IP (a kubelet's part).
+    podHealth = answerPodHealth(namespace);
     await installTemplate(namespace);
     handler = startHandler(
       namespace,
@@ -42,6 +47,7 @@ describe("activity: each request refreshes lastActivity, at most once per ACTIVI
 
   afterAll(async () => {
     handler?.close();
+    await podHealth?.stop();
     await deleteTestNamespace(namespace);
   });
 
@@ -54,7 +60,7 @@ describe("activity: each request refreshes lastActivity, at most once per ACTIVI
     clock = new Date(Date.parse(first.createdAt) + 59_000);
     handler.counter.reset();
     const second = await (await handler.request("/instances/busy", { apiKey: KEY })).json();
-    expect(handler.counter.calls).toEqual(["get pods"]);
+    expect(handler.counter.calls).toEqual(["list pods"]);
     expect(second.lastActivity).toBe(first.createdAt);
   });
 
@@ -62,7 +68,7 @@ describe("activity: each request refreshes lastActivity, at most once per ACTIVI
     clock = new Date(clock.getTime() + 2_000);
     handler.counter.reset();
     const res = await (await handler.request("/instances/busy", { apiKey: KEY })).json();
-    expect(handler.counter.calls).toEqual(["get pods", "patch clientpods", "patch pods"]);
+    expect(handler.counter.calls).toEqual(["list pods", "patch clientpods", "patch pods"]);
     expect(res.lastActivity).toBe(clock.toISOString());
     expect(res.expiresAt).toBe(new Date(clock.getTime() + 10 * 60_000).toISOString());
     expect(new Date((await lastActivity()) ?? 0).getTime()).toBe(
@@ -74,7 +80,7 @@ describe("activity: each request refreshes lastActivity, at most once per ACTIVI
     // Right after a write, the next request writes nothing.
     handler.counter.reset();
     await handler.request("/instances/busy", { apiKey: KEY });
-    expect(handler.counter.calls).toEqual(["get pods"]);
+    expect(handler.counter.calls).toEqual(["list pods"]);
   });
 
   it("honours per-instance timeout overrides in expiresAt", async () => {

@@ -3,6 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientIdOf, instanceNameOf } from "../shared/names.js";
 import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "./support/cluster.js";
 import { installTemplate, startHandler, type TestHandler } from "./support/fleet.js";
+import { answerPodHealth, type PodHealth } from "./support/pod-health.js";
+
+let podHealth: PodHealth | undefined;
 
 const TOKEN = "admin-test-token-0123456789";
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -14,6 +17,8 @@ describe("admin API", () => {
 
   beforeAll(async () => {
     namespace = await createTestNamespace("admin");
+    // Something answers gptme-server's health check at every pod IP (a kubelet's part).
+    podHealth = answerPodHealth(namespace);
     await installTemplate(namespace);
     handler = startHandler(namespace, { ADMIN_TOKEN: TOKEN });
     // 3 clients x 3 instances = 9 instances; the first client's are ready, the rest starting.
@@ -29,6 +34,7 @@ describe("admin API", () => {
 
   afterAll(async () => {
     handler?.close();
+    await podHealth?.stop();
     await deleteTestNamespace(namespace);
   });
 

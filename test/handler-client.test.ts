@@ -14,6 +14,9 @@ import {
   eventually,
 } from "./support/cluster.js";
 import { installTemplate, startHandler, type TestHandler } from "./support/fleet.js";
+import { answerPodHealth, type PodHealth } from "./support/pod-health.js";
+
+let podHealth: PodHealth | undefined;
 
 const KEY = "client-key-AAAAAAAA";
 const OTHER_KEY = "client-key-BBBBBBBB";
@@ -37,12 +40,15 @@ describe("client API on the real control plane", () => {
 
   beforeAll(async () => {
     namespace = await createTestNamespace("client");
+    // Something answers gptme-server's health check at every pod IP (a kubelet's part).
+    podHealth = answerPodHealth(namespace);
     await installTemplate(namespace);
     handler = startHandler(namespace);
   });
 
   afterAll(async () => {
     handler?.close();
+    await podHealth?.stop();
     await deleteTestNamespace(namespace);
   });
 
@@ -90,7 +96,7 @@ describe("client API on the real control plane", () => {
     const res = await handler.request("/instances/first", { apiKey: KEY });
     expect(res.status).toBe(200);
     expect((await res.json()).created).toBe(false);
-    expect(handler.counter.calls).toEqual(["get pods"]);
+    expect(handler.counter.calls).toEqual(["list pods"]);
   });
 
   it("answers the same through the path-key route", async () => {

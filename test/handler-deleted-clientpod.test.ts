@@ -2,6 +2,9 @@ import { CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "./support/cluster.js";
 import { installTemplate, startHandler, type TestHandler } from "./support/fleet.js";
+import { answerPodHealth, type PodHealth } from "./support/pod-health.js";
+
+let podHealth: PodHealth | undefined;
 
 const KEY = "deleted-key-0000001";
 const SAMPLES = 5;
@@ -21,12 +24,15 @@ describe("a warm request after its ClientPod was deleted outside the fleet", () 
 
   beforeAll(async () => {
     namespace = await createTestNamespace("gcwindow");
+    // Something answers gptme-server's health check at every pod IP (a kubelet's part).
+    podHealth = answerPodHealth(namespace);
     await installTemplate(namespace);
     handler = startHandler(namespace, { MAX_INSTANCES_PER_CLIENT: "50" });
   });
 
   afterAll(async () => {
     handler?.close();
+    await podHealth?.stop();
     await deleteTestNamespace(namespace);
     if (figures.length)
       console.info(`warm-path window after a ClientPod delete:\n  ${figures.join("\n  ")}`);
@@ -46,7 +52,7 @@ describe("a warm request after its ClientPod was deleted outside the fleet", () 
         expect(
           (await (await handler.request(`/instances/${id}?wait=0`, { apiKey: KEY })).json()).status,
         ).toBe("ready");
-        expect(handler.counter.calls).toEqual(["get pods"]);
+        expect(handler.counter.calls).toEqual(["list pods"]);
 
         const deletedAt = Date.now();
         await custom.deleteNamespacedCustomObject({

@@ -17,6 +17,9 @@ import {
   type TestHandler,
   type TestResponse,
 } from "./support/fleet.js";
+import { answerPodHealth, type PodHealth } from "./support/pod-health.js";
+
+let podHealth: PodHealth | undefined;
 
 const KEY = "errors-key-00000001";
 
@@ -37,12 +40,15 @@ describe("client API errors (contract section 3)", () => {
 
   beforeAll(async () => {
     namespace = await createTestNamespace("errors");
+    // Something answers gptme-server's health check at every pod IP (a kubelet's part).
+    podHealth = answerPodHealth(namespace);
     await installTemplate(namespace);
     handler = startHandler(namespace);
   });
 
   afterAll(async () => {
     handler?.close();
+    await podHealth?.stop();
     await deleteTestNamespace(namespace);
   });
 

@@ -5,6 +5,9 @@ import {
   unreachableKubeConfig,
 } from "./support/cluster.js";
 import { installTemplate, startHandler, type TestHandler } from "./support/fleet.js";
+import { answerPodHealth, type PodHealth } from "./support/pod-health.js";
+
+let podHealth: PodHealth | undefined;
 
 const SAMPLE =
   /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.]+(?:e[+-]?\d+)?|NaN|\+Inf|-Inf)$/;
@@ -27,12 +30,15 @@ describe("operations endpoints", () => {
 
   beforeAll(async () => {
     namespace = await createTestNamespace("ops");
+    // Something answers gptme-server's health check at every pod IP (a kubelet's part).
+    podHealth = answerPodHealth(namespace);
     await installTemplate(namespace);
     handler = startHandler(namespace);
   });
 
   afterAll(async () => {
     handler?.close();
+    await podHealth?.stop();
     await deleteTestNamespace(namespace);
   });
 
@@ -71,12 +77,12 @@ describe("operations endpoints", () => {
       metrics.get('fleet_kubernetes_requests_total{verb="create",resource="clientpods"}'),
     ).toBe(1);
     expect(
-      metrics.get('fleet_kubernetes_requests_total{verb="get",resource="pods"}'),
+      metrics.get('fleet_kubernetes_requests_total{verb="list",resource="pods"}'),
     ).toBeGreaterThanOrEqual(2);
   });
 
   it("counts Kubernetes API errors by verb, and not the 404s that are answers", async () => {
-    // A configured token key: the first call a request makes is then the Pod read.
+    // A configured token key: the first call a request makes is then the Pods' read (a list).
     const offline = startHandler(
       namespace,
       { INSTANCE_TOKEN_SECRET: "k".repeat(40) },
@@ -87,7 +93,7 @@ describe("operations endpoints", () => {
       await offline.request("/instances/x", { apiKey: "metrics-key-0000002" });
       const failed = parseMetrics(await offline.metrics.registry.metrics());
       expect(
-        failed.get('fleet_kubernetes_errors_total{verb="get",resource="pods",kind="unavailable"}'),
+        failed.get('fleet_kubernetes_errors_total{verb="list",resource="pods",kind="unavailable"}'),
       ).toBe(1);
 
       await broken.request("/instances/x", { apiKey: "metrics-key-0000002" });

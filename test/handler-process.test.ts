@@ -8,7 +8,10 @@ import {
   kubeconfigVia,
 } from "./support/cluster.js";
 import { bareTemplate, installTemplate } from "./support/fleet.js";
+import { answerPodHealth, type PodHealth } from "./support/pod-health.js";
 import { FaultyLink, freePort, spawnHandler, waitHealthy } from "./support/process.js";
+
+let podHealth: PodHealth | undefined;
 
 function apiServer(): { host: string; port: number } {
   const url = new URL(adminKubeConfig().getCurrentCluster()?.server ?? "");
@@ -20,6 +23,8 @@ describe("the handler as a process", () => {
 
   beforeAll(async () => {
     namespace = await createTestNamespace("process");
+    // Something answers gptme-server's health check at every pod IP (a kubelet's part).
+    podHealth = answerPodHealth(namespace);
     await installTemplate(namespace);
     // Pods from this template are never scheduled (no node matches), so they stay starting.
     const stuck = bareTemplate("never-ready");
@@ -29,6 +34,7 @@ describe("the handler as a process", () => {
   });
 
   afterAll(async () => {
+    await podHealth?.stop();
     await deleteTestNamespace(namespace);
   });
 

@@ -38,7 +38,7 @@ describe("the overlay k8s/overlays/real-node", () => {
   const base = render("k8s/local");
   const overlay = render("k8s/overlays/real-node");
 
-  it("changes nothing but images, placement, pull policy and the workspaces' StorageClass of the base's objects", () => {
+  it("changes nothing but images, placement, pull policy, the workspaces' StorageClass and the pool's size of the base's objects", () => {
     const strip = (o: Manifest) =>
       JSON.parse(
         JSON.stringify(o, (key, value) =>
@@ -48,6 +48,7 @@ describe("the overlay k8s/overlays/real-node", () => {
             "nodeSelector",
             "tolerations",
             "WORKSPACE_STORAGE_CLASS",
+            "POOL_SIZE",
           ].includes(key)
             ? undefined
             : value,
@@ -60,6 +61,12 @@ describe("the overlay k8s/overlays/real-node", () => {
     const config = (objects: Manifest[]) => find(objects, "ConfigMap", "fleet-config").data;
     expect(config(overlay).WORKSPACE_STORAGE_CLASS).toBe("real-node-local");
     expect(config(base).WORKSPACE_STORAGE_CLASS).toBeUndefined();
+  });
+
+  it("turns the warm pool on on the real node; the base leaves it off", () => {
+    const config = (objects: Manifest[]) => find(objects, "ConfigMap", "fleet-config").data;
+    expect(config(overlay).POOL_SIZE).toBe("2");
+    expect(config(base).POOL_SIZE).toBe("0");
   });
 
   it.each([

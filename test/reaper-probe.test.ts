@@ -20,7 +20,13 @@ import {
   kubeconfigPath,
 } from "./support/cluster.js";
 import { installTemplate, LogCapture, startHandler, type TestHandler } from "./support/fleet.js";
-import { assertLocal, EventStream, type GptmeServer, runInstancePod } from "./support/gptme.js";
+import {
+  assertLocal,
+  EventStream,
+  type GptmeServer,
+  podIpOf,
+  runInstancePod,
+} from "./support/gptme.js";
 import { kubectlTable } from "./support/kubectl.js";
 
 const KEY = "reaper-probe-key-0001";
@@ -51,10 +57,14 @@ describe("reaper probes idle instances before deleting them", () => {
       mergePatch,
     );
   const instance = async (id: string) => {
-    const response = await handler.request(`/instances/${id}?wait=30`, { apiKey: KEY });
-    expect(response.status).toBe(200);
+    // Nothing answers at its pod IP until a test runs its gptme-server: starting (202).
+    const response = await handler.request(`/instances/${id}?wait=0`, { apiKey: KEY });
+    expect(response.status).toBe(202);
     // biome-ignore lint/suspicious/noExplicitAny: the instance body as a client reads it
-    return (await response.json()) as any;
+    const body = (await response.json()) as any;
+    // Running, with an IP (where its gptme-server would answer), as the reaper meets it.
+    await podIpOf(namespace, body.name);
+    return body;
   };
   const run = async (options: Partial<ReapOptions> = {}) => {
     const logs = new LogCapture();
@@ -236,8 +246,8 @@ describe("reaper probes idle instances before deleting them", () => {
     const listeners: Server[] = [];
     try {
       for (const name of names) {
+        const host = await podIpOf(namespace, name);
         const pod = (await kube.pods.get(name)) as V1Pod;
-        const host = pod.status?.podIP ?? "";
         assertLocal(host);
         const listener = createServer((socket) => sockets.push(socket));
         await new Promise<void>((resolve) => listener.listen(instancePortOf(pod), host, resolve));

@@ -45,7 +45,7 @@ describe("reaper and an instance at work", () => {
 
   /** An instance whose gptme-server was asked, with the instance's token, to take a step. */
   const startStep = async (id: string, message: string) => {
-    const body = await (await handler.request(`/instances/${id}?wait=30`, { apiKey: KEY })).json();
+    const body = await (await handler.request(`/instances/${id}?wait=0`, { apiKey: KEY })).json();
     const server = await runInstancePod(namespace, body.name, [], {
       OPENAI_BASE_URL: stub.baseUrl,
       OPENAI_API_KEY: "stub",

@@ -30,7 +30,8 @@ describe("reaper: workspace retention", () => {
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
   const servers: GptmeServer[] = [];
 
-  const get = async (id: string, wait = 30) =>
+  // wait=0 by default: nothing answers at a pod IP until a test runs its gptme-server.
+  const get = async (id: string, wait = 0) =>
     (await handler.request(`/instances/${id}?wait=${wait}`, { apiKey: KEY })).json();
   const end = (id: string) =>
     handler.request(`/instances/${id}`, { apiKey: KEY, method: "DELETE" });
@@ -183,6 +184,8 @@ describe("reaper: workspace retention", () => {
       mergePatch,
     );
     const body = await get("late");
-    expect(body).toMatchObject({ status: "ready", workspace: { name, state: "new" } });
+    // Its Pod is made over a new claim (starting: nothing answers at its pod IP here).
+    expect(body).toMatchObject({ status: "starting", workspace: { name, state: "new" } });
+    expect(await kube.pods.get(name)).toBeDefined();
   });
 });

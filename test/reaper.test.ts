@@ -20,6 +20,9 @@ import {
   kubeconfigPath,
 } from "./support/cluster.js";
 import { installTemplate, LogCapture, startHandler, type TestHandler } from "./support/fleet.js";
+import { answerPodHealth, type PodHealth } from "./support/pod-health.js";
+
+let podHealth: PodHealth | undefined;
 
 const KEY = "reaper-key-00000001";
 const name = (instance: string) => instanceNameOf(clientIdOf(KEY), instance);
@@ -62,6 +65,8 @@ describe("reaper on the real control plane", () => {
 
   beforeAll(async () => {
     namespace = await createTestNamespace("reaper");
+    // Something answers gptme-server's health check at every pod IP (a kubelet's part).
+    podHealth = answerPodHealth(namespace);
     await installTemplate(namespace);
     handler = startHandler(namespace);
     kube = new Kube(adminKubeConfig(), namespace);
@@ -116,6 +121,7 @@ describe("reaper on the real control plane", () => {
   afterAll(async () => {
     handler?.close();
     kube?.close();
+    await podHealth?.stop();
     await deleteTestNamespace(namespace);
   });
 

@@ -11,17 +11,23 @@ import {
   kubeconfigVia,
 } from "./support/cluster.js";
 import { installTemplate, LogCapture, startHandler } from "./support/fleet.js";
+import { answerPodHealth, type PodHealth } from "./support/pod-health.js";
 import { FaultyLink, freePort, spawnHandler, waitHealthy } from "./support/process.js";
+
+let podHealth: PodHealth | undefined;
 
 describe("faults", () => {
   let namespace: string;
 
   beforeAll(async () => {
     namespace = await createTestNamespace("faults");
+    // Something answers gptme-server's health check at every pod IP (a kubelet's part).
+    podHealth = answerPodHealth(namespace);
     await installTemplate(namespace);
   });
 
   afterAll(async () => {
+    await podHealth?.stop();
     await deleteTestNamespace(namespace);
   });
 

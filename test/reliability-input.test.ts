@@ -7,6 +7,9 @@ import {
   deleteTestNamespace,
 } from "./support/cluster.js";
 import { installTemplate, startHandler, type TestHandler } from "./support/fleet.js";
+import { answerPodHealth, type PodHealth } from "./support/pod-health.js";
+
+let podHealth: PodHealth | undefined;
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed from its seed. */
 function prng(seed: number) {
@@ -147,12 +150,15 @@ describe("bad input: 1,200 generated malformed requests", () => {
 
   beforeAll(async () => {
     namespace = await createTestNamespace("fuzz");
+    // Something answers gptme-server's health check at every pod IP (a kubelet's part).
+    podHealth = answerPodHealth(namespace);
     await installTemplate(namespace);
     handler = startHandler(namespace, { ADMIN_TOKEN: "fuzz-admin-token-0123" });
   });
 
   afterAll(async () => {
     handler?.close();
+    await podHealth?.stop();
     await deleteTestNamespace(namespace);
   });
 

@@ -4,9 +4,11 @@ import type { HandlerConfig } from "../../shared/config.js";
 import type { TokenKeys } from "../../shared/instance-token.js";
 import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
+import type { TokenKeyring } from "../../shared/token-keyring.js";
 import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
 import type { ErrorBody, ErrorCode } from "../errors.js";
 import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
+import type { ServingProbes } from "../instances/serving.js";
 import {
   type Connection,
   connectionOf,
@@ -17,7 +19,6 @@ import {
 } from "../instances/view.js";
 import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
-import type { TokenKeyring } from "../token-keyring.js";
 import { GatewayActivity } from "./activity.js";
 import {
   type Credential,
@@ -36,6 +37,8 @@ export interface GatewayDeps {
   instances: Instances;
   /** The instances' Pods as this replica last read them (shared with the routes, which drop deleted ones). */
   targets: Targets;
+  /** Asks starting gptme-servers whether they answer (shared with the instance routes). */
+  serving: ServingProbes;
   log: Logger;
   metrics: Metrics;
   now?: () => Date;
@@ -50,6 +53,8 @@ export class Refusal {
     readonly headers: HeaderMap = {},
     /** Decided on a cached lookup of the instance. */
     readonly cached = false,
+    /** The instance's own Pod, still starting: the request may be held until it serves. */
+    readonly starting?: Target,
   ) {}
 }
 
@@ -191,6 +196,16 @@ export class Gateway {
     if (decision instanceof Refusal && decision.cached) {
       decision = await this.decide(parsed, presented, keys, true);
     }
+    // Its own Pod is starting: hold the request until gptme-server answers (GATEWAY_HOLD)
+    // rather than turn it away; every request held for it shares one poller, no API calls.
+    if (decision instanceof Refusal && decision.starting) {
+      const deadline = Date.now() + this.deps.config.gateway.holdMs;
+      const pod = await this.deps.serving.waitUntilServing(decision.starting.pod, deadline);
+      if (pod && statusOf(pod) === "ready") {
+        this.targets.remember(parsed.name, pod);
+        decision = await this.decide(parsed, presented, keys, false);
+      }
+    }
     if (decision instanceof Refusal) throw withHeaders(decision, cors);
     const { target, connection, token, kind } = decision;
     this.deps.metrics.gatewayCredentials.inc({ kind });
@@ -227,15 +242,18 @@ export class Gateway {
     }
     const connection = target && connectionOf(target.pod);
     const ownPod = target?.record?.uid === record.uid;
-    if (!target || !ownPod || !connection || statusOf(target.pod) !== "ready") {
+    const status = target && statusOf(target.pod);
+    if (!target || !ownPod || status !== "ready") {
       return new Refusal(
         503,
         "instance_starting",
         "The instance is not ready yet; GET /instances/<id> starts it if needed, then try again.",
         { "retry-after": String(STARTING_RETRY_AFTER_SECONDS) },
         cached,
+        ownPod && status === "starting" ? target : undefined,
       );
     }
+    if (!connection) throw new Error("a serving Pod without an address");
     return { target, connection, token: expected, kind };
   }
 

@@ -1,10 +1,11 @@
-import { INSTANCE_NAME_PREFIX } from "../../shared/names.js";
+import { POD_NAME } from "../../shared/pool.js";
 import { GATEWAY_PREFIX } from "../instances/view.js";
 
 /** The gateway's route, as request logs and metrics name it. */
 export const GATEWAY_ROUTE = `${GATEWAY_PREFIX}:name/**`;
 
-const INSTANCE_NAME = new RegExp(`^${INSTANCE_NAME_PREFIX}[0-9a-f]{16}$`);
+// A claimed pool member's Pod keeps the member's name: the gateway path carries it.
+const INSTANCE_NAME = POD_NAME;
 
 /** A request to the gateway, taken apart. */
 export interface GatewayRequest {

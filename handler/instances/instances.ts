@@ -1,15 +1,23 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
-import { type ClientPod, clientPodManifest, clientSelector } from "../../shared/clientpod.js";
+import {
+  type ClientPod,
+  clientPodManifest,
+  clientSelector,
+  instanceSelector,
+} from "../../shared/clientpod.js";
 import type { HandlerConfig } from "../../shared/config.js";
 import { deleteInstance } from "../../shared/instance-ops.js";
 import type { TokenKeys } from "../../shared/instance-token.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { instanceNameOf } from "../../shared/names.js";
-import { hasPodEnded, ownerUidOf } from "../../shared/pods.js";
+import { hasPodEnded, ownerNameOf, ownerUidOf } from "../../shared/pods.js";
+import { ANNOTATION_WORKSPACE_CLAIM } from "../../shared/pool.js";
+import type { TokenKeyring } from "../../shared/token-keyring.js";
 import { apiError } from "../errors.js";
-import type { TokenKeyring } from "../token-keyring.js";
+import type { WarmPool } from "../pool/pool.js";
 import { enforceLimits } from "./limits.js";
 import { createRefused } from "./refusals.js";
+import type { ServingProbes } from "./serving.js";
 import { startPod } from "./start.js";
 import {
   activityStatus,
@@ -17,9 +25,9 @@ import {
   type InstanceBody,
   type InstanceRecord,
   instanceBody,
+  instancePodOf,
   isActivityDue,
   isAnswerableAlone,
-  isPodReady,
   isTerminating,
   mirrorAnnotations,
   recordFromPod,
@@ -42,6 +50,10 @@ export interface InstanceDeps {
   now: () => Date;
   events: InstanceEvents;
   keyring: TokenKeyring;
+  /** Asks starting gptme-servers whether they answer (shared with the gateway). */
+  serving: ServingProbes;
+  /** Hands out started instances for new ones; undefined with POOL_SIZE=0. */
+  pool?: WarmPool;
   /** Told of every instance deleted here (the gateway forgets it at once). */
   onRemoved?: (name: string) => void;
   /** Aborted when the process shuts down: readiness waits end early so draining is quick. */
@@ -82,7 +94,13 @@ export class Instances {
     const keys = await this.deps.keyring.keys();
     // From the API server's cache: a running instance is the common case and the cheapest
     // read; a stale "missing" only sends this request down the repair path, which reads fresh.
-    const pod = await kube.pods.get(name, { fromCache: true });
+    // By labels, not by name: an instance made from a pool member runs the member's Pod, whose
+    // name was fixed before its client was known.
+    const pods = await kube.pods.list({
+      labelSelector: instanceSelector(clientId, instanceId),
+      fromCache: true,
+    });
+    const pod = instancePodOf(pods.items);
 
     if (pod && isAnswerableAlone(pod)) {
       const record = recordFromPod(pod);
@@ -113,10 +131,11 @@ export class Instances {
   async recordActivity(
     pod: V1Pod,
   ): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined } | undefined> {
-    const name = pod.metadata?.name ?? "";
-    const clientPod = await this.touch(name, pod, recordFromPod(pod));
+    const record = recordFromPod(pod);
+    const name = record?.name ?? ownerNameOf(pod) ?? pod.metadata?.name ?? "";
+    const clientPod = await this.touch(name, pod, record);
     if (!clientPod || ownerUidOf(pod) !== clientPod.metadata.uid) return undefined;
-    const mirrored = await this.deps.kube.pods.patch(name, {
+    const mirrored = await this.deps.kube.pods.patch(pod.metadata?.name ?? "", {
       metadata: { annotations: mirrorAnnotations(clientPod) },
     });
     return { clientPod, pod: mirrored };
@@ -131,7 +150,7 @@ export class Instances {
       kube.clientPods.list({ labelSelector: selector }),
       kube.pods.list({ labelSelector: selector }),
     ]);
-    const podByName = new Map(pods.items.map((p) => [p.metadata?.name, p]));
+    const podByName = new Map(pods.items.map((p) => [ownerNameOf(p) ?? p.metadata?.name, p]));
     return clientPods.items.map((cp) =>
       this.body(recordOf(cp), podByName.get(cp.metadata.name), false, keys, cp),
     );
@@ -163,9 +182,20 @@ export class Instances {
   ): Promise<InstanceBody> {
     const { kube, config } = this.deps;
     const { name, keys } = wanted;
+    // No Pod for it: a new instance, unless its ClientPod exists (the claim then finds it).
+    let keptWorkspace: string | undefined;
+    if (!pod && this.deps.pool) {
+      const claim = await this.deps.pool.claim(wanted, keys);
+      if (claim.claimed) {
+        const { clientPod } = claim;
+        const ready = await this.waitReady(claim.pod, deadline);
+        return this.body(recordOf(clientPod), ready, true, keys, clientPod);
+      }
+      keptWorkspace = claim.keptWorkspace;
+    }
     // The template first: when it is missing, nothing is created.
     let template = await this.template(config.podTemplate);
-    let { clientPod, created } = await this.findOrCreateClientPod(wanted);
+    let { clientPod, created } = await this.findOrCreateClientPod(wanted, keptWorkspace);
     if (clientPod.metadata.deletionTimestamp)
       return this.body(recordOf(clientPod), pod, false, keys, clientPod);
     if (
@@ -186,9 +216,10 @@ export class Instances {
     ) {
       // Ended, or left over from an earlier ClientPod: replace it. The uid precondition makes
       // sure we delete the Pod we judged, not one another replica just created.
-      if ((await kube.pods.delete(name, { uid: current.metadata?.uid })) === "deleted")
+      const podName = current.metadata?.name ?? name;
+      if ((await kube.pods.delete(podName, { uid: current.metadata?.uid })) === "deleted")
         this.deps.events.replaced();
-      current = await kube.pods.get(name);
+      current = await kube.pods.get(podName);
     }
     if (current && isTerminating(current)) {
       current = await kube.pods.waitFor(
@@ -222,12 +253,11 @@ export class Instances {
    * against the limits after it is created, so two replicas racing past a limit cannot both
    * keep theirs: whoever counts too many deletes its own again.
    */
-  private async findOrCreateClientPod({
-    clientId,
-    instanceId,
-    name,
-    keys,
-  }: WantedInstance): Promise<{ clientPod: ClientPod; created: boolean }> {
+  private async findOrCreateClientPod(
+    { clientId, instanceId, name, keys }: WantedInstance,
+    /** A kept workspace claim of another name (made for a pool member) to mount. */
+    keptWorkspace?: string,
+  ): Promise<{ clientPod: ClientPod; created: boolean }> {
     const { kube, config } = this.deps;
     const manifest = clientPodManifest({
       name,
@@ -236,6 +266,12 @@ export class Instances {
       podTemplate: config.podTemplate,
       tokenKeyId: keys.current.id,
     });
+    if (keptWorkspace && keptWorkspace !== name) {
+      manifest.metadata.annotations = {
+        ...manifest.metadata.annotations,
+        [ANNOTATION_WORKSPACE_CLAIM]: keptWorkspace,
+      };
+    }
     // Loops only when the ClientPod is deleted between our create and our read.
     for (let attempt = 0; attempt < 3; attempt++) {
       const result = await kube.clientPods.create(manifest).catch(createRefused);
@@ -277,10 +313,10 @@ export class Instances {
     return template;
   }
 
+  /** Ready is when its gptme-server answers: asked directly, not the kubelet's next probe. */
   private async waitReady(pod: V1Pod | undefined, deadline: number): Promise<V1Pod | undefined> {
     if (!pod) return pod;
-    const ready = (p: V1Pod) => isPodReady(p) || hasPodEnded(p);
-    return this.deps.kube.pods.waitFor(pod, ready, deadline - Date.now(), this.deps.shutdown);
+    return this.deps.serving.waitUntilServing(pod, deadline);
   }
 
   private body(

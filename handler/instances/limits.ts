@@ -13,10 +13,12 @@ export async function enforceLimits(
   kube: Kube,
   config: HandlerConfig,
   clientPod: ClientPod,
+  /** `fleet: false`: the ClientPod takes a pool member's place, already counted. */
+  { fleet = true } = {},
 ): Promise<void> {
   const [own, fleetSize] = await Promise.all([
     kube.clientPods.list({ labelSelector: clientSelector(clientPod.spec.clientId) }),
-    kube.clientPods.count(),
+    fleet ? kube.clientPods.count() : 0,
   ]);
   const ownLive = own.items.filter((cp) => !cp.metadata.deletionTimestamp).length;
   let rejection: Error | undefined;
@@ -26,7 +28,7 @@ export async function enforceLimits(
       "instance_limit",
       `You already have ${config.maxInstancesPerClient} instances, the most allowed; delete one first.`,
     );
-  } else if (fleetSize > config.maxInstances) {
+  } else if (fleet && fleetSize > config.maxInstances) {
     rejection = fleetFull();
   }
   if (rejection) {

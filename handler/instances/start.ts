@@ -4,8 +4,9 @@ import type { HandlerConfig } from "../../shared/config.js";
 import type { TokenKeys } from "../../shared/instance-token.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { buildPod } from "../../shared/pod-spec.js";
+import { podNameOf } from "../../shared/pool.js";
+import { tokenEnv, tokenSecret } from "../../shared/token-secret.js";
 import { podRefused } from "./refusals.js";
-import { tokenEnv, tokenSecret } from "./secret.js";
 import { activityStatus, mirrorAnnotations, recordOf, tokenOf } from "./view.js";
 import { ensureWorkspace } from "./workspace.js";
 
@@ -62,14 +63,16 @@ export async function startPod(
   // (the name carries the ClientPod's uid, the content is derived from it).
   const token = tokenOf(recordOf(clientPod), keys);
   if (token) await kube.secrets.create(tokenSecret(clientPod, token));
-  const pod = buildPod(template, clientPod, {
+  const built = buildPod(template, clientPod, {
     annotations: mirrorAnnotations(clientPod),
     resources: config,
     env: token ? [tokenEnv(clientPod)] : [],
     workspaceClaim: workspace ? workspace.name : undefined,
   });
+  // An instance made from a pool member keeps the member's Pod name (its gateway path).
+  const pod = { ...built, metadata: { ...built.metadata, name: podNameOf(clientPod) } };
   const result = await kube.pods.create(pod).catch(podRefused);
   // 409: another replica created it a moment ago; use theirs.
   if (result.created) return { clientPod, pod: result.object, created: true };
-  return { clientPod, pod: await kube.pods.get(name), created: false };
+  return { clientPod, pod: await kube.pods.get(podNameOf(clientPod)), created: false };
 }

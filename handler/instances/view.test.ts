@@ -16,7 +16,9 @@ import {
 const created = new Date("2026-01-01T00:00:00Z");
 const record = {
   name: "gptme-client-0123456789abcdef",
+  podName: "gptme-client-0123456789abcdef",
   uid: "3f2a9c1e-0000-4000-8000-000000000001",
+  tokenSubject: "3f2a9c1e-0000-4000-8000-000000000001",
   tokenKeyId: "0123456789ab" as string | undefined,
   instanceId: "default",
   clientId: "c".repeat(32),
@@ -27,7 +29,7 @@ const record = {
   workspace: undefined,
 };
 const readyPod: V1Pod = {
-  metadata: { name: record.name },
+  metadata: { name: record.name, annotations: { "gptme.ai/serving-since": created.toISOString() } },
   spec: { containers: [{ name: "s", ports: [{ name: "http", containerPort: 5700 }] }] },
   status: { phase: "Running", podIP: "10.0.0.12", conditions: [{ type: "Ready", status: "True" }] },
 };
@@ -42,6 +44,11 @@ describe("statusOf", () => {
       "starting",
     ],
     ["ready", readyPod, "ready"],
+    [
+      "kubelet ready, gptme-server never seen answering",
+      { ...readyPod, metadata: { name: record.name } },
+      "starting",
+    ],
     ["failed", { status: { phase: "Failed" } }, "failed"],
     ["succeeded", { status: { phase: "Succeeded" } }, "failed"],
     ["deleting", { ...readyPod, metadata: { deletionTimestamp: new Date() } }, "terminating"],

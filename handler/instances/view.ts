@@ -7,7 +7,14 @@ import {
 import { type ExpiryDefaults, expiryOf } from "../../shared/expiry.js";
 import { instanceTokenOf, type TokenKeys } from "../../shared/instance-token.js";
 import { instancePortOf } from "../../shared/pod-spec.js";
-import { hasPodEnded, ownerUidOf } from "../../shared/pods.js";
+import { hasPodEnded, ownerNameOf, ownerUidOf } from "../../shared/pods.js";
+import {
+  ANNOTATION_TOKEN_SUBJECT,
+  ANNOTATION_WORKSPACE_CLAIM,
+  podNameOf,
+  tokenSubjectOf,
+} from "../../shared/pool.js";
+import { isServing } from "../../shared/serving.js";
 import type { Workspace } from "../../shared/workspace.js";
 
 // The Pod mirrors what a request needs from its ClientPod, so that a request for a running
@@ -24,9 +31,14 @@ export type InstanceStatus = "starting" | "ready" | "failed" | "terminating";
 
 /** The facts about an instance that do not come from its Pod's state. */
 export interface InstanceRecord {
+  /** The ClientPod's name. */
   name: string;
-  /** The ClientPod's uid: instance tokens are derived from it. */
+  /** Its Pod's (and workspace claim's) name: the ClientPod's, or the pool member's it adopted. */
+  podName: string;
+  /** The ClientPod's uid. */
   uid: string;
+  /** The uid its token is derived from: its own, or the adopted pool member's. */
+  tokenSubject: string;
   /** The id of the key this instance's token is derived from; unset on older instances. */
   tokenKeyId: string | undefined;
   instanceId: string;
@@ -73,7 +85,9 @@ export interface InstanceBody {
 export function recordOf(cp: ClientPod): InstanceRecord {
   return {
     name: cp.metadata.name,
+    podName: podNameOf(cp),
     uid: cp.metadata.uid,
+    tokenSubject: tokenSubjectOf(cp),
     tokenKeyId: cp.metadata.annotations?.[ANNOTATION_TOKEN_KEY],
     instanceId: cp.spec.instanceId,
     clientId: cp.spec.clientId,
@@ -93,6 +107,9 @@ export function mirrorAnnotations(cp: ClientPod): Record<string, string> {
     [ANNOTATION_LAST_ACTIVITY]: (record.lastActivity ?? record.createdAt).toISOString(),
   };
   if (record.tokenKeyId !== undefined) annotations[ANNOTATION_TOKEN_KEY] = record.tokenKeyId;
+  if (record.tokenSubject !== record.uid) {
+    annotations[ANNOTATION_TOKEN_SUBJECT] = record.tokenSubject;
+  }
   if (record.idleTimeoutSeconds !== undefined) {
     annotations[ANNOTATION_IDLE_TIMEOUT] = String(record.idleTimeoutSeconds);
   }
@@ -100,6 +117,9 @@ export function mirrorAnnotations(cp: ClientPod): Record<string, string> {
     annotations[ANNOTATION_MAX_LIFETIME] = String(record.maxLifetimeSeconds);
   }
   if (record.workspace) annotations[ANNOTATION_WORKSPACE] = record.workspace.state;
+  if (record.workspace && record.workspace.name !== record.podName) {
+    annotations[ANNOTATION_WORKSPACE_CLAIM] = record.workspace.name;
+  }
   return annotations;
 }
 
@@ -109,14 +129,19 @@ export function recordFromPod(pod: V1Pod): InstanceRecord | undefined {
   const labels = pod.metadata?.labels ?? {};
   const createdAt = dateOf(annotations[ANNOTATION_CREATED_AT]);
   const lastActivity = dateOf(annotations[ANNOTATION_LAST_ACTIVITY]);
-  const name = pod.metadata?.name;
+  const podName = pod.metadata?.name;
+  // The instance is its ClientPod (the Pod's owner), whose name a pool member's Pod lacks.
+  const name = ownerNameOf(pod);
   const instanceId = labels["gptme.ai/instance"];
   const clientId = labels["gptme.ai/client"];
   const uid = ownerUidOf(pod);
-  if (!createdAt || !lastActivity || !name || !instanceId || !clientId || !uid) return undefined;
+  if (!createdAt || !lastActivity || !name || !podName || !instanceId || !clientId || !uid)
+    return undefined;
   return {
     name,
+    podName,
     uid,
+    tokenSubject: annotations[ANNOTATION_TOKEN_SUBJECT] ?? uid,
     tokenKeyId: annotations[ANNOTATION_TOKEN_KEY],
     instanceId,
     clientId,
@@ -124,16 +149,11 @@ export function recordFromPod(pod: V1Pod): InstanceRecord | undefined {
     lastActivity,
     idleTimeoutSeconds: secondsOf(annotations[ANNOTATION_IDLE_TIMEOUT]),
     maxLifetimeSeconds: secondsOf(annotations[ANNOTATION_MAX_LIFETIME]),
-    workspace: workspaceOf(name, annotations[ANNOTATION_WORKSPACE]),
+    workspace: workspaceOf(
+      annotations[ANNOTATION_WORKSPACE_CLAIM] ?? podName,
+      annotations[ANNOTATION_WORKSPACE],
+    ),
   };
-}
-
-export function isPodReady(pod: V1Pod): boolean {
-  return (
-    pod.status?.phase === "Running" &&
-    !pod.metadata?.deletionTimestamp &&
-    (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
-  );
 }
 
 export const isTerminating = (pod: V1Pod): boolean => Boolean(pod.metadata?.deletionTimestamp);
@@ -150,11 +170,20 @@ export function isAnswerableAlone(pod: V1Pod): boolean {
   return !hasPodEnded(pod) && !isTerminating(pod) && ownerUidOf(pod) !== undefined;
 }
 
+/**
+ * The Pod serving an instance, of those its labels select (usually one; two while one is
+ * replaced): the one a request may answer from alone, else any, so repair sees it.
+ */
+export function instancePodOf(pods: readonly V1Pod[]): V1Pod | undefined {
+  return pods.find(isAnswerableAlone) ?? pods.find((p) => !isTerminating(p)) ?? pods[0];
+}
+
 export function statusOf(pod: V1Pod | undefined): InstanceStatus {
   if (!pod) return "starting";
   if (isTerminating(pod)) return "terminating";
   if (hasPodEnded(pod)) return "failed";
-  return isPodReady(pod) ? "ready" : "starting";
+  // Ready means its gptme-server answered, whatever the kubelet says yet (shared/serving.ts).
+  return isServing(pod) ? "ready" : "starting";
 }
 
 export function connectionOf(pod: V1Pod | undefined): Connection | null {
@@ -196,7 +225,7 @@ export const GATEWAY_PREFIX = "/api/v1/instances/";
 /** The instance's token, when its key is known (older instances have none). */
 export function tokenOf(record: InstanceRecord, keys: TokenKeys): string | undefined {
   const key = record.tokenKeyId === undefined ? undefined : keys.byId.get(record.tokenKeyId);
-  return key && instanceTokenOf(key, record.uid);
+  return key && instanceTokenOf(key, record.tokenSubject);
 }
 
 /** Where the client reaches the instance through the gateway; `keys` undefined: no token shown. */
@@ -206,7 +235,7 @@ export function endpointOf(
   keys: TokenKeys | undefined,
 ): Endpoint | null {
   if (record.tokenKeyId === undefined) return null;
-  const path = `${GATEWAY_PREFIX}${record.name}`;
+  const path = `${GATEWAY_PREFIX}${record.podName}`;
   const endpoint: Endpoint = { path, url: publicUrl === undefined ? null : `${publicUrl}${path}` };
   if (keys) endpoint.token = tokenOf(record, keys);
   return endpoint;

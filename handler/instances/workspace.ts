@@ -1,6 +1,7 @@
 import type { ClientPod } from "../../shared/clientpod.js";
 import { recordWorkspaceUse } from "../../shared/instance-ops.js";
 import type { Kube } from "../../shared/kube/client.js";
+import { workspaceNameOf } from "../../shared/pool.js";
 import {
   lastUsedPatch,
   type Workspace,
@@ -31,7 +32,9 @@ export async function ensureWorkspace(
   deadline: number,
   signal?: AbortSignal,
 ): Promise<Workspace | undefined> {
-  const { name, uid } = clientPod.metadata;
+  const { uid } = clientPod.metadata;
+  // A claimed pool member's workspace claim has the member's name.
+  const name = workspaceNameOf(clientPod);
   const owner = {
     name,
     uid,

@@ -4,6 +4,7 @@ import type { HandlerConfig, PreviewConfig } from "../../shared/config.js";
 import type { TokenKeys } from "../../shared/instance-token.js";
 import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
+import type { TokenKeyring } from "../../shared/token-keyring.js";
 import { GatewayActivity } from "../gateway/activity.js";
 import { failureRefusal, Refusal, rejectUpgrade, sendRefusal } from "../gateway/gateway.js";
 import { InstanceProxy, type ProxyCall, tooLarge } from "../gateway/proxy.js";
@@ -19,7 +20,6 @@ import {
 import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
 import type { SigninCodes } from "../signin/codes.js";
-import type { TokenKeyring } from "../token-keyring.js";
 import { rewritePreviewHeaders } from "./headers.js";
 import { isUnderDomain, type PreviewTarget, parsePreviewHost } from "./host.js";
 import { takeCode } from "./link.js";

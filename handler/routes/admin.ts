@@ -5,7 +5,8 @@ import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/cli
 import type { HandlerConfig } from "../../shared/config.js";
 import { expiryOf } from "../../shared/expiry.js";
 import { type Kube, KubeApiError, type ListOptions } from "../../shared/kube/client.js";
-import { INSTANCE_NAME_PREFIX } from "../../shared/names.js";
+import { ownerNameOf } from "../../shared/pods.js";
+import { isPoolMember, POD_NAME, POOL_SELECTOR, podNameOf } from "../../shared/pool.js";
 import { requireAdmin } from "../auth.js";
 import { apiError } from "../errors.js";
 import type { Instances } from "../instances/instances.js";
@@ -15,6 +16,8 @@ import { purgeOf } from "./purge.js";
 export interface AdminItem extends InstanceBody {
   clientId: string;
   podPhase: string | null;
+  /** A warm-pool member: started, no client yet (its clientId is a placeholder). */
+  pool: boolean;
 }
 
 /** One instance, with why it is alive: what it expires for, and the reaper's last word on it. */
@@ -41,7 +44,7 @@ const listQuery = pageQuery.extend({
   status: z.enum(["starting", "ready", "failed", "terminating"]).optional(),
 });
 
-const INSTANCE_NAME = new RegExp(`^${INSTANCE_NAME_PREFIX}[0-9a-f]{16}$`);
+const INSTANCE_NAME = POD_NAME;
 const DEFAULT_PAGE_SIZE = 100;
 
 /** The admin API: every instance of every client, behind the admin token. */
@@ -63,6 +66,11 @@ export function adminRoutes(
       kube,
       page.items.map((cp) => cp.spec.clientId),
     );
+    // Pool members' Pods carry no client label: one more call when the page has any.
+    if (page.items.some(isPoolMember)) {
+      const members = await kube.pods.list({ labelSelector: POOL_SELECTOR });
+      for (const pod of members.items) pods.set(pod.metadata?.name ?? "", pod);
+    }
     const items = page.items
       .map((cp) => adminItem(cp, pods.get(cp.metadata.name), config))
       .filter((item) => !query.status || item.status === query.status);
@@ -73,8 +81,9 @@ export function adminRoutes(
   app.get("/admin/pods/:name", async (event) => {
     admin(event);
     const name = nameOf(event);
-    const [clientPod, pod] = await Promise.all([kube.clientPods.get(name), kube.pods.get(name)]);
+    const clientPod = await kube.clientPods.get(name);
     if (!clientPod) throw notFound(name);
+    const pod = await kube.pods.get(podNameOf(clientPod));
     return adminDetail(clientPod, pod, config);
   });
 
@@ -96,6 +105,7 @@ function adminItem(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfig)
     ...instanceBody(record, pod, false, config, endpoint, terminating),
     clientId: cp.spec.clientId,
     podPhase: pod?.status?.phase ?? null,
+    pool: isPoolMember(cp),
   };
 }
 
@@ -144,7 +154,7 @@ export async function podsOf(
   const pods = await kube.pods.list({
     labelSelector: `${MANAGED_SELECTOR},${LABEL_CLIENT} in (${clients.join(",")})`,
   });
-  return new Map(pods.items.map((pod) => [pod.metadata?.name ?? "", pod]));
+  return new Map(pods.items.map((pod) => [ownerNameOf(pod) ?? pod.metadata?.name ?? "", pod]));
 }
 
 /** A continue token the API server refuses (malformed, or expired after a few minutes). */

@@ -1,6 +1,7 @@
 import type { H3, H3Event } from "h3";
 import type { HandlerConfig } from "../../shared/config.js";
 import type { Kube } from "../../shared/kube/client.js";
+import type { TokenKeyring } from "../../shared/token-keyring.js";
 import { apiError } from "../errors.js";
 import type { ClientIdentities } from "../identity/clients.js";
 import type { Instances } from "../instances/instances.js";
@@ -8,7 +9,6 @@ import { type InstanceBody, instanceUidOf } from "../instances/view.js";
 import type { Metrics } from "../metrics.js";
 import type { SigninCodes } from "../signin/codes.js";
 import { type ExchangeAnswer, exchangeCode } from "../signin/exchange.js";
-import type { TokenKeyring } from "../token-keyring.js";
 import { getInstance, headerKey, pathKey } from "./instances.js";
 
 export interface SigninDeps {

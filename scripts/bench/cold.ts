@@ -1,10 +1,11 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { isPodReady } from "../../handler/instances/view.js";
 import type { ClientPod } from "../../shared/clientpod.js";
 import { buildPod } from "../../shared/pod-spec.js";
+import { isPodReady } from "../../shared/pods.js";
 import { workspaceClaim } from "../../shared/workspace.js";
 import {
   adminKube,
+  answerHealth,
   apiCalls,
   closedLoop,
   createNamespace,
@@ -31,6 +32,7 @@ export interface ColdResult {
  */
 export async function coldPath(sequential: number, burst: number): Promise<ColdResult[]> {
   const namespace = await createNamespace("bench-cold");
+  const health = answerHealth(namespace);
   await installTemplate(namespace);
   const handler = await startHandler(namespace, { MAX_INSTANCES_PER_CLIENT: "1000" });
   const kube = adminKube(namespace);
@@ -102,6 +104,7 @@ export async function coldPath(sequential: number, burst: number): Promise<ColdR
   } finally {
     kube.close();
     await handler.stop();
+    await health.stop();
     await deleteNamespace(namespace);
   }
 }

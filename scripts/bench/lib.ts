@@ -6,6 +6,7 @@ import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { Kube } from "../../shared/kube/client.js";
+import { answerPodHealth, type PodHealth } from "../lib/pod-health.js";
 
 export const ROOT = resolve(import.meta.dirname, "../../..");
 export const KUBECONFIG = process.env.KUBECONFIG ?? resolve(ROOT, ".cluster/kubeconfig");
@@ -196,4 +197,24 @@ export async function installTemplate(namespace: string): Promise<void> {
   await adminKubeConfig()
     .makeApiClient(CoreV1Api)
     .createNamespacedPodTemplate({ namespace, body: template as never });
+}
+
+/**
+ * Answers gptme-server's health check at every pod IP of the namespace (KWOK pods run no
+ * containers, and the fleet calls an instance ready only once its server answers): the
+ * cold, warm, storm, workspace and memory sections measure the fleet, not gptme-server.
+ */
+export function answerHealth(namespace: string): PodHealth {
+  return answerPodHealth(adminKubeConfig().makeApiClient(CoreV1Api), namespace);
+}
+
+/** Waits until the Pod has an IP (KWOK gives one moments after scheduling). */
+export async function podIpOf(namespace: string, name: string): Promise<string> {
+  const core = adminKubeConfig().makeApiClient(CoreV1Api);
+  for (let i = 0; i < 600; i++) {
+    const pod = await core.readNamespacedPod({ name, namespace }).catch(() => undefined);
+    if (pod?.status?.podIP) return pod.status.podIP;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`pod ${name} got no IP`);
 }

@@ -4,6 +4,7 @@ import { coldPath } from "./cold.js";
 import { gatewayBench } from "./gateway.js";
 import { machine, ms, ROOT, ratio, say } from "./lib.js";
 import { memory } from "./memory.js";
+import { poolBench } from "./pool.js";
 import { previewsBench } from "./previews.js";
 import { type ReaperRun, reaperAtScale } from "./reaper.js";
 import { reaperProbeAtScale } from "./reaper-probe.js";
@@ -150,6 +151,42 @@ ${rows.join("\n")}
       `| cold, ${r.mode} | p50 ${ms(r.handler.p50)}, p99 ${ms(r.handler.p99)} | ${ratio(r.handler.p50, r.baseline.p50)} of create-claim-and-Pod-and-wait |`,
     );
   }
+}
+
+// POOL_RATES=10,50: new clients per second, one run each (default 50, the issue's rate).
+for (const rate of wants("pool") ? (process.env.POOL_RATES ?? "50").split(",").map(Number) : []) {
+  const r = await poolBench(rate, quick ? 2 : 3);
+  const row = (
+    what: string,
+    s: { count: number; p50: number; p99: number } | undefined,
+    p90?: number,
+  ) =>
+    s
+      ? `| ${what} | ${s.count} | ${ms(s.p50)} | ${p90 === undefined ? "–" : ms(p90)} | ${ms(s.p99)} |`
+      : `| ${what} | 0 | – | – | – |`;
+  sections.push(`## Warm pool at ${r.rate} new clients per second
+
+New instances at a sustained ${r.rate} per second for ${r.requests / r.rate} s, alternating between two handler
+processes, \`POOL_SIZE=${r.poolSize}\` (every request's worth, filled and seen answering before the
+load), \`GET /instances/default?wait=30\`, each request a new client. KWOK pods run no
+containers: something answers each pod's health check at its loopback IP (as a started
+gptme-server would), so "ready" is the fleet's own check, not the kubelet's.
+
+| answered | count | p50 | p90 | p99 |
+|---|---:|---:|---:|---:|
+${row("from the pool (claim)", r.claimed, r.claimedP90)}
+${row("cold (pool missed)", r.cold)}
+
+Failures: ${r.failures}. API calls per new instance, everything the two replicas made
+included (the claim's reads and two writes, the first status, the workspace's labels, the
+member ClientPod's deletion, and the replacement member started in the background):
+${r.callsPerInstance.toFixed(1)}. Refill: one reaper pass after the load took ${ms(r.refill.passMs)}
+and started ${r.refill.started} members; the pool was back to ${r.poolSize} members, all seen
+answering, ${ms(r.refill.fullMs)} after the pass began.
+`);
+  headline.push(
+    `| pool claim at ${r.rate}/s, two replicas | p50 ${ms(r.claimed.p50)}, p99 ${ms(r.claimed.p99)} | ${r.claimed.count} of ${r.requests} from the pool |`,
+  );
 }
 
 if (wants("workspaces")) {

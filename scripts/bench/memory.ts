@@ -1,4 +1,5 @@
 import {
+  answerHealth,
   closedLoop,
   createNamespace,
   deleteNamespace,
@@ -19,6 +20,7 @@ export interface MemoryResult {
 /** Handler RSS when idle (after warm-up) and after `requests` warm requests. */
 export async function memory(requests: number): Promise<MemoryResult> {
   const namespace = await createNamespace("bench-memory");
+  const health = answerHealth(namespace);
   await installTemplate(namespace);
   const handler = await startHandler(namespace);
   const headers = { "x-api-key": "bench-memory-key-01" };
@@ -39,6 +41,7 @@ export async function memory(requests: number): Promise<MemoryResult> {
     return { idleMb, afterMb: rssMb(handler.pid), requests, seconds: run.seconds };
   } finally {
     await handler.stop();
+    await health.stop();
     await deleteNamespace(namespace);
   }
 }

@@ -1,6 +1,7 @@
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import {
   adminKubeConfig,
+  answerHealth,
   closedLoop,
   createNamespace,
   deleteNamespace,
@@ -29,6 +30,7 @@ export async function storm(
   concurrency: number,
 ): Promise<StormResult> {
   const namespace = await createNamespace("bench-storm");
+  const health = answerHealth(namespace);
   await installTemplate(namespace);
   const env = { MAX_INSTANCES_PER_CLIENT: "10", MAX_INSTANCES: "1000" };
   const handlers = [await startHandler(namespace, env), await startHandler(namespace, env)];
@@ -66,6 +68,7 @@ export async function storm(
     };
   } finally {
     for (const h of handlers) await h.stop();
+    await health.stop();
     await deleteNamespace(namespace);
   }
 }

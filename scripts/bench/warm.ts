@@ -1,6 +1,7 @@
 import { clientIdOf, instanceNameOf } from "../../shared/names.js";
 import {
   adminKube,
+  answerHealth,
   apiCalls,
   closedLoop,
   createNamespace,
@@ -49,6 +50,7 @@ class Run {
  */
 export async function warmPath(levels: number[], requests: number): Promise<WarmLevel[]> {
   const namespace = await createNamespace("bench-warm");
+  const health = answerHealth(namespace);
   await installTemplate(namespace);
   const handler = await startHandler(namespace, { MAX_INSTANCES_PER_CLIENT: String(INSTANCES) });
   const kube = adminKube(namespace);
@@ -100,6 +102,7 @@ export async function warmPath(levels: number[], requests: number): Promise<Warm
   } finally {
     kube.close();
     await handler.stop();
+    await health.stop();
     await deleteNamespace(namespace);
   }
 }

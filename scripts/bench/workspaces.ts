@@ -1,6 +1,7 @@
 import { clientIdOf, instanceNameOf } from "../../shared/names.js";
 import {
   adminKube,
+  answerHealth,
   apiCalls,
   createNamespace,
   deleteNamespace,
@@ -27,6 +28,7 @@ export interface WorkspaceColdResult {
  */
 export async function workspacesCold(count: number): Promise<WorkspaceColdResult[]> {
   const namespace = await createNamespace("bench-workspaces");
+  const health = answerHealth(namespace);
   await installTemplate(namespace);
   const limits = { MAX_INSTANCES_PER_CLIENT: "1000" };
   const off = await startHandler(namespace, { ...limits, WORKSPACES: "off" });
@@ -81,6 +83,7 @@ export async function workspacesCold(count: number): Promise<WorkspaceColdResult
     kube.close();
     await off.stop();
     await on.stop();
+    await health.stop();
     await deleteNamespace(namespace);
   }
 }

@@ -40,6 +40,8 @@ export interface ListOptions {
   labelSelector?: string;
   limit?: number;
   continue?: string;
+  /** From the API server's watch cache (resourceVersion=0): moments old, and no etcd read. */
+  fromCache?: boolean;
 }
 
 /** Preconditions for a delete: it fails with "conflict" when the object changed since it was read. */
@@ -53,6 +55,7 @@ export type DeleteResult = "deleted" | "absent" | "conflict";
 export type CreateResult<T> = { created: true; object: T } | { created: false };
 
 export const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+export const jsonPatch = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
 
 /**
  * What every resource module shares: the generated clients over the fleet's transport, the
@@ -115,6 +118,7 @@ export class KubeCalls {
     if (options.labelSelector) query.set("labelSelector", options.labelSelector);
     if (options.limit !== undefined) query.set("limit", String(options.limit));
     if (options.continue) query.set("continue", options.continue);
+    if (options.fromCache) query.set("resourceVersion", "0");
     const list = await this.call("list", resource, () =>
       this.getJson<{
         items: T[];

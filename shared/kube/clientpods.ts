@@ -46,6 +46,16 @@ export class ClientPods {
       : { created: true, object: clientPodSchema.parse(raw) };
   }
 
+  /** Merge-patches the ClientPod itself (metadata); undefined when it is gone. */
+  async patch(name: string, patch: object): Promise<ClientPod | undefined> {
+    const raw = await this.api
+      .call("patch", "clientpods", () =>
+        this.api.custom.patchNamespacedCustomObject({ ...this.crd, name, body: patch }, mergePatch),
+      )
+      .catch(absentOn404);
+    return raw === undefined ? undefined : clientPodSchema.parse(raw);
+  }
+
   /** Merge-patches the status subresource; undefined when the ClientPod is gone. */
   async patchStatus(name: string, status: ClientPodStatus): Promise<ClientPod | undefined> {
     const raw = await this.api

@@ -4,12 +4,13 @@ import {
   type DeletePreconditions,
   type DeleteResult,
   deleteOptions,
+  jsonPatch,
   type KubeCalls,
   type ListOptions,
   mergePatch,
   type Page,
 } from "./calls.js";
-import { absentOn404, absentOn409 } from "./errors.js";
+import { absentOn404, absentOn409, KubeApiError } from "./errors.js";
 
 /** The instances' Pods. */
 export class Pods {
@@ -54,6 +55,42 @@ export class Pods {
         ),
       )
       .catch(absentOn404);
+  }
+
+  /**
+   * Merge-patches the Pod of this uid only: undefined when it is gone or the name now holds
+   * another Pod (a replacement; the API server refuses to change a uid, 409 or 422).
+   */
+  async patchIfSame(
+    name: string,
+    uid: string,
+    patch: { metadata?: object },
+  ): Promise<V1Pod | undefined> {
+    const body = { ...patch, metadata: { ...patch.metadata, uid } };
+    return this.patch(name, body).catch((error: unknown) => {
+      if (error instanceof KubeApiError && (error.status === 409 || error.status === 422))
+        return undefined;
+      throw error;
+    });
+  }
+
+  /**
+   * Applies a JSON patch whose `test` operations are its preconditions: undefined when they
+   * fail (the API server answers 422) or the Pod is gone. The server applies it atomically.
+   */
+  async patchIf(name: string, operations: object[]): Promise<V1Pod | undefined> {
+    return this.api
+      .call("patch", "pods", () =>
+        this.api.core.patchNamespacedPod(
+          { name, namespace: this.api.namespace, body: operations },
+          jsonPatch,
+        ),
+      )
+      .catch((error: unknown) => {
+        if (error instanceof KubeApiError && [404, 409, 422].includes(error.status))
+          return undefined;
+        throw error;
+      });
   }
 
   async delete(name: string, preconditions?: DeletePreconditions): Promise<DeleteResult> {

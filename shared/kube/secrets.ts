@@ -1,5 +1,5 @@
 import type { V1Secret } from "@kubernetes/client-node";
-import type { CreateResult, KubeCalls } from "./calls.js";
+import { type CreateResult, type KubeCalls, mergePatch } from "./calls.js";
 import { absentOn404, absentOn409 } from "./errors.js";
 
 /** Secrets: each instance's token, and the fleet's token key when no other source is set. */
@@ -10,6 +10,18 @@ export class Secrets {
     return this.api
       .call("get", "secrets", () =>
         this.api.core.readNamespacedSecret({ name, namespace: this.api.namespace }),
+      )
+      .catch(absentOn404);
+  }
+
+  /** Merge-patches a Secret (its owner); undefined when it is gone. */
+  async patch(name: string, patch: object): Promise<V1Secret | undefined> {
+    return this.api
+      .call("patch", "secrets", () =>
+        this.api.core.patchNamespacedSecret(
+          { name, namespace: this.api.namespace, body: patch },
+          mergePatch,
+        ),
       )
       .catch(absentOn404);
   }

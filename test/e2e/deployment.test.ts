@@ -7,6 +7,7 @@ import {
   NAMESPACE,
   NODE_NAME,
   onPodNetwork,
+  podNameOf,
   readPod,
 } from "./support/fleet.js";
 
@@ -52,7 +53,7 @@ describe("the fleet on the real node", () => {
     made.push(body.name);
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body.status).toBe("ready");
-    const pod = await readPod(body.name);
+    const pod = await readPod(podNameOf(body));
     expect(pod?.spec?.nodeName).toBe(NODE_NAME);
     expect(pod?.status?.containerStatuses?.[0]?.image).toBe(
       "localhost/gptme-fleet/gptme-server:local",

@@ -9,6 +9,7 @@ import {
   getInstance,
   HOST_IP,
   handlerPods,
+  podNameOf,
 } from "./support/fleet.js";
 
 // The fleet's NetworkPolicies (k8s/local/fleet-operator/08-networkpolicy.yaml) enforced by
@@ -41,20 +42,20 @@ describe("network policy on the real node", () => {
   });
 
   it("keeps a client pod from reaching another client's pod", () => {
-    expect(connectFromClient(a.name, b.connection.host, 5700)).toMatch(/^blocked/);
+    expect(connectFromClient(podNameOf(a), b.connection.host, 5700)).toMatch(/^blocked/);
   });
 
   it("keeps a client pod from reaching the API server, by its Service and its address", () => {
     // The handler reaches both (its readiness depends on it); a client pod must reach neither.
     expect(connectFromHandler(handler.name, API_SERVICE_IP, 443)).toBe("open");
-    expect(connectFromClient(a.name, API_SERVICE_IP, 443)).toMatch(/^blocked/);
+    expect(connectFromClient(podNameOf(a), API_SERVICE_IP, 443)).toMatch(/^blocked/);
     expect(connectFromHandler(handler.name, HOST_IP, apiServerPort())).toBe("open");
-    expect(connectFromClient(a.name, HOST_IP, apiServerPort())).toMatch(/^blocked/);
+    expect(connectFromClient(podNameOf(a), HOST_IP, apiServerPort())).toMatch(/^blocked/);
   });
 
   it("keeps a client pod from reaching the handler (its API and its metrics)", async () => {
     const metrics = await fetch(`http://${handler.ip}:8080/metrics`);
     expect(metrics.status).toBe(200);
-    expect(connectFromClient(a.name, handler.ip, 8080)).toMatch(/^blocked/);
+    expect(connectFromClient(podNameOf(a), handler.ip, 8080)).toMatch(/^blocked/);
   });
 });

@@ -7,6 +7,7 @@ import {
   k,
   NAMESPACE,
   NODE_NAME,
+  podNameOf,
   readPod,
   runReaperJob,
 } from "./support/fleet.js";
@@ -44,7 +45,7 @@ describe("the reaper on the real node", () => {
     expect(k(["get", "clientpod", name, "-n", NAMESPACE, "--ignore-not-found"])).toBe("");
     // Its Pod goes with it (garbage collection of the owned Pod).
     await eventually(
-      async () => ((await readPod(name)) ? undefined : true),
+      async () => ((await readPod(podNameOf(body))) ? undefined : true),
       "the instance's pod to be deleted",
     );
     k(["delete", "job", job, "-n", NAMESPACE, "--wait=false"]);

@@ -83,14 +83,16 @@ describe("the handler under failures, on the real node", () => {
     console.log("kill mid-load, answers by status:", counts);
 
     // Every instance a 2xx answer named exists (ClientPod and Pod), and only once.
-    const answered = new Set(outcomes.filter((o) => o.status < 300 && o.name).map((o) => o.name));
+    const answered = new Map(
+      outcomes.filter((o) => o.status < 300 && o.name).map((o) => [o.name, o.pod]),
+    );
     expect(answered.size).toBeGreaterThanOrEqual(WARM_IDS.length);
-    for (const name of answered) {
+    for (const [name, pod] of answered) {
       expect(k(["get", "clientpod", name as string, "-n", NAMESPACE, "-o", "name"]).trim()).toBe(
         `clientpod.gptme.ai/${name}`,
       );
-      expect(k(["get", "pod", name as string, "-n", NAMESPACE, "-o", "name"]).trim()).toBe(
-        `pod/${name}`,
+      expect(k(["get", "pod", pod as string, "-n", NAMESPACE, "-o", "name"]).trim()).toBe(
+        `pod/${pod}`,
       );
     }
     for (const [pair, count] of await instancesByPair()) expect(count, pair).toBe(1);

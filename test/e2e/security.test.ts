@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Body, deleteInstance, exec, getInstance, handlerPods } from "./support/fleet.js";
+import {
+  type Body,
+  deleteInstance,
+  exec,
+  getInstance,
+  handlerPods,
+  podNameOf,
+} from "./support/fleet.js";
 
 /** What the kernel says about a container's first process. */
 function processFacts(pod: string, container: string) {
@@ -56,11 +63,11 @@ describe("the restricted standard in real containers", () => {
   });
 
   it("runs a client's gptme-server as uid 1000, unprivileged, with no capabilities", () => {
-    expect(processFacts(instance.name, "gptme-server")).toEqual(RESTRICTED);
+    expect(processFacts(podNameOf(instance), "gptme-server")).toEqual(RESTRICTED);
   });
 
   it("gives gptme-server a writable HOME of its own", () => {
-    const out = exec(instance.name, "gptme-server", [
+    const out = exec(podNameOf(instance), "gptme-server", [
       "python3",
       "-c",
       "import os, pathlib; p = pathlib.Path.home() / '.probe'; p.write_text('x'); print(os.environ['HOME'], p.read_text())",

@@ -81,7 +81,10 @@ describe("timings on the real node", () => {
       // The instance's name is in the answer; the pod can be watched once the first,
       // non-waiting request has created it.
       const first = await fetch(`${inject("traefikUrl")}/api/v1/${key}/instances/cold?wait=0`);
-      const name = ((await first.json()) as { name: string }).name;
+      // The Pod's name is its gateway path's last segment (a pool member's Pod keeps its own).
+      const name = ((await first.json()) as { endpoint: { path: string } }).endpoint.path
+        .split("/")
+        .pop() as string;
       made.push(name);
       const watch = watchPod(() => name, t0, 5700, "/api/v2/server/health");
       const res = await fetch(`${inject("traefikUrl")}/api/v1/${key}/instances/cold?wait=60`);

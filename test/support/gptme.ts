@@ -120,9 +120,8 @@ export async function runInstancePod(
   env: Record<string, string> = {},
 ): Promise<GptmeServer> {
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
+  const ip = await podIpOf(namespace, name);
   const pod = await core.readNamespacedPod({ name, namespace });
-  const ip = pod.status?.podIP;
-  if (!ip) throw new Error(`pod ${name} has no IP yet`);
   const container = pod.spec?.containers.find((c) => c.ports?.some((p) => p.name === "http"));
   const ref = container?.env?.find((e) => e.name === "GPTME_SERVER_TOKEN")?.valueFrom?.secretKeyRef;
   if (!ref?.name || !ref.key) throw new Error(`pod ${name} takes no token from a Secret`);
@@ -197,4 +196,47 @@ export class EventStream {
       });
     }
   }
+}
+
+/** Waits until the Pod has an IP (KWOK gives one within moments of scheduling). */
+export async function podIpOf(
+  namespace: string,
+  name: string,
+  timeoutMs = 30_000,
+): Promise<string> {
+  const core = adminKubeConfig().makeApiClient(CoreV1Api);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pod = await core.readNamespacedPod({ name, namespace }).catch(() => undefined);
+    const ip = pod?.status?.podIP;
+    if (ip) return ip;
+    if (Date.now() > deadline) throw new Error(`pod ${name} got no IP within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/**
+ * A new instance as a client starts it, with the real gptme-server its container would run:
+ * `request(wait=0)` creates it (202: its server is not up yet), then the server starts at the
+ * pod's IP as a kubelet would start it, then `request(wait=S)` returns the ready answer. The
+ * fleet calls an instance ready only once its gptme-server answers, so a test that needs one
+ * ready runs the server first.
+ */
+export async function startInstanceWithServer(
+  namespace: string,
+  request: (wait: number) => Promise<Response>,
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+  // biome-ignore lint/suspicious/noExplicitAny: the instance body as a client reads it
+): Promise<{ instance: any; server: GptmeServer }> {
+  const started = await request(0);
+  const { name } = (await started.json()) as { name: string };
+  const server = await runInstancePod(namespace, name, extraArgs, env);
+  const ready = await request(30);
+  const instance = await ready.json();
+  if (ready.status !== 200) {
+    await server.stop();
+    throw new Error(`instance ${name} answered ${ready.status} with its server up`);
+  }
+  return { instance, server };
 }

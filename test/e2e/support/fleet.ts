@@ -92,6 +92,13 @@ export async function getInstance(
   return { status: res.status, body: await res.json() };
 }
 
+/**
+ * An instance's Pod name: the last segment of its gateway path. A new instance handed out
+ * from the warm pool keeps the member's Pod (and its name); others' Pods have the instance's.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the instance body as a client reads it
+export const podNameOf = (body: any): string => String(body.endpoint.path).split("/").pop() ?? "";
+
 /** Deletes an instance through the handler's admin API (its ClientPod, and so its Pod). */
 export async function deleteInstance(name: string): Promise<void> {
   const pod = (await handlerPods())[0];

@@ -4,6 +4,8 @@ export interface Outcome {
   path: string;
   status: number; // 0: no HTTP answer at all (connection refused or cut)
   name?: string;
+  /** Its Pod's name (a new instance from the warm pool keeps the member's). */
+  pod?: string;
   at: number;
 }
 
@@ -29,8 +31,12 @@ export async function runLoad(
       const path = paths[i % paths.length] as string;
       try {
         const res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(60_000) });
-        const body = (await res.json().catch(() => ({}))) as { name?: string };
-        outcomes.push({ path, status: res.status, name: body.name, at: Date.now() });
+        const body = (await res.json().catch(() => ({}))) as {
+          name?: string;
+          endpoint?: { path: string };
+        };
+        const pod = body.endpoint?.path.split("/").pop();
+        outcomes.push({ path, status: res.status, name: body.name, pod, at: Date.now() });
       } catch {
         outcomes.push({ path, status: 0, at: Date.now() });
       }

@@ -1,6 +1,6 @@
-import type { TokenKeySource } from "../shared/config.js";
-import { newTokenKey, parseTokenKeys, type TokenKeys } from "../shared/instance-token.js";
-import type { Kube } from "../shared/kube/client.js";
+import type { TokenKeySource } from "./config.js";
+import { newTokenKey, parseTokenKeys, type TokenKeys } from "./instance-token.js";
+import type { Kube } from "./kube/client.js";
 
 /** The Secret that holds the fleet's token keys when no other source is configured. */
 export const TOKEN_KEY_SECRET = "fleet-instance-token-key";

@@ -1,5 +1,5 @@
 import type { V1EnvVar, V1Secret } from "@kubernetes/client-node";
-import { API_VERSION, type ClientPod, fleetLabels, KIND } from "../../shared/clientpod.js";
+import { API_VERSION, type ClientPod, fleetLabels, KIND } from "./clientpod.js";
 
 /** The variable gptme-server reads its bearer token from. */
 export const TOKEN_ENV = "GPTME_SERVER_TOKEN";
