@@ -8,6 +8,7 @@ import type { Instances } from "./instances/instances.js";
 import type { Metrics } from "./metrics.js";
 import { recordRequest } from "./request-log.js";
 import { adminRoutes } from "./routes/admin.js";
+import { adminRolloutRoutes } from "./routes/admin-rollout.js";
 import { adminWorkspaceRoutes } from "./routes/admin-workspaces.js";
 import { instanceRoutes } from "./routes/instances.js";
 import { opsRoutes, Readiness } from "./routes/ops.js";
@@ -68,6 +69,7 @@ export function createApp(deps: AppDeps, { instances }: AppParts): H3 {
   });
   instanceRoutes(app, config, instances);
   adminRoutes(app, config, kube, instances);
+  adminRolloutRoutes(app, config, kube);
   adminWorkspaceRoutes(app, config, kube);
   opsRoutes(app, new Readiness(kube), metrics);
   return app;

@@ -16,6 +16,7 @@ export type Result = "deleted" | "skipped" | "failed";
 export interface Outcome {
   result: Result;
   verdict?: Verdict["verdict"];
+  reason?: ReapAction["reason"];
 }
 
 /**
@@ -67,6 +68,28 @@ export async function keepBusy(
     log.error({ ...fields, result: "failed", error: (error as Error).message }, "reap");
     return { result: "failed", verdict: "busy" };
   }
+}
+
+/**
+ * Leaves a busy outdated instance's Pod alone: a later pass replaces it once it is idle.
+ * Nothing is written; its activity is the clients' to record.
+ */
+export function leaveBusy(
+  action: ReapAction,
+  verdict: Verdict,
+  { log, dryRun }: ReapOptions,
+): Outcome {
+  log.info(
+    {
+      ...actionFields(action),
+      ...signalFields(verdict),
+      dryRun,
+      result: "skipped",
+      detail: "busy",
+    },
+    "reap",
+  );
+  return { result: "skipped", verdict: "busy", reason: action.reason };
 }
 
 /** The probe's signal as log fields: what kept or doomed the instance. */
@@ -123,7 +146,8 @@ function deleteOf(kube: Kube, action: ReapAction): Promise<DeleteResult> {
     case "workspace":
       return kube.claims.delete(action.name, read);
     case "pod":
-      return kube.pods.delete(action.name, { uid: action.uid });
+      // An orphan by uid; an outdated Pod also by resourceVersion (unused since read).
+      return kube.pods.delete(action.name, read);
   }
 }
 

@@ -40,6 +40,9 @@ async function main(output: LogOutput): Promise<number> {
       probeTimeoutSeconds:
         settings.probeTimeoutMs === undefined ? null : settings.probeTimeoutMs / 1000,
       dryRun: settings.dryRun,
+      rollout: settings.rollout
+        ? { idleSeconds: settings.rollout.idleMs / 1000, max: settings.rollout.max }
+        : "off",
     },
     "starting",
   );
@@ -50,6 +53,7 @@ async function main(output: LogOutput): Promise<number> {
       dryRun: settings.dryRun,
       concurrency: settings.concurrency,
       probe: settings.probeTimeoutMs === undefined ? false : { timeoutMs: settings.probeTimeoutMs },
+      rollout: settings.rollout ?? false,
       now: () => new Date(),
       log,
     });

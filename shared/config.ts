@@ -10,6 +10,7 @@ import {
 } from "./credential-formats.js";
 import type { TokenKeys } from "./instance-token.js";
 import { type Current, type FileFormat, fixed, ReloadingFile } from "./reloading-file.js";
+import type { RevisionSettings } from "./revision.js";
 import type { WorkspaceSettings } from "./workspace.js";
 
 /** Where a pod finds its own namespace when it runs with a service account. */
@@ -255,5 +256,50 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       env.WORKSPACES === "on"
         ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
         : undefined,
+  };
+}
+
+/** What the fleet adds to every instance's Pod: part of its revision (handler and reaper). */
+const podEnv = {
+  DEFAULT_CPU_LIMIT: handlerEnv.DEFAULT_CPU_LIMIT,
+  DEFAULT_MEMORY_LIMIT: handlerEnv.DEFAULT_MEMORY_LIMIT,
+  WORKSPACES: handlerEnv.WORKSPACES,
+};
+
+const rolloutEnv = {
+  ...podEnv,
+  ROLLOUT: z.enum(["idle", "off"], { error: "expected idle or off" }).default("idle"),
+  ROLLOUT_IDLE: duration().prefault("10m"),
+};
+
+/** The reaper's rollout of outdated instances. */
+export interface RolloutConfig {
+  /** false: ROLLOUT=off. */
+  enabled: boolean;
+  /** How long an outdated instance must have been idle before its Pod is replaced. */
+  idleMs: number;
+  /** What the fleet adds to the template, so the reaper computes the revision the handler does. */
+  revision: RevisionSettings;
+}
+
+export function loadRolloutConfig(sources: ConfigSources = defaultSources()): RolloutConfig {
+  const env = parseEnv(rolloutEnv, sources.env);
+  return {
+    enabled: env.ROLLOUT === "idle",
+    idleMs: env.ROLLOUT_IDLE,
+    revision: {
+      defaultCpuLimit: env.DEFAULT_CPU_LIMIT,
+      defaultMemoryLimit: env.DEFAULT_MEMORY_LIMIT,
+      workspaces: env.WORKSPACES === "on",
+    },
+  };
+}
+
+/** The handler's view of what goes into a revision. */
+export function revisionSettingsOf(config: HandlerConfig): RevisionSettings {
+  return {
+    defaultCpuLimit: config.defaultCpuLimit,
+    defaultMemoryLimit: config.defaultMemoryLimit,
+    workspaces: config.workspaces !== undefined,
   };
 }

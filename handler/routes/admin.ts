@@ -10,9 +10,10 @@ import { requireAdmin } from "../auth.js";
 import { apiError } from "../errors.js";
 import type { Instances } from "../instances/instances.js";
 import { endpointOf, type InstanceBody, instanceBody, recordOf } from "../instances/view.js";
+import { currentRevisions, type RevisionView, revisionView } from "./admin-rollout.js";
 import { purgeOf } from "./purge.js";
 
-export interface AdminItem extends InstanceBody {
+export interface AdminItem extends InstanceBody, RevisionView {
   clientId: string;
   podPhase: string | null;
 }
@@ -39,6 +40,7 @@ export const pageQuery = z.object({
 });
 const listQuery = pageQuery.extend({
   status: z.enum(["starting", "ready", "failed", "terminating"]).optional(),
+  outdated: z.enum(["true", "false"], "outdated is true or false").optional(),
 });
 
 const INSTANCE_NAME = new RegExp(`^${INSTANCE_NAME_PREFIX}[0-9a-f]{16}$`);
@@ -63,9 +65,17 @@ export function adminRoutes(
       kube,
       page.items.map((cp) => cp.spec.clientId),
     );
+    const current = await currentRevisions(
+      kube,
+      config,
+      page.items.map((cp) => cp.spec.podTemplate),
+    );
     const items = page.items
-      .map((cp) => adminItem(cp, pods.get(cp.metadata.name), config))
-      .filter((item) => !query.status || item.status === query.status);
+      .map((cp) =>
+        adminItem(cp, pods.get(cp.metadata.name), config, current.get(cp.spec.podTemplate)),
+      )
+      .filter((item) => !query.status || item.status === query.status)
+      .filter((item) => !query.outdated || String(item.outdated) === query.outdated);
     // "" on the last page, as the API server itself says it.
     return { items, continue: page.continue ?? "" };
   });
@@ -75,7 +85,8 @@ export function adminRoutes(
     const name = nameOf(event);
     const [clientPod, pod] = await Promise.all([kube.clientPods.get(name), kube.pods.get(name)]);
     if (!clientPod) throw notFound(name);
-    return adminDetail(clientPod, pod, config);
+    const current = await currentRevisions(kube, config, [clientPod.spec.podTemplate]);
+    return adminDetail(clientPod, pod, config, current.get(clientPod.spec.podTemplate));
   });
 
   app.delete("/admin/pods/:name", async (event) => {
@@ -87,7 +98,12 @@ export function adminRoutes(
   });
 }
 
-function adminItem(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfig): AdminItem {
+function adminItem(
+  cp: ClientPod,
+  pod: V1Pod | undefined,
+  config: HandlerConfig,
+  currentRevision: string | undefined,
+): AdminItem {
   const terminating = Boolean(cp.metadata.deletionTimestamp);
   const record = recordOf(cp);
   // Admin views show where an instance is reached, never its token.
@@ -96,13 +112,19 @@ function adminItem(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfig)
     ...instanceBody(record, pod, false, config, endpoint, terminating),
     clientId: cp.spec.clientId,
     podPhase: pod?.status?.phase ?? null,
+    ...revisionView(cp, pod, currentRevision),
   };
 }
 
-function adminDetail(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfig): AdminDetail {
+function adminDetail(
+  cp: ClientPod,
+  pod: V1Pod | undefined,
+  config: HandlerConfig,
+  currentRevision: string | undefined,
+): AdminDetail {
   const lastReap = cp.status?.lastReap;
   return {
-    ...adminItem(cp, pod, config),
+    ...adminItem(cp, pod, config, currentRevision),
     expiryReason: expiryOf(recordOf(cp), config).reason,
     lastReap: lastReap
       ? {
