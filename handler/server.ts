@@ -7,6 +7,7 @@ import { Gateway } from "./gateway/gateway.js";
 import { isGatewayUrl } from "./gateway/request.js";
 import { Targets } from "./gateway/targets.js";
 import { Instances } from "./instances/instances.js";
+import { ServingProbes } from "./instances/serving.js";
 import { TokenKeyring } from "./token-keyring.js";
 
 /** The handler as a node:http server runs it: the routes, the gateway, and upgrades. */
@@ -29,17 +30,19 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   const now = deps.now ?? (() => new Date());
   const keyring = new TokenKeyring(config.instanceTokenKeys, kube, config.credentialsReloadMs);
   const targets = new Targets(kube);
+  const serving = new ServingProbes({ kube, now, shutdown: deps.shutdown });
   const instances = new Instances({
     kube,
     config,
     now,
     events: metrics.instanceEvents,
     keyring,
+    serving,
     onRemoved: (name) => targets.forget(name),
     shutdown: deps.shutdown,
   });
   const app = createApp(deps, { keyring, instances });
-  const gateway = new Gateway({ ...deps, keyring, instances, targets, now });
+  const gateway = new Gateway({ ...deps, keyring, instances, targets, serving, now });
   const routes = toNodeHandler(app);
   return {
     app,

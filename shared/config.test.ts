@@ -171,6 +171,7 @@ describe("loadHandlerConfig", () => {
           CORS_ORIGINS: "http://127.0.0.1:5173, https://app.example.com",
           PROXY_TIMEOUT: "90s",
           PROXY_MAX_BODY: "1Mi",
+          GATEWAY_HOLD: "5s",
           INSTANCE_TOKEN_SECRET_FILE: "/keys",
         },
         { "/keys": `# newest first\n${key}\n` },
@@ -181,6 +182,7 @@ describe("loadHandlerConfig", () => {
       corsOrigins: ["http://127.0.0.1:5173", "https://app.example.com"],
       proxyTimeoutMs: 90_000,
       proxyMaxBodyBytes: 1024 * 1024,
+      holdMs: 5_000,
     });
     expect(config.instanceTokenKeys.kind).toBe("configured");
     if (config.instanceTokenKeys.kind === "configured") {
@@ -197,8 +199,15 @@ describe("loadHandlerConfig", () => {
       corsOrigins: [],
       proxyTimeoutMs: 60_000,
       proxyMaxBodyBytes: 32 * 1024 * 1024,
+      holdMs: 30_000,
     });
     expect(config.instanceTokenKeys).toEqual({ kind: "kubernetes" });
+  });
+
+  it("bounds GATEWAY_HOLD and names it when invalid", () => {
+    expect(loadHandlerConfig(sources({ GATEWAY_HOLD: "0" })).gateway.holdMs).toBe(0);
+    expect(() => loadHandlerConfig(sources({ GATEWAY_HOLD: "soon" }))).toThrow(/^GATEWAY_HOLD: /);
+    expect(() => loadHandlerConfig(sources({ GATEWAY_HOLD: "10m" }))).toThrow(/^GATEWAY_HOLD: /);
   });
 
   it("never repeats a token key in its error", () => {

@@ -76,6 +76,7 @@ const handlerEnv = {
   CORS_ORIGINS: originList.optional(),
   PROXY_TIMEOUT: duration().prefault("60s"),
   PROXY_MAX_BODY: byteSize.prefault("32Mi"),
+  GATEWAY_HOLD: duration({ max: 300_000 }).prefault("30s"),
   INSTANCE_TOKEN_SECRET: z.string().optional(),
   INSTANCE_TOKEN_SECRET_FILE: z.string().min(1).optional(),
   WORKSPACES: z.enum(["on", "off"], { error: "expected on or off" }).default("on"),
@@ -128,6 +129,8 @@ export interface GatewayConfig {
   corsOrigins: readonly string[];
   proxyTimeoutMs: number;
   proxyMaxBodyBytes: number;
+  /** How long a request for a starting instance is held until its gptme-server answers. */
+  holdMs: number;
 }
 
 /**
@@ -235,6 +238,7 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       corsOrigins: env.CORS_ORIGINS ?? [],
       proxyTimeoutMs: env.PROXY_TIMEOUT,
       proxyMaxBodyBytes: env.PROXY_MAX_BODY,
+      holdMs: env.GATEWAY_HOLD,
     },
     instanceTokenKeys: env.INSTANCE_TOKEN_SECRET_FILE
       ? {

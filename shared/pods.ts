@@ -10,3 +10,12 @@ export function hasPodEnded(pod: V1Pod): boolean {
 export function ownerUidOf(pod: V1Pod): string | undefined {
   return pod.metadata?.ownerReferences?.find((ref) => ref.controller && ref.kind === KIND)?.uid;
 }
+
+/** Whether the kubelet reports the Pod Ready (which lags, or on KWOK leads, its server). */
+export function isPodReady(pod: V1Pod): boolean {
+  return (
+    pod.status?.phase === "Running" &&
+    !pod.metadata?.deletionTimestamp &&
+    (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
+  );
+}

@@ -7,6 +7,7 @@ import type { Logger } from "../../shared/log.js";
 import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
 import type { ErrorBody, ErrorCode } from "../errors.js";
 import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
+import type { ServingProbes } from "../instances/serving.js";
 import {
   type Connection,
   connectionOf,
@@ -30,6 +31,8 @@ export interface GatewayDeps {
   instances: Instances;
   /** The instances' Pods as this replica last read them (shared with the routes, which drop deleted ones). */
   targets: Targets;
+  /** Asks starting gptme-servers whether they answer (shared with the instance routes). */
+  serving: ServingProbes;
   log: Logger;
   metrics: Metrics;
   now?: () => Date;
@@ -44,6 +47,8 @@ class Refusal {
     readonly headers: HeaderMap = {},
     /** Decided on a cached lookup of the instance. */
     readonly cached = false,
+    /** The instance's own Pod, still starting: the request may be held until it serves. */
+    readonly starting?: Target,
   ) {}
 }
 
@@ -182,6 +187,16 @@ export class Gateway {
     if (decision instanceof Refusal && decision.cached) {
       decision = await this.decide(parsed, presented, keys, true);
     }
+    // Its own Pod is starting: hold the request until gptme-server answers (GATEWAY_HOLD)
+    // rather than turn it away; every request held for it shares one poller, no API calls.
+    if (decision instanceof Refusal && decision.starting) {
+      const deadline = Date.now() + this.deps.config.gateway.holdMs;
+      const pod = await this.deps.serving.waitUntilServing(decision.starting.pod, deadline);
+      if (pod && statusOf(pod) === "ready") {
+        this.targets.remember(parsed.name, pod);
+        decision = await this.decide(parsed, presented, keys, false);
+      }
+    }
     if (decision instanceof Refusal) throw withHeaders(decision, cors);
     const { target, connection, token } = decision;
     return {
@@ -211,15 +226,18 @@ export class Gateway {
     }
     const connection = target && connectionOf(target.pod);
     const ownPod = target?.record?.uid === record.uid;
-    if (!target || !ownPod || !connection || statusOf(target.pod) !== "ready") {
+    const status = target && statusOf(target.pod);
+    if (!target || !ownPod || status !== "ready") {
       return new Refusal(
         503,
         "instance_starting",
         "The instance is not ready yet; GET /instances/<id> starts it if needed, then try again.",
         { "retry-after": String(STARTING_RETRY_AFTER_SECONDS) },
         cached,
+        ownPod && status === "starting" ? target : undefined,
       );
     }
+    if (!connection) throw new Error("a serving Pod without an address");
     return { target, connection, token: expected };
   }
 

@@ -55,15 +55,24 @@ export class Targets {
     this.cache.delete(name);
   }
 
+  /** Keeps a newer state of an instance's Pod than the API server's cache may hold yet. */
+  remember(name: string, pod: V1Pod): void {
+    this.store(name, { pod, record: recordFromPod(pod) });
+  }
+
   private async read(name: string): Promise<Target | undefined> {
     const pod = await this.kube.pods.get(name, { fromCache: true });
     const target = pod && { pod, record: recordFromPod(pod) };
+    this.store(name, target);
+    return target;
+  }
+
+  private store(name: string, target: Target | undefined): void {
     this.cache.delete(name);
     if (this.cache.size >= MAX_TARGETS) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);
     }
     this.cache.set(name, { target, readAt: this.now() });
-    return target;
   }
 }

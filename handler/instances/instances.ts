@@ -10,6 +10,7 @@ import { apiError } from "../errors.js";
 import type { TokenKeyring } from "../token-keyring.js";
 import { enforceLimits } from "./limits.js";
 import { createRefused } from "./refusals.js";
+import type { ServingProbes } from "./serving.js";
 import { startPod } from "./start.js";
 import {
   activityStatus,
@@ -19,7 +20,6 @@ import {
   instanceBody,
   isActivityDue,
   isAnswerableAlone,
-  isPodReady,
   isTerminating,
   mirrorAnnotations,
   recordFromPod,
@@ -42,6 +42,8 @@ export interface InstanceDeps {
   now: () => Date;
   events: InstanceEvents;
   keyring: TokenKeyring;
+  /** Asks starting gptme-servers whether they answer (shared with the gateway). */
+  serving: ServingProbes;
   /** Told of every instance deleted here (the gateway forgets it at once). */
   onRemoved?: (name: string) => void;
   /** Aborted when the process shuts down: readiness waits end early so draining is quick. */
@@ -277,10 +279,10 @@ export class Instances {
     return template;
   }
 
+  /** Ready is when its gptme-server answers: asked directly, not the kubelet's next probe. */
   private async waitReady(pod: V1Pod | undefined, deadline: number): Promise<V1Pod | undefined> {
     if (!pod) return pod;
-    const ready = (p: V1Pod) => isPodReady(p) || hasPodEnded(p);
-    return this.deps.kube.pods.waitFor(pod, ready, deadline - Date.now(), this.deps.shutdown);
+    return this.deps.serving.waitUntilServing(pod, deadline);
   }
 
   private body(

@@ -27,7 +27,7 @@ const record = {
   workspace: undefined,
 };
 const readyPod: V1Pod = {
-  metadata: { name: record.name },
+  metadata: { name: record.name, annotations: { "gptme.ai/serving-since": created.toISOString() } },
   spec: { containers: [{ name: "s", ports: [{ name: "http", containerPort: 5700 }] }] },
   status: { phase: "Running", podIP: "10.0.0.12", conditions: [{ type: "Ready", status: "True" }] },
 };
@@ -42,6 +42,11 @@ describe("statusOf", () => {
       "starting",
     ],
     ["ready", readyPod, "ready"],
+    [
+      "kubelet ready, gptme-server never seen answering",
+      { ...readyPod, metadata: { name: record.name } },
+      "starting",
+    ],
     ["failed", { status: { phase: "Failed" } }, "failed"],
     ["succeeded", { status: { phase: "Succeeded" } }, "failed"],
     ["deleting", { ...readyPod, metadata: { deletionTimestamp: new Date() } }, "terminating"],

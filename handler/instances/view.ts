@@ -8,6 +8,7 @@ import { type ExpiryDefaults, expiryOf } from "../../shared/expiry.js";
 import { instanceTokenOf, type TokenKeys } from "../../shared/instance-token.js";
 import { instancePortOf } from "../../shared/pod-spec.js";
 import { hasPodEnded, ownerUidOf } from "../../shared/pods.js";
+import { isServing } from "../../shared/serving.js";
 import type { Workspace } from "../../shared/workspace.js";
 
 // The Pod mirrors what a request needs from its ClientPod, so that a request for a running
@@ -128,14 +129,6 @@ export function recordFromPod(pod: V1Pod): InstanceRecord | undefined {
   };
 }
 
-export function isPodReady(pod: V1Pod): boolean {
-  return (
-    pod.status?.phase === "Running" &&
-    !pod.metadata?.deletionTimestamp &&
-    (pod.status.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
-  );
-}
-
 export const isTerminating = (pod: V1Pod): boolean => Boolean(pod.metadata?.deletionTimestamp);
 
 /**
@@ -154,7 +147,8 @@ export function statusOf(pod: V1Pod | undefined): InstanceStatus {
   if (!pod) return "starting";
   if (isTerminating(pod)) return "terminating";
   if (hasPodEnded(pod)) return "failed";
-  return isPodReady(pod) ? "ready" : "starting";
+  // Ready means its gptme-server answered, whatever the kubelet says yet (shared/serving.ts).
+  return isServing(pod) ? "ready" : "starting";
 }
 
 export function connectionOf(pod: V1Pod | undefined): Connection | null {

@@ -1,7 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { isPodReady } from "../../handler/instances/view.js";
 import type { ClientPod } from "../../shared/clientpod.js";
 import { buildPod } from "../../shared/pod-spec.js";
+import { isPodReady } from "../../shared/pods.js";
 import { workspaceClaim } from "../../shared/workspace.js";
 import {
   adminKube,

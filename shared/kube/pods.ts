@@ -9,7 +9,7 @@ import {
   mergePatch,
   type Page,
 } from "./calls.js";
-import { absentOn404, absentOn409 } from "./errors.js";
+import { absentOn404, absentOn409, KubeApiError } from "./errors.js";
 
 /** The instances' Pods. */
 export class Pods {
@@ -54,6 +54,23 @@ export class Pods {
         ),
       )
       .catch(absentOn404);
+  }
+
+  /**
+   * Merge-patches the Pod of this uid only: undefined when it is gone or the name now holds
+   * another Pod (a replacement; the API server refuses to change a uid, 409 or 422).
+   */
+  async patchIfSame(
+    name: string,
+    uid: string,
+    patch: { metadata?: object },
+  ): Promise<V1Pod | undefined> {
+    const body = { ...patch, metadata: { ...patch.metadata, uid } };
+    return this.patch(name, body).catch((error: unknown) => {
+      if (error instanceof KubeApiError && (error.status === 409 || error.status === 422))
+        return undefined;
+      throw error;
+    });
   }
 
   async delete(name: string, preconditions?: DeletePreconditions): Promise<DeleteResult> {

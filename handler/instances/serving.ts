@@ -1,0 +1,138 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import type { Kube } from "../../shared/kube/client.js";
+import { hasPodEnded } from "../../shared/pods.js";
+import { answersHealth, healthUrlOf, isServing, servingAnnotations } from "../../shared/serving.js";
+
+/** How often a starting gptme-server is asked; each ask is one loopback-cheap HTTP GET. */
+export const SERVING_POLL_MS = 100;
+/** A health answer slower than this counts as none (the next ask follows at once). */
+const ASK_TIMEOUT_MS = 1_000;
+/** Bounds the memory of Pods seen serving whose Pod reads may not show it yet. */
+const MAX_REMEMBERED = 10_000;
+
+export interface ServingDeps {
+  kube: Kube;
+  now?: () => Date;
+  /** Ends every wait early (the process is shutting down). */
+  shutdown?: AbortSignal;
+  /** How a gptme-server is asked (tests may count the asks). */
+  ask?: (url: string, timeoutMs: number) => Promise<boolean>;
+  pollMs?: number;
+}
+
+/** One Pod's poller, shared by every request of this replica waiting for it. */
+interface Poller {
+  /** The latest the poller will ask until; extended by later waiters. */
+  deadline: number;
+  /** The Pod as last known; settles when it serves, ends, goes, or the deadline passes. */
+  done: Promise<V1Pod | undefined>;
+}
+
+/**
+ * Tells when an instance's gptme-server answers, by asking it at its Pod IP rather than
+ * waiting for the kubelet's next readiness probe, and records the first answer on the Pod
+ * (`gptme.ai/serving-since`) so that every later request, on any replica, reads "ready" from
+ * the Pod alone. One poller per Pod per replica, however many requests wait: waiting costs
+ * no API call per ask, and at most one watch (a Pod without an IP yet) and one write.
+ */
+export class ServingProbes {
+  private readonly pollers = new Map<string, Poller>();
+  /** Pods this replica saw serving (uid -> the Pod as recorded). */
+  private readonly seen = new Map<string, V1Pod>();
+  private readonly now: () => Date;
+  private readonly ask: (url: string, timeoutMs: number) => Promise<boolean>;
+  private readonly pollMs: number;
+
+  constructor(private readonly deps: ServingDeps) {
+    this.now = deps.now ?? (() => new Date());
+    this.ask = deps.ask ?? answersHealth;
+    this.pollMs = deps.pollMs ?? SERVING_POLL_MS;
+  }
+
+  /**
+   * The Pod once its gptme-server has answered (`isServing` holds), or, when `deadline`
+   * (epoch ms) passes first, the Pod as last known (undefined: it was deleted). Ended and
+   * terminating Pods are returned at once: they will not answer.
+   */
+  async waitUntilServing(pod: V1Pod, deadline: number): Promise<V1Pod | undefined> {
+    const uid = pod.metadata?.uid;
+    if (!uid || isServing(pod) || hasPodEnded(pod) || pod.metadata?.deletionTimestamp) return pod;
+    const seen = this.seen.get(uid);
+    if (seen) return seen;
+    if (deadline <= Date.now() || this.deps.shutdown?.aborted) return pod;
+    let poller = this.pollers.get(uid);
+    if (poller) poller.deadline = Math.max(poller.deadline, deadline);
+    else {
+      const started: Poller = { deadline, done: Promise.resolve(pod) };
+      started.done = this.poll(pod, started).finally(() => this.pollers.delete(uid));
+      this.pollers.set(uid, started);
+      poller = started;
+    }
+    return this.race(poller.done, pod, deadline);
+  }
+
+  /** The pollers running now (one per starting Pod some request waits for). */
+  get polling(): number {
+    return this.pollers.size;
+  }
+
+  private async poll(pod: V1Pod, poller: Poller): Promise<V1Pod | undefined> {
+    const { kube } = this.deps;
+    const name = pod.metadata?.name ?? "";
+    const uid = pod.metadata?.uid ?? "";
+    let current: V1Pod | undefined = pod;
+    // No IP yet: one watch until it has one (or ends, or goes).
+    if (!healthUrlOf(pod)) {
+      current = await kube.pods.waitFor(
+        pod,
+        (p) => Boolean(healthUrlOf(p)) || hasPodEnded(p),
+        poller.deadline - Date.now(),
+        this.deps.shutdown,
+      );
+    }
+    const url = current && !hasPodEnded(current) ? healthUrlOf(current) : undefined;
+    if (!current || !url || current.metadata?.uid !== uid) return current;
+    while (Date.now() < poller.deadline && !this.deps.shutdown?.aborted) {
+      const asked = Date.now();
+      if (await this.ask(url, Math.min(ASK_TIMEOUT_MS, Math.max(1, poller.deadline - asked)))) {
+        const recorded = await kube.pods.patchIfSame(name, uid, {
+          metadata: { annotations: servingAnnotations(this.now()) },
+        });
+        if (recorded) this.remember(uid, recorded);
+        return recorded;
+      }
+      await sleep(Math.max(0, this.pollMs - (Date.now() - asked)));
+    }
+    return current;
+  }
+
+  private remember(uid: string, pod: V1Pod): void {
+    if (this.seen.size >= MAX_REMEMBERED) {
+      const oldest = this.seen.keys().next().value;
+      if (oldest !== undefined) this.seen.delete(oldest);
+    }
+    this.seen.set(uid, pod);
+  }
+
+  /** The poller's answer, or `pod` at this waiter's own deadline or on shutdown. */
+  private race(
+    done: Promise<V1Pod | undefined>,
+    pod: V1Pod,
+    deadline: number,
+  ): Promise<V1Pod | undefined> {
+    return new Promise((resolve) => {
+      const { shutdown } = this.deps;
+      const settle = (value: V1Pod | undefined) => {
+        clearTimeout(timer);
+        shutdown?.removeEventListener("abort", onAbort);
+        resolve(value);
+      };
+      const onAbort = () => settle(pod);
+      const timer = setTimeout(() => settle(pod), Math.max(0, deadline - Date.now()));
+      shutdown?.addEventListener("abort", onAbort);
+      done.then(settle, () => settle(pod));
+    });
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
