@@ -43,6 +43,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   });
   const app = createApp(deps, { keyring, instances });
   const gateway = new Gateway({ ...deps, keyring, instances, targets, serving, now });
+  metrics.countOpenExchanges(() => gateway.openExchanges);
   const routes = toNodeHandler(app);
   return {
     app,

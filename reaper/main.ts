@@ -7,6 +7,7 @@ import { ConfigError } from "../shared/config.js";
 import { Kube } from "../shared/kube/client.js";
 import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
 import { createLogger, LogOutput } from "../shared/log.js";
+import { fleetVersion } from "../shared/version.js";
 import { reap } from "./reap.js";
 import { command, type ReaperSettings, settingsFrom } from "./settings.js";
 
@@ -17,6 +18,10 @@ async function main(output: LogOutput): Promise<number> {
   const argv = process.argv.slice(2);
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${await renderUsage(command)}\n`);
+    return 0;
+  }
+  if (argv.includes("--version")) {
+    process.stdout.write(`fleet-reaper ${fleetVersion()}\n`);
     return 0;
   }
   let settings: ReaperSettings;
@@ -32,6 +37,7 @@ async function main(output: LogOutput): Promise<number> {
   const log = createLogger({ level: settings.logLevel, name: "fleet-reaper" }, output);
   log.info(
     {
+      version: fleetVersion(),
       namespace: settings.namespace,
       idleTimeoutSeconds: settings.idleTimeoutMs / 1000,
       maxLifetimeSeconds: settings.maxLifetimeMs / 1000,

@@ -55,6 +55,12 @@ describe("template revisions and rollouts", () => {
     reapOnce(kube, {
       rollout: { idleMs: IDLE_MS, max, revision: revisionSettingsOf(handler.config) },
     });
+  /** The instance's name, once its Pod has an IP (KWOK gives it one in moments). */
+  const withIp = (name: string) =>
+    eventually(
+      async () => ((await podOf(name).catch(() => undefined))?.status?.podIP ? name : undefined),
+      `${name}'s Pod to have an IP`,
+    );
   /** Stops an instance's gptme-server as the kubelet stops a deleted Pod's container. */
   const stopServer = async (id: string) => {
     await servers.get(id)?.stop();
@@ -67,13 +73,19 @@ describe("template revisions and rollouts", () => {
     handler = startHandler(namespace, { ADMIN_TOKEN: ADMIN, PUBLIC_URL: "https://fleet.test" });
     http = await listenHandler(handler);
     kube = new Kube(adminKubeConfig(), namespace);
+    // Ready means its gptme-server answered: a and b get one each (as a kubelet would start
+    // them); c and d never do, and stay starting.
     for (const id of ["a", "b", "c", "d"]) {
-      const res = await handler.request(`/instances/${id}?wait=30`, { apiKey: KEY });
+      const res = await handler.request(`/instances/${id}?wait=0`, { apiKey: KEY });
       instances[id] = await res.json();
-      expect(instances[id].status).toBe("ready");
     }
-    for (const id of ["a", "b"])
-      servers.set(id, await runInstancePod(namespace, instances[id].name));
+    for (const id of ["a", "b"]) {
+      servers.set(id, await runInstancePod(namespace, await withIp(instances[id].name)));
+      const ready = await (
+        await handler.request(`/instances/${id}?wait=30`, { apiKey: KEY })
+      ).json();
+      expect(ready.status).toBe("ready");
+    }
   }, 180_000);
 
   afterAll(async () => {
@@ -211,9 +223,9 @@ describe("template revisions and rollouts", () => {
   it("starts the new Pod on the next request, with the same token and workspace", async () => {
     const { name } = instances.a;
     const uidBefore = (await clientPodOf(name)).metadata.uid;
-    const res = await handler.request("/instances/a?wait=30", { apiKey: KEY });
+    const res = await handler.request("/instances/a?wait=0", { apiKey: KEY });
     const body = await res.json();
-    expect(body).toMatchObject({ name, status: "ready", created: true });
+    expect(body).toMatchObject({ name, created: true });
     expect(body.endpoint.token).toBe(instances.a.endpoint.token);
     expect(body.workspace.name).toBe(instances.a.workspace.name);
     expect((await clientPodOf(name)).metadata.uid).toBe(uidBefore);
@@ -230,7 +242,7 @@ describe("template revisions and rollouts", () => {
     expect(rollout).toMatchObject({ instances: 4, outdated: 1 });
 
     // The new gptme-server over the same workspace has the conversation made before.
-    servers.set("a", await runInstancePod(namespace, name));
+    servers.set("a", await runInstancePod(namespace, await withIp(name)));
     const list = await fetch(`${http.url}${body.endpoint.path}/api/v2/conversations`, {
       headers: { authorization: `Bearer ${body.endpoint.token}` },
     });

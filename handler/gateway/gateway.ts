@@ -49,6 +49,8 @@ class Refusal {
     readonly cached = false,
     /** The instance's own Pod, still starting: the request may be held until it serves. */
     readonly starting?: Target,
+    /** A valid token, but the instance's Pod is gone, ended or stale: start it again. */
+    readonly missing = false,
   ) {}
 }
 
@@ -187,6 +189,16 @@ export class Gateway {
     if (decision instanceof Refusal && decision.cached) {
       decision = await this.decide(parsed, presented, keys, true);
     }
+    // Its Pod is gone (drained, evicted, replaced by a rollout) or ended: start it again, as
+    // GET /instances/:id would, and hold the request until it answers (GATEWAY_HOLD).
+    if (decision instanceof Refusal && decision.missing) {
+      const deadline = Date.now() + this.deps.config.gateway.holdMs;
+      const pod = await this.deps.instances.restart(parsed.name, deadline);
+      if (pod && statusOf(pod) === "ready") {
+        this.targets.remember(parsed.name, pod);
+        decision = await this.decide(parsed, presented, keys, false);
+      }
+    }
     // Its own Pod is starting: hold the request until gptme-server answers (GATEWAY_HOLD)
     // rather than turn it away; every request held for it shares one poller, no API calls.
     if (decision instanceof Refusal && decision.starting) {
@@ -235,6 +247,7 @@ export class Gateway {
         { "retry-after": String(STARTING_RETRY_AFTER_SECONDS) },
         cached,
         ownPod && status === "starting" ? target : undefined,
+        !target || !ownPod || status === "failed" || status === "terminating",
       );
     }
     if (!connection) throw new Error("a serving Pod without an address");
