@@ -20,6 +20,7 @@ import {
   instanceBody,
   isActivityDue,
   isAnswerableAlone,
+  isPhaseStale,
   isTerminating,
   mirrorAnnotations,
   recordFromPod,
@@ -88,7 +89,11 @@ export class Instances {
 
     if (pod && isAnswerableAlone(pod)) {
       const record = recordFromPod(pod);
-      if (record && !isActivityDue(record, this.deps.now(), this.deps.config.activityIntervalMs)) {
+      if (
+        record &&
+        !isActivityDue(record, this.deps.now(), this.deps.config.activityIntervalMs) &&
+        !isPhaseStale(record, pod)
+      ) {
         return this.body(record, await this.waitReady(pod, deadline), false, keys);
       }
       // Activity is due (or the Pod lacks its mirror).
@@ -183,13 +188,18 @@ export class Instances {
     if (!restored.waited) {
       return this.body(recordOf(restored.clientPod), restored.pod, false, keys, restored.clientPod);
     }
-    return this.body(
-      recordOf(restored.clientPod),
-      await this.waitReady(restored.pod, deadline),
-      restored.created,
-      keys,
-      restored.clientPod,
-    );
+    let current = await this.waitReady(restored.pod, deadline);
+    clientPod = restored.clientPod;
+    // The Pod moved on while this request waited (Pending to Running): record it now, so the
+    // PHASE column follows and the next (warm) request finds nothing to write.
+    if (current && isPhaseStale(recordOf(clientPod), current)) {
+      const recorded = await this.recordActivity(current);
+      if (recorded) {
+        clientPod = recorded.clientPod;
+        current = recorded.pod ?? current;
+      }
+    }
+    return this.body(recordOf(clientPod), current, restored.created, keys, clientPod);
   }
 
   /**

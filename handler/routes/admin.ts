@@ -59,7 +59,8 @@ export function adminRoutes(
     admin(event);
     const query = parseQuery(listQuery, event);
     // One page of ClientPods straight from the API server, then their Pods in one list
-    // call selected by the page's clients: two calls per page, whatever the fleet's size.
+    // call selected by the page's clients, then the template (its current revision): three
+    // calls per page, whatever the fleet's size.
     const page = await kube.clientPods.list(pageOptions(query)).catch(expiredToken);
     const pods = await podsOf(
       kube,
