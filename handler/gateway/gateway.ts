@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import type { V1Pod } from "@kubernetes/client-node";
 import type { HandlerConfig } from "../../shared/config.js";
 import { type TokenKeys, tokensMatch } from "../../shared/instance-token.js";
 import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
@@ -73,6 +74,8 @@ export class Gateway {
   private readonly targets: Targets;
   private readonly activity: GatewayActivity;
   private readonly proxy: InstanceProxy;
+  /** Pods being started again here: the requests held for one instance share its restart. */
+  private readonly healing = new Map<string, Promise<V1Pod | undefined>>();
   /** Open exchanges, cut when the process shuts down (streams never end by themselves). */
   private readonly open = new Set<{ destroy(): void }>();
 
@@ -192,8 +195,7 @@ export class Gateway {
     // Its Pod is gone (drained, evicted, replaced by a rollout) or ended: start it again, as
     // GET /instances/:id would, and hold the request until it answers (GATEWAY_HOLD).
     if (decision instanceof Refusal && decision.missing) {
-      const deadline = Date.now() + this.deps.config.gateway.holdMs;
-      const pod = await this.deps.instances.restart(parsed.name, deadline);
+      const pod = await this.heal(parsed.name);
       if (pod && statusOf(pod) === "ready") {
         this.targets.remember(parsed.name, pod);
         decision = await this.decide(parsed, presented, keys, false);
@@ -222,6 +224,22 @@ export class Gateway {
         responseHeaders: cors,
       },
     };
+  }
+
+  /**
+   * Starts an instance's Pod again and waits for it within the hold. Other replicas may do
+   * the same at once: the Pod's fixed name lets only one create succeed (the others use it).
+   */
+  private heal(name: string): Promise<V1Pod | undefined> {
+    let healing = this.healing.get(name);
+    if (!healing) {
+      const deadline = Date.now() + this.deps.config.gateway.holdMs;
+      healing = this.deps.instances
+        .restart(name, deadline)
+        .finally(() => this.healing.delete(name));
+      this.healing.set(name, healing);
+    }
+    return healing;
   }
 
   private async decide(
