@@ -6,6 +6,7 @@ import { machine, ms, ROOT, ratio, say } from "./lib.js";
 import { memory } from "./memory.js";
 import { type ReaperRun, reaperAtScale } from "./reaper.js";
 import { reaperProbeAtScale } from "./reaper-probe.js";
+import { rolloutAtScale } from "./rollout.js";
 import { storm } from "./storm.js";
 import { warmPath } from "./warm.js";
 import { workspacesCold } from "./workspaces.js";
@@ -270,6 +271,36 @@ Probing adds ${added} to the pass's time.
   say(
     `reaper-probe: no-probe ${r.noProbe.seconds} s ${r.noProbe.peakRssMb.toFixed(0)} MB ${JSON.stringify(r.noProbe.summary)}; probe ${r.probe.seconds} s ${r.probe.peakRssMb.toFixed(0)} MB ${JSON.stringify(r.probe.summary)}; answered ${r.probesAnswered}`,
   );
+}
+
+if (wants("rollout")) {
+  const r = await rolloutAtScale(quick ? 200 : 1_000, [10, 100]);
+  const schedule = 5;
+  const rows = r.runs.map((run) => {
+    const total = Object.values(run.calls).reduce((a, b) => a + b, 0);
+    const byVerb = Object.entries(run.calls)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([call, n]) => `${call} ${n}`)
+      .join(", ");
+    return `| ${run.maxRollout} | ${run.passes} | ${run.replaced} | ${run.seconds.toFixed(1)} s | ${((run.passes * schedule) / 60).toFixed(1)} h | ${total} (${(total / run.replaced).toFixed(1)} per Pod) | ${byVerb} |`;
+  });
+  sections.push(`## Rollout
+
+${r.instances.toLocaleString("en")} idle instances whose Pods run an older revision (a new template); reaper passes
+(\`reap()\` in the benchmark process, \`--concurrency 20\`, probing each candidate at a stand-in
+idle gptme-server on 127.0.0.1) one after another until none is outdated, at each
+\`--max-rollout\`. The last pass is the one that finds nothing left. "At the CronJob's pace": the
+passes times its 5-minute schedule, what an operator waits in production. Setup ${r.setupSeconds.toFixed(0)} s.
+
+| --max-rollout | passes | Pods replaced | passes' own time | at the CronJob's pace | API calls | by call |
+|---:|---:|---:|---:|---:|---:|---|
+${rows.join("\n")}
+`);
+  for (const run of r.runs) {
+    headline.push(
+      `| rollout of ${r.instances.toLocaleString("en")}, --max-rollout ${run.maxRollout} | ${run.passes} passes, ${run.seconds.toFixed(1)} s of passes, ${((run.passes * schedule) / 60).toFixed(1)} h at the CronJob's pace | ${Object.values(run.calls).reduce((a, b) => a + b, 0)} API calls |`,
+    );
+  }
 }
 
 const report = `# Benchmarks
