@@ -86,6 +86,7 @@ describe("the manifests on a real API server", () => {
         "IngressRoute/fleet-instance-gateway",
         "IngressRoute/fleet-instances",
         "Middleware/apikey-from-path",
+        "Middleware/retry-unanswered",
         "CronJob/fleet-reaper",
         "CustomResourceDefinition/clientpods.gptme.ai",
         "Deployment/fleet-handler",
