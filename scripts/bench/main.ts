@@ -282,7 +282,7 @@ if (wants("rollout")) {
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([call, n]) => `${call} ${n}`)
       .join(", ");
-    return `| ${run.maxRollout} | ${run.passes} | ${run.replaced} | ${run.seconds.toFixed(1)} s | ${((run.passes * schedule) / 60).toFixed(1)} h | ${total} (${(total / run.replaced).toFixed(1)} per Pod) | ${byVerb} |`;
+    return `| ${run.maxRollout} | ${run.passes} | ${run.replaced} | ${run.seconds.toFixed(1)} s | ${ms(run.pass.p50)} / ${ms(run.pass.p99)} | ${((run.passes * schedule) / 60).toFixed(1)} h | ${total} (${(total / run.replaced).toFixed(2)} per Pod) | ${byVerb} |`;
   });
   sections.push(`## Rollout
 
@@ -292,8 +292,8 @@ idle gptme-server on 127.0.0.1) one after another until none is outdated, at eac
 \`--max-rollout\`. The last pass is the one that finds nothing left. "At the CronJob's pace": the
 passes times its 5-minute schedule, what an operator waits in production. Setup ${r.setupSeconds.toFixed(0)} s.
 
-| --max-rollout | passes | Pods replaced | passes' own time | at the CronJob's pace | API calls | by call |
-|---:|---:|---:|---:|---:|---:|---|
+| --max-rollout | passes | Pods replaced | passes' own time | one pass, p50 / p99 | at the CronJob's pace | API calls | by call |
+|---:|---:|---:|---:|---:|---:|---:|---|
 ${rows.join("\n")}
 `);
   for (const run of r.runs) {

@@ -15,7 +15,9 @@ import {
   createNamespace,
   deleteNamespace,
   installTemplate,
+  type Stats,
   say,
+  stats,
 } from "./lib.js";
 
 export interface RolloutRun {
@@ -23,6 +25,8 @@ export interface RolloutRun {
   passes: number;
   /** The passes' own time, summed (the reaper's work, not the CronJob's schedule). */
   seconds: number;
+  /** Each replacing pass's own time (ms): the last, which finds nothing, left out. */
+  pass: Stats;
   /** API calls of all the passes, by "verb resource". */
   calls: Record<string, number>;
   replaced: number;
@@ -128,6 +132,7 @@ export async function rolloutAtScale(instances: number, maxes: number[]): Promis
       let passes = 0;
       let replaced = 0;
       let seconds = 0;
+      const passMs: number[] = [];
       try {
         for (;;) {
           const started = performance.now();
@@ -145,8 +150,10 @@ export async function rolloutAtScale(instances: number, maxes: number[]): Promis
               revision: { defaultCpuLimit: "1", defaultMemoryLimit: "1Gi", workspaces: true },
             },
           });
-          seconds += (performance.now() - started) / 1000;
+          const took = performance.now() - started;
+          seconds += took / 1000;
           passes++;
+          if (summary.outdated > 0) passMs.push(took);
           replaced += summary.outdated;
           if (summary.failed > 0) throw new Error(`a pass failed: ${JSON.stringify(summary)}`);
           if (summary.outdated === 0) break;
@@ -158,7 +165,7 @@ export async function rolloutAtScale(instances: number, maxes: number[]): Promis
       say(
         `rollout: --max-rollout ${max}: ${passes} passes, ${seconds.toFixed(1)} s, ${replaced} replaced`,
       );
-      runs.push({ maxRollout: max, passes, seconds, calls, replaced });
+      runs.push({ maxRollout: max, passes, seconds, calls, replaced, pass: stats(passMs) });
     }
     return { instances, runs, setupSeconds };
   } finally {
