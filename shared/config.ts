@@ -1,11 +1,13 @@
 import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { ConfigError } from "./config-error.js";
 import { byteSize, duration, originList, positiveInt, quantity } from "./config-values.js";
 import {
   type ApiKeyAllowlist,
   apiKeysFormat,
-  secretFormat,
+  MISSING_FILE,
+  optionalSecretFormat,
   tokenKeysFormat,
 } from "./credential-formats.js";
 import type { TokenKeys } from "./instance-token.js";
@@ -165,9 +167,49 @@ function readSetting(sources: ConfigSources, variable: string, path: string): st
   try {
     return sources.readFile(path);
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? "unreadable";
-    throw new ConfigError(`${variable}: cannot read ${path} (${reason})`);
+    throw readError(variable, path, error);
   }
+}
+
+/**
+ * The admin token's file, which may be absent (the manifests mount an optional Secret): the
+ * admin API is off until it appears, and off again if it goes, within the reload bound. A file
+ * that is there but empty or unreadable still stops the start.
+ */
+function optionalFile(
+  sources: ConfigSources,
+  variable: string,
+  path: string,
+  withinMs: number,
+  files: ReloadingFile<unknown>[],
+): ReloadingFile<string> {
+  const absent = (error: unknown) => (error as NodeJS.ErrnoException).code === "ENOENT";
+  let initial: string;
+  try {
+    initial = sources.readFile(path);
+  } catch (error) {
+    if (!absent(error)) throw readError(variable, path, error);
+    initial = MISSING_FILE;
+  }
+  const file = new ReloadingFile({
+    variable,
+    path,
+    format: optionalSecretFormat(variable),
+    withinMs,
+    initial,
+    read: (p) =>
+      readFile(p, "utf8").catch((error: unknown) => {
+        if (absent(error)) return MISSING_FILE;
+        throw error;
+      }),
+  });
+  files.push(file);
+  return file;
+}
+
+function readError(variable: string, path: string, error: unknown): ConfigError {
+  const reason = (error as NodeJS.ErrnoException).code ?? "unreadable";
+  return new ConfigError(`${variable}: cannot read ${path} (${reason})`);
 }
 
 function namespaceOf(sources: ConfigSources, configured: string | undefined): string {
@@ -218,7 +260,13 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
     podTemplate: env.POD_TEMPLATE,
     httpPort: env.HTTP_PORT,
     adminToken: env.ADMIN_TOKEN_FILE
-      ? reloading("ADMIN_TOKEN_FILE", env.ADMIN_TOKEN_FILE, secretFormat("ADMIN_TOKEN_FILE"))
+      ? optionalFile(
+          sources,
+          "ADMIN_TOKEN_FILE",
+          env.ADMIN_TOKEN_FILE,
+          env.CREDENTIALS_RELOAD,
+          credentialFiles,
+        )
       : env.ADMIN_TOKEN
         ? fixed(env.ADMIN_TOKEN)
         : undefined,
