@@ -30,10 +30,16 @@ describe.each(["handler", "reaper"])("Dockerfile.%s", (kind) => {
     // No node_modules in the image: esbuild bundled what runs (scripts/bundle.mjs).
     expect(finalStage).not.toContain("npm ci");
     const copies = finalStage.match(/^COPY .*$/gm) ?? [];
-    expect(copies).toEqual(["COPY package.json ./", "COPY --from=build /app/bundle ./dist"]);
+    expect(copies).toEqual([
+      "COPY --from=build /usr/local/bin/node /usr/local/bin/node",
+      "COPY package.json ./",
+      "COPY --from=build /app/bundle ./dist",
+    ]);
     expect(text).toContain("node scripts/bundle.mjs bundle");
     expect(finalStage).toMatch(/^USER [1-9]\d*:[1-9]\d*$/m);
-    expect(finalStage).toMatch(/^FROM node:\$\{NODE_VERSION\}-[a-z]+-slim$/m);
+    // The build stage is Node's slim image; the final one Debian's, with only its node binary.
+    expect(text).toMatch(/^FROM node:\$\{NODE_VERSION\}-bookworm-slim AS build$/m);
+    expect(finalStage).toMatch(/^FROM debian:bookworm-slim$/m);
     for (const label of ["title", "description", "version", "licenses"]) {
       expect(finalStage).toContain(`org.opencontainers.image.${label}=`);
     }
