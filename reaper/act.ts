@@ -71,27 +71,21 @@ export async function keepBusy(
 }
 
 /**
- * Leaves a busy outdated instance's Pod alone: a later pass replaces it once it is idle.
- * Nothing is written; its activity is the clients' to record.
+ * Leaves an outdated instance's Pod alone when its gptme-server is working, or cannot say
+ * it is not: a later pass replaces it once it answers idle. Nothing is written.
  */
 export function leaveBusy(
   action: ReapAction,
   verdict: Verdict,
   { log, dryRun }: ReapOptions,
 ): Outcome {
+  const detail = verdict.verdict === "busy" ? "busy" : "cannot tell whether it is working";
   log.info(
-    {
-      ...actionFields(action),
-      ...signalFields(verdict),
-      dryRun,
-      result: "skipped",
-      detail: "busy",
-    },
+    { ...actionFields(action), ...signalFields(verdict), dryRun, result: "skipped", detail },
     "reap",
   );
-  return { result: "skipped", verdict: "busy", reason: action.reason };
+  return { result: "skipped", verdict: verdict.verdict, reason: action.reason };
 }
-
 /** The probe's signal as log fields: what kept or doomed the instance. */
 export function signalFields(verdict: Verdict): Record<string, number | string | undefined> {
   return verdict.verdict === "unreachable"

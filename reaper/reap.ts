@@ -15,7 +15,7 @@ import {
   podsByName,
   type ReapAction,
 } from "./plan.js";
-import { probeInstance } from "./probe.js";
+import { type ProbeTarget, probeInstance } from "./probe.js";
 import { listClaims, listPods, PAGE_SIZE } from "./read.js";
 import { type Verdict, verdictOf } from "./verdict.js";
 
@@ -168,12 +168,32 @@ async function judgeAndAct(kube: Kube, action: ReapAction, options: ReapOptions)
   const rolling = action.reason === "outdated";
   if (probe && ((action.kind === "clientpod" && action.reason === "idle") || rolling)) {
     verdict = action.target
-      ? verdictOf(await probeInstance(action.target, probe.timeoutMs))
+      ? await probeWithRetries(action.target, probe.timeoutMs)
       : { verdict: "unreachable", unreachable: "no running Pod with an IP" };
-    if (verdict.verdict === "busy" && rolling) return leaveBusy(action, verdict, options);
+    // A rollout is maintenance: an instance that cannot say it is idle keeps its Pod.
+    if (rolling && verdict.verdict !== "idle") return leaveBusy(action, verdict, options);
     if (verdict.verdict === "busy") return keepBusy(kube, action, verdict, options);
   }
   return act(kube, action, options, verdict);
+}
+
+/** Waits before asking a refusing instance again (see probeWithRetries). */
+const REFUSED_RETRY_MS = [1_000, 2_000];
+
+/**
+ * The probe's verdict, asked again (after 1 s, then 2 s) while the connection is refused. A
+ * reaper Job's pod is new at every pass, and a network policy implementation may not have
+ * admitted its address yet in its first seconds (seen on the real node: kube-router refused
+ * the first probes of a fresh reaper pod); a server that really is gone keeps refusing.
+ */
+async function probeWithRetries(target: ProbeTarget, timeoutMs: number): Promise<Verdict> {
+  let verdict = verdictOf(await probeInstance(target, timeoutMs));
+  for (const waitMs of REFUSED_RETRY_MS) {
+    if (verdict.verdict !== "unreachable" || !verdict.unreachable.includes("ECONNREFUSED")) break;
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+    verdict = verdictOf(await probeInstance(target, timeoutMs));
+  }
+  return verdict;
 }
 
 /**

@@ -73,13 +73,13 @@ describe("template revisions and rollouts", () => {
     handler = startHandler(namespace, { ADMIN_TOKEN: ADMIN, PUBLIC_URL: "https://fleet.test" });
     http = await listenHandler(handler);
     kube = new Kube(adminKubeConfig(), namespace);
-    // Ready means its gptme-server answered: a and b get one each (as a kubelet would start
-    // them); c and d never do, and stay starting.
-    for (const id of ["a", "b", "c", "d"]) {
+    // Ready means its gptme-server answered: a to d get one each (as a kubelet would start
+    // them); e never does, and stays starting.
+    for (const id of ["a", "b", "c", "d", "e"]) {
       const res = await handler.request(`/instances/${id}?wait=0`, { apiKey: KEY });
       instances[id] = await res.json();
     }
-    for (const id of ["a", "b"]) {
+    for (const id of ["a", "b", "c", "d"]) {
       servers.set(id, await runInstancePod(namespace, await withIp(instances[id].name)));
       const ready = await (
         await handler.request(`/instances/${id}?wait=30`, { apiKey: KEY })
@@ -107,12 +107,12 @@ describe("template revisions and rollouts", () => {
     expect(await admin("/admin/rollout")).toMatchObject({
       template: "gptme-client",
       current: revision,
-      instances: 4,
+      instances: 5,
       outdated: 0,
-      revisions: [{ revision, current: true, instances: 4, outdated: 0 }],
+      revisions: [{ revision, current: true, instances: 5, outdated: 0 }],
     });
     // The same revision for every instance: nothing per instance goes into it.
-    for (const id of ["b", "c", "d"]) {
+    for (const id of ["b", "c", "d", "e"]) {
       expect((await clientPodOf(instances[id].name)).status?.revision).toBe(revision);
     }
   });
@@ -161,9 +161,9 @@ describe("template revisions and rollouts", () => {
     expect(after.current).toMatch(/^[0-9a-f]{10}$/);
     expect(after.current).not.toBe(before.current);
     expect(after).toMatchObject({
-      instances: 4,
-      outdated: 4,
-      revisions: [{ revision: before.current, current: false, instances: 4, outdated: 4 }],
+      instances: 5,
+      outdated: 5,
+      revisions: [{ revision: before.current, current: false, instances: 5, outdated: 5 }],
     });
     const outdated = await admin("/admin/pods?outdated=true");
     expect(outdated.items.map((i: { name: string }) => i.name).sort()).toEqual(
@@ -195,6 +195,7 @@ describe("template revisions and rollouts", () => {
     const replaced = first.lines.filter((l) => l.reason === "outdated" && l.result === "deleted");
     expect(replaced).toHaveLength(2);
     expect(replaced.map((l) => l.name)).not.toContain(instances.b.name);
+    expect(replaced.map((l) => l.name)).not.toContain(instances.e.name);
     const busy = first.lines.find((l) => l.name === instances.b.name);
     if (busy)
       expect(busy).toMatchObject({ reason: "outdated", result: "skipped", sseConnections: 1 });
@@ -206,8 +207,17 @@ describe("template revisions and rollouts", () => {
       result: "skipped",
       sseConnections: 1,
     });
+    // e's gptme-server never answers: a rollout does not replace what cannot say it is idle
+    // (asked three times: a refusal may be a fresh reaper pod's network policy lag).
+    expect(second.lines.find((l) => l.name === instances.e.name)).toMatchObject({
+      reason: "outdated",
+      result: "skipped",
+      detail: "cannot tell whether it is working",
+      unreachable: expect.stringContaining("ECONNREFUSED"),
+    });
     // The busy one's Pod is the one it had; the others' are gone (or going), their ClientPods stay.
     expect((await podOf(instances.b.name)).metadata?.uid).toBe(uids.b);
+    expect((await podOf(instances.e.name)).metadata?.uid).toBe(uids.e);
     for (const id of ["a", "c", "d"]) {
       await eventually(async () => {
         const pod = await podOf(instances[id].name).catch(() => undefined);
@@ -216,8 +226,8 @@ describe("template revisions and rollouts", () => {
           : undefined;
       }, `${id}'s old Pod to go`);
       expect((await clientPodOf(instances[id].name)).metadata.uid).toBe(owners[id]);
+      await stopServer(id);
     }
-    await stopServer("a");
   });
 
   it("starts the new Pod on the next request, with the same token and workspace", async () => {
@@ -238,8 +248,8 @@ describe("template revisions and rollouts", () => {
       revision: rollout.current,
       outdated: false,
     });
-    // Only b still runs the old revision (c and d have no Pod until their clients return).
-    expect(rollout).toMatchObject({ instances: 4, outdated: 1 });
+    // Only b and e still run the old revision (c and d have no Pod until their clients return).
+    expect(rollout).toMatchObject({ instances: 5, outdated: 2 });
 
     // The new gptme-server over the same workspace has the conversation made before.
     servers.set("a", await runInstancePod(namespace, await withIp(name)));

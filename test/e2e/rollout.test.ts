@@ -109,7 +109,8 @@ describe("a rollout of the gptme-server image on the real node", () => {
 
     const busy = runReaperJob("reap-rollout");
     jobs.push(busy.job);
-    expect(busy.lines.find((l) => l.name === name)).toMatchObject({
+    const decided = busy.lines.find((l) => l.name === name);
+    expect(decided, JSON.stringify(decided)).toMatchObject({
       reason: "outdated",
       result: "skipped",
       sseConnections: 1,
