@@ -11,6 +11,7 @@ import type { Metrics } from "./metrics.js";
 import { previewRoutes } from "./previews/routes.js";
 import { recordRequest } from "./request-log.js";
 import { adminRoutes } from "./routes/admin.js";
+import { adminRolloutRoutes } from "./routes/admin-rollout.js";
 import { adminWorkspaceRoutes } from "./routes/admin-workspaces.js";
 import { instanceRoutes } from "./routes/instances.js";
 import { opsRoutes, Readiness } from "./routes/ops.js";
@@ -76,6 +77,7 @@ export function createApp(deps: AppDeps, parts: AppParts): H3 {
   instanceRoutes(app, config, instances, identities);
   signinRoutes(app, { ...deps, ...parts, now: deps.now ?? (() => new Date()) });
   adminRoutes(app, config, kube, instances);
+  adminRolloutRoutes(app, config, kube);
   adminWorkspaceRoutes(app, config, kube);
   opsRoutes(app, new Readiness(kube), metrics);
   previewRoutes(app, config, kube, parts.codes, identities);

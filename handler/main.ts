@@ -5,6 +5,7 @@ import { ConfigError, loadHandlerConfig } from "../shared/config.js";
 import { Kube } from "../shared/kube/client.js";
 import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
 import { createLogger, LogOutput } from "../shared/log.js";
+import { fleetVersion } from "../shared/version.js";
 import { Metrics } from "./metrics.js";
 import { createFleetHandler } from "./server.js";
 
@@ -15,6 +16,10 @@ const LOG_FLUSH_MS = 2_000;
 
 // The one place that reads the environment and listens.
 async function main(): Promise<void> {
+  if (process.argv.slice(2).includes("--version")) {
+    process.stdout.write(`fleet-handler ${fleetVersion()}\n`);
+    process.exit(0);
+  }
   let config: ReturnType<typeof loadHandlerConfig>;
   let kubeConfig: ReturnType<typeof loadKubeConfig>;
   try {
@@ -56,7 +61,12 @@ async function main(): Promise<void> {
   }
   listener.server.on("upgrade", fleet.upgrade);
   log.info(
-    { port: config.httpPort, namespace: config.namespace, podTemplate: config.podTemplate },
+    {
+      port: config.httpPort,
+      namespace: config.namespace,
+      podTemplate: config.podTemplate,
+      version: fleetVersion(),
+    },
     "listening",
   );
   if (config.gateway.publicUrl === undefined) {

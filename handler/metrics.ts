@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import { type KubeObserver, KubeUnavailableError } from "../shared/kube/client.js";
 import type { ReloadObserver } from "../shared/reloading-file.js";
+import { fleetVersion } from "../shared/version.js";
 import type { InstanceEvents } from "./instances/instances.js";
 import type { PoolEvents } from "./pool/pool.js";
 
@@ -114,9 +115,31 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly buildInfo = new Gauge({
+    name: "fleet_build_info",
+    help: "The running handler's version (always 1).",
+    labelNames: ["version"] as const,
+    registers: [this.registry],
+  });
+
+  private openExchanges: () => number = () => 0;
+  /** Read at each scrape from the gateway (see countOpenExchanges). */
+  readonly gatewayOpen: Gauge = new Gauge({
+    name: "fleet_gateway_open_exchanges",
+    help: "Gateway exchanges open now (requests in flight, event streams, WebSockets).",
+    registers: [this.registry],
+    collect: () => this.gatewayOpen.set(this.openExchanges()),
+  });
+
   /** `processMetrics` adds Node's default metrics (memory, CPU, event loop lag). */
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+    this.buildInfo.set({ version: fleetVersion() }, 1);
+  }
+
+  /** Where the open exchanges gauge reads from, once the gateway exists. */
+  countOpenExchanges(source: () => number): void {
+    this.openExchanges = source;
   }
 
   readonly kubeObserver: KubeObserver = {

@@ -77,6 +77,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
       codes,
       now,
     });
+  metrics.countOpenExchanges(() => gateway.openExchanges);
   const routes = toNodeHandler(app);
   return {
     app,

@@ -16,6 +16,7 @@ export type Result = "deleted" | "skipped" | "failed";
 export interface Outcome {
   result: Result;
   verdict?: Verdict["verdict"];
+  reason?: ReapAction["reason"];
 }
 
 /**
@@ -69,6 +70,22 @@ export async function keepBusy(
   }
 }
 
+/**
+ * Leaves an outdated instance's Pod alone when its gptme-server is working, or cannot say
+ * it is not: a later pass replaces it once it answers idle. Nothing is written.
+ */
+export function leaveBusy(
+  action: ReapAction,
+  verdict: Verdict,
+  { log, dryRun }: ReapOptions,
+): Outcome {
+  const detail = verdict.verdict === "busy" ? "busy" : "cannot tell whether it is working";
+  log.info(
+    { ...actionFields(action), ...signalFields(verdict), dryRun, result: "skipped", detail },
+    "reap",
+  );
+  return { result: "skipped", verdict: verdict.verdict, reason: action.reason };
+}
 /** The probe's signal as log fields: what kept or doomed the instance. */
 export function signalFields(verdict: Verdict): Record<string, number | string | undefined> {
   return verdict.verdict === "unreachable"
@@ -123,7 +140,8 @@ function deleteOf(kube: Kube, action: ReapAction): Promise<DeleteResult> {
     case "workspace":
       return kube.claims.delete(action.name, read);
     case "pod":
-      return kube.pods.delete(action.name, { uid: action.uid });
+      // An orphan by uid; an outdated Pod also by resourceVersion (unused since read).
+      return kube.pods.delete(action.name, read);
   }
 }
 

@@ -8,6 +8,7 @@ import { Kube } from "../shared/kube/client.js";
 import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
 import { createLogger, type Logger, LogOutput } from "../shared/log.js";
 import { TokenKeyring } from "../shared/token-keyring.js";
+import { fleetVersion } from "../shared/version.js";
 import { tendPool } from "./pool.js";
 import { reap } from "./reap.js";
 import { command, type ReaperSettings, settingsFrom } from "./settings.js";
@@ -19,6 +20,10 @@ async function main(output: LogOutput): Promise<number> {
   const argv = process.argv.slice(2);
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${await renderUsage(command)}\n`);
+    return 0;
+  }
+  if (argv.includes("--version")) {
+    process.stdout.write(`fleet-reaper ${fleetVersion()}\n`);
     return 0;
   }
   let settings: ReaperSettings;
@@ -34,6 +39,7 @@ async function main(output: LogOutput): Promise<number> {
   const log = createLogger({ level: settings.logLevel, name: "fleet-reaper" }, output);
   log.info(
     {
+      version: fleetVersion(),
       namespace: settings.namespace,
       idleTimeoutSeconds: settings.idleTimeoutMs / 1000,
       maxLifetimeSeconds: settings.maxLifetimeMs / 1000,
@@ -42,6 +48,9 @@ async function main(output: LogOutput): Promise<number> {
       probeTimeoutSeconds:
         settings.probeTimeoutMs === undefined ? null : settings.probeTimeoutMs / 1000,
       dryRun: settings.dryRun,
+      rollout: settings.rollout
+        ? { idleSeconds: settings.rollout.idleMs / 1000, max: settings.rollout.max }
+        : "off",
     },
     "starting",
   );
@@ -52,6 +61,7 @@ async function main(output: LogOutput): Promise<number> {
       dryRun: settings.dryRun,
       concurrency: settings.concurrency,
       probe: settings.probeTimeoutMs === undefined ? false : { timeoutMs: settings.probeTimeoutMs },
+      rollout: settings.rollout ?? false,
       now: () => new Date(),
       log,
     });

@@ -4,14 +4,24 @@ import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
 import { instancePortOf } from "../shared/pod-spec.js";
 import { hasPodEnded, ownerNameOf, ownerUidOf } from "../shared/pods.js";
 import { isPoolMember } from "../shared/pool.js";
+import { podRevisionOf } from "../shared/revision.js";
 import { lastUsedOf } from "../shared/workspace.js";
 import type { ProbeTarget } from "./probe.js";
 
-export type ReapReason = "idle" | "max-lifetime" | "pod-ended" | "orphan" | "workspace-retention";
+export type ReapReason =
+  | "idle"
+  | "max-lifetime"
+  | "pod-ended"
+  | "orphan"
+  | "workspace-retention"
+  | "outdated";
 
 /** One deletion the reaper decided on, with what it needs to delete exactly what it judged. */
 export interface ReapAction {
-  /** A ClientPod (the whole instance), a lone Pod (an orphan) or a workspace claim. */
+  /**
+   * A ClientPod (the whole instance), a lone Pod (an orphan, or an outdated instance's Pod,
+   * which the next request starts again from the current template) or a workspace claim.
+   */
   kind: "clientpod" | "pod" | "workspace";
   name: string;
   clientId: string | undefined;
@@ -167,6 +177,50 @@ export function planWorkspaces(
       idleSeconds: Math.floor((now.getTime() - lastUsed.getTime()) / 1000),
       uid,
       resourceVersion,
+    });
+  }
+  return actions;
+}
+
+/**
+ * The Pods to replace because their instance runs an older revision than its template gives
+ * now (`current`, by template name; a template that is gone rolls nothing): the instance's
+ * own running Pod, idle for at least `idleMs` by its ClientPod's activity, and not among
+ * `leaving` (instances this pass deletes anyway). Longest idle first: the least likely to be
+ * used while its Pod restarts. The Pod goes only if unchanged since read (resourceVersion):
+ * an activity write in between mirrors itself onto the Pod and keeps it.
+ */
+export function planRollout(
+  clientPods: readonly ClientPod[],
+  pods: ReadonlyMap<string, V1Pod>,
+  now: Date,
+  current: ReadonlyMap<string, string | undefined>,
+  idleMs: number,
+  leaving: ReadonlySet<string>,
+): ReapAction[] {
+  const actions: ReapAction[] = [];
+  for (const cp of clientPods) {
+    const { name, uid: ownerUid, creationTimestamp, deletionTimestamp } = cp.metadata;
+    if (deletionTimestamp || leaving.has(name)) continue;
+    const pod = pods.get(name);
+    const revision = current.get(cp.spec.podTemplate);
+    const podUid = pod?.metadata?.uid;
+    if (!pod || !podUid || revision === undefined) continue;
+    if (ownerUidOf(pod) !== ownerUid || pod.metadata?.deletionTimestamp || hasPodEnded(pod))
+      continue;
+    if (podRevisionOf(pod) === revision) continue;
+    const since = cp.status?.lastActivity ?? creationTimestamp;
+    const idle = now.getTime() - since.getTime();
+    if (idle < idleMs) continue;
+    actions.push({
+      kind: "pod",
+      name,
+      clientId: cp.spec.clientId,
+      reason: "outdated",
+      idleSeconds: Math.floor(idle / 1000),
+      uid: podUid,
+      resourceVersion: pod.metadata?.resourceVersion,
+      target: targetOf(pod, ownerUid),
     });
   }
   return actions;

@@ -2,6 +2,7 @@ import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { LABEL_CLIENT, MANAGED_SELECTOR } from "../shared/clientpod.js";
 import type { Kube, ListOptions, Page } from "../shared/kube/client.js";
 import { HTTP_PORT_NAME } from "../shared/pod-spec.js";
+import { ANNOTATION_REVISION, podRevisionOf } from "../shared/revision.js";
 import { ANNOTATION_LAST_USED } from "../shared/workspace.js";
 
 // What the reaper reads of the fleet: every object in pages, each cut down to the fields its
@@ -21,12 +22,16 @@ function slimPod(pod: V1Pod): V1Pod {
   // The probe's target: the pod IP and the one container port named `http`.
   const serving = pod.spec?.containers.find((c) => c.ports?.some((p) => p.name === HTTP_PORT_NAME));
   const http = serving?.ports?.find((p) => p.name === HTTP_PORT_NAME);
+  // An outdated Pod is replaced only if unchanged since this read (its resourceVersion).
+  const revision = podRevisionOf(pod);
   return {
     metadata: {
       name: pod.metadata?.name,
       uid: pod.metadata?.uid,
+      resourceVersion: pod.metadata?.resourceVersion,
       deletionTimestamp: pod.metadata?.deletionTimestamp,
       labels: client ? { [LABEL_CLIENT]: client } : undefined,
+      annotations: revision ? { [ANNOTATION_REVISION]: revision } : undefined,
       ownerReferences: owner ? [owner] : undefined,
     },
     spec: {

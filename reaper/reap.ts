@@ -1,19 +1,22 @@
+import type { V1PodTemplate } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import { MANAGED_SELECTOR } from "../shared/clientpod.js";
 import type { ExpiryDefaults } from "../shared/expiry.js";
 import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
+import { type RevisionSettings, revisionOf } from "../shared/revision.js";
 import { mountedClaimsOf } from "../shared/workspace.js";
-import { execute, keepBusy, type Outcome, planned, signalFields } from "./act.js";
+import { execute, keepBusy, leaveBusy, type Outcome, planned, signalFields } from "./act.js";
 import { removeExpiredCodes } from "./codes.js";
 import {
   planClientPods,
   planOrphans,
+  planRollout,
   planWorkspaces,
   podsByName,
   type ReapAction,
 } from "./plan.js";
-import { probeInstance } from "./probe.js";
+import { type ProbeTarget, probeInstance } from "./probe.js";
 import { listClaims, listPods, PAGE_SIZE } from "./read.js";
 import { type Verdict, verdictOf } from "./verdict.js";
 
@@ -33,6 +36,11 @@ export interface ReapOptions {
    */
   probe: false | { timeoutMs: number };
   /**
+   * Replace the Pods of instances made from an older revision once idle `idleMs` and not
+   * busy, at most `max` per pass; false or unset: no rollout (ROLLOUT=off).
+   */
+  rollout?: false | { idleMs: number; max: number; revision: RevisionSettings };
+  /**
    * Runs for each action once it is judged (probed) and before the reaper writes (deletes
    * it, or records it busy); tests use it to make races deterministic.
    */
@@ -51,6 +59,8 @@ export interface ReapSummary {
   busy: number;
   /** Of the deleted: idle, and their gptme-server gave no usable answer within the bound. */
   unreachable: number;
+  /** Pods of outdated instances replaced (not counted in deleted: the instances stay). */
+  outdated: number;
   failed: number;
   dryRun: boolean;
   durationMs: number;
@@ -73,6 +83,8 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   const liveOwners = new Set<string>();
   const instances = new Set<string>();
   const actions: ReapAction[] = [];
+  const outdated: ReapAction[] = [];
+  const current = new CurrentRevisions(kube, options.rollout);
   let checked = 0;
   let token: string | undefined;
   do {
@@ -87,7 +99,15 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
       liveOwners.add(cp.metadata.uid);
       instances.add(cp.metadata.name);
     }
-    actions.push(...planClientPods(page.items, podIndex, now, options.defaults));
+    const leaving = planClientPods(page.items, podIndex, now, options.defaults);
+    actions.push(...leaving);
+    if (options.rollout) {
+      const revisions = await current.of(page.items.map((cp) => cp.spec.podTemplate));
+      const names = new Set(leaving.map((a) => a.name));
+      outdated.push(
+        ...planRollout(page.items, podIndex, now, revisions, options.rollout.idleMs, names),
+      );
+    }
     checked += page.items.length;
     token = page.continue;
   } while (token);
@@ -100,6 +120,9 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   const outcomes = await Promise.all(
     actions.map((action) => limit(() => judgeAndAct(kube, action, options))),
   );
+  if (options.rollout) {
+    outcomes.push(...(await rollOut(kube, outdated, options.rollout.max, options, limit)));
+  }
 
   // Read after the instances' pass, so the claims of instances it just deleted carry their
   // last use; judged against the Pods read at the start (a Pod deleted since still counts
@@ -123,10 +146,13 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   const summary: ReapSummary = {
     checked,
     workspaces: claims.length,
-    deleted: count((o) => o.result === "deleted"),
+    deleted: count((o) => o.result === "deleted" && o.reason !== "outdated"),
     skipped: count((o) => o.result === "skipped"),
     busy: count((o) => o.verdict === "busy"),
-    unreachable: count((o) => o.verdict === "unreachable" && o.result === "deleted"),
+    unreachable: count(
+      (o) => o.verdict === "unreachable" && o.result === "deleted" && o.reason !== "outdated",
+    ),
+    outdated: count((o) => o.result === "deleted" && o.reason === "outdated"),
     failed: count((o) => o.result === "failed") + codes.failed,
     dryRun,
     durationMs: Math.round(performance.now() - started),
@@ -139,18 +165,96 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
 /**
  * An idle instance is probed first (max-lifetime is a hard ceiling; ended and orphaned
  * Pods serve nothing): busy, it stays and its activity is recorded; idle or unreachable,
- * it goes as the plan said.
+ * it goes as the plan said. An outdated instance's Pod is probed the same way; busy, it is
+ * left for a later pass.
  */
 async function judgeAndAct(kube: Kube, action: ReapAction, options: ReapOptions): Promise<Outcome> {
   const { probe } = options;
   let verdict: Verdict | undefined;
-  if (probe && action.kind === "clientpod" && action.reason === "idle") {
+  const rolling = action.reason === "outdated";
+  if (probe && ((action.kind === "clientpod" && action.reason === "idle") || rolling)) {
     verdict = action.target
-      ? verdictOf(await probeInstance(action.target, probe.timeoutMs))
+      ? await probeWithRetries(action.target, probe.timeoutMs)
       : { verdict: "unreachable", unreachable: "no running Pod with an IP" };
+    // A rollout is maintenance: an instance that cannot say it is idle keeps its Pod.
+    if (rolling && verdict.verdict !== "idle") return leaveBusy(action, verdict, options);
     if (verdict.verdict === "busy") return keepBusy(kube, action, verdict, options);
   }
   return act(kube, action, options, verdict);
+}
+
+/** Waits before asking a refusing instance again (see probeWithRetries). */
+const REFUSED_RETRY_MS = [1_000, 2_000];
+
+/**
+ * The probe's verdict, asked again (after 1 s, then 2 s) while the connection is refused. A
+ * reaper Job's pod is new at every pass, and a network policy implementation may not have
+ * admitted its address yet in its first seconds (seen on the real node: kube-router refused
+ * the first probes of a fresh reaper pod); a server that really is gone keeps refusing.
+ */
+async function probeWithRetries(target: ProbeTarget, timeoutMs: number): Promise<Verdict> {
+  let verdict = verdictOf(await probeInstance(target, timeoutMs));
+  for (const waitMs of REFUSED_RETRY_MS) {
+    if (verdict.verdict !== "unreachable" || !verdict.unreachable.includes("ECONNREFUSED")) break;
+    await new Promise((resolve) => setTimeout(resolve, waitMs));
+    verdict = verdictOf(await probeInstance(target, timeoutMs));
+  }
+  return verdict;
+}
+
+/**
+ * Replaces outdated Pods, longest idle first, until `max` are replaced or none is left: in
+ * batches of what remains of `max`, so a busy or changed instance gives its place to the next
+ * one without probing the whole fleet.
+ */
+async function rollOut(
+  kube: Kube,
+  candidates: ReapAction[],
+  max: number,
+  options: ReapOptions,
+  limit: ReturnType<typeof pLimit>,
+): Promise<Outcome[]> {
+  candidates.sort((a, b) => (b.idleSeconds ?? 0) - (a.idleSeconds ?? 0));
+  const outcomes: Outcome[] = [];
+  let replaced = 0;
+  let next = 0;
+  while (replaced < max && next < candidates.length) {
+    const batch = candidates.slice(next, next + max - replaced);
+    next += batch.length;
+    const results = await Promise.all(
+      batch.map((action) => limit(() => judgeAndAct(kube, action, options))),
+    );
+    outcomes.push(...results);
+    replaced += results.filter((o) => o.result === "deleted").length;
+  }
+  return outcomes;
+}
+
+/** The current revision of each template, each read once per pass. */
+class CurrentRevisions {
+  private readonly known = new Map<string, Promise<string | undefined>>();
+
+  constructor(
+    private readonly kube: Kube,
+    private readonly rollout: ReapOptions["rollout"],
+  ) {}
+
+  async of(names: string[]): Promise<Map<string, string | undefined>> {
+    const settings = this.rollout ? this.rollout.revision : undefined;
+    for (const name of names) {
+      if (!settings || this.known.has(name)) continue;
+      this.known.set(
+        name,
+        this.kube.podTemplates
+          .get(name)
+          .then((t: V1PodTemplate | undefined) => t && revisionOf(t, settings)),
+      );
+    }
+    const entries = await Promise.all(
+      [...this.known].map(async ([name, revision]) => [name, await revision] as const),
+    );
+    return new Map(entries);
+  }
 }
 
 /** Deletes what the plan said (after the test hook), or reports it in a dry run. */
@@ -165,5 +269,5 @@ async function act(
   const result = options.dryRun
     ? planned(action, options.log, signal)
     : await execute(kube, action, options, signal);
-  return { result, verdict: verdict?.verdict };
+  return { result, verdict: verdict?.verdict, reason: action.reason };
 }

@@ -19,6 +19,11 @@ describe("reaper settings", () => {
       concurrency: 10,
       probeTimeoutMs: 2_000,
       workspaceRetentionMs: 30 * 86_400_000,
+      rollout: {
+        idleMs: 600_000,
+        max: 10,
+        revision: { defaultCpuLimit: "1", defaultMemoryLimit: "1Gi", workspaces: true },
+      },
       logLevel: "info",
       poolSize: 0,
     });
@@ -29,6 +34,21 @@ describe("reaper settings", () => {
     expect(() => settingsFrom([], sources({ NAMESPACE: "fleet", POOL_SIZE: "-1" }))).toThrow(
       /^POOL_SIZE: /,
     );
+  });
+
+  it("takes the rollout from ROLLOUT and ROLLOUT_IDLE, and its bound from --max-rollout", () => {
+    const env = sources({ ROLLOUT_IDLE: "2m", WORKSPACES: "off", DEFAULT_CPU_LIMIT: "2" });
+    expect(settingsFrom(["--max-rollout", "100"], env).rollout).toEqual({
+      idleMs: 120_000,
+      max: 100,
+      revision: { defaultCpuLimit: "2", defaultMemoryLimit: "1Gi", workspaces: false },
+    });
+    expect(settingsFrom([], sources({ ROLLOUT: "off" })).rollout).toBeUndefined();
+    expect(settingsFrom(["--max-rollout=0"], sources()).rollout).toBeUndefined();
+    expect(() => settingsFrom(["--max-rollout", "-1"], sources())).toThrow(/^--max-rollout:/);
+    expect(() => settingsFrom(["--max-rollout", "ten"], sources())).toThrow(/^--max-rollout:/);
+    expect(() => settingsFrom([], sources({ ROLLOUT: "always" }))).toThrow(/^ROLLOUT: /);
+    expect(() => settingsFrom([], sources({ ROLLOUT_IDLE: "soon" }))).toThrow(/^ROLLOUT_IDLE: /);
   });
 
   it("takes the workspace retention from WORKSPACE_RETENTION, or --workspace-retention", () => {

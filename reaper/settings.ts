@@ -1,8 +1,16 @@
 import { type ArgsDef, parseArgs } from "citty";
-import { ConfigError, defaultSources, loadFleetConfig } from "../shared/config.js";
+import {
+  ConfigError,
+  defaultSources,
+  loadFleetConfig,
+  loadRolloutConfig,
+  type RolloutConfig,
+} from "../shared/config.js";
 import { parseDurationMs } from "../shared/duration.js";
 
 const DEFAULT_CONCURRENCY = 10;
+const DEFAULT_MAX_ROLLOUT = 10;
+const MAX_MAX_ROLLOUT = 10_000;
 const MAX_CONCURRENCY = 100;
 /** Long enough for a loaded gptme-server (it answers both paths in milliseconds when idle). */
 const DEFAULT_PROBE_TIMEOUT_MS = 2_000;
@@ -46,6 +54,12 @@ export const args = {
     negativeDescription: "Delete idle instances without asking their gptme-server.",
     description: "Ask an idle instance's gptme-server whether it is working before deleting it.",
   },
+  "max-rollout": {
+    type: "string",
+    valueHint: "N",
+    description: `Pods of outdated instances replaced at most per pass (default: ${DEFAULT_MAX_ROLLOUT}; ROLLOUT=off disables).`,
+  },
+  version: { type: "boolean", description: "Print the version and exit." },
   help: { type: "boolean", description: "Show this help." },
 } satisfies ArgsDef;
 
@@ -67,6 +81,8 @@ export interface ReaperSettings {
   concurrency: number;
   /** Undefined with --no-probe. */
   probeTimeoutMs: number | undefined;
+  /** Undefined with ROLLOUT=off. */
+  rollout: (Omit<RolloutConfig, "enabled"> & { max: number }) | undefined;
   logLevel: string;
   /** POOL_SIZE: the pass keeps this many pool members (0: no pool). */
   poolSize: number;
@@ -83,6 +99,7 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
     "maxLifetime",
     "probeTimeout",
     "workspaceRetention",
+    "maxRollout",
   ]);
   const unknown = Object.keys(parsed).find((key) => !known.has(key));
   if (unknown) throw new ConfigError(`--${unknown}: unknown flag (see --help)`);
@@ -115,6 +132,14 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
       throw new ConfigError(`--concurrency: expected a whole number from 1 to ${MAX_CONCURRENCY}`);
     }
   }
+  let maxRollout = DEFAULT_MAX_ROLLOUT;
+  if (parsed["max-rollout"] !== undefined) {
+    maxRollout = Number(parsed["max-rollout"]);
+    if (!/^\d+$/.test(parsed["max-rollout"]) || maxRollout > MAX_MAX_ROLLOUT) {
+      throw new ConfigError(`--max-rollout: expected a whole number from 0 to ${MAX_MAX_ROLLOUT}`);
+    }
+  }
+  const rollout = loadRolloutConfig(sources);
   const probeTimeoutMs = duration(
     "probe-timeout",
     parsed["probe-timeout"],
@@ -136,6 +161,10 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
     workspaceRetentionMs,
     concurrency,
     probeTimeoutMs: parsed.probe === false ? undefined : probeTimeoutMs,
+    rollout:
+      rollout.enabled && maxRollout > 0
+        ? { idleMs: rollout.idleMs, revision: rollout.revision, max: maxRollout }
+        : undefined,
     logLevel: fleet.logLevel,
     poolSize: fleet.poolSize,
   };

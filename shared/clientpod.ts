@@ -64,6 +64,7 @@ export const clientPodSchema = z.object({
         .object({ at: timestamp, verdict: z.string(), detail: z.string().optional() })
         .optional(),
       workspace: z.object({ name: z.string(), state: z.enum(["new", "kept"]) }).optional(),
+      revision: z.string().optional(),
     })
     .optional(),
 });
@@ -84,6 +85,8 @@ export interface ClientPodStatus {
   lastReap?: LastReap;
   /** The instance's workspace, once its claim is made or found. */
   workspace?: Workspace;
+  /** The revision (shared/revision.ts) of the Pod last started for the instance. */
+  revision?: string;
 }
 
 /** The reaper's latest verdict on an instance it kept (a deleted one has no status to show). */

@@ -62,6 +62,24 @@ describe("loadHandlerConfig", () => {
     expect(config.credentialFiles).toEqual([]);
   });
 
+  it("starts with the admin API off while ADMIN_TOKEN_FILE's file does not exist (an optional Secret)", async () => {
+    const config = loadHandlerConfig(sources({ ADMIN_TOKEN_FILE: "/run/admin/ADMIN_TOKEN" }));
+    expect(config.adminToken?.current()).toBe("");
+    expect(config.credentialFiles).toHaveLength(1);
+    // A file that is there must still hold a token.
+    expect(() => loadHandlerConfig(sources({ ADMIN_TOKEN_FILE: "/t" }, { "/t": "\n" }))).toThrow(
+      "ADMIN_TOKEN_FILE: the file is empty",
+    );
+    expect(() =>
+      loadHandlerConfig({
+        env: { CLIENT_AUTH: "open", ADMIN_TOKEN_FILE: "/t" },
+        readFile: () => {
+          throw Object.assign(new Error("denied"), { code: "EACCES" });
+        },
+      }),
+    ).toThrow("ADMIN_TOKEN_FILE: cannot read /t (EACCES)");
+  });
+
   it("takes the namespace from the service account when NAMESPACE is unset", () => {
     const config = loadHandlerConfig(
       sources({}, { "/var/run/secrets/kubernetes.io/serviceaccount/namespace": "gptme-fleet\n" }),
@@ -130,7 +148,6 @@ describe("loadHandlerConfig", () => {
     [{ NAMESPACE: "Not_A_Namespace" }, "NAMESPACE"],
     [{ DEFAULT_CPU_LIMIT: "lots" }, "DEFAULT_CPU_LIMIT"],
     [{ DEFAULT_MEMORY_LIMIT: "1 GB" }, "DEFAULT_MEMORY_LIMIT"],
-    [{ ADMIN_TOKEN_FILE: "/missing" }, "ADMIN_TOKEN_FILE"],
     [{ API_KEYS_FILE: "/missing" }, "API_KEYS_FILE"],
     [{ ADMIN_TOKEN: "a", ADMIN_TOKEN_FILE: "/t" }, "ADMIN_TOKEN_FILE"],
     [{ PUBLIC_URL: "fleet.example.com" }, "PUBLIC_URL"],

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { ConfigError } from "./config-error.js";
 import {
@@ -12,12 +13,15 @@ import {
 import {
   type ApiKeyAllowlist,
   apiKeysFormat,
+  MISSING_FILE,
+  optionalSecretFormat,
   secretFormat,
   tokenKeysFormat,
 } from "./credential-formats.js";
 import type { TokenKeys } from "./instance-token.js";
 import type { JwtSettings } from "./jwt-settings.js";
 import { type Current, type FileFormat, fixed, ReloadingFile } from "./reloading-file.js";
+import type { RevisionSettings } from "./revision.js";
 import type { WorkspaceSettings } from "./workspace.js";
 
 /** Where a pod finds its own namespace when it runs with a service account. */
@@ -226,9 +230,49 @@ function readSetting(sources: ConfigSources, variable: string, path: string): st
   try {
     return sources.readFile(path);
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? "unreadable";
-    throw new ConfigError(`${variable}: cannot read ${path} (${reason})`);
+    throw readError(variable, path, error);
   }
+}
+
+/**
+ * The admin token's file, which may be absent (the manifests mount an optional Secret): the
+ * admin API is off until it appears, and off again if it goes, within the reload bound. A file
+ * that is there but empty or unreadable still stops the start.
+ */
+function optionalFile(
+  sources: ConfigSources,
+  variable: string,
+  path: string,
+  withinMs: number,
+  files: ReloadingFile<unknown>[],
+): ReloadingFile<string> {
+  const absent = (error: unknown) => (error as NodeJS.ErrnoException).code === "ENOENT";
+  let initial: string;
+  try {
+    initial = sources.readFile(path);
+  } catch (error) {
+    if (!absent(error)) throw readError(variable, path, error);
+    initial = MISSING_FILE;
+  }
+  const file = new ReloadingFile({
+    variable,
+    path,
+    format: optionalSecretFormat(variable),
+    withinMs,
+    initial,
+    read: (p) =>
+      readFile(p, "utf8").catch((error: unknown) => {
+        if (absent(error)) return MISSING_FILE;
+        throw error;
+      }),
+  });
+  files.push(file);
+  return file;
+}
+
+function readError(variable: string, path: string, error: unknown): ConfigError {
+  const reason = (error as NodeJS.ErrnoException).code ?? "unreadable";
+  return new ConfigError(`${variable}: cannot read ${path} (${reason})`);
 }
 
 function namespaceOf(sources: ConfigSources, configured: string | undefined): string {
@@ -306,7 +350,13 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
     podTemplate: env.POD_TEMPLATE,
     httpPort: env.HTTP_PORT,
     adminToken: env.ADMIN_TOKEN_FILE
-      ? reloading("ADMIN_TOKEN_FILE", env.ADMIN_TOKEN_FILE, secretFormat("ADMIN_TOKEN_FILE"))
+      ? optionalFile(
+          sources,
+          "ADMIN_TOKEN_FILE",
+          env.ADMIN_TOKEN_FILE,
+          env.CREDENTIALS_RELOAD,
+          credentialFiles,
+        )
       : env.ADMIN_TOKEN
         ? fixed(env.ADMIN_TOKEN)
         : undefined,
@@ -370,5 +420,50 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
     previews: env.PREVIEW_DOMAIN
       ? { domain: env.PREVIEW_DOMAIN, sessionTtlMs: env.PREVIEW_SESSION_TTL }
       : undefined,
+  };
+}
+
+/** What the fleet adds to every instance's Pod: part of its revision (handler and reaper). */
+const podEnv = {
+  DEFAULT_CPU_LIMIT: handlerEnv.DEFAULT_CPU_LIMIT,
+  DEFAULT_MEMORY_LIMIT: handlerEnv.DEFAULT_MEMORY_LIMIT,
+  WORKSPACES: handlerEnv.WORKSPACES,
+};
+
+const rolloutEnv = {
+  ...podEnv,
+  ROLLOUT: z.enum(["idle", "off"], { error: "expected idle or off" }).default("idle"),
+  ROLLOUT_IDLE: duration().prefault("10m"),
+};
+
+/** The reaper's rollout of outdated instances. */
+export interface RolloutConfig {
+  /** false: ROLLOUT=off. */
+  enabled: boolean;
+  /** How long an outdated instance must have been idle before its Pod is replaced. */
+  idleMs: number;
+  /** What the fleet adds to the template, so the reaper computes the revision the handler does. */
+  revision: RevisionSettings;
+}
+
+export function loadRolloutConfig(sources: ConfigSources = defaultSources()): RolloutConfig {
+  const env = parseEnv(rolloutEnv, sources.env);
+  return {
+    enabled: env.ROLLOUT === "idle",
+    idleMs: env.ROLLOUT_IDLE,
+    revision: {
+      defaultCpuLimit: env.DEFAULT_CPU_LIMIT,
+      defaultMemoryLimit: env.DEFAULT_MEMORY_LIMIT,
+      workspaces: env.WORKSPACES === "on",
+    },
+  };
+}
+
+/** The handler's view of what goes into a revision. */
+export function revisionSettingsOf(config: HandlerConfig): RevisionSettings {
+  return {
+    defaultCpuLimit: config.defaultCpuLimit,
+    defaultMemoryLimit: config.defaultMemoryLimit,
+    workspaces: config.workspaces !== undefined,
   };
 }

@@ -50,6 +50,22 @@ export const secretFormat = (variable: string): FileFormat<string> => ({
   entries: () => 1,
 });
 
+/** What a read of an optional file gives when the file does not exist. */
+export const MISSING_FILE = "\u0000missing";
+
+/**
+ * The admin token from a file that may not exist: a Secret mounted as an optional volume is
+ * an empty directory until the Secret exists. No file: "" (the admin API answers 403
+ * admin_disabled) until it appears; a file that is there must hold a token.
+ */
+export const optionalSecretFormat = (variable: string): FileFormat<string> => {
+  const present = secretFormat(variable);
+  return {
+    parse: (text) => (text === MISSING_FILE ? "" : present.parse(text)),
+    entries: (secret) => (secret === "" ? 0 : 1),
+  };
+};
+
 /** Instance-token keys: one per line, newest first (errors name the variable, never a key). */
 export const tokenKeysFormat = (variable: string): FileFormat<TokenKeys> => ({
   parse: (text) => {

@@ -89,6 +89,7 @@ describe("the manifests on a real API server", () => {
         "IngressRoute/fleet-preview-links",
         "IngressRoute/fleet-previews",
         "Middleware/apikey-from-path",
+        "Middleware/retry-unanswered",
         "CronJob/fleet-reaper",
         "CustomResourceDefinition/clientpods.gptme.ai",
         "Deployment/fleet-handler",

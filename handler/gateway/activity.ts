@@ -1,8 +1,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "../../shared/log.js";
 import type { Instances } from "../instances/instances.js";
-import { isActivityDue } from "../instances/view.js";
-import type { Target, Targets } from "./targets.js";
+import { isActivityDue, isPhaseStale } from "../instances/view.js";
+import { TARGET_TTL_MS, type Target, type Targets } from "./targets.js";
 
 /**
  * Use keeps an instance alive: every proxied request counts as activity (at most one write
@@ -33,7 +33,11 @@ export class GatewayActivity {
     const written = new Date(this.written.get(record.name) ?? 0);
     const lastActivity =
       record.lastActivity && record.lastActivity > written ? record.lastActivity : written;
-    if (isActivityDue({ ...record, lastActivity }, this.now(), this.intervalMs)) {
+    // A phase change (the Pod running now) is written too, once per lookup's lifetime: the
+    // Pod read may be a moment old, and this replica's own write is not in it yet.
+    const phaseDue =
+      isPhaseStale(record, pod) && this.now().getTime() - written.getTime() > TARGET_TTL_MS;
+    if (phaseDue || isActivityDue({ ...record, lastActivity }, this.now(), this.intervalMs)) {
       this.write(record.name, pod);
     }
   }

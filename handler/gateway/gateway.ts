@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import type { V1Pod } from "@kubernetes/client-node";
 import type { HandlerConfig } from "../../shared/config.js";
 import type { TokenKeys } from "../../shared/instance-token.js";
 import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
@@ -55,6 +56,8 @@ export class Refusal {
     readonly cached = false,
     /** The instance's own Pod, still starting: the request may be held until it serves. */
     readonly starting?: Target,
+    /** A valid token, but the instance's Pod is gone, ended or stale: start it again. */
+    readonly missing = false,
   ) {}
 }
 
@@ -77,6 +80,8 @@ export class Gateway {
   private readonly targets: Targets;
   private readonly activity: GatewayActivity;
   private readonly proxy: InstanceProxy;
+  /** Pods being started again here: the requests held for one instance share its restart. */
+  private readonly healing = new Map<string, Promise<V1Pod | undefined>>();
   /** Open exchanges, cut when the process shuts down (streams never end by themselves). */
   private readonly open = new Set<{ destroy(): void }>();
 
@@ -196,6 +201,15 @@ export class Gateway {
     if (decision instanceof Refusal && decision.cached) {
       decision = await this.decide(parsed, presented, keys, true);
     }
+    // Its Pod is gone (drained, evicted, replaced by a rollout) or ended: start it again, as
+    // GET /instances/:id would, and hold the request until it answers (GATEWAY_HOLD).
+    if (decision instanceof Refusal && decision.missing) {
+      const pod = await this.heal(parsed.name);
+      if (pod && statusOf(pod) === "ready") {
+        this.targets.remember(parsed.name, pod);
+        decision = await this.decide(parsed, presented, keys, false);
+      }
+    }
     // Its own Pod is starting: hold the request until gptme-server answers (GATEWAY_HOLD)
     // rather than turn it away; every request held for it shares one poller, no API calls.
     if (decision instanceof Refusal && decision.starting) {
@@ -221,6 +235,22 @@ export class Gateway {
         responseHeaders: cors,
       },
     };
+  }
+
+  /**
+   * Starts an instance's Pod again and waits for it within the hold. Other replicas may do
+   * the same at once: the Pod's fixed name lets only one create succeed (the others use it).
+   */
+  private heal(name: string): Promise<V1Pod | undefined> {
+    let healing = this.healing.get(name);
+    if (!healing) {
+      const deadline = Date.now() + this.deps.config.gateway.holdMs;
+      healing = this.deps.instances
+        .restart(name, deadline)
+        .finally(() => this.healing.delete(name));
+      this.healing.set(name, healing);
+    }
+    return healing;
   }
 
   private async decide(
@@ -251,6 +281,7 @@ export class Gateway {
         { "retry-after": String(STARTING_RETRY_AFTER_SECONDS) },
         cached,
         ownPod && status === "starting" ? target : undefined,
+        !target || !ownPod || status === "failed" || status === "terminating",
       );
     }
     if (!connection) throw new Error("a serving Pod without an address");

@@ -28,6 +28,7 @@ import {
   instancePodOf,
   isActivityDue,
   isAnswerableAlone,
+  isPhaseStale,
   isTerminating,
   mirrorAnnotations,
   recordFromPod,
@@ -104,7 +105,11 @@ export class Instances {
 
     if (pod && isAnswerableAlone(pod)) {
       const record = recordFromPod(pod);
-      if (record && !isActivityDue(record, this.deps.now(), this.deps.config.activityIntervalMs)) {
+      if (
+        record &&
+        !isActivityDue(record, this.deps.now(), this.deps.config.activityIntervalMs) &&
+        !isPhaseStale(record, pod)
+      ) {
         return this.body(record, await this.waitReady(pod, deadline), false, keys);
       }
       // Activity is due (or the Pod lacks its mirror).
@@ -180,7 +185,7 @@ export class Instances {
     pod: V1Pod | undefined,
     deadline: number,
   ): Promise<InstanceBody> {
-    const { kube, config } = this.deps;
+    const { config } = this.deps;
     const { name, keys } = wanted;
     // No Pod for it: a new instance, unless its ClientPod exists (the claim then finds it).
     let keptWorkspace: string | undefined;
@@ -194,7 +199,7 @@ export class Instances {
       keptWorkspace = claim.keptWorkspace;
     }
     // The template first: when it is missing, nothing is created.
-    let template = await this.template(config.podTemplate);
+    const template = await this.template(config.podTemplate);
     let { clientPod, created } = await this.findOrCreateClientPod(wanted, keptWorkspace);
     if (clientPod.metadata.deletionTimestamp)
       return this.body(recordOf(clientPod), pod, false, keys, clientPod);
@@ -207,6 +212,59 @@ export class Instances {
       clientPod = (await this.touch(name, ownPod, recordOf(clientPod))) ?? clientPod;
     }
 
+    const restored = await this.restorePod(clientPod, created, pod, template, keys, deadline);
+    if (!restored.waited) {
+      return this.body(recordOf(restored.clientPod), restored.pod, false, keys, restored.clientPod);
+    }
+    let current = await this.waitReady(restored.pod, deadline);
+    clientPod = restored.clientPod;
+    // The Pod moved on while this request waited (Pending to Running): record it now, so the
+    // PHASE column follows and the next (warm) request finds nothing to write.
+    if (current && isPhaseStale(recordOf(clientPod), current)) {
+      const recorded = await this.recordActivity(current);
+      if (recorded) {
+        clientPod = recorded.clientPod;
+        current = recorded.pod ?? current;
+      }
+    }
+    return this.body(recordOf(clientPod), current, restored.created, keys, clientPod);
+  }
+
+  /**
+   * Starts the Pod of an existing instance again when it is gone, ended or stale, and waits
+   * until its gptme-server answers, until `deadline` (the gateway's heal: a client that only
+   * talks through the gateway gets its instance back). Never creates an instance: undefined
+   * when the ClientPod is gone or being deleted. Exactly once across replicas, as `ensure`:
+   * the Pod has the instance's name, so a second replica's create finds the first's Pod.
+   */
+  async restart(name: string, deadline: number): Promise<V1Pod | undefined> {
+    const { kube } = this.deps;
+    const clientPod = await kube.clientPods.get(name);
+    if (!clientPod || clientPod.metadata.deletionTimestamp) return undefined;
+    const [pod, template, keys] = await Promise.all([
+      kube.pods.get(name),
+      this.template(clientPod.spec.podTemplate),
+      this.deps.keyring.keys(),
+    ]);
+    const restored = await this.restorePod(clientPod, false, pod, template, keys, deadline);
+    return restored.waited ? this.waitReady(restored.pod, deadline) : restored.pod;
+  }
+
+  /**
+   * Moves a ClientPod's Pod one step toward running: an ended or stale one is deleted, a
+   * terminating one waited out, a missing one started. `waited`: false when the deadline
+   * passed while an old Pod was still terminating (the answer is that Pod).
+   */
+  private async restorePod(
+    clientPod: ClientPod,
+    created: boolean,
+    pod: V1Pod | undefined,
+    template: V1PodTemplate,
+    keys: TokenKeys,
+    deadline: number,
+  ): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined; created: boolean; waited: boolean }> {
+    const { kube } = this.deps;
+    const { name } = clientPod.metadata;
     let current = pod;
     let podCreated = false;
     if (
@@ -228,24 +286,20 @@ export class Instances {
         deadline - Date.now(),
         this.deps.shutdown,
       );
-      if (current) return this.body(recordOf(clientPod), current, false, keys, clientPod);
+      if (current) return { clientPod, pod: current, created: false, waited: false };
     }
     if (!current) {
-      if (clientPod.spec.podTemplate !== template.metadata?.name)
-        template = await this.template(clientPod.spec.podTemplate);
-      const started = await startPod(this.deps, clientPod, template, keys, {
+      const source =
+        clientPod.spec.podTemplate === template.metadata?.name
+          ? template
+          : await this.template(clientPod.spec.podTemplate);
+      const started = await startPod(this.deps, clientPod, source, keys, {
         isNew: created,
         deadline,
       });
       ({ clientPod, pod: current, created: podCreated } = started);
     }
-    return this.body(
-      recordOf(clientPod),
-      await this.waitReady(current, deadline),
-      podCreated,
-      keys,
-      clientPod,
-    );
+    return { clientPod, pod: current, created: podCreated, waited: true };
   }
 
   /**

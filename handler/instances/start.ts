@@ -1,10 +1,11 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import type { ClientPod, ClientPodStatus } from "../../shared/clientpod.js";
-import type { HandlerConfig } from "../../shared/config.js";
+import { type HandlerConfig, revisionSettingsOf } from "../../shared/config.js";
 import type { TokenKeys } from "../../shared/instance-token.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { buildPod } from "../../shared/pod-spec.js";
 import { podNameOf } from "../../shared/pool.js";
+import { ANNOTATION_REVISION, revisionOf } from "../../shared/revision.js";
 import { tokenEnv, tokenSecret } from "../../shared/token-secret.js";
 import { podRefused } from "./refusals.js";
 import { activityStatus, mirrorAnnotations, recordOf, tokenOf } from "./view.js";
@@ -56,6 +57,10 @@ export async function startPod(
   if (workspace && clientPod.status?.workspace?.state !== workspace.state) {
     status = { ...status, workspace };
   }
+  // The revision it runs, for `kubectl get cpod`: written only when it changes (a new
+  // instance, or a Pod started again from a newer template).
+  const revision = revisionOf(template, revisionSettingsOf(config));
+  if (clientPod.status?.revision !== revision) status = { ...status, revision };
   if (status) clientPod = (await kube.clientPods.patchStatus(name, status)) ?? clientPod;
   if (config.workspaces && !workspace) return { clientPod, pod: undefined, created: false };
 
@@ -64,7 +69,7 @@ export async function startPod(
   const token = tokenOf(recordOf(clientPod), keys);
   if (token) await kube.secrets.create(tokenSecret(clientPod, token));
   const built = buildPod(template, clientPod, {
-    annotations: mirrorAnnotations(clientPod),
+    annotations: { ...mirrorAnnotations(clientPod), [ANNOTATION_REVISION]: revision },
     resources: config,
     env: token ? [tokenEnv(clientPod)] : [],
     workspaceClaim: workspace ? workspace.name : undefined,

@@ -26,6 +26,8 @@ export const ANNOTATION_IDLE_TIMEOUT = "gptme.ai/idle-timeout-seconds";
 export const ANNOTATION_MAX_LIFETIME = "gptme.ai/max-lifetime-seconds";
 /** The workspace's state; its claim has the instance's name. */
 export const ANNOTATION_WORKSPACE = "gptme.ai/workspace";
+/** The Pod phase the ClientPod last recorded (its PHASE column), so a change is seen warm. */
+export const ANNOTATION_PHASE = "gptme.ai/phase";
 
 export type InstanceStatus = "starting" | "ready" | "failed" | "terminating";
 
@@ -49,6 +51,8 @@ export interface InstanceRecord {
   maxLifetimeSeconds: number | undefined;
   /** Undefined for an instance without one (WORKSPACES=off when it was made). */
   workspace: Workspace | undefined;
+  /** The Pod phase last recorded on the ClientPod (`kubectl get cpod` shows it). */
+  phase?: string | undefined;
 }
 
 export interface Connection {
@@ -96,6 +100,7 @@ export function recordOf(cp: ClientPod): InstanceRecord {
     idleTimeoutSeconds: cp.spec.idleTimeoutSeconds,
     maxLifetimeSeconds: cp.spec.maxLifetimeSeconds,
     workspace: cp.status?.workspace,
+    phase: cp.status?.phase,
   };
 }
 
@@ -120,6 +125,7 @@ export function mirrorAnnotations(cp: ClientPod): Record<string, string> {
   if (record.workspace && record.workspace.name !== record.podName) {
     annotations[ANNOTATION_WORKSPACE_CLAIM] = record.workspace.name;
   }
+  if (record.phase) annotations[ANNOTATION_PHASE] = record.phase;
   return annotations;
 }
 
@@ -153,6 +159,7 @@ export function recordFromPod(pod: V1Pod): InstanceRecord | undefined {
       annotations[ANNOTATION_WORKSPACE_CLAIM] ?? podName,
       annotations[ANNOTATION_WORKSPACE],
     ),
+    phase: annotations[ANNOTATION_PHASE],
   };
 }
 
@@ -192,6 +199,15 @@ export function connectionOf(pod: V1Pod | undefined): Connection | null {
   const port = instancePortOf(pod);
   const hostInUrl = host.includes(":") ? `[${host}]` : host;
   return { host, port, url: `http://${hostInUrl}:${port}` };
+}
+
+/**
+ * Whether the ClientPod's recorded phase lags its Pod's (Pending when the Pod runs, say): the
+ * request that sees it writes, so PHASE follows the Pod at no cost while nothing changes.
+ */
+export function isPhaseStale(record: InstanceRecord, pod: V1Pod): boolean {
+  const phase = pod.status?.phase;
+  return phase !== undefined && record.phase !== phase;
 }
 
 /** Whether a request should write `lastActivity`: at most once per interval per instance. */

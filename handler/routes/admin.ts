@@ -11,9 +11,10 @@ import { requireAdmin } from "../auth.js";
 import { apiError } from "../errors.js";
 import type { Instances } from "../instances/instances.js";
 import { endpointOf, type InstanceBody, instanceBody, recordOf } from "../instances/view.js";
+import { currentRevisions, type RevisionView, revisionView } from "./admin-rollout.js";
 import { purgeOf } from "./purge.js";
 
-export interface AdminItem extends InstanceBody {
+export interface AdminItem extends InstanceBody, RevisionView {
   clientId: string;
   podPhase: string | null;
   /** A warm-pool member: started, no client yet (its clientId is a placeholder). */
@@ -42,6 +43,7 @@ export const pageQuery = z.object({
 });
 const listQuery = pageQuery.extend({
   status: z.enum(["starting", "ready", "failed", "terminating"]).optional(),
+  outdated: z.enum(["true", "false"], "outdated is true or false").optional(),
 });
 
 const INSTANCE_NAME = POD_NAME;
@@ -60,7 +62,8 @@ export function adminRoutes(
     admin(event);
     const query = parseQuery(listQuery, event);
     // One page of ClientPods straight from the API server, then their Pods in one list
-    // call selected by the page's clients: two calls per page, whatever the fleet's size.
+    // call selected by the page's clients, then the template (its current revision): three
+    // calls per page, whatever the fleet's size.
     const page = await kube.clientPods.list(pageOptions(query)).catch(expiredToken);
     const pods = await podsOf(
       kube,
@@ -71,9 +74,17 @@ export function adminRoutes(
       const members = await kube.pods.list({ labelSelector: POOL_SELECTOR });
       for (const pod of members.items) pods.set(pod.metadata?.name ?? "", pod);
     }
+    const current = await currentRevisions(
+      kube,
+      config,
+      page.items.map((cp) => cp.spec.podTemplate),
+    );
     const items = page.items
-      .map((cp) => adminItem(cp, pods.get(cp.metadata.name), config))
-      .filter((item) => !query.status || item.status === query.status);
+      .map((cp) =>
+        adminItem(cp, pods.get(cp.metadata.name), config, current.get(cp.spec.podTemplate)),
+      )
+      .filter((item) => !query.status || item.status === query.status)
+      .filter((item) => !query.outdated || String(item.outdated) === query.outdated);
     // "" on the last page, as the API server itself says it.
     return { items, continue: page.continue ?? "" };
   });
@@ -84,7 +95,8 @@ export function adminRoutes(
     const clientPod = await kube.clientPods.get(name);
     if (!clientPod) throw notFound(name);
     const pod = await kube.pods.get(podNameOf(clientPod));
-    return adminDetail(clientPod, pod, config);
+    const current = await currentRevisions(kube, config, [clientPod.spec.podTemplate]);
+    return adminDetail(clientPod, pod, config, current.get(clientPod.spec.podTemplate));
   });
 
   app.delete("/admin/pods/:name", async (event) => {
@@ -96,7 +108,12 @@ export function adminRoutes(
   });
 }
 
-function adminItem(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfig): AdminItem {
+function adminItem(
+  cp: ClientPod,
+  pod: V1Pod | undefined,
+  config: HandlerConfig,
+  currentRevision: string | undefined,
+): AdminItem {
   const terminating = Boolean(cp.metadata.deletionTimestamp);
   const record = recordOf(cp);
   // Admin views show where an instance is reached, never its token.
@@ -106,13 +123,19 @@ function adminItem(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfig)
     clientId: cp.spec.clientId,
     podPhase: pod?.status?.phase ?? null,
     pool: isPoolMember(cp),
+    ...revisionView(cp, pod, currentRevision),
   };
 }
 
-function adminDetail(cp: ClientPod, pod: V1Pod | undefined, config: HandlerConfig): AdminDetail {
+function adminDetail(
+  cp: ClientPod,
+  pod: V1Pod | undefined,
+  config: HandlerConfig,
+  currentRevision: string | undefined,
+): AdminDetail {
   const lastReap = cp.status?.lastReap;
   return {
-    ...adminItem(cp, pod, config),
+    ...adminItem(cp, pod, config, currentRevision),
     expiryReason: expiryOf(recordOf(cp), config).reason,
     lastReap: lastReap
       ? {

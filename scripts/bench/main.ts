@@ -8,6 +8,7 @@ import { poolBench } from "./pool.js";
 import { previewsBench } from "./previews.js";
 import { type ReaperRun, reaperAtScale } from "./reaper.js";
 import { reaperProbeAtScale } from "./reaper-probe.js";
+import { rolloutAtScale } from "./rollout.js";
 import { signinBench } from "./signin.js";
 import { storm } from "./storm.js";
 import { warmPath } from "./warm.js";
@@ -385,6 +386,36 @@ ${overhead.join("\n")}
   for (const l of levels) {
     headline.push(
       `| previews, c=${l.concurrency}, minimal upstream | adds p50 ${ms(l.previewHost.p50 - l.previewDirect.p50)}, p99 ${ms(l.previewHost.p99 - l.previewDirect.p99)} | ${ratio(l.previewHost.p50 - l.previewDirect.p50, l.apiGateway.p50 - l.apiDirect.p50)} of the gateway's added p50 for API traffic (aim ≤ 1.2×) |`,
+    );
+  }
+}
+
+if (wants("rollout")) {
+  const r = await rolloutAtScale(quick ? 200 : 1_000, [10, 100]);
+  const schedule = 5;
+  const rows = r.runs.map((run) => {
+    const total = Object.values(run.calls).reduce((a, b) => a + b, 0);
+    const byVerb = Object.entries(run.calls)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([call, n]) => `${call} ${n}`)
+      .join(", ");
+    return `| ${run.maxRollout} | ${run.passes} | ${run.replaced} | ${run.seconds.toFixed(1)} s | ${ms(run.pass.p50)} / ${ms(run.pass.p99)} | ${((run.passes * schedule) / 60).toFixed(1)} h | ${total} (${(total / run.replaced).toFixed(2)} per Pod) | ${byVerb} |`;
+  });
+  sections.push(`## Rollout
+
+${r.instances.toLocaleString("en")} idle instances whose Pods run an older revision (a new template); reaper passes
+(\`reap()\` in the benchmark process, \`--concurrency 20\`, probing each candidate at a stand-in
+idle gptme-server on 127.0.0.1) one after another until none is outdated, at each
+\`--max-rollout\`. The last pass is the one that finds nothing left. "At the CronJob's pace": the
+passes times its 5-minute schedule, what an operator waits in production. Setup ${r.setupSeconds.toFixed(0)} s.
+
+| --max-rollout | passes | Pods replaced | passes' own time | one pass, p50 / p99 | at the CronJob's pace | API calls | by call |
+|---:|---:|---:|---:|---:|---:|---:|---|
+${rows.join("\n")}
+`);
+  for (const run of r.runs) {
+    headline.push(
+      `| rollout of ${r.instances.toLocaleString("en")}, --max-rollout ${run.maxRollout} | ${run.passes} passes, ${run.seconds.toFixed(1)} s of passes, ${((run.passes * schedule) / 60).toFixed(1)} h at the CronJob's pace | ${Object.values(run.calls).reduce((a, b) => a + b, 0)} API calls |`,
     );
   }
 }

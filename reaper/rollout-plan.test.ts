@@ -1,0 +1,115 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import { describe, expect, it } from "vitest";
+import type { ClientPod } from "../shared/clientpod.js";
+import { planRollout, podsByName } from "./plan.js";
+
+const MIN = 60_000;
+const t0 = new Date("2026-06-01T00:00:00Z");
+const now = new Date(t0.getTime() + 60 * MIN);
+const current = new Map([["gptme-client", "new0000000"]]);
+
+function clientPod(name: string, idleMin: number, deleting = false): ClientPod {
+  return {
+    apiVersion: "gptme.ai/v1",
+    kind: "ClientPod",
+    metadata: {
+      name,
+      namespace: "ns",
+      uid: `uid-${name}`,
+      resourceVersion: "1",
+      creationTimestamp: t0,
+      deletionTimestamp: deleting ? t0 : undefined,
+    },
+    spec: { clientId: "c".repeat(32), instanceId: name, podTemplate: "gptme-client" },
+    status: { lastActivity: new Date(now.getTime() - idleMin * MIN) },
+  };
+}
+
+function pod(
+  name: string,
+  revision: string | undefined,
+  opts: { phase?: string; owner?: string } = {},
+): V1Pod {
+  return {
+    metadata: {
+      name,
+      uid: `pod-${name}`,
+      resourceVersion: `rv-${name}`,
+      annotations: revision ? { "gptme.ai/revision": revision } : undefined,
+      ownerReferences: [
+        {
+          apiVersion: "gptme.ai/v1",
+          kind: "ClientPod",
+          name,
+          uid: opts.owner ?? `uid-${name}`,
+          controller: true,
+        },
+      ],
+    },
+    status: { phase: opts.phase ?? "Running", podIP: "127.0.0.9" },
+    spec: { containers: [{ name: "s", ports: [{ name: "http", containerPort: 5700 }] }] },
+  };
+}
+
+const plan = (cps: ClientPod[], pods: V1Pod[], leaving = new Set<string>()) =>
+  planRollout(cps, podsByName(pods), now, current, 10 * MIN, leaving);
+
+describe("planRollout", () => {
+  it("replaces the Pods of outdated instances idle for the rollout's idle time", () => {
+    const actions = plan(
+      [
+        clientPod("old-idle", 15),
+        clientPod("old-active", 5),
+        clientPod("fresh", 30),
+        clientPod("unknown", 20),
+      ],
+      [
+        pod("old-idle", "old0000000"),
+        pod("old-active", "old0000000"),
+        pod("fresh", "new0000000"),
+        pod("unknown", undefined),
+      ],
+    );
+    expect(actions.map((a) => a.name).sort()).toEqual(["old-idle", "unknown"]);
+    expect(actions[0]).toMatchObject({
+      kind: "pod",
+      reason: "outdated",
+      uid: "pod-old-idle",
+      resourceVersion: "rv-old-idle",
+      idleSeconds: 15 * 60,
+      target: { host: "127.0.0.9", port: 5700 },
+    });
+  });
+
+  it("leaves alone what has no running Pod of its own, is leaving anyway, or has no template", () => {
+    const actions = planRollout(
+      [
+        clientPod("no-pod", 60),
+        clientPod("ended", 60),
+        clientPod("stale", 60),
+        clientPod("deleting", 60, true),
+        clientPod("reaped", 60),
+        {
+          ...clientPod("other-template", 60),
+          spec: { ...clientPod("x", 0).spec, podTemplate: "gone" },
+        },
+      ],
+      podsByName([
+        pod("ended", "old", { phase: "Failed" }),
+        pod("stale", "old", { owner: "uid-earlier" }),
+        pod("deleting", "old"),
+        pod("reaped", "old"),
+        pod("other-template", "old"),
+      ]),
+      now,
+      new Map([...current, ["gone", undefined]]),
+      10 * MIN,
+      new Set(["reaped"]),
+    );
+    expect(actions).toEqual([]);
+  });
+
+  it("counts exactly the rollout's idle time as enough", () => {
+    expect(plan([clientPod("a", 10)], [pod("a", "old")]).map((a) => a.name)).toEqual(["a"]);
+  });
+});
