@@ -1,7 +1,16 @@
-import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { z } from "zod";
 import { ConfigError } from "./config-error.js";
+import { podEnv } from "./config-rollout.js";
+import type { ClientAuth, PreviewConfig, SigninConfig } from "./config-signin.js";
+import { checkSigninEnv, signinEnv, signinSettingsOf } from "./config-signin.js";
+import {
+  type ConfigSources,
+  defaultSources,
+  namespaceOf,
+  optionalFile,
+  parseEnv,
+  readSetting,
+} from "./config-sources.js";
 import {
   byteSize,
   duration,
@@ -10,44 +19,24 @@ import {
   quantity,
   wholeNumber,
 } from "./config-values.js";
-import {
-  type ApiKeyAllowlist,
-  apiKeysFormat,
-  MISSING_FILE,
-  optionalSecretFormat,
-  secretFormat,
-  tokenKeysFormat,
-} from "./credential-formats.js";
+import { type ApiKeyAllowlist, apiKeysFormat, tokenKeysFormat } from "./credential-formats.js";
 import type { TokenKeys } from "./instance-token.js";
-import type { JwtSettings } from "./jwt-settings.js";
 import { type Current, type FileFormat, fixed, ReloadingFile } from "./reloading-file.js";
-import type { RevisionSettings } from "./revision.js";
 import type { WorkspaceSettings } from "./workspace.js";
 
-/** Where a pod finds its own namespace when it runs with a service account. */
-export const SERVICE_ACCOUNT_NAMESPACE_FILE =
-  "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
-
 export { ConfigError } from "./config-error.js";
+export { loadRolloutConfig, type RolloutConfig, revisionSettingsOf } from "./config-rollout.js";
+export type { ClientAuth, PreviewConfig, SigninConfig } from "./config-signin.js";
+export {
+  type ConfigSources,
+  defaultSources,
+  SERVICE_ACCOUNT_NAMESPACE_FILE,
+} from "./config-sources.js";
 export { ApiKeyAllowlist, parseApiKeys } from "./credential-formats.js";
-
-/** The I/O configuration loading needs, injectable so tests need no files. */
-export interface ConfigSources {
-  env: NodeJS.ProcessEnv;
-  readFile: (path: string) => string;
-}
-
-export const defaultSources = (): ConfigSources => ({
-  env: process.env,
-  readFile: (path) => readFileSync(path, "utf8"),
-});
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-/** Dot-separated DNS labels; room is left for the `<port>-<instance name>.` in front. */
-const DNS_DOMAIN =
-  /^(?=.{1,200}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
 
 /** Settings both the handler and the reaper use. */
 const fleetEnv = {
@@ -80,8 +69,8 @@ const handlerEnv = {
   MAX_INSTANCES: positiveInt.prefault("200"),
   READY_WAIT: duration({ max: 60_000 }).prefault("20s"),
   ACTIVITY_INTERVAL: duration().prefault("60s"),
-  DEFAULT_CPU_LIMIT: quantity.default("1"),
-  DEFAULT_MEMORY_LIMIT: quantity.default("1Gi"),
+  ...podEnv,
+  ...signinEnv,
   PUBLIC_URL: z
     .url({
       protocol: /^https?$/,
@@ -94,33 +83,11 @@ const handlerEnv = {
   GATEWAY_HOLD: duration({ max: 300_000 }).prefault("30s"),
   INSTANCE_TOKEN_SECRET: z.string().optional(),
   INSTANCE_TOKEN_SECRET_FILE: z.string().min(1).optional(),
-  WORKSPACES: z.enum(["on", "off"], { error: "expected on or off" }).default("on"),
   WORKSPACE_SIZE: quantity.default("1Gi"),
   WORKSPACE_STORAGE_CLASS: z
     .string()
     .regex(DNS_SUBDOMAIN, "expected a StorageClass name")
     .optional(),
-  LOGIN_CODE_TTL: duration({ min: 1_000, max: 3_600_000 }).prefault("60s"),
-  SSE_TOKEN_TTL: duration({ min: 1_000 }).prefault("1h"),
-  CLIENT_AUTH: z
-    .enum(["keys", "jwt", "keys,jwt", "open"], { error: "expected keys, jwt, keys,jwt or open" })
-    .default("keys"),
-  JWT_JWKS_URL: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }).optional(),
-  JWT_ISSUER: z.string().min(1).optional(),
-  JWT_AUDIENCE: z.string().min(1).default("authenticated"),
-  JWT_JWKS_REFRESH: duration({ min: 1_000 }).prefault("5m"),
-  JWT_SECRET_FILE: z.string().min(1).optional(),
-  WEBUI_URL: z
-    .url({
-      protocol: /^https?$/,
-      error: "expected an http(s) URL such as https://chat.example.com",
-    })
-    .optional(),
-  PREVIEW_DOMAIN: z
-    .string()
-    .regex(DNS_DOMAIN, "expected a DNS domain such as preview.example.com (lowercase, no port)")
-    .optional(),
-  PREVIEW_SESSION_TTL: duration({ min: 1_000 }).prefault("12h"),
 };
 
 export interface FleetConfig {
@@ -164,28 +131,6 @@ export interface HandlerConfig extends FleetConfig {
   clientAuth: ClientAuth;
 }
 
-export interface ClientAuth {
-  /** X-API-Key (or the path's key) identifies clients; with `apiKeys` unset, any key does. */
-  keys: boolean;
-  /** `Authorization: Bearer <JWT>` identifies clients. */
-  jwt: JwtSettings | undefined;
-}
-
-/** Sign-in the way gptme's clients do it: one-time codes, the exchange, event-stream tokens. */
-export interface SigninConfig {
-  loginCodeTtlMs: number;
-  sseTokenTtlMs: number;
-  /** Where gptme's web UI is served, for `login.url`; unset: `login.url` is null. */
-  webUiUrl: string | undefined;
-}
-
-/** Previews: `<port>-<instance name>.<domain>` serves the instance's `/preview/<port>/`. */
-export interface PreviewConfig {
-  domain: string;
-  /** How long a browser stays signed in to one preview host. */
-  sessionTtlMs: number;
-}
-
 /** The instance gateway (`/api/v1/instances/:name/...`). */
 export interface GatewayConfig {
   /** The gateway's public base URL, without a trailing slash; unset: `endpoint.url` is null. */
@@ -206,83 +151,6 @@ export interface GatewayConfig {
 export type TokenKeySource =
   | { kind: "configured"; keys: Current<TokenKeys> }
   | { kind: "kubernetes" };
-
-function parseEnv<S extends z.ZodRawShape>(
-  shape: S,
-  env: NodeJS.ProcessEnv,
-): z.infer<z.ZodObject<S>> {
-  // An empty variable means "unset", as it does for most programs configured by environment.
-  const present = Object.fromEntries(
-    Object.keys(shape)
-      .filter((key) => env[key] !== undefined && env[key] !== "")
-      .map((key) => [key, env[key]]),
-  );
-  const result = z.object(shape).safeParse(present);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const variable = String(issue?.path[0] ?? "configuration");
-    throw new ConfigError(`${variable}: ${issue?.message ?? "invalid value"}`);
-  }
-  return result.data;
-}
-
-function readSetting(sources: ConfigSources, variable: string, path: string): string {
-  try {
-    return sources.readFile(path);
-  } catch (error) {
-    throw readError(variable, path, error);
-  }
-}
-
-/**
- * The admin token's file, which may be absent (the manifests mount an optional Secret): the
- * admin API is off until it appears, and off again if it goes, within the reload bound. A file
- * that is there but empty or unreadable still stops the start.
- */
-function optionalFile(
-  sources: ConfigSources,
-  variable: string,
-  path: string,
-  withinMs: number,
-  files: ReloadingFile<unknown>[],
-): ReloadingFile<string> {
-  const absent = (error: unknown) => (error as NodeJS.ErrnoException).code === "ENOENT";
-  let initial: string;
-  try {
-    initial = sources.readFile(path);
-  } catch (error) {
-    if (!absent(error)) throw readError(variable, path, error);
-    initial = MISSING_FILE;
-  }
-  const file = new ReloadingFile({
-    variable,
-    path,
-    format: optionalSecretFormat(variable),
-    withinMs,
-    initial,
-    read: (p) =>
-      readFile(p, "utf8").catch((error: unknown) => {
-        if (absent(error)) return MISSING_FILE;
-        throw error;
-      }),
-  });
-  files.push(file);
-  return file;
-}
-
-function readError(variable: string, path: string, error: unknown): ConfigError {
-  const reason = (error as NodeJS.ErrnoException).code ?? "unreadable";
-  return new ConfigError(`${variable}: cannot read ${path} (${reason})`);
-}
-
-function namespaceOf(sources: ConfigSources, configured: string | undefined): string {
-  if (configured) return configured;
-  try {
-    return sources.readFile(SERVICE_ACCOUNT_NAMESPACE_FILE).trim() || "default";
-  } catch {
-    return "default";
-  }
-}
 
 export function loadFleetConfig(sources: ConfigSources = defaultSources()): FleetConfig {
   const env = parseEnv(fleetEnv, sources.env);
@@ -306,29 +174,7 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       "INSTANCE_TOKEN_SECRET_FILE: set either INSTANCE_TOKEN_SECRET or INSTANCE_TOKEN_SECRET_FILE, not both",
     );
   }
-  const publicHost = env.PUBLIC_URL && new URL(env.PUBLIC_URL).hostname;
-  if (
-    env.PREVIEW_DOMAIN &&
-    publicHost &&
-    (publicHost === env.PREVIEW_DOMAIN || publicHost.endsWith(`.${env.PREVIEW_DOMAIN}`))
-  ) {
-    // Every host under the preview domain is a preview's: the API must live elsewhere.
-    throw new ConfigError("PREVIEW_DOMAIN: must not contain PUBLIC_URL's host");
-  }
-  if (env.CLIENT_AUTH.includes("keys") && !env.API_KEYS_FILE) {
-    throw new ConfigError(
-      `API_KEYS_FILE: required with CLIENT_AUTH=${env.CLIENT_AUTH}${sources.env.CLIENT_AUTH ? "" : " (the default)"}: set API_KEYS_FILE, or CLIENT_AUTH=jwt with JWT_JWKS_URL and JWT_ISSUER, or CLIENT_AUTH=open behind a gateway that authenticates`,
-    );
-  }
-  const wantsJwt = env.CLIENT_AUTH.includes("jwt");
-  if (wantsJwt && !env.JWT_ISSUER) {
-    throw new ConfigError(`JWT_ISSUER: required with CLIENT_AUTH=${env.CLIENT_AUTH}`);
-  }
-  if (wantsJwt && !env.JWT_JWKS_URL && !env.JWT_SECRET_FILE) {
-    throw new ConfigError(
-      `JWT_JWKS_URL: required with CLIENT_AUTH=${env.CLIENT_AUTH} (or JWT_SECRET_FILE for HS256 tokens)`,
-    );
-  }
+  checkSigninEnv(env, Boolean(sources.env.CLIENT_AUTH));
   if (env.POOL_SIZE >= env.MAX_INSTANCES) {
     throw new ConfigError("POOL_SIZE: must be less than MAX_INSTANCES (members count against it)");
   }
@@ -347,6 +193,7 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
   };
   return {
     ...loadFleetConfig(sources),
+    ...signinSettingsOf(env, reloading),
     podTemplate: env.POD_TEMPLATE,
     httpPort: env.HTTP_PORT,
     adminToken: env.ADMIN_TOKEN_FILE
@@ -398,72 +245,5 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       env.WORKSPACES === "on"
         ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
         : undefined,
-    clientAuth: {
-      keys: env.CLIENT_AUTH !== "jwt",
-      jwt: wantsJwt
-        ? {
-            jwksUrl: env.JWT_JWKS_URL,
-            issuer: env.JWT_ISSUER ?? "",
-            audience: env.JWT_AUDIENCE,
-            refreshMs: env.JWT_JWKS_REFRESH,
-            secret: env.JWT_SECRET_FILE
-              ? reloading("JWT_SECRET_FILE", env.JWT_SECRET_FILE, secretFormat("JWT_SECRET_FILE"))
-              : undefined,
-          }
-        : undefined,
-    },
-    signin: {
-      loginCodeTtlMs: env.LOGIN_CODE_TTL,
-      sseTokenTtlMs: env.SSE_TOKEN_TTL,
-      webUiUrl: env.WEBUI_URL,
-    },
-    previews: env.PREVIEW_DOMAIN
-      ? { domain: env.PREVIEW_DOMAIN, sessionTtlMs: env.PREVIEW_SESSION_TTL }
-      : undefined,
-  };
-}
-
-/** What the fleet adds to every instance's Pod: part of its revision (handler and reaper). */
-const podEnv = {
-  DEFAULT_CPU_LIMIT: handlerEnv.DEFAULT_CPU_LIMIT,
-  DEFAULT_MEMORY_LIMIT: handlerEnv.DEFAULT_MEMORY_LIMIT,
-  WORKSPACES: handlerEnv.WORKSPACES,
-};
-
-const rolloutEnv = {
-  ...podEnv,
-  ROLLOUT: z.enum(["idle", "off"], { error: "expected idle or off" }).default("idle"),
-  ROLLOUT_IDLE: duration().prefault("10m"),
-};
-
-/** The reaper's rollout of outdated instances. */
-export interface RolloutConfig {
-  /** false: ROLLOUT=off. */
-  enabled: boolean;
-  /** How long an outdated instance must have been idle before its Pod is replaced. */
-  idleMs: number;
-  /** What the fleet adds to the template, so the reaper computes the revision the handler does. */
-  revision: RevisionSettings;
-}
-
-export function loadRolloutConfig(sources: ConfigSources = defaultSources()): RolloutConfig {
-  const env = parseEnv(rolloutEnv, sources.env);
-  return {
-    enabled: env.ROLLOUT === "idle",
-    idleMs: env.ROLLOUT_IDLE,
-    revision: {
-      defaultCpuLimit: env.DEFAULT_CPU_LIMIT,
-      defaultMemoryLimit: env.DEFAULT_MEMORY_LIMIT,
-      workspaces: env.WORKSPACES === "on",
-    },
-  };
-}
-
-/** The handler's view of what goes into a revision. */
-export function revisionSettingsOf(config: HandlerConfig): RevisionSettings {
-  return {
-    defaultCpuLimit: config.defaultCpuLimit,
-    defaultMemoryLimit: config.defaultMemoryLimit,
-    workspaces: config.workspaces !== undefined,
   };
 }
