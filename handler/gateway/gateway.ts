@@ -7,7 +7,6 @@ import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import type { TokenKeyring } from "../../shared/token-keyring.js";
 import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
-import type { ErrorBody, ErrorCode } from "../errors.js";
 import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
 import type { ServingProbes } from "../instances/serving.js";
 import {
@@ -27,7 +26,15 @@ import {
   type PresentedToken,
   presentedToken,
 } from "./credentials.js";
-import { InstanceProxy, type ProxyCall, type ProxyFailure, tooLarge } from "./proxy.js";
+import { InstanceProxy, type ProxyCall, tooLarge } from "./proxy.js";
+import {
+  failureRefusal,
+  invalidToken,
+  Refusal,
+  rejectUpgrade,
+  sendRefusal,
+  withHeaders,
+} from "./refusal.js";
 import { GATEWAY_ROUTE, type GatewayRequest, parseGatewayUrl } from "./request.js";
 import type { Target, Targets } from "./targets.js";
 
@@ -44,31 +51,6 @@ export interface GatewayDeps {
   metrics: Metrics;
   now?: () => Date;
 }
-
-/** A refusal, answered in the API's JSON shape before anything reaches a pod. */
-export class Refusal {
-  constructor(
-    readonly status: number,
-    readonly code: ErrorCode,
-    readonly message: string,
-    readonly headers: HeaderMap = {},
-    /** Decided on a cached lookup of the instance. */
-    readonly cached = false,
-    /** The instance's own Pod, still starting: the request may be held until it serves. */
-    readonly starting?: Target,
-    /** A valid token, but the instance's Pod is gone, ended or stale: start it again. */
-    readonly missing = false,
-  ) {}
-}
-
-const invalidToken = (cached = false) =>
-  new Refusal(
-    401,
-    "invalid_token",
-    "A valid instance token is required: Authorization: Bearer <token>, or ?token=<token>.",
-    {},
-    cached,
-  );
 
 /**
  * The instance gateway: `/api/v1/instances/<name>/...` carries a client's traffic to its
@@ -308,56 +290,4 @@ export class Gateway {
     this.deps.log.error({ err: { name, message }, route: GATEWAY_ROUTE }, "request failed");
     return new Refusal(500, "internal_error", "Internal error; it has been logged.", cors);
   }
-}
-
-function withHeaders(refusal: Refusal, headers: HeaderMap): Refusal {
-  return new Refusal(refusal.status, refusal.code, refusal.message, {
-    ...refusal.headers,
-    ...headers,
-  });
-}
-
-export function failureRefusal(failure: ProxyFailure, cors: HeaderMap): Refusal {
-  return new Refusal(failure.status, failure.code, failure.message, cors);
-}
-
-function bodyOf(refusal: Refusal): string {
-  const body: ErrorBody = {
-    statusCode: refusal.status,
-    code: refusal.code,
-    message: refusal.message,
-  };
-  return JSON.stringify(body);
-}
-
-export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = bodyOf(refusal);
-  res.writeHead(refusal.status, {
-    ...refusal.headers,
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
-  });
-  res.end(body);
-}
-
-/** Answers a refused upgrade on the raw socket, then closes it. */
-export function rejectUpgrade(socket: Duplex, refusal: Refusal): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const body = bodyOf(refusal);
-  const headers = Object.entries({
-    ...refusal.headers,
-    "content-type": "application/json",
-    "content-length": String(Buffer.byteLength(body)),
-    connection: "close",
-  })
-    .map(([name, value]) => `${name}: ${value}`)
-    .join("\r\n");
-  socket.end(`HTTP/1.1 ${refusal.status} ${refusal.code}\r\n${headers}\r\n\r\n${body}`);
 }

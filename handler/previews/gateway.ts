@@ -6,8 +6,8 @@ import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import type { TokenKeyring } from "../../shared/token-keyring.js";
 import { GatewayActivity } from "../gateway/activity.js";
-import { failureRefusal, Refusal, rejectUpgrade, sendRefusal } from "../gateway/gateway.js";
 import { InstanceProxy, type ProxyCall, tooLarge } from "../gateway/proxy.js";
+import { failureRefusal, Refusal, rejectUpgrade, sendRefusal } from "../gateway/refusal.js";
 import type { Target, Targets } from "../gateway/targets.js";
 import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
 import {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type Refusal, sendRefusal } from "../gateway/gateway.js";
+import { type Refusal, sendRefusal } from "../gateway/refusal.js";
 
 /** A refusal on a preview host: a 401 to a browser is a page saying where to sign in. */
 export function refuse(req: IncomingMessage, res: ServerResponse, refusal: Refusal): void {
