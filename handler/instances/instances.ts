@@ -1,22 +1,14 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
-import {
-  type ClientPod,
-  clientPodManifest,
-  clientSelector,
-  instanceSelector,
-} from "../../shared/clientpod.js";
+import { type ClientPod, clientSelector, instanceSelector } from "../../shared/clientpod.js";
 import type { HandlerConfig } from "../../shared/config.js";
 import { deleteInstance } from "../../shared/instance-ops.js";
 import type { TokenKeys } from "../../shared/instance-token.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { instanceNameOf } from "../../shared/names.js";
 import { hasPodEnded, ownerNameOf, ownerUidOf } from "../../shared/pods.js";
-import { ANNOTATION_WORKSPACE_CLAIM } from "../../shared/pool.js";
 import type { TokenKeyring } from "../../shared/token-keyring.js";
-import { apiError } from "../errors.js";
 import type { WarmPool } from "../pool/pool.js";
-import { enforceLimits } from "./limits.js";
-import { createRefused } from "./refusals.js";
+import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
 import type { ServingProbes } from "./serving.js";
 import { startPod } from "./start.js";
 import {
@@ -65,14 +57,6 @@ export interface InstanceDeps {
 export interface Removal {
   deleted: boolean;
   workspace: WorkspaceEnd;
-}
-
-/** What a request asks for, and the token keys it was answered with. */
-interface WantedInstance {
-  clientId: string;
-  instanceId: string;
-  name: string;
-  keys: TokenKeys;
 }
 
 /**
@@ -199,8 +183,8 @@ export class Instances {
       keptWorkspace = claim.keptWorkspace;
     }
     // The template first: when it is missing, nothing is created.
-    const template = await this.template(config.podTemplate);
-    let { clientPod, created } = await this.findOrCreateClientPod(wanted, keptWorkspace);
+    const template = await templateOf(this.deps.kube, config.podTemplate);
+    let { clientPod, created } = await findOrCreateClientPod(this.deps, wanted, keptWorkspace);
     if (clientPod.metadata.deletionTimestamp)
       return this.body(recordOf(clientPod), pod, false, keys, clientPod);
     if (
@@ -243,7 +227,7 @@ export class Instances {
     if (!clientPod || clientPod.metadata.deletionTimestamp) return undefined;
     const [pod, template, keys] = await Promise.all([
       kube.pods.get(name),
-      this.template(clientPod.spec.podTemplate),
+      templateOf(kube, clientPod.spec.podTemplate),
       this.deps.keyring.keys(),
     ]);
     const restored = await this.restorePod(clientPod, false, pod, template, keys, deadline);
@@ -292,7 +276,7 @@ export class Instances {
       const source =
         clientPod.spec.podTemplate === template.metadata?.name
           ? template
-          : await this.template(clientPod.spec.podTemplate);
+          : await templateOf(this.deps.kube, clientPod.spec.podTemplate);
       const started = await startPod(this.deps, clientPod, source, keys, {
         isNew: created,
         deadline,
@@ -300,44 +284,6 @@ export class Instances {
       ({ clientPod, pod: current, created: podCreated } = started);
     }
     return { clientPod, pod: current, created: podCreated, waited: true };
-  }
-
-  /**
-   * Creates the ClientPod, or reads it when it exists (409). A new ClientPod is checked
-   * against the limits after it is created, so two replicas racing past a limit cannot both
-   * keep theirs: whoever counts too many deletes its own again.
-   */
-  private async findOrCreateClientPod(
-    { clientId, instanceId, name, keys }: WantedInstance,
-    /** A kept workspace claim of another name (made for a pool member) to mount. */
-    keptWorkspace?: string,
-  ): Promise<{ clientPod: ClientPod; created: boolean }> {
-    const { kube, config } = this.deps;
-    const manifest = clientPodManifest({
-      name,
-      clientId,
-      instanceId,
-      podTemplate: config.podTemplate,
-      tokenKeyId: keys.current.id,
-    });
-    if (keptWorkspace && keptWorkspace !== name) {
-      manifest.metadata.annotations = {
-        ...manifest.metadata.annotations,
-        [ANNOTATION_WORKSPACE_CLAIM]: keptWorkspace,
-      };
-    }
-    // Loops only when the ClientPod is deleted between our create and our read.
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const result = await kube.clientPods.create(manifest).catch(createRefused);
-      if (result.created) {
-        await enforceLimits(kube, config, result.object);
-        this.deps.events.created();
-        return { clientPod: result.object, created: true };
-      }
-      const existing = await kube.clientPods.get(name);
-      if (existing) return { clientPod: existing, created: false };
-    }
-    throw new Error(`ClientPod ${name} kept vanishing while being created`);
   }
 
   /**
@@ -353,18 +299,6 @@ export class Instances {
       name,
       activityStatus(record, this.deps.now(), pod, this.deps.config),
     );
-  }
-
-  private async template(name: string): Promise<V1PodTemplate> {
-    const template = await this.deps.kube.podTemplates.get(name);
-    if (!template) {
-      throw apiError(
-        500,
-        "template_not_found",
-        `The PodTemplate "${name}" does not exist in the fleet's namespace.`,
-      );
-    }
-    return template;
   }
 
   /** Ready is when its gptme-server answers: asked directly, not the kubelet's next probe. */

@@ -1,0 +1,72 @@
+import type { V1PodTemplate } from "@kubernetes/client-node";
+import { type ClientPod, clientPodManifest } from "../../shared/clientpod.js";
+import type { TokenKeys } from "../../shared/instance-token.js";
+import type { Kube } from "../../shared/kube/client.js";
+import { ANNOTATION_WORKSPACE_CLAIM } from "../../shared/pool.js";
+import { apiError } from "../errors.js";
+import type { InstanceDeps } from "./instances.js";
+import { enforceLimits } from "./limits.js";
+import { createRefused } from "./refusals.js";
+
+// The cold path's first writes: the instance's record (exactly once across replicas) and the
+// template it is made from.
+
+/** What a request asks for, and the token keys it was answered with. */
+export interface WantedInstance {
+  clientId: string;
+  instanceId: string;
+  name: string;
+  keys: TokenKeys;
+}
+
+/**
+ * Creates the ClientPod, or reads it when it exists (409). A new ClientPod is checked
+ * against the limits after it is created, so two replicas racing past a limit cannot both
+ * keep theirs: whoever counts too many deletes its own again.
+ */
+export async function findOrCreateClientPod(
+  deps: InstanceDeps,
+  { clientId, instanceId, name, keys }: WantedInstance,
+  /** A kept workspace claim of another name (made for a pool member) to mount. */
+  keptWorkspace?: string,
+): Promise<{ clientPod: ClientPod; created: boolean }> {
+  const { kube, config } = deps;
+  const manifest = clientPodManifest({
+    name,
+    clientId,
+    instanceId,
+    podTemplate: config.podTemplate,
+    tokenKeyId: keys.current.id,
+  });
+  if (keptWorkspace && keptWorkspace !== name) {
+    manifest.metadata.annotations = {
+      ...manifest.metadata.annotations,
+      [ANNOTATION_WORKSPACE_CLAIM]: keptWorkspace,
+    };
+  }
+  // Loops only when the ClientPod is deleted between our create and our read.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const result = await kube.clientPods.create(manifest).catch(createRefused);
+    if (result.created) {
+      await enforceLimits(kube, config, result.object);
+      deps.events.created();
+      return { clientPod: result.object, created: true };
+    }
+    const existing = await kube.clientPods.get(name);
+    if (existing) return { clientPod: existing, created: false };
+  }
+  throw new Error(`ClientPod ${name} kept vanishing while being created`);
+}
+
+/** The PodTemplate instances are made from; missing: 500 template_not_found, nothing created. */
+export async function templateOf(kube: Kube, name: string): Promise<V1PodTemplate> {
+  const template = await kube.podTemplates.get(name);
+  if (!template) {
+    throw apiError(
+      500,
+      "template_not_found",
+      `The PodTemplate "${name}" does not exist in the fleet's namespace.`,
+    );
+  }
+  return template;
+}
