@@ -3,7 +3,7 @@
 // garbage (one API call per delete) and small young/old generations collect it sooner
 // (measured in docs/BENCHMARKS.md). Run it as an executable to get them.
 import { renderUsage } from "citty";
-import { ConfigError, defaultSources, loadHandlerConfig } from "../shared/config.js";
+import { ConfigError, defaultSources, loadMemberConfig } from "../shared/config.js";
 import { Kube } from "../shared/kube/client.js";
 import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
 import { createLogger, type Logger, LogOutput } from "../shared/log.js";
@@ -77,10 +77,11 @@ async function main(output: LogOutput): Promise<number> {
 
 /**
  * The pool's part of the pass: members are made like the handler makes instances, so it
- * reads the handler's settings (the same ConfigMap) and token keys.
+ * reads the settings that make an instance (the same ConfigMap) and the token keys, and
+ * nothing of the handler's clients (a reaper has no API_KEYS_FILE).
  */
 async function tendPoolOf(kube: Kube, settings: ReaperSettings, log: Logger) {
-  const config = loadHandlerConfig({
+  const config = loadMemberConfig({
     ...defaultSources(),
     env: { ...process.env, NAMESPACE: settings.namespace },
   });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadFleetConfig, loadHandlerConfig, parseApiKeys } from "./config.js";
+import {
+  ConfigError,
+  loadFleetConfig,
+  loadHandlerConfig,
+  loadMemberConfig,
+  parseApiKeys,
+} from "./config.js";
 import { sha256Hex } from "./names.js";
 
 // CLIENT_AUTH=keys (the default) needs an API_KEYS_FILE: tests of other settings say "open".
@@ -372,6 +378,27 @@ describe("parseApiKeys", () => {
   it("names the line, not its content, when a line is neither", () => {
     expect(() => parseApiKeys("good-key-1234\nbad key with spaces\n")).toThrow(
       "API_KEYS_FILE: line 2 is neither an API key nor sha256:<64 hex digits>",
+    );
+  });
+});
+
+describe("loadMemberConfig (the reaper's pool members)", () => {
+  it("needs nothing of the handler's clients: a closed fleet's reaper has no API_KEYS_FILE", () => {
+    const env = {
+      POD_TEMPLATE: "gptme-client",
+      WORKSPACES: "off",
+      INSTANCE_TOKEN_SECRET: "k".repeat(32),
+      CLIENT_AUTH: "keys",
+    };
+    expect(() => loadHandlerConfig({ env, readFile: () => "" })).toThrow(/^API_KEYS_FILE: /);
+    const member = loadMemberConfig({ env, readFile: () => "" });
+    expect(member).toMatchObject({ podTemplate: "gptme-client", workspaces: undefined });
+    expect(member.instanceTokenKeys.kind).toBe("configured");
+  });
+
+  it("names a bad setting it does read", () => {
+    expect(() => loadMemberConfig(sources({ DEFAULT_CPU_LIMIT: "lots" }))).toThrow(
+      /^DEFAULT_CPU_LIMIT: /,
     );
   });
 });

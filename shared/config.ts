@@ -38,6 +38,23 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
+/** What makes an instance's objects: the handler's cold path, and the reaper's pool members. */
+const memberEnv = {
+  POD_TEMPLATE: z
+    .string()
+    .regex(DNS_SUBDOMAIN, "expected a PodTemplate name")
+    .default("gptme-client"),
+  ...podEnv,
+  WORKSPACE_SIZE: quantity.default("1Gi"),
+  WORKSPACE_STORAGE_CLASS: z
+    .string()
+    .regex(DNS_SUBDOMAIN, "expected a StorageClass name")
+    .optional(),
+  INSTANCE_TOKEN_SECRET: z.string().optional(),
+  INSTANCE_TOKEN_SECRET_FILE: z.string().min(1).optional(),
+  CREDENTIALS_RELOAD: duration({ min: 1_000 }).prefault("10s"),
+};
+
 /** Settings both the handler and the reaper use. */
 const fleetEnv = {
   NAMESPACE: z.string().regex(DNS_LABEL, "expected a namespace name").optional(),
@@ -50,10 +67,7 @@ const fleetEnv = {
 
 const handlerEnv = {
   ...fleetEnv,
-  POD_TEMPLATE: z
-    .string()
-    .regex(DNS_SUBDOMAIN, "expected a PodTemplate name")
-    .default("gptme-client"),
+  ...memberEnv,
   HTTP_PORT: z
     .string()
     .regex(/^\d+$/, "expected a port number")
@@ -63,13 +77,11 @@ const handlerEnv = {
   ADMIN_TOKEN: z.string().optional(),
   ADMIN_TOKEN_FILE: z.string().min(1).optional(),
   API_KEYS_FILE: z.string().min(1).optional(),
-  CREDENTIALS_RELOAD: duration({ min: 1_000 }).prefault("10s"),
   CLIENT_ID_SECRET: z.string().optional(),
   MAX_INSTANCES_PER_CLIENT: positiveInt.prefault("5"),
   MAX_INSTANCES: positiveInt.prefault("200"),
   READY_WAIT: duration({ max: 60_000 }).prefault("20s"),
   ACTIVITY_INTERVAL: duration().prefault("60s"),
-  ...podEnv,
   ...signinEnv,
   PUBLIC_URL: z
     .url({
@@ -81,13 +93,6 @@ const handlerEnv = {
   PROXY_TIMEOUT: duration().prefault("60s"),
   PROXY_MAX_BODY: byteSize.prefault("32Mi"),
   GATEWAY_HOLD: duration({ max: 300_000 }).prefault("30s"),
-  INSTANCE_TOKEN_SECRET: z.string().optional(),
-  INSTANCE_TOKEN_SECRET_FILE: z.string().min(1).optional(),
-  WORKSPACE_SIZE: quantity.default("1Gi"),
-  WORKSPACE_STORAGE_CLASS: z
-    .string()
-    .regex(DNS_SUBDOMAIN, "expected a StorageClass name")
-    .optional(),
 };
 
 export interface FleetConfig {
@@ -169,32 +174,17 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
   if (env.ADMIN_TOKEN && env.ADMIN_TOKEN_FILE) {
     throw new ConfigError("ADMIN_TOKEN_FILE: set either ADMIN_TOKEN or ADMIN_TOKEN_FILE, not both");
   }
-  if (env.INSTANCE_TOKEN_SECRET && env.INSTANCE_TOKEN_SECRET_FILE) {
-    throw new ConfigError(
-      "INSTANCE_TOKEN_SECRET_FILE: set either INSTANCE_TOKEN_SECRET or INSTANCE_TOKEN_SECRET_FILE, not both",
-    );
-  }
+  checkMemberEnv(env);
   checkSigninEnv(env, Boolean(sources.env.CLIENT_AUTH));
   if (env.POOL_SIZE >= env.MAX_INSTANCES) {
     throw new ConfigError("POOL_SIZE: must be less than MAX_INSTANCES (members count against it)");
   }
   const credentialFiles: ReloadingFile<unknown>[] = [];
-  // Read now, so a bad file stops the start; re-read while running once main starts them.
-  const reloading = <T>(variable: string, path: string, format: FileFormat<T>) => {
-    const file = new ReloadingFile({
-      variable,
-      path,
-      format,
-      withinMs: env.CREDENTIALS_RELOAD,
-      initial: readSetting(sources, variable, path),
-    });
-    credentialFiles.push(file);
-    return file;
-  };
+  const reloading = reloadingFiles(sources, env.CREDENTIALS_RELOAD, credentialFiles);
   return {
     ...loadFleetConfig(sources),
     ...signinSettingsOf(env, reloading),
-    podTemplate: env.POD_TEMPLATE,
+    ...memberSettingsOf(env, reloading),
     httpPort: env.HTTP_PORT,
     adminToken: env.ADMIN_TOKEN_FILE
       ? optionalFile(
@@ -216,8 +206,6 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
     maxInstances: env.MAX_INSTANCES,
     readyWaitMs: env.READY_WAIT,
     activityIntervalMs: env.ACTIVITY_INTERVAL,
-    defaultCpuLimit: env.DEFAULT_CPU_LIMIT,
-    defaultMemoryLimit: env.DEFAULT_MEMORY_LIMIT,
     gateway: {
       publicUrl: env.PUBLIC_URL?.replace(/\/+$/, ""),
       corsOrigins: env.CORS_ORIGINS ?? [],
@@ -225,6 +213,62 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       proxyMaxBodyBytes: env.PROXY_MAX_BODY,
       holdMs: env.GATEWAY_HOLD,
     },
+    credentialsReloadMs: env.CREDENTIALS_RELOAD,
+    workspaces:
+      env.WORKSPACES === "on"
+        ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
+        : undefined,
+  };
+}
+
+type MemberEnv = z.infer<z.ZodObject<typeof memberEnv>>;
+type Reloading = <T>(variable: string, path: string, format: FileFormat<T>) => ReloadingFile<T>;
+
+/** Credential files read now, so a bad one stops the start; re-read once main starts them. */
+function reloadingFiles(
+  sources: ConfigSources,
+  withinMs: number,
+  files: ReloadingFile<unknown>[],
+): Reloading {
+  return (variable, path, format) => {
+    const file = new ReloadingFile({
+      variable,
+      path,
+      format,
+      withinMs,
+      initial: readSetting(sources, variable, path),
+    });
+    files.push(file);
+    return file;
+  };
+}
+
+function checkMemberEnv(env: MemberEnv): void {
+  if (env.INSTANCE_TOKEN_SECRET && env.INSTANCE_TOKEN_SECRET_FILE) {
+    throw new ConfigError(
+      "INSTANCE_TOKEN_SECRET_FILE: set either INSTANCE_TOKEN_SECRET or INSTANCE_TOKEN_SECRET_FILE, not both",
+    );
+  }
+}
+
+/** What makes an instance's objects: the template, what the fleet adds, its token's keys. */
+export interface MemberConfig {
+  podTemplate: string;
+  defaultCpuLimit: string;
+  defaultMemoryLimit: string;
+  /** Where the keys that instance tokens are derived from come from. */
+  instanceTokenKeys: TokenKeySource;
+  /** How soon changed credentials take effect (files, and the fleet's token-key Secret). */
+  credentialsReloadMs: number;
+  /** Each instance's workspace claim; undefined with WORKSPACES=off (no workspace). */
+  workspaces: WorkspaceSettings | undefined;
+}
+
+function memberSettingsOf(env: MemberEnv, reloading: Reloading): MemberConfig {
+  return {
+    podTemplate: env.POD_TEMPLATE,
+    defaultCpuLimit: env.DEFAULT_CPU_LIMIT,
+    defaultMemoryLimit: env.DEFAULT_MEMORY_LIMIT,
     instanceTokenKeys: env.INSTANCE_TOKEN_SECRET_FILE
       ? {
           kind: "configured",
@@ -246,4 +290,14 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
         ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
         : undefined,
   };
+}
+
+/**
+ * The reaper's part of the handler's settings: it makes pool members as the handler makes
+ * instances, and needs nothing of the handler's clients (keys, JWTs, previews).
+ */
+export function loadMemberConfig(sources: ConfigSources = defaultSources()): MemberConfig {
+  const env = parseEnv(memberEnv, sources.env);
+  checkMemberEnv(env);
+  return memberSettingsOf(env, reloadingFiles(sources, env.CREDENTIALS_RELOAD, []));
 }

@@ -26,6 +26,7 @@ const POOL_SIZE = 5;
 // One key for every replica and the reaper, as the fleet's Secret would give them.
 const TOKEN_KEY = "pool-test-token-key-0123456789abcdef0123456789";
 const ENV = {
+  CLIENT_AUTH: "open",
   POOL_SIZE: String(POOL_SIZE),
   INSTANCE_TOKEN_SECRET: TOKEN_KEY,
   MAX_INSTANCES: "100",
