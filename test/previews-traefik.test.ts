@@ -6,9 +6,15 @@ import puppeteer, { type Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CODE_PARAMETER } from "../handler/previews/link.js";
 import { SESSION_COOKIE } from "../handler/previews/session.js";
+import { HEALTH_PATH } from "../shared/serving.js";
 import { createTestNamespace, deleteTestNamespace, kubeconfigPath } from "./support/cluster.js";
 import { installTemplate } from "./support/fleet.js";
-import { assertLocal, type GptmeServer, runInstancePod } from "./support/gptme.js";
+import {
+  assertLocal,
+  type GptmeServer,
+  podIpOf,
+  startInstanceWithServer,
+} from "./support/gptme.js";
 import { cookiePair, PreviewApp, previewRequest } from "./support/preview.js";
 import { freePort, type HandlerProcess, spawnHandler, waitHealthy } from "./support/process.js";
 import { startTraefik, type TestTraefik } from "./support/traefik.js";
@@ -68,10 +74,11 @@ describe.skipIf(!existsSync(CHROMIUM))("previews through Traefik, in Chromium", 
       `/api/v1/${KEY}/instances/web?wait=0`,
       ["09-traefik-route.yaml", "10-traefik-previews.yaml"],
     );
-    const res = await fetch(`${base}/api/v1/${KEY}/instances/web?wait=30`);
-    expect(res.status).toBe(200);
-    instance = await res.json();
-    gptme = await runInstancePod(namespace, instance.name);
+    const started = await startInstanceWithServer(namespace, (wait) =>
+      fetch(`${base}/api/v1/${KEY}/instances/web?wait=${wait}`),
+    );
+    instance = started.instance;
+    gptme = started.server;
     app = await new PreviewApp("the agent's app").listen();
     browser = await puppeteer.launch({
       executablePath: CHROMIUM,
@@ -186,11 +193,18 @@ describe.skipIf(!existsSync(CHROMIUM))("previews through Traefik, in Chromium", 
   it("carries a WebSocket upgrade on the preview host to the pod and echoes both ways", async () => {
     // A raw upgrade server stands at another instance's pod address, in gptme-server's place
     // (0.35.1 cannot tunnel under Werkzeug: previews.test.ts pins its 400).
-    const res = await fetch(`${base}/api/v1/${KEY}/instances/raw?wait=30`);
-    const raw = (await res.json()) as { name: string; connection: { host: string } };
-    assertLocal(raw.connection.host);
+    // It stands at the pod IP and answers the health check; then the instance is ready.
+    const starting = (await (await fetch(`${base}/api/v1/${KEY}/instances/raw?wait=0`)).json()) as {
+      name: string;
+    };
+    const podIp = await podIpOf(namespace, starting.name);
+    assertLocal(podIp);
     const seen: IncomingMessage[] = [];
-    rawPod = createServer((_req, r) => r.writeHead(404).end());
+    rawPod = createServer((req, r) =>
+      req.url === HEALTH_PATH
+        ? r.writeHead(200, { "content-type": "application/json" }).end("{}")
+        : r.writeHead(404).end(),
+    );
     rawPod.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
       seen.push(req);
       socket.write(
@@ -199,7 +213,11 @@ describe.skipIf(!existsSync(CHROMIUM))("previews through Traefik, in Chromium", 
       if (head.length) socket.write(head);
       socket.pipe(socket);
     });
-    await new Promise<void>((r) => rawPod?.listen(5700, raw.connection.host, r));
+    await new Promise<void>((r) => rawPod?.listen(5700, podIp, r));
+    const res = await fetch(`${base}/api/v1/${KEY}/instances/raw?wait=30`);
+    expect(res.status).toBe(200);
+    const raw = (await res.json()) as { name: string; connection: { host: string } };
+    expect(raw.connection.host).toBe(podIp);
     const link = new URL((await previewLink("raw", 6080)).url);
     const signedIn = await previewRequest(base, link.host, link.pathname + link.search);
     const cookie = cookiePair(signedIn.headers["set-cookie"]);

@@ -11,7 +11,12 @@ import {
   eventually,
 } from "./support/cluster.js";
 import { installTemplate, listenHandler, startHandler, type TestHandler } from "./support/fleet.js";
-import { assertLocal, type GptmeServer, runInstancePod } from "./support/gptme.js";
+import {
+  assertLocal,
+  type GptmeServer,
+  podIpOf,
+  startInstanceWithServer,
+} from "./support/gptme.js";
 import { cookiePair, PreviewApp, previewRequest } from "./support/preview.js";
 import { freePort } from "./support/process.js";
 import { echoUpgradeServer, rawUpgrade } from "./support/upgrade.js";
@@ -78,10 +83,16 @@ describe("previews", () => {
       LOGIN_CODE_TTL: "2s",
     });
     http = await listenHandler(handler, listening);
-    a = await (await handler.request("/instances/a?wait=30", { apiKey: KEY })).json();
-    b = await (await handler.request("/instances/b?wait=30", { apiKey: OTHER_KEY })).json();
-    servers.set("a", await runInstancePod(namespace, a.name));
-    servers.set("b", await runInstancePod(namespace, b.name));
+    const startedA = await startInstanceWithServer(namespace, (wait) =>
+      handler.request(`/instances/a?wait=${wait}`, { apiKey: KEY }),
+    );
+    a = startedA.instance;
+    servers.set("a", startedA.server);
+    const startedB = await startInstanceWithServer(namespace, (wait) =>
+      handler.request(`/instances/b?wait=${wait}`, { apiKey: OTHER_KEY }),
+    );
+    b = startedB.instance;
+    servers.set("b", startedB.server);
     appA = await new PreviewApp("app A").listen();
     appA2 = await new PreviewApp("app A2").listen();
     appB = await new PreviewApp("app B").listen();
@@ -312,11 +323,12 @@ describe("previews", () => {
           : true,
       "the old pod to go",
     );
-    const again: Instance = await (
-      await handler.request("/instances/a?wait=30", { apiKey: KEY })
-    ).json();
+    const started = await startInstanceWithServer(namespace, (wait) =>
+      handler.request(`/instances/a?wait=${wait}`, { apiKey: KEY }),
+    );
+    const again: Instance = started.instance;
     expect(again.name).toBe(a.name);
-    servers.set("a", await runInstancePod(namespace, again.name));
+    servers.set("a", started.server);
     expect((await get(a.name, appA.port, "/", { cookie })).status).toBe(401);
     // A new link opens it again.
     const fresh = await signIn(KEY, "a", appA.port);
@@ -362,8 +374,12 @@ describe("previews, as the pod sees them", () => {
       PUBLIC_URL: `http://127.0.0.1:${listening}`,
     });
     http = await listenHandler(handler, listening);
-    instance = await (await handler.request("/instances/raw?wait=30", { apiKey: KEY })).json();
-    assertLocal(instance.connection.host);
+    // The plain server listens at the pod IP in place of gptme-server; then the instance is ready.
+    const starting: Instance = await (
+      await handler.request("/instances/raw?wait=0", { apiKey: KEY })
+    ).json();
+    const podIp = await podIpOf(namespace, starting.name);
+    assertLocal(podIp);
     pod = createServer((req, res) => {
       received.push({ url: req.url, headers: req.headers });
       if (req.url?.endsWith("/redirect")) {
@@ -386,7 +402,13 @@ describe("previews, as the pod sees them", () => {
       if (head.length) socket.write(head);
       socket.pipe(socket);
     });
-    await new Promise<void>((resolve) => pod.listen(5700, instance.connection.host, resolve));
+    await new Promise<void>((resolve) => pod.listen(5700, podIp, resolve));
+    const ready = await handler.request("/instances/raw?wait=30", { apiKey: KEY });
+    expect(ready.status).toBe(200);
+    instance = await ready.json();
+    expect(instance.connection.host).toBe(podIp);
+    // Only what the tests send counts, not the fleet's health checks.
+    received.length = 0;
   }, 120_000);
 
   afterAll(async () => {

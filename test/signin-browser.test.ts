@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { serveWebUi, type WebUi, webUiDistOf } from "../scripts/lib/webui.js";
 import { createTestNamespace, deleteTestNamespace, eventually } from "./support/cluster.js";
 import { installTemplate, listenHandler, startHandler, type TestHandler } from "./support/fleet.js";
-import { type GptmeServer, runInstancePod } from "./support/gptme.js";
+import { type GptmeServer, startInstanceWithServer } from "./support/gptme.js";
 import { freePort } from "./support/process.js";
 import { startTraefik, type TestTraefik } from "./support/traefik.js";
 
@@ -64,13 +64,16 @@ describe.skipIf(!existsSync(CHROMIUM))("gptme's web UI signs in with a one-time 
   it("exchanges the code, lists a conversation, and shows a mock/echo reply over an sseToken stream", {
     timeout: 180_000,
   }, async () => {
-    const minted = await fetch(`${traefik.url}/api/v1/${KEY}/instances/web/login?wait=60`, {
-      method: "POST",
-    });
-    expect(minted.status).toBe(200);
-    const instance = await minted.json();
+    // The instance starts, its server runs at the pod IP, then the login answers 200 (ready).
+    const started = await startInstanceWithServer(
+      namespace,
+      (wait) =>
+        fetch(`${traefik.url}/api/v1/${KEY}/instances/web/login?wait=${wait}`, { method: "POST" }),
+      ["--model", "mock/echo"],
+    );
+    gptme = started.server;
+    const instance = started.instance;
     expect(instance.login.url).toBe(`${ui.url}/#code=${instance.login.code}`);
-    gptme = await runInstancePod(namespace, instance.name, ["--model", "mock/echo"]);
     const userToken: string = instance.endpoint.token;
     const gateway = `${traefik.url}${instance.endpoint.path}`;
     await fetch(`${gateway}/api/v2/conversations/made-by-api`, {

@@ -1,3 +1,4 @@
+import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kube } from "../shared/kube/client.js";
 import { clientIdOf, instanceNameOf } from "../shared/names.js";
@@ -15,7 +16,12 @@ import {
   type TestHandler,
   type TestResponse,
 } from "./support/fleet.js";
-import { EventStream, type GptmeServer, runInstancePod } from "./support/gptme.js";
+import {
+  EventStream,
+  type GptmeServer,
+  runInstancePod,
+  startInstanceWithServer,
+} from "./support/gptme.js";
 
 const KEY = "signin-key-AAAAAAAA";
 const OTHER_KEY = "signin-key-BBBBBBBB";
@@ -67,10 +73,21 @@ describe("sign-in with one-time codes on the real control plane", { timeout: 180
   });
 
   it("answers the instance plus a login code and its web UI link", async () => {
-    const res = await login(replicaA, "web", KEY, 60);
-    expect(res.status).toBe(200);
-    expect(res.headers.get("cache-control")).toBe("no-store");
-    const body = await res.json();
+    // The instance starts, its server runs at the pod IP (mock/echo, for the streams below),
+    // then the login answers 200 with the ready instance.
+    let res: TestResponse | undefined;
+    const started = await startInstanceWithServer(
+      namespace,
+      async (wait) => {
+        res = await login(replicaA, "web", KEY, wait);
+        return res;
+      },
+      ["--model", "mock/echo"],
+    );
+    servers.push(started.server);
+    expect(res?.status).toBe(200);
+    expect(res?.headers.get("cache-control")).toBe("no-store");
+    const body = started.instance;
     expect(body).toMatchObject({
       name: instanceNameOf(clientIdOf(KEY), "web"),
       instanceId: "web",
@@ -193,7 +210,7 @@ describe("sign-in with one-time codes on the real control plane", { timeout: 180
     let session: string;
 
     async function signIn(instanceId: string, key = KEY) {
-      const code = await codeOf(await login(replicaA, instanceId, key, 60));
+      const code = await codeOf(await login(replicaA, instanceId, key));
       return (await exchange(replicaA, { code })).json();
     }
 
@@ -203,8 +220,19 @@ describe("sign-in with one-time codes on the real control plane", { timeout: 180
       );
 
     beforeAll(async () => {
-      instance = await (await replicaA.request("/instances/web?wait=60", { apiKey: KEY })).json();
-      servers.push(await runInstancePod(namespace, instance.name, ["--model", "mock/echo"]));
+      // Its server (mock/echo) runs since the first test; alone, this suite starts it.
+      const ready = await replicaA.request("/instances/web?wait=0", { apiKey: KEY });
+      if (ready.status === 200) {
+        instance = await ready.json();
+      } else {
+        const started = await startInstanceWithServer(
+          namespace,
+          (wait) => replicaA.request(`/instances/web?wait=${wait}`, { apiKey: KEY }),
+          ["--model", "mock/echo"],
+        );
+        instance = started.instance;
+        servers.push(started.server);
+      }
       base = `${http.url}${instance.endpoint.path}`;
       const put = await fetch(`${base}/api/v2/conversations/sse-chat`, {
         method: "PUT",
@@ -316,12 +344,19 @@ describe("sign-in with one-time codes on the real control plane", { timeout: 180
         await first.stop();
       }
       await replicaA.request("/instances/recreated", { apiKey: KEY, method: "DELETE" });
-      const again = await (
-        await replicaA.request("/instances/recreated?wait=60", { apiKey: KEY })
-      ).json();
-      expect(again.name).toBe(name);
-      const second = await runInstancePod(namespace, name);
+      const core = adminKubeConfig().makeApiClient(CoreV1Api);
+      await eventually(
+        async () =>
+          (await core.readNamespacedPod({ name, namespace }).catch(() => undefined))
+            ? undefined
+            : true,
+        "the old pod to go",
+      );
+      const { instance: again, server: second } = await startInstanceWithServer(namespace, (wait) =>
+        replicaA.request(`/instances/recreated?wait=${wait}`, { apiKey: KEY }),
+      );
       servers.push(second);
+      expect(again.name).toBe(name);
       const res = await fetch(`${at}/api/v2/conversations/x/events?token=${sseToken}`);
       expect(res.status).toBe(401);
     });
