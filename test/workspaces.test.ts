@@ -95,7 +95,14 @@ describe("workspaces outlive their instances", () => {
       name: "workspace",
       persistentVolumeClaim: { claimName: body.name },
     });
-    // A warm request reads the Pod alone and still knows the workspace.
+    // The first request after the Pod runs records its phase (PHASE follows the Pod); from
+    // then on a warm request reads the Pod alone and still knows the workspace.
+    await eventually(
+      async () =>
+        (await kube.pods.get(body.name))?.status?.phase === "Running" ? true : undefined,
+      "the Pod to run",
+    );
+    await get("fresh");
     handler.counter.reset();
     expect((await get("fresh")).body.workspace).toEqual({ name: body.name, state: "new" });
     expect(handler.counter.calls).toEqual(["list pods"]);
