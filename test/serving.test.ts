@@ -110,8 +110,14 @@ describe("ready means gptme-server answers; the gateway holds a starting instanc
       expect(answer.at - up).toBeLessThan(1_000);
     }
     expect(up - sent).toBeGreaterThan(1_000);
-    // Once it answers: the one write that records the sighting, and no more reads.
-    expect(one.counter.calls.slice(whileHeld)).toEqual(["patch pods"]);
+    // Once it answers: the one write that records the sighting (patch pods), the first use's
+    // activity with the Pod now running (PHASE follows the Pod: patch clientpods, then its
+    // mirror on the Pod), and no reads.
+    expect(one.counter.calls.slice(whileHeld).sort()).toEqual([
+      "patch clientpods",
+      "patch pods",
+      "patch pods",
+    ]);
   }, 90_000);
 
   it("answers 503 instance_starting once GATEWAY_HOLD passes with nothing answering", async () => {

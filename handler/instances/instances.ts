@@ -119,10 +119,11 @@ export class Instances {
    */
   async recordActivity(
     pod: V1Pod,
+    { activity = true }: { activity?: boolean } = {},
   ): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined } | undefined> {
     const record = recordFromPod(pod);
     const name = record?.name ?? ownerNameOf(pod) ?? pod.metadata?.name ?? "";
-    const clientPod = await this.touch(name, pod, record);
+    const clientPod = await this.touch(name, pod, record, activity);
     if (!clientPod || ownerUidOf(pod) !== clientPod.metadata.uid) return undefined;
     const mirrored = await this.deps.kube.pods.patch(pod.metadata?.name ?? "", {
       metadata: { annotations: mirrorAnnotations(clientPod) },
@@ -205,7 +206,8 @@ export class Instances {
     // The Pod moved on while this request waited (Pending to Running): record it now, so the
     // PHASE column follows and the next (warm) request finds nothing to write.
     if (current && isPhaseStale(recordOf(clientPod), current)) {
-      const recorded = await this.recordActivity(current);
+      // Its phase only: this request's activity is the one the cold path already wrote.
+      const recorded = await this.recordActivity(current, { activity: false });
       if (recorded) {
         clientPod = recorded.clientPod;
         current = recorded.pod ?? current;
@@ -288,16 +290,20 @@ export class Instances {
 
   /**
    * Writes activity (and what is known of the Pod, and the new expiry when the record is
-   * known) on the ClientPod; undefined when it is gone.
+   * known) on the ClientPod, or with `activity` false what is known of the Pod alone;
+   * undefined when it is gone.
    */
   private async touch(
     name: string,
     pod: V1Pod | undefined,
     record: InstanceRecord | undefined,
+    activity = true,
   ): Promise<ClientPod | undefined> {
     return this.deps.kube.clientPods.patchStatus(
       name,
-      activityStatus(record, this.deps.now(), pod, this.deps.config),
+      activity
+        ? activityStatus(record, this.deps.now(), pod, this.deps.config)
+        : { phase: pod?.status?.phase, podIP: pod?.status?.podIP },
     );
   }
 
