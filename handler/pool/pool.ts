@@ -205,6 +205,11 @@ export class WarmPool {
 
   private async refill(): Promise<void> {
     const { kube, config, keyring, serving, now } = this.deps;
+    // Every claim and every miss, on every replica, asks for one: once the pool holds
+    // POOL_SIZE members another would be surplus (seen on the real node: a burst of misses
+    // started a member each, past what the node could run).
+    const current = await kube.pods.list({ labelSelector: POOL_SELECTOR, fromCache: true });
+    if (claimable(current.items).length >= config.poolSize) return;
     const template = await kube.podTemplates.get(config.podTemplate);
     if (!template) throw apiError(500, "template_not_found", "the PodTemplate is missing");
     const keys = await keyring.keys();
