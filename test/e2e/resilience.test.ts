@@ -19,7 +19,8 @@ const WARM_IDS = ["warm-a", "warm-b", "warm-c"];
 async function instancesByPair(): Promise<Map<string, number>> {
   const pods = await core().listNamespacedPod({
     namespace: NAMESPACE,
-    labelSelector: "app.kubernetes.io/managed-by=gptme-fleet",
+    // Instances' Pods: warm-pool members (no client yet) are not instances.
+    labelSelector: "app.kubernetes.io/managed-by=gptme-fleet,!gptme.ai/pool",
   });
   const pairs = new Map<string, number>();
   for (const pod of pods.items) {
