@@ -214,7 +214,8 @@ export function planRollout(
     if (idle < idleMs) continue;
     actions.push({
       kind: "pod",
-      name,
+      // An instance made from a pool member keeps the member's Pod name.
+      name: pod.metadata?.name ?? name,
       clientId: cp.spec.clientId,
       reason: "outdated",
       idleSeconds: Math.floor(idle / 1000),

@@ -1,10 +1,11 @@
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   core,
   deleteInstance,
   eventually,
   getInstance,
   NAMESPACE,
+  poolOff,
   readPod,
 } from "./support/fleet.js";
 import { gateway } from "./support/workspace.js";
@@ -16,10 +17,16 @@ const KEY = "e2e-heal-key-000001";
 // same workspace and with the same token.
 describe("an evicted instance healed by the next gateway request, on the real node", () => {
   let name = "";
+  let pool: { restore: () => void } | undefined;
+
+  beforeAll(() => {
+    pool = poolOff();
+  }, 400_000);
 
   afterAll(async () => {
     if (name) await deleteInstance(name);
-  });
+    pool?.restore();
+  }, 400_000);
 
   it("answers the next gateway request from a new Pod with the conversation made before", async () => {
     const { status, body } = await getInstance(KEY, "heal", 60);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { eventually } from "../support/cluster.js";
 import { cookiePair, previewRequest } from "../support/preview.js";
-import { type Body, deleteInstance, exec, getInstance } from "./support/fleet.js";
+import { type Body, deleteInstance, exec, getInstance, poolOff } from "./support/fleet.js";
 
 const KEY = "e2e-preview-key-000001";
 const APP_PORT = 8765;
@@ -11,7 +11,9 @@ const APP_PORT = 8765;
 // own gptme-server /preview/<port>/ proxy, and the container's loopback.
 describe("a preview of an app inside the real gptme-server container", () => {
   let instance: Body;
+  let pool: { restore: () => void } | undefined;
   beforeAll(async () => {
+    pool = poolOff();
     const { status, body } = await getInstance(KEY, "preview");
     expect(status, JSON.stringify(body)).toBe(200);
     instance = body;
@@ -21,10 +23,11 @@ describe("a preview of an app inside the real gptme-server container", () => {
       `mkdir -p /tmp/site && echo '<h1>made inside the container</h1>' > /tmp/site/index.html && ` +
         `nohup python3 -m http.server ${APP_PORT} --bind 127.0.0.1 --directory /tmp/site >/dev/null 2>&1 &`,
     ]);
-  }, 120_000);
+  }, 400_000);
   afterAll(async () => {
     if (instance?.name) await deleteInstance(instance.name);
-  });
+    pool?.restore();
+  }, 400_000);
 
   it("opens after the sign-in link, through Traefik and the preview host", async () => {
     const traefik = inject("traefikUrl");

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { realpathSync } from "node:fs";
 import { resolve } from "node:path";
-import { afterAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { EventStream } from "../support/gptme.js";
 import {
   deleteInstance,
@@ -9,6 +9,7 @@ import {
   getInstance,
   k,
   NAMESPACE,
+  poolOff,
   readPod,
   runReaperJob,
 } from "./support/fleet.js";
@@ -70,14 +71,21 @@ describe("a rollout of the gptme-server image on the real node", () => {
   let original = "";
   const jobs: string[] = [];
   const abort = new AbortController();
+  let pool: { restore: () => void } | undefined;
+
+  beforeAll(() => {
+    pool = poolOff();
+  }, 400_000);
 
   afterAll(async () => {
     abort.abort();
     if (original) setTemplateImage(original);
     setRolloutIdle("10m");
-    for (const job of jobs) k(["delete", "job", job, "-n", NAMESPACE, "--wait=false"]);
+    for (const job of jobs)
+      k(["delete", "job", job, "-n", NAMESPACE, "--wait=false", "--ignore-not-found"]);
     if (name) await deleteInstance(name);
-  });
+    pool?.restore();
+  }, 400_000);
 
   it("leaves a busy instance alone, then replaces its Pod once idle; the next request runs the new image", async () => {
     const { status, body } = await getInstance(KEY, "roll", 60);

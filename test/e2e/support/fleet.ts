@@ -227,3 +227,19 @@ export const eventually = <T>(
   timeoutMs = 60_000,
   intervalMs = 250,
 ): Promise<T> => pollUntil(probe, what, timeoutMs, intervalMs);
+
+/**
+ * The handlers with the warm pool off until `restore` is called: for tests of behaviour
+ * verified on instances started cold (an instance claimed from the pool keeps its member's
+ * Pod name, which the gateway's heal cannot yet trace back to its ClientPod).
+ */
+export function poolOff(): { restore: () => void } {
+  k(["set", "env", "-n", NAMESPACE, "deployment/fleet-handler", "POOL_SIZE=0"]);
+  k(["rollout", "status", "-n", NAMESPACE, "deployment/fleet-handler", "--timeout=300s"]);
+  return {
+    restore: () => {
+      k(["set", "env", "-n", NAMESPACE, "deployment/fleet-handler", "POOL_SIZE-"]);
+      k(["rollout", "status", "-n", NAMESPACE, "deployment/fleet-handler", "--timeout=300s"]);
+    },
+  };
+}
