@@ -201,7 +201,8 @@ export function planRollout(
   const actions: ReapAction[] = [];
   for (const cp of clientPods) {
     const { name, uid: ownerUid, creationTimestamp, deletionTimestamp } = cp.metadata;
-    if (deletionTimestamp || leaving.has(name)) continue;
+    // Outdated pool members are the pool pass's: it removes them and starts new ones.
+    if (deletionTimestamp || leaving.has(name) || isPoolMember(cp)) continue;
     const pod = pods.get(name);
     const revision = current.get(cp.spec.podTemplate);
     const podUid = pod?.metadata?.uid;
