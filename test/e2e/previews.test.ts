@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { eventually } from "../support/cluster.js";
 import { cookiePair, previewRequest } from "../support/preview.js";
-import { type Body, deleteInstance, exec, getInstance, poolOff } from "./support/fleet.js";
+import {
+  type Body,
+  deleteInstance,
+  exec,
+  getInstance,
+  podNameOf,
+  poolOff,
+} from "./support/fleet.js";
 
 const KEY = "e2e-preview-key-000001";
 const APP_PORT = 8765;
@@ -17,7 +24,7 @@ describe("a preview of an app inside the real gptme-server container", () => {
     const { status, body } = await getInstance(KEY, "preview");
     expect(status, JSON.stringify(body)).toBe(200);
     instance = body;
-    exec(instance.name, "gptme-server", [
+    exec(podNameOf(instance), "gptme-server", [
       "sh",
       "-c",
       `mkdir -p /tmp/site && echo '<h1>made inside the container</h1>' > /tmp/site/index.html && ` +
