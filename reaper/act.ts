@@ -136,7 +136,7 @@ function deleteOf(kube: Kube, action: ReapAction): Promise<DeleteResult> {
   const read = { uid: action.uid, resourceVersion: action.resourceVersion };
   switch (action.kind) {
     case "clientpod":
-      return deleteInstance(kube, action.name, read);
+      return deleteInstance(kube, action.name, read, action.parts?.pod);
     case "workspace":
       return kube.claims.delete(action.name, read);
     case "pod":
@@ -152,7 +152,7 @@ function deleteOf(kube: Kube, action: ReapAction): Promise<DeleteResult> {
  */
 async function stampWorkspace(kube: Kube, action: ReapAction, now: Date, log: Logger) {
   try {
-    await recordWorkspaceUse(kube, action.name, now);
+    await recordWorkspaceUse(kube, action.parts?.workspace ?? action.name, now);
   } catch (error) {
     log.warn(
       { name: action.name, error: (error as Error).message },

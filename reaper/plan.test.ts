@@ -164,6 +164,19 @@ describe("planReap", () => {
     });
   });
 
+  it("names the Pod and workspace claim an instance made from a pool member keeps", () => {
+    const claimed = clientPod("a");
+    claimed.metadata.annotations = { "gptme.ai/pool-member": "gptme-pool-0123456789abcdef" };
+    const overKept = clientPod("b");
+    overKept.metadata.annotations = { "gptme.ai/workspace-claim": "gptme-pool-fedcba9876543210" };
+    const plan = planReap([claimed, overKept, clientPod("c")], [], at(45 * MIN), defaults);
+    expect(plan.map((a) => [a.name, a.parts])).toEqual([
+      ["a", { pod: "gptme-pool-0123456789abcdef", workspace: "gptme-pool-0123456789abcdef" }],
+      ["b", { pod: "b", workspace: "gptme-pool-fedcba9876543210" }],
+      ["c", undefined],
+    ]);
+  });
+
   it("gives an idle instance's probe its own running Pod's IP and http port, and nothing else", () => {
     const cp = clientPod("a");
     const running = (ip: string | undefined, owner = cp.metadata.uid, phase = "Running") => {

@@ -1,6 +1,7 @@
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { type ClientPod, LABEL_CLIENT } from "../shared/clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
+import { type InstanceParts, partsOf } from "../shared/instance-ops.js";
 import { instancePortOf } from "../shared/pod-spec.js";
 import { hasPodEnded, ownerNameOf, ownerUidOf } from "../shared/pods.js";
 import { isPoolMember } from "../shared/pool.js";
@@ -28,6 +29,11 @@ export interface ReapAction {
   reason: ReapReason;
   /** Seconds since the last activity (or creation), or a workspace's last use. */
   idleSeconds: number | undefined;
+  /**
+   * For a ClientPod whose Pod or workspace claim is named otherwise (made from a pool member,
+   * or over a kept workspace): their names, deleted and stamped instead of its own.
+   */
+  parts?: InstanceParts | undefined;
   /** Delete preconditions from the reaper's read: anything touched since is left alone. */
   uid: string;
   resourceVersion: string | undefined;
@@ -99,12 +105,14 @@ export function planClientPods(
             : undefined;
     if (!reason) continue;
     const since = lastActivity ?? creationTimestamp;
+    const parts = partsOf(cp);
     actions.push({
       kind: "clientpod",
       name,
       clientId: cp.spec.clientId,
       reason,
       idleSeconds: Math.max(0, Math.floor((now.getTime() - since.getTime()) / 1000)),
+      parts: parts.pod === name && parts.workspace === name ? undefined : parts,
       uid,
       resourceVersion,
       target: reason === "idle" ? targetOf(pod, uid) : undefined,

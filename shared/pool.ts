@@ -39,6 +39,12 @@ export const POOL_INSTANCE_ID = "pool";
  * and the Pod): the member ClientPod's, fixed in the Pod's environment when it started.
  */
 export const ANNOTATION_POOL_MEMBER = "gptme.ai/pool-member";
+/**
+ * On an instance's ClientPod made from a member: the same member (Pod) name as a label, so
+ * that its gateway path, which names the Pod, leads back to the instance when the Pod is gone
+ * (an eviction, a rollout) and must be started again.
+ */
+export const LABEL_POD = "gptme.ai/pod";
 export const ANNOTATION_TOKEN_SUBJECT = "gptme.ai/token-subject";
 /**
  * On an instance's ClientPod: its workspace claim when named otherwise (a returning client's
@@ -58,6 +64,8 @@ export const memberLabels = (): Record<string, string> => ({
 export const POD_NAME = new RegExp(`^(${INSTANCE_NAME_PREFIX}|${POOL_NAME_PREFIX})[0-9a-f]{16}$`);
 
 export const newMemberName = (): string => POOL_NAME_PREFIX + randomBytes(8).toString("hex");
+
+export const isPoolName = (name: string): boolean => name.startsWith(POOL_NAME_PREFIX);
 
 export const isPoolMember = (object: { metadata?: { labels?: Record<string, string> } }) =>
   object.metadata?.labels?.[LABEL_POOL] === POOL_MEMBER;

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { HandlerConfig } from "../../shared/config.js";
+import { instanceByPodName } from "../../shared/instance-ops.js";
 import type { TokenKeys } from "../../shared/instance-token.js";
 import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
@@ -271,8 +272,8 @@ export class Gateway {
   }
 
   /** An instance whose Pod is missing (being created or replaced) is known by its ClientPod. */
-  private async clientPodRecord(name: string): Promise<InstanceRecord | undefined> {
-    const clientPod = await this.deps.kube.clientPods.get(name);
+  private async clientPodRecord(podName: string): Promise<InstanceRecord | undefined> {
+    const clientPod = await instanceByPodName(this.deps.kube, podName);
     return clientPod && recordOf(clientPod);
   }
 

@@ -1,5 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Kube } from "../../shared/kube/client.js";
+import { podNameOf } from "../../shared/pool.js";
 import { type InstanceRecord, recordFromPod } from "../instances/view.js";
 
 /**
@@ -23,6 +24,8 @@ export interface Target {
 export class Targets {
   private readonly cache = new Map<string, { target: Target | undefined; readAt: number }>();
   private readonly pending = new Map<string, Promise<Target | undefined>>();
+  /** Instance name to the name of the pool member's Pod it adopted (fixed for its ClientPod's life). */
+  private readonly adopted = new Map<string, string>();
 
   constructor(
     private readonly kube: Kube,
@@ -48,6 +51,32 @@ export class Targets {
       this.pending.set(name, pending);
     }
     return { target: await pending, cached: false };
+  }
+
+  /**
+   * An instance's Pod by the instance's name (a preview host names the instance, while a Pod
+   * adopted from the warm pool keeps its member's name): `podName` is what `get` and
+   * `forget` know it by. The adopted name is read from the ClientPod once and kept while its
+   * Pod is found.
+   */
+  async ofInstance(
+    name: string,
+    { fresh = false } = {},
+  ): Promise<{ target: Target | undefined; cached: boolean; podName: string }> {
+    const adopted = this.adopted.get(name);
+    if (adopted) {
+      const found = await this.get(adopted, { fresh });
+      if (found.target) return { ...found, podName: adopted };
+      this.adopted.delete(name);
+    }
+    const own = await this.get(name, { fresh });
+    if (own.target) return { ...own, podName: name };
+    const clientPod = await this.kube.clientPods.get(name);
+    const podName = clientPod ? podNameOf(clientPod) : name;
+    if (podName === name) return { ...own, podName };
+    if (this.adopted.size >= MAX_TARGETS) this.adopted.clear();
+    this.adopted.set(name, podName);
+    return { ...(await this.get(podName, { fresh })), podName };
   }
 
   /** Drops what is known of an instance: it refused a connection, or was deleted here. */

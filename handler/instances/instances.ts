@@ -1,11 +1,12 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import { type ClientPod, clientSelector, instanceSelector } from "../../shared/clientpod.js";
 import type { HandlerConfig } from "../../shared/config.js";
-import { deleteInstance } from "../../shared/instance-ops.js";
+import { deleteInstance, instanceByPodName, partsOf } from "../../shared/instance-ops.js";
 import type { TokenKeys } from "../../shared/instance-token.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { instanceNameOf } from "../../shared/names.js";
 import { hasPodEnded, ownerNameOf, ownerUidOf } from "../../shared/pods.js";
+import { podNameOf } from "../../shared/pool.js";
 import type { TokenKeyring } from "../../shared/token-keyring.js";
 import type { WarmPool } from "../pool/pool.js";
 import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
@@ -47,7 +48,7 @@ export interface InstanceDeps {
   serving: ServingProbes;
   /** Hands out started instances for new ones; undefined with POOL_SIZE=0. */
   pool?: WarmPool;
-  /** Told of every instance deleted here (the gateway forgets it at once). */
+  /** Told of the Pod name of every instance deleted here (the gateway forgets it at once). */
   onRemoved?: (name: string) => void;
   /** Aborted when the process shuts down: readiness waits end early so draining is quick. */
   shutdown?: AbortSignal;
@@ -153,10 +154,18 @@ export class Instances {
    */
   async remove(name: string, { purge = false } = {}): Promise<Removal | undefined> {
     const { kube } = this.deps;
-    const deleted = (await deleteInstance(kube, name)) === "deleted";
-    this.deps.onRemoved?.(name);
+    // Its Pod and claim may be named after the pool member it was made from.
+    const clientPod = await kube.clientPods.get(name);
+    const parts = clientPod ? partsOf(clientPod) : { pod: name, workspace: name };
+    const deleted = (await deleteInstance(kube, name, undefined, parts.pod)) === "deleted";
+    this.deps.onRemoved?.(parts.pod);
     if (deleted) this.deps.events.deleted();
-    const workspace = await endWorkspace(kube, name, { deleted, purge }, this.deps.now());
+    const workspace = await endWorkspace(
+      kube,
+      parts.workspace,
+      { deleted, purge },
+      this.deps.now(),
+    );
     return deleted || workspace === "purged" ? { deleted, workspace } : undefined;
   }
 
@@ -220,15 +229,16 @@ export class Instances {
    * Starts the Pod of an existing instance again when it is gone, ended or stale, and waits
    * until its gptme-server answers, until `deadline` (the gateway's heal: a client that only
    * talks through the gateway gets its instance back). Never creates an instance: undefined
-   * when the ClientPod is gone or being deleted. Exactly once across replicas, as `ensure`:
-   * the Pod has the instance's name, so a second replica's create finds the first's Pod.
+   * when the ClientPod is gone or being deleted. `podName` is what the gateway path names
+   * (the instance's, or the pool member's it adopted). Exactly once across replicas, as
+   * `ensure`: the Pod's name is fixed, so a second replica's create finds the first's Pod.
    */
-  async restart(name: string, deadline: number): Promise<V1Pod | undefined> {
+  async restart(podName: string, deadline: number): Promise<V1Pod | undefined> {
     const { kube } = this.deps;
-    const clientPod = await kube.clientPods.get(name);
+    const clientPod = await instanceByPodName(kube, podName);
     if (!clientPod || clientPod.metadata.deletionTimestamp) return undefined;
     const [pod, template, keys] = await Promise.all([
-      kube.pods.get(name),
+      kube.pods.get(podNameOf(clientPod)),
       templateOf(kube, clientPod.spec.podTemplate),
       this.deps.keyring.keys(),
     ]);

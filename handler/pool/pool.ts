@@ -18,6 +18,7 @@ import {
   ANNOTATION_TOKEN_SUBJECT,
   adoptionPatch,
   claimable,
+  LABEL_POD,
   LABEL_POOL,
   POOL_SELECTOR,
 } from "../../shared/pool.js";
@@ -121,6 +122,7 @@ export class WarmPool {
         // adopts. A 409: another request made the instance; it is theirs to answer.
         const manifest = clientPodManifest({ ...wanted, podTemplate: config.podTemplate });
         manifest.metadata.annotations = annotations;
+        manifest.metadata.labels = { ...manifest.metadata.labels, [LABEL_POD]: memberName };
         const created = await kube.clientPods.create(manifest).catch(createRefused);
         if (!created.created) return { claimed: false };
         clientPod = created.object;
@@ -129,8 +131,9 @@ export class WarmPool {
       } else {
         // The member tried before was taken by another claim: name the next one instead.
         clientPod =
-          (await kube.clientPods.patch(clientPod.metadata.name, { metadata: { annotations } })) ??
-          clientPod;
+          (await kube.clientPods.patch(clientPod.metadata.name, {
+            metadata: { annotations, labels: { [LABEL_POD]: memberName } },
+          })) ?? clientPod;
       }
       const workspace = config.workspaces ? { name: memberName, state: "new" as const } : undefined;
       const instance: ClientPod = { ...clientPod, status: { ...clientPod.status, workspace } };

@@ -133,7 +133,9 @@ export class PreviewGateway {
       }
       this.track(res, admitted.target);
       await this.proxy.web(req, res, admitted.call, (failure) => {
-        if (failure.code === "instance_unreachable") this.deps.targets.forget(host.name);
+        if (failure.code === "instance_unreachable") {
+          this.deps.targets.forget(admitted.target.pod.metadata?.name ?? host.name);
+        }
         sendRefusal(res, failureRefusal(failure, {}));
       });
     } catch (error) {
@@ -178,7 +180,7 @@ export class PreviewGateway {
     const minted = await this.deps.codes.redeem(code, `preview:${host.port}`);
     if (!minted || minted.name !== host.name) throw signInRequired();
     // The instance as it is now: a code minted for an instance since recreated signs in to nothing.
-    const { target } = await this.deps.targets.get(host.name, { fresh: true });
+    const { target } = await this.deps.targets.ofInstance(host.name, { fresh: true });
     const record = target?.record ?? (await this.clientPodRecord(host.name));
     if (!record || record.uid !== minted.uid) throw signInRequired();
     const keys = await this.deps.keyring.keys();
@@ -226,7 +228,7 @@ export class PreviewGateway {
     keys: TokenKeys,
     fresh: boolean,
   ): Promise<Refusal | { call: ProxyCall; target: Target; record: InstanceRecord }> {
-    const { target, cached } = await this.deps.targets.get(host.name, { fresh });
+    const { target, cached } = await this.deps.targets.ofInstance(host.name, { fresh });
     const record = target?.record ?? (await this.clientPodRecord(host.name));
     const token = record && tokenOf(record, keys);
     if (!record || !token) return notFound(cached);

@@ -119,6 +119,7 @@ export class ClientPods {
         labelSelector: options.labelSelector,
         limit: options.limit,
         _continue: options.continue,
+        resourceVersion: options.fromCache ? "0" : undefined,
       }),
     )) as { items: unknown[]; metadata?: { continue?: string; remainingItemCount?: number } };
     const items: ClientPod[] = [];

@@ -8,6 +8,7 @@ import {
   NAMESPACE,
   podNameOf,
   podStartedAt,
+  poolOff,
   readPod,
 } from "./support/fleet.js";
 
@@ -117,8 +118,7 @@ describe("warm pool on the real node: a claim and cold starts, through the gatew
   }, 600_000);
 
   it("starts a new client's instance cold with the pool off, and times gptme-server's own start", async () => {
-    k(["set", "env", "-n", NAMESPACE, "deployment/fleet-handler", "POOL_SIZE=0"]);
-    k(["rollout", "status", "-n", NAMESPACE, "deployment/fleet-handler", "--timeout=300s"]);
+    const pool = poolOff();
     try {
       const runs: number[] = [];
       const own: number[] = [];
@@ -167,8 +167,7 @@ describe("warm pool on the real node: a claim and cold starts, through the gatew
       results.gptmeOwnStart = { runs: own, median: median(own), p99: p99(own) };
       console.log("cold, no pool (ms):", runs, "gptme-server's own start (ms):", own);
     } finally {
-      k(["set", "env", "-n", NAMESPACE, "deployment/fleet-handler", "POOL_SIZE-"]);
-      k(["rollout", "status", "-n", NAMESPACE, "deployment/fleet-handler", "--timeout=180s"]);
+      pool.restore();
     }
   }, 600_000);
 });

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { realpathSync } from "node:fs";
 import { resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, describe, expect, inject, it } from "vitest";
 import { EventStream } from "../support/gptme.js";
 import {
   deleteInstance,
@@ -9,7 +9,7 @@ import {
   getInstance,
   k,
   NAMESPACE,
-  poolOff,
+  podNameOf,
   readPod,
   runReaperJob,
 } from "./support/fleet.js";
@@ -71,11 +71,6 @@ describe("a rollout of the gptme-server image on the real node", () => {
   let original = "";
   const jobs: string[] = [];
   const abort = new AbortController();
-  let pool: { restore: () => void } | undefined;
-
-  beforeAll(() => {
-    pool = poolOff();
-  }, 400_000);
 
   afterAll(async () => {
     abort.abort();
@@ -84,13 +79,14 @@ describe("a rollout of the gptme-server image on the real node", () => {
     for (const job of jobs)
       k(["delete", "job", job, "-n", NAMESPACE, "--wait=false", "--ignore-not-found"]);
     if (name) await deleteInstance(name);
-    pool?.restore();
   }, 400_000);
 
   it("leaves a busy instance alone, then replaces its Pod once idle; the next request runs the new image", async () => {
     const { status, body } = await getInstance(KEY, "roll", 60);
     expect(status, JSON.stringify(body)).toBe(200);
     name = body.name;
+    // Its Pod: the instance's name, or a claimed pool member's (the warm pool is on).
+    const podName = podNameOf(body);
     const endpoint = body.endpoint as { path: string; token: string };
     const put = await gateway(endpoint, "/api/v2/conversations/before-rollout", {
       method: "PUT",
@@ -106,7 +102,7 @@ describe("a rollout of the gptme-server image on the real node", () => {
       ),
     );
     await events.next((e) => e.type === "connected", 10_000);
-    const oldPod = await readPod(name);
+    const oldPod = await readPod(podName);
 
     original = templateImage();
     const next = original.replace(/:[^:/]+$/, ":rollout-next");
@@ -117,13 +113,13 @@ describe("a rollout of the gptme-server image on the real node", () => {
 
     const busy = runReaperJob("reap-rollout");
     jobs.push(busy.job);
-    const decided = busy.lines.find((l) => l.name === name);
+    const decided = busy.lines.find((l) => l.name === podName);
     expect(decided, JSON.stringify(decided)).toMatchObject({
       reason: "outdated",
       result: "skipped",
       sseConnections: 1,
     });
-    expect((await readPod(name))?.metadata?.uid).toBe(oldPod?.metadata?.uid);
+    expect((await readPod(podName))?.metadata?.uid).toBe(oldPod?.metadata?.uid);
 
     // The session closes; a later pass (the CronJob's next) replaces the Pod once its
     // gptme-server says it is idle.
@@ -134,7 +130,7 @@ describe("a rollout of the gptme-server image on the real node", () => {
       await new Promise((r) => setTimeout(r, 2_000));
       const pass = runReaperJob("reap-rollout");
       jobs.push(pass.job);
-      const line = pass.lines.find((l) => l.name === name);
+      const line = pass.lines.find((l) => l.name === podName);
       seen.push(line);
       if (line?.result === "deleted") {
         replaced = line;
@@ -150,7 +146,7 @@ describe("a rollout of the gptme-server image on the real node", () => {
     });
     await eventually(
       async () =>
-        (await readPod(name))?.metadata?.uid === oldPod?.metadata?.uid ? undefined : true,
+        (await readPod(podName))?.metadata?.uid === oldPod?.metadata?.uid ? undefined : true,
       "the old Pod to go",
       90_000,
     );
@@ -158,7 +154,7 @@ describe("a rollout of the gptme-server image on the real node", () => {
     const list = await gateway(endpoint, "/api/v2/conversations");
     expect(list.status).toBe(200);
     expect(JSON.stringify(await list.json())).toContain("before-rollout");
-    const newPod = await readPod(name);
+    const newPod = await readPod(podName);
     expect(newPod?.spec?.containers[0]?.image).toBe(next);
     expect(newPod?.metadata?.uid).not.toBe(oldPod?.metadata?.uid);
   });

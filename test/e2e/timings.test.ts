@@ -9,6 +9,7 @@ import {
   k,
   NAMESPACE,
   podStartedAt,
+  poolOff,
   readPod,
 } from "./support/fleet.js";
 
@@ -75,24 +76,12 @@ describe("timings on the real node", () => {
 
   it("cold start of a real instance: request to Ready, split by stage", async () => {
     const runs: Record<string, number>[] = [];
-    for (let i = 0; i < 3; i++) {
-      const key = `e2e-cold-key-${Date.now()}`;
-      const t0 = Date.now();
-      // The instance's name is in the answer; the pod can be watched once the first,
-      // non-waiting request has created it.
-      const first = await fetch(`${inject("traefikUrl")}/api/v1/${key}/instances/cold?wait=0`);
-      // The Pod's name is its gateway path's last segment (a pool member's Pod keeps its own).
-      const name = ((await first.json()) as { endpoint: { path: string } }).endpoint.path
-        .split("/")
-        .pop() as string;
-      made.push(name);
-      const watch = watchPod(() => name, t0, 5700, "/api/v2/server/health");
-      const res = await fetch(`${inject("traefikUrl")}/api/v1/${key}/instances/cold?wait=60`);
-      const answered = Date.now() - t0;
-      const body = (await res.json()) as { status: string };
-      expect(res.status).toBe(200);
-      expect(body.status).toBe("ready");
-      runs.push({ ...(await watch.ready), requestToReady: answered });
+    // A cold start: with the pool on, a new client would be handed a member started earlier.
+    const pool = poolOff();
+    try {
+      for (let i = 0; i < 3; i++) runs.push(await coldStart());
+    } finally {
+      pool.restore();
     }
     const stages = [
       "scheduled",
@@ -108,7 +97,25 @@ describe("timings on the real node", () => {
     };
     console.log("cold start (ms since the request):", JSON.stringify(results.coldStart, null, 1));
     for (const run of runs) expect(run.requestToReady).toBeLessThan(60_000);
-  });
+  }, 600_000);
+
+  /** One new instance, from the request to Ready, each stage as first seen. */
+  async function coldStart(): Promise<Record<string, number>> {
+    const key = `e2e-cold-key-${Date.now()}`;
+    const t0 = Date.now();
+    // The instance's name is in the answer; the pod can be watched once the first,
+    // non-waiting request has created it.
+    const first = await fetch(`${inject("traefikUrl")}/api/v1/${key}/instances/cold?wait=0`);
+    const { name } = (await first.json()) as { name: string };
+    made.push(name);
+    const watch = watchPod(() => name, t0, 5700, "/api/v2/server/health");
+    const res = await fetch(`${inject("traefikUrl")}/api/v1/${key}/instances/cold?wait=60`);
+    const answered = Date.now() - t0;
+    const body = (await res.json()) as { status: string };
+    expect(res.status).toBe(200);
+    expect(body.status).toBe("ready");
+    return { ...(await watch.ready), requestToReady: answered };
+  }
 
   it("handler pod startup to Ready", async () => {
     const runs: Record<string, number>[] = [];

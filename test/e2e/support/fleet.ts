@@ -229,17 +229,32 @@ export const eventually = <T>(
 ): Promise<T> => pollUntil(probe, what, timeoutMs, intervalMs);
 
 /**
- * The handlers with the warm pool off until `restore` is called: for tests of behaviour
- * verified on instances started cold (an instance claimed from the pool keeps its member's
- * Pod name, which the gateway's heal cannot yet trace back to its ClientPod).
+ * Sets (`NAME=value`) or removes (`NAME-`) a variable of the handler's Deployment and waits
+ * until only handler pods with it serve: `rollout status` returns once the new pods are
+ * available, while the old ones may still answer requests through Traefik as they drain.
  */
-export function poolOff(): { restore: () => void } {
-  k(["set", "env", "-n", NAMESPACE, "deployment/fleet-handler", "POOL_SIZE=0"]);
+export function setHandlerEnv(change: string): void {
+  const old = k([
+    "get",
+    "pods",
+    "-n",
+    NAMESPACE,
+    "-l",
+    "app.kubernetes.io/name=fleet-handler",
+    "-o",
+    "name",
+  ])
+    .split("\n")
+    .filter(Boolean);
+  k(["set", "env", "-n", NAMESPACE, "deployment/fleet-handler", change]);
   k(["rollout", "status", "-n", NAMESPACE, "deployment/fleet-handler", "--timeout=300s"]);
-  return {
-    restore: () => {
-      k(["set", "env", "-n", NAMESPACE, "deployment/fleet-handler", "POOL_SIZE-"]);
-      k(["rollout", "status", "-n", NAMESPACE, "deployment/fleet-handler", "--timeout=300s"]);
-    },
-  };
+  if (old.length > 0) {
+    k(["wait", "--for=delete", "-n", NAMESPACE, "--timeout=120s", ...old]);
+  }
+}
+
+/** The handlers with the warm pool off until `restore` is called (cold starts to time). */
+export function poolOff(): { restore: () => void } {
+  setHandlerEnv("POOL_SIZE=0");
+  return { restore: () => setHandlerEnv("POOL_SIZE-") };
 }
