@@ -1,6 +1,12 @@
 import { z } from "zod";
 import { ConfigError } from "./config-error.js";
-import { podEnv } from "./config-rollout.js";
+import {
+  checkMemberEnv,
+  type MemberConfig,
+  memberEnv,
+  memberSettingsOf,
+  reloadingFiles,
+} from "./config-member.js";
 import type { ClientAuth, PreviewConfig, SigninConfig } from "./config-signin.js";
 import { checkSigninEnv, signinEnv, signinSettingsOf } from "./config-signin.js";
 import {
@@ -9,22 +15,13 @@ import {
   namespaceOf,
   optionalFile,
   parseEnv,
-  readSetting,
 } from "./config-sources.js";
-import {
-  byteSize,
-  duration,
-  originList,
-  positiveInt,
-  quantity,
-  wholeNumber,
-} from "./config-values.js";
-import { type ApiKeyAllowlist, apiKeysFormat, tokenKeysFormat } from "./credential-formats.js";
-import type { TokenKeys } from "./instance-token.js";
-import { type Current, type FileFormat, fixed, ReloadingFile } from "./reloading-file.js";
-import type { WorkspaceSettings } from "./workspace.js";
+import { byteSize, duration, originList, positiveInt, wholeNumber } from "./config-values.js";
+import { type ApiKeyAllowlist, apiKeysFormat } from "./credential-formats.js";
+import { type Current, fixed, type ReloadingFile } from "./reloading-file.js";
 
 export { ConfigError } from "./config-error.js";
+export { loadMemberConfig, type MemberConfig, type TokenKeySource } from "./config-member.js";
 export { loadRolloutConfig, type RolloutConfig, revisionSettingsOf } from "./config-rollout.js";
 export type { ClientAuth, PreviewConfig, SigninConfig } from "./config-signin.js";
 export {
@@ -36,24 +33,6 @@ export { ApiKeyAllowlist, parseApiKeys } from "./credential-formats.js";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
-
-/** What makes an instance's objects: the handler's cold path, and the reaper's pool members. */
-const memberEnv = {
-  POD_TEMPLATE: z
-    .string()
-    .regex(DNS_SUBDOMAIN, "expected a PodTemplate name")
-    .default("gptme-client"),
-  ...podEnv,
-  WORKSPACE_SIZE: quantity.default("1Gi"),
-  WORKSPACE_STORAGE_CLASS: z
-    .string()
-    .regex(DNS_SUBDOMAIN, "expected a StorageClass name")
-    .optional(),
-  INSTANCE_TOKEN_SECRET: z.string().optional(),
-  INSTANCE_TOKEN_SECRET_FILE: z.string().min(1).optional(),
-  CREDENTIALS_RELOAD: duration({ min: 1_000 }).prefault("10s"),
-};
 
 /** Settings both the handler and the reaper use. */
 const fleetEnv = {
@@ -106,8 +85,8 @@ export interface FleetConfig {
   poolSize: number;
 }
 
-export interface HandlerConfig extends FleetConfig {
-  podTemplate: string;
+/** The handler's settings: what makes an instance (shared with the reaper's pool), and more. */
+export interface HandlerConfig extends FleetConfig, MemberConfig {
   httpPort: number;
   /** Unset: the admin API answers 403 admin_disabled. Read per request: its file can change. */
   adminToken: Current<string> | undefined;
@@ -120,15 +99,7 @@ export interface HandlerConfig extends FleetConfig {
   maxInstances: number;
   readyWaitMs: number;
   activityIntervalMs: number;
-  defaultCpuLimit: string;
-  defaultMemoryLimit: string;
   gateway: GatewayConfig;
-  /** Where the keys that instance tokens are derived from come from. */
-  instanceTokenKeys: TokenKeySource;
-  /** How soon changed credentials take effect (files, and the fleet's token-key Secret). */
-  credentialsReloadMs: number;
-  /** Each instance's workspace claim; undefined with WORKSPACES=off (no workspace). */
-  workspaces: WorkspaceSettings | undefined;
   signin: SigninConfig;
   /** Previews of apps inside instances; undefined without PREVIEW_DOMAIN (off). */
   previews: PreviewConfig | undefined;
@@ -147,15 +118,6 @@ export interface GatewayConfig {
   /** How long a request for a starting instance is held until its gptme-server answers. */
   holdMs: number;
 }
-
-/**
- * The instance-token keys: given inline, in a file, or (neither set) in a Kubernetes Secret
- * of the fleet's namespace that the first replica to need it creates, so that a fresh
- * install needs no manual step.
- */
-export type TokenKeySource =
-  | { kind: "configured"; keys: Current<TokenKeys> }
-  | { kind: "kubernetes" };
 
 export function loadFleetConfig(sources: ConfigSources = defaultSources()): FleetConfig {
   const env = parseEnv(fleetEnv, sources.env);
@@ -219,85 +181,4 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
         ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
         : undefined,
   };
-}
-
-type MemberEnv = z.infer<z.ZodObject<typeof memberEnv>>;
-type Reloading = <T>(variable: string, path: string, format: FileFormat<T>) => ReloadingFile<T>;
-
-/** Credential files read now, so a bad one stops the start; re-read once main starts them. */
-function reloadingFiles(
-  sources: ConfigSources,
-  withinMs: number,
-  files: ReloadingFile<unknown>[],
-): Reloading {
-  return (variable, path, format) => {
-    const file = new ReloadingFile({
-      variable,
-      path,
-      format,
-      withinMs,
-      initial: readSetting(sources, variable, path),
-    });
-    files.push(file);
-    return file;
-  };
-}
-
-function checkMemberEnv(env: MemberEnv): void {
-  if (env.INSTANCE_TOKEN_SECRET && env.INSTANCE_TOKEN_SECRET_FILE) {
-    throw new ConfigError(
-      "INSTANCE_TOKEN_SECRET_FILE: set either INSTANCE_TOKEN_SECRET or INSTANCE_TOKEN_SECRET_FILE, not both",
-    );
-  }
-}
-
-/** What makes an instance's objects: the template, what the fleet adds, its token's keys. */
-export interface MemberConfig {
-  podTemplate: string;
-  defaultCpuLimit: string;
-  defaultMemoryLimit: string;
-  /** Where the keys that instance tokens are derived from come from. */
-  instanceTokenKeys: TokenKeySource;
-  /** How soon changed credentials take effect (files, and the fleet's token-key Secret). */
-  credentialsReloadMs: number;
-  /** Each instance's workspace claim; undefined with WORKSPACES=off (no workspace). */
-  workspaces: WorkspaceSettings | undefined;
-}
-
-function memberSettingsOf(env: MemberEnv, reloading: Reloading): MemberConfig {
-  return {
-    podTemplate: env.POD_TEMPLATE,
-    defaultCpuLimit: env.DEFAULT_CPU_LIMIT,
-    defaultMemoryLimit: env.DEFAULT_MEMORY_LIMIT,
-    instanceTokenKeys: env.INSTANCE_TOKEN_SECRET_FILE
-      ? {
-          kind: "configured",
-          keys: reloading(
-            "INSTANCE_TOKEN_SECRET_FILE",
-            env.INSTANCE_TOKEN_SECRET_FILE,
-            tokenKeysFormat("INSTANCE_TOKEN_SECRET_FILE"),
-          ),
-        }
-      : env.INSTANCE_TOKEN_SECRET
-        ? {
-            kind: "configured",
-            keys: fixed(tokenKeysFormat("INSTANCE_TOKEN_SECRET").parse(env.INSTANCE_TOKEN_SECRET)),
-          }
-        : { kind: "kubernetes" },
-    credentialsReloadMs: env.CREDENTIALS_RELOAD,
-    workspaces:
-      env.WORKSPACES === "on"
-        ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
-        : undefined,
-  };
-}
-
-/**
- * The reaper's part of the handler's settings: it makes pool members as the handler makes
- * instances, and needs nothing of the handler's clients (keys, JWTs, previews).
- */
-export function loadMemberConfig(sources: ConfigSources = defaultSources()): MemberConfig {
-  const env = parseEnv(memberEnv, sources.env);
-  checkMemberEnv(env);
-  return memberSettingsOf(env, reloadingFiles(sources, env.CREDENTIALS_RELOAD, []));
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { instanceTokenOf, type TokenKeys, tokenKeyIdOf } from "../../shared/instance-token.js";
-import type { InstanceRecord } from "../instances/view.js";
+import type { InstanceRecord } from "../instances/record.js";
 import { sseTokenOf } from "../signin/sse-token.js";
 import { credentialOf, presentedToken } from "./credentials.js";
 import { parseGatewayUrl } from "./request.js";

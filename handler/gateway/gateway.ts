@@ -9,15 +9,9 @@ import type { Logger } from "../../shared/log.js";
 import type { TokenKeyring } from "../../shared/token-keyring.js";
 import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
 import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
+import { type InstanceRecord, recordOf } from "../instances/record.js";
 import type { ServingProbes } from "../instances/serving.js";
-import {
-  type Connection,
-  connectionOf,
-  type InstanceRecord,
-  recordOf,
-  statusOf,
-  tokenOf,
-} from "../instances/view.js";
+import { type Connection, connectionOf, statusOf, tokenOf } from "../instances/view.js";
 import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
 import { GatewayActivity } from "./activity.js";

@@ -1,31 +1,27 @@
-import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import { type ClientPod, clientSelector, instanceSelector } from "../../shared/clientpod.js";
 import type { HandlerConfig } from "../../shared/config.js";
 import { deleteInstance, instanceByPodName, partsOf } from "../../shared/instance-ops.js";
 import type { TokenKeys } from "../../shared/instance-token.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { instanceNameOf } from "../../shared/names.js";
-import { hasPodEnded, ownerNameOf, ownerUidOf } from "../../shared/pods.js";
+import { ownerNameOf, ownerUidOf } from "../../shared/pods.js";
 import { podNameOf } from "../../shared/pool.js";
 import type { TokenKeyring } from "../../shared/token-keyring.js";
 import type { WarmPool } from "../pool/pool.js";
 import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
+import { type InstanceRecord, mirrorAnnotations, recordFromPod, recordOf } from "./record.js";
+import { restorePod } from "./restore.js";
 import type { ServingProbes } from "./serving.js";
-import { startPod } from "./start.js";
 import {
   activityStatus,
   endpointOf,
   type InstanceBody,
-  type InstanceRecord,
   instanceBody,
   instancePodOf,
   isActivityDue,
   isAnswerableAlone,
   isPhaseStale,
-  isTerminating,
-  mirrorAnnotations,
-  recordFromPod,
-  recordOf,
 } from "./view.js";
 import { endWorkspace, type WorkspaceEnd } from "./workspace.js";
 
@@ -206,7 +202,13 @@ export class Instances {
       clientPod = (await this.touch(name, ownPod, recordOf(clientPod))) ?? clientPod;
     }
 
-    const restored = await this.restorePod(clientPod, created, pod, template, keys, deadline);
+    const restored = await restorePod(this.deps, clientPod, {
+      created,
+      pod,
+      template,
+      keys,
+      deadline,
+    });
     if (!restored.waited) {
       return this.body(recordOf(restored.clientPod), restored.pod, false, keys, restored.clientPod);
     }
@@ -242,60 +244,14 @@ export class Instances {
       templateOf(kube, clientPod.spec.podTemplate),
       this.deps.keyring.keys(),
     ]);
-    const restored = await this.restorePod(clientPod, false, pod, template, keys, deadline);
+    const restored = await restorePod(this.deps, clientPod, {
+      created: false,
+      pod,
+      template,
+      keys,
+      deadline,
+    });
     return restored.waited ? this.waitReady(restored.pod, deadline) : restored.pod;
-  }
-
-  /**
-   * Moves a ClientPod's Pod one step toward running: an ended or stale one is deleted, a
-   * terminating one waited out, a missing one started. `waited`: false when the deadline
-   * passed while an old Pod was still terminating (the answer is that Pod).
-   */
-  private async restorePod(
-    clientPod: ClientPod,
-    created: boolean,
-    pod: V1Pod | undefined,
-    template: V1PodTemplate,
-    keys: TokenKeys,
-    deadline: number,
-  ): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined; created: boolean; waited: boolean }> {
-    const { kube } = this.deps;
-    const { name } = clientPod.metadata;
-    let current = pod;
-    let podCreated = false;
-    if (
-      current &&
-      !isTerminating(current) &&
-      (hasPodEnded(current) || ownerUidOf(current) !== clientPod.metadata.uid)
-    ) {
-      // Ended, or left over from an earlier ClientPod: replace it. The uid precondition makes
-      // sure we delete the Pod we judged, not one another replica just created.
-      const podName = current.metadata?.name ?? name;
-      if ((await kube.pods.delete(podName, { uid: current.metadata?.uid })) === "deleted")
-        this.deps.events.replaced();
-      current = await kube.pods.get(podName);
-    }
-    if (current && isTerminating(current)) {
-      current = await kube.pods.waitFor(
-        current,
-        () => false,
-        deadline - Date.now(),
-        this.deps.shutdown,
-      );
-      if (current) return { clientPod, pod: current, created: false, waited: false };
-    }
-    if (!current) {
-      const source =
-        clientPod.spec.podTemplate === template.metadata?.name
-          ? template
-          : await templateOf(this.deps.kube, clientPod.spec.podTemplate);
-      const started = await startPod(this.deps, clientPod, source, keys, {
-        isNew: created,
-        deadline,
-      });
-      ({ clientPod, pod: current, created: podCreated } = started);
-    }
-    return { clientPod, pod: current, created: podCreated, waited: true };
   }
 
   /**

@@ -7,8 +7,9 @@ import { buildPod } from "../../shared/pod-spec.js";
 import { podNameOf } from "../../shared/pool.js";
 import { ANNOTATION_REVISION, revisionOf } from "../../shared/revision.js";
 import { tokenEnv, tokenSecret } from "../../shared/token-secret.js";
+import { mirrorAnnotations, recordOf } from "./record.js";
 import { podRefused } from "./refusals.js";
-import { activityStatus, mirrorAnnotations, recordOf, tokenOf } from "./view.js";
+import { activityStatus, tokenOf } from "./view.js";
 import { ensureWorkspace } from "./workspace.js";
 
 export interface StartDeps {

@@ -1,6 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { parseTokenKeys, tokenKeyIdOf } from "../../shared/instance-token.js";
+import { mirrorAnnotations, recordFromPod } from "./record.js";
 import {
   activityStatus,
   connectionOf,
@@ -8,8 +9,6 @@ import {
   instanceBody,
   isActivityDue,
   isAnswerableAlone,
-  mirrorAnnotations,
-  recordFromPod,
   statusOf,
 } from "./view.js";
 

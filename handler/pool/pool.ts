@@ -27,9 +27,10 @@ import type { TokenKeyring } from "../../shared/token-keyring.js";
 import { ANNOTATION_CREATED_FOR, lastUsedOf } from "../../shared/workspace.js";
 import { apiError } from "../errors.js";
 import { enforceLimits } from "../instances/limits.js";
+import { mirrorAnnotations, recordOf } from "../instances/record.js";
 import { createRefused } from "../instances/refusals.js";
 import type { ServingProbes } from "../instances/serving.js";
-import { activityStatus, mirrorAnnotations, recordOf } from "../instances/view.js";
+import { activityStatus } from "../instances/view.js";
 
 export interface PoolEvents {
   claimed(): void;

@@ -10,13 +10,8 @@ import { InstanceProxy, type ProxyCall, tooLarge } from "../gateway/proxy.js";
 import { failureRefusal, Refusal, rejectUpgrade, sendRefusal } from "../gateway/refusal.js";
 import type { Target, Targets } from "../gateway/targets.js";
 import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
-import {
-  connectionOf,
-  type InstanceRecord,
-  recordOf,
-  statusOf,
-  tokenOf,
-} from "../instances/view.js";
+import { type InstanceRecord, recordOf } from "../instances/record.js";
+import { connectionOf, statusOf, tokenOf } from "../instances/view.js";
 import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
 import type { SigninCodes } from "../signin/codes.js";

@@ -4,7 +4,7 @@ import type { Kube } from "../../shared/kube/client.js";
 import { instanceNameOf } from "../../shared/names.js";
 import { apiError } from "../errors.js";
 import type { ClientIdentities } from "../identity/clients.js";
-import { recordOf } from "../instances/view.js";
+import { recordOf } from "../instances/record.js";
 import { headerKey, identify, instanceIdOf, pathKey } from "../routes/instances.js";
 import type { SigninCodes } from "../signin/codes.js";
 import { isPreviewPort, MAX_PREVIEW_PORT, MIN_PREVIEW_PORT } from "./host.js";

@@ -10,7 +10,8 @@ import { isPoolMember, POD_NAME, POOL_SELECTOR, podNameOf } from "../../shared/p
 import { requireAdmin } from "../auth.js";
 import { apiError } from "../errors.js";
 import type { Instances } from "../instances/instances.js";
-import { endpointOf, type InstanceBody, instanceBody, recordOf } from "../instances/view.js";
+import { recordOf } from "../instances/record.js";
+import { endpointOf, type InstanceBody, instanceBody } from "../instances/view.js";
 import { currentRevisions, type RevisionView, revisionView } from "./admin-rollout.js";
 import { purgeOf } from "./purge.js";
 

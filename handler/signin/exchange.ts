@@ -1,7 +1,8 @@
 import type { HandlerConfig } from "../../shared/config.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { TokenKeyring } from "../../shared/token-keyring.js";
-import { endpointOf, recordOf, tokenOf } from "../instances/view.js";
+import { recordOf } from "../instances/record.js";
+import { endpointOf, tokenOf } from "../instances/view.js";
 import type { SigninCodes } from "./codes.js";
 import { sseTokenOf } from "./sse-token.js";
 

@@ -1,7 +1,15 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { deleteInstance, eventually, getInstance, k, NAMESPACE, readPod } from "./support/fleet.js";
+import {
+  deleteInstance,
+  eventually,
+  getInstance,
+  k,
+  NAMESPACE,
+  podNameOf,
+  readPod,
+} from "./support/fleet.js";
 import { deleteAsClient, gateway, readClaim, readVolume, reapAsIdle } from "./support/workspace.js";
 
 const KEY = "e2e-workspace-key-0001";
@@ -16,9 +24,17 @@ const S_ISGID = 0o2000;
 // survives the reaper deleting its idle instance, the next instance's pod mounts the same
 // claim, and only a purge ends the data. The claims bind to the real node's StorageClass
 // (scripts/real-node-provisioner.sh): `local` volumes the kubelet gives to the pod's fsGroup.
+// With the warm pool on (as deployed), the first instance is usually a claimed member: its Pod
+// and claim then have the member's name, which the claim keeps for the instance's return.
 describe("workspaces on the real node", () => {
   // What each step leaves for the next: one instance's life, reaping and return.
-  let first: { name: string; endpoint: { path: string; token: string }; podUid: string };
+  let first: {
+    name: string;
+    endpoint: { path: string; token: string };
+    podName: string;
+    podUid: string;
+    claimName: string;
+  };
   let volumeName: string;
   let directory: string;
   let lastUsedAtReap: string;
@@ -32,24 +48,27 @@ describe("workspaces on the real node", () => {
     const readyAfterMs = Date.now() - started;
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body).toMatchObject({ status: "ready", created: true });
-    expect(body.workspace).toEqual({ name: body.name, state: "new" });
+    const podName = podNameOf(body);
+    // Its claim is named as its Pod: the instance's own name, or the claimed member's.
+    expect(body.workspace).toEqual({ name: podName, state: "new" });
+    const claimName = podName;
 
-    const claim = await readClaim(body.name);
+    const claim = await readClaim(claimName);
     expect(claim?.spec?.storageClassName).toBe("real-node-local");
     expect(claim?.status?.phase).toBe("Bound");
     // No owner: nothing garbage-collects it with the instance.
     expect(claim?.metadata?.ownerReferences).toBeUndefined();
     volumeName = claim?.spec?.volumeName ?? "";
     const volume = await readVolume(volumeName);
-    expect(volume?.spec?.claimRef).toMatchObject({ name: body.name, uid: claim?.metadata?.uid });
+    expect(volume?.spec?.claimRef).toMatchObject({ name: claimName, uid: claim?.metadata?.uid });
     directory = volume?.spec?.local?.path ?? "";
     expect(directory).toBe(
       resolve(import.meta.dirname, "../../.cluster/real-node/volumes", volumeName),
     );
 
-    const pod = await readPod(body.name);
+    const pod = await readPod(podName);
     expect(pod?.spec?.volumes?.find((v) => v.name === "workspace")?.persistentVolumeClaim).toEqual({
-      claimName: body.name,
+      claimName,
     });
     expect(pod?.spec?.securityContext).toMatchObject({ runAsUser: 1000, fsGroup: 1000 });
     // The directory is root's; the kubelet gave it to the pod's fsGroup on mount (group
@@ -61,8 +80,17 @@ describe("workspaces on the real node", () => {
     expect(dir.mode & 0o2070).toBe(S_ISGID | 0o070);
     expect(statSync(resolve(directory, ".config/gptme")).uid).toBe(1000);
 
-    first = { name: body.name, endpoint: body.endpoint, podUid: pod?.metadata?.uid ?? "" };
-    console.error(`[e2e] workspaces: a new instance with a new claim Ready in ${readyAfterMs} ms`);
+    first = {
+      name: body.name,
+      endpoint: body.endpoint,
+      podName,
+      podUid: pod?.metadata?.uid ?? "",
+      claimName,
+    };
+    const kind = podName === body.name ? "started cold" : "a claimed pool member";
+    console.error(
+      `[e2e] workspaces: a new instance (${kind}) with a new claim Ready in ${readyAfterMs} ms`,
+    );
   });
 
   it("keeps a conversation made through the gateway on the volume", async () => {
@@ -83,7 +111,9 @@ describe("workspaces on the real node", () => {
   });
 
   it("is kept when the reaper Job deletes the idle instance", async () => {
-    const before = (await readClaim(first.name))?.metadata?.annotations?.["gptme.ai/last-used"];
+    const before = (await readClaim(first.claimName))?.metadata?.annotations?.[
+      "gptme.ai/last-used"
+    ];
     const lines = await reapAsIdle(first.name);
     expect(lines.find((l) => l.msg === "reap" && l.name === first.name)).toMatchObject({
       reason: "idle",
@@ -92,11 +122,11 @@ describe("workspaces on the real node", () => {
     expect(lines.find((l) => l.msg === "summary")).toMatchObject({ failed: 0 });
     expect(k(["get", "clientpod", first.name, "-n", NAMESPACE, "--ignore-not-found"])).toBe("");
     await eventually(
-      async () => ((await readPod(first.name)) ? undefined : true),
+      async () => ((await readPod(first.podName)) ? undefined : true),
       "the reaped instance's pod to be gone",
     );
 
-    const claim = await readClaim(first.name);
+    const claim = await readClaim(first.claimName);
     expect(claim?.metadata?.deletionTimestamp).toBeUndefined();
     expect(claim?.spec?.volumeName).toBe(volumeName);
     // The reaper recorded the end of its use: retention counts from here.
@@ -111,14 +141,16 @@ describe("workspaces on the real node", () => {
     const readyAfterMs = Date.now() - started;
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body).toMatchObject({ name: first.name, status: "ready", created: true });
-    expect(body.workspace).toEqual({ name: first.name, state: "kept" });
+    expect(body.workspace).toEqual({ name: first.claimName, state: "kept" });
+    // Never a pool member over a kept workspace: its own Pod, over the claim it had.
+    expect(podNameOf(body)).toBe(body.name);
 
     const pod = await readPod(body.name);
     expect(pod?.metadata?.uid).not.toBe(first.podUid);
     expect(pod?.spec?.volumes?.find((v) => v.name === "workspace")?.persistentVolumeClaim).toEqual({
-      claimName: first.name,
+      claimName: first.claimName,
     });
-    expect((await readClaim(first.name))?.spec?.volumeName).toBe(volumeName);
+    expect((await readClaim(first.claimName))?.spec?.volumeName).toBe(volumeName);
     // A new instance has a new token; the old one no longer opens anything.
     expect(body.endpoint.token).not.toBe(first.endpoint.token);
 
@@ -138,7 +170,7 @@ describe("workspaces on the real node", () => {
     // The claim waits for its pod to go (kubernetes.io/pvc-protection), the volume for its
     // claim; then the node's provisioner removes the directory and the volume.
     await eventually(
-      async () => ((await readClaim(first.name)) ? undefined : true),
+      async () => ((await readClaim(first.claimName)) ? undefined : true),
       "the purged claim to be gone",
     );
     await eventually(
