@@ -1,16 +1,13 @@
-import pRetry from "p-retry";
 import { deleteInstance, recordWorkspaceUse } from "../shared/instance-ops.js";
-import { type DeleteResult, type Kube, KubeUnavailableError } from "../shared/kube/client.js";
+import type { DeleteResult, Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import type { ReapAction } from "./plan.js";
 import type { ReapOptions } from "./reap.js";
+import { retryTransient } from "./retry.js";
 import { detailOf, type Verdict } from "./verdict.js";
 
 // What the reaper does with each action it decided on: delete exactly what it judged, or
 // keep a busy instance and say so, logging one line per action.
-
-/** Retries of a delete that failed for a transient reason (unreachable, overloaded). */
-const DELETE_RETRIES = 3;
 
 export type Result = "deleted" | "skipped" | "failed";
 export interface Outcome {
@@ -101,11 +98,7 @@ export async function execute(
 ): Promise<Result> {
   let result: DeleteResult;
   try {
-    result = await pRetry(() => deleteOf(kube, action), {
-      retries: DELETE_RETRIES,
-      minTimeout: 200,
-      shouldRetry: ({ error }) => error instanceof KubeUnavailableError,
-    });
+    result = await retryTransient(() => deleteOf(kube, action));
   } catch (error) {
     log.error(
       {

@@ -8,6 +8,7 @@ import {
   isCodeExpired,
 } from "../shared/signin-code.js";
 import { PAGE_SIZE } from "./read.js";
+import { retryTransient } from "./retry.js";
 
 /** A code object to remove: its name (a hash, never the code) and the uid it was read with. */
 export interface ExpiredCode {
@@ -41,11 +42,8 @@ export async function removeExpiredCodes(
   const counts = { expired: 0, removed: 0, failed: 0 };
   let token: string | undefined;
   do {
-    const page = await kube.codes.list({
-      labelSelector: CODE_SELECTOR,
-      limit: PAGE_SIZE,
-      continue: token,
-    });
+    const query = { labelSelector: CODE_SELECTOR, limit: PAGE_SIZE, continue: token };
+    const page = await retryTransient(() => kube.codes.list(query));
     const expired = planCodes(page.items, now());
     counts.expired += expired.length;
     if (!dryRun) {

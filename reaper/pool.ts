@@ -1,5 +1,5 @@
 import pLimit from "p-limit";
-import { LABEL_CLIENT, LABEL_INSTANCE, MANAGED_SELECTOR } from "../shared/clientpod.js";
+import { LABEL_CLIENT, LABEL_INSTANCE } from "../shared/clientpod.js";
 import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { LABEL_POOL, POOL_SELECTOR } from "../shared/pool.js";
@@ -8,6 +8,7 @@ import { answersHealth, healthUrlOf, servingAnnotations } from "../shared/servin
 import type { TokenKeyring } from "../shared/token-keyring.js";
 import { ANNOTATION_CREATED_FOR } from "../shared/workspace.js";
 import { type PoolRemoval, planPool } from "./pool-plan.js";
+import { readAll } from "./read.js";
 
 export interface PoolOptions {
   poolSize: number;
@@ -41,10 +42,8 @@ const SEEN_TIMEOUT_MS = 1_000;
 export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSummary> {
   const { log, dryRun } = options;
   // Pods first (a member's ClientPod is made before its Pod; see planReap).
-  const pods = await readAll((o) => kube.pods.list({ ...o, labelSelector: MANAGED_SELECTOR }));
-  const members = await readAll((o) =>
-    kube.clientPods.list({ ...o, labelSelector: POOL_SELECTOR }),
-  );
+  const pods = await readAll((o) => kube.pods.list(o));
+  const members = await readAll((o) => kube.clientPods.list(o), { labelSelector: POOL_SELECTOR });
   const template = await kube.podTemplates.get(options.member.podTemplate);
   const plan = planPool(
     members,
@@ -149,20 +148,4 @@ async function remove(kube: Kube, removal: PoolRemoval): Promise<boolean> {
   const deleted = (await kube.clientPods.delete(removal.name, { uid: removal.uid })) === "deleted";
   if (deleted) await kube.claims.delete(removal.name);
   return deleted;
-}
-
-async function readAll<T>(
-  page: (options: {
-    limit: number;
-    continue?: string;
-  }) => Promise<{ items: T[]; continue?: string }>,
-): Promise<T[]> {
-  const items: T[] = [];
-  let token: string | undefined;
-  do {
-    const next = await page({ limit: 500, continue: token });
-    items.push(...next.items);
-    token = next.continue;
-  } while (token);
-  return items;
 }

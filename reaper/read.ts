@@ -4,6 +4,7 @@ import type { Kube, ListOptions, Page } from "../shared/kube/client.js";
 import { HTTP_PORT_NAME } from "../shared/pod-spec.js";
 import { ANNOTATION_REVISION, podRevisionOf } from "../shared/revision.js";
 import { ANNOTATION_LAST_USED } from "../shared/workspace.js";
+import { retryTransient } from "./retry.js";
 
 // What the reaper reads of the fleet: every object in pages, each cut down to the fields its
 // plan needs, so a large fleet's pass stays small in memory.
@@ -13,7 +14,7 @@ export const PAGE_SIZE = 500;
 
 /** Every fleet Pod, page by page, each cut down to the few fields the plan reads. */
 export function listPods(kube: Kube): Promise<V1Pod[]> {
-  return readAll((options) => kube.pods.list(options), slimPod);
+  return readAll((options) => kube.pods.list(options), { slim: slimPod });
 }
 
 function slimPod(pod: V1Pod): V1Pod {
@@ -47,18 +48,22 @@ function slimPod(pod: V1Pod): V1Pod {
 
 /** Every fleet workspace claim, page by page, cut down like the Pods. */
 export function listClaims(kube: Kube): Promise<V1PersistentVolumeClaim[]> {
-  return readAll((options) => kube.claims.list(options), slimClaim);
+  return readAll((options) => kube.claims.list(options), { slim: slimClaim });
 }
 
-/** Every fleet object of one kind, page by page, each slimmed as it arrives. */
-async function readAll<T>(
+/**
+ * Every object of one kind the selector (by default: the fleet's) matches, page by page, each
+ * page retried on a transient failure and each item slimmed as it arrives.
+ */
+export async function readAll<T>(
   list: (options: ListOptions) => Promise<Page<T>>,
-  slim: (item: T) => T,
+  { labelSelector = MANAGED_SELECTOR, slim = (item: T) => item } = {},
 ): Promise<T[]> {
   const items: T[] = [];
   let token: string | undefined;
   do {
-    const page = await list({ labelSelector: MANAGED_SELECTOR, limit: PAGE_SIZE, continue: token });
+    const options = { labelSelector, limit: PAGE_SIZE, continue: token };
+    const page = await retryTransient(() => list(options));
     for (const item of page.items) items.push(slim(item));
     token = page.continue;
   } while (token);

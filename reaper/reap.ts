@@ -18,6 +18,7 @@ import {
 } from "./plan.js";
 import { type ProbeTarget, probeInstance } from "./probe.js";
 import { listClaims, listPods, PAGE_SIZE } from "./read.js";
+import { retryTransient } from "./retry.js";
 import { type Verdict, verdictOf } from "./verdict.js";
 
 export { PAGE_SIZE } from "./read.js";
@@ -88,11 +89,8 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   let checked = 0;
   let token: string | undefined;
   do {
-    const page = await kube.clientPods.list({
-      labelSelector: MANAGED_SELECTOR,
-      limit: PAGE_SIZE,
-      continue: token,
-    });
+    const query = { labelSelector: MANAGED_SELECTOR, limit: PAGE_SIZE, continue: token };
+    const page = await retryTransient(() => kube.clientPods.list(query));
     for (const name of page.invalid)
       log.warn({ name }, "skipping a ClientPod that does not match the schema");
     for (const cp of page.items) {
