@@ -1,25 +1,15 @@
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tendPool } from "../reaper/pool.js";
-import { loadHandlerConfig } from "../shared/config.js";
-import { Kube } from "../shared/kube/client.js";
-import { createLogger } from "../shared/log.js";
 import { POOL_SELECTOR } from "../shared/pool.js";
-import { TokenKeyring } from "../shared/token-keyring.js";
 import {
   adminKubeConfig,
   createTestNamespace,
   deleteTestNamespace,
   eventually,
 } from "./support/cluster.js";
-import {
-  installTemplate,
-  LogCapture,
-  listenHandler,
-  startHandler,
-  type TestHandler,
-} from "./support/fleet.js";
+import { installTemplate, listenHandler, startHandler, type TestHandler } from "./support/fleet.js";
 import { type GptmeServer, runInstancePod } from "./support/gptme.js";
+import { poolPass } from "./support/pool.js";
 import { cookiePair, PreviewApp, previewRequest } from "./support/preview.js";
 import { freePort } from "./support/process.js";
 
@@ -65,21 +55,7 @@ describe("an instance claimed from the warm pool, by its own name and its member
     app = await new PreviewApp("the agent's app").listen();
 
     // One member, as the reaper's pass makes it, run by a real gptme-server.
-    const kube = new Kube(adminKubeConfig(), namespace);
-    const config = loadHandlerConfig({
-      env: { NAMESPACE: namespace, CLIENT_AUTH: "open", ...ENV },
-      readFile: () => "",
-    });
-    await tendPool(kube, {
-      poolSize: 1,
-      member: { podTemplate: config.podTemplate, resources: config, workspaces: config.workspaces },
-      keyring: new TokenKeyring(config.instanceTokenKeys, kube, 10_000),
-      concurrency: 1,
-      dryRun: false,
-      now: () => new Date(),
-      log: createLogger({ level: "silent", name: "fleet-reaper" }, new LogCapture()),
-    });
-    kube.close();
+    await poolPass(namespace, ENV, 1);
     const [member] = (await core.listNamespacedPod({ namespace, labelSelector: POOL_SELECTOR }))
       .items;
     podName = member?.metadata?.name ?? "";

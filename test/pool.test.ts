@@ -1,26 +1,16 @@
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { tendPool } from "../reaper/pool.js";
-import { loadHandlerConfig } from "../shared/config.js";
-import { Kube } from "../shared/kube/client.js";
-import { createLogger } from "../shared/log.js";
 import { POOL_NAME_PREFIX, POOL_SELECTOR } from "../shared/pool.js";
-import { TokenKeyring } from "../shared/token-keyring.js";
 import {
   adminKubeConfig,
   createTestNamespace,
   deleteTestNamespace,
   eventually,
 } from "./support/cluster.js";
-import {
-  installTemplate,
-  LogCapture,
-  listenHandler,
-  startHandler,
-  type TestHandler,
-} from "./support/fleet.js";
+import { installTemplate, listenHandler, startHandler, type TestHandler } from "./support/fleet.js";
 import { type GptmeServer, runInstancePod } from "./support/gptme.js";
 import { answerPodHealth, type PodHealth } from "./support/pod-health.js";
+import { poolPass } from "./support/pool.js";
 
 const POOL_SIZE = 5;
 // One key for every replica and the reaper, as the fleet's Secret would give them.
@@ -31,29 +21,6 @@ const ENV = {
   INSTANCE_TOKEN_SECRET: TOKEN_KEY,
   MAX_INSTANCES: "100",
 };
-
-/** The reaper's pool pass over a namespace, as `fleet-reaper` runs it with the same settings. */
-async function poolPass(namespace: string) {
-  const config = loadHandlerConfig({
-    env: { NAMESPACE: namespace, ...ENV },
-    readFile: () => "",
-  });
-  const kube = new Kube(adminKubeConfig(), namespace);
-  const logs = new LogCapture();
-  try {
-    return await tendPool(kube, {
-      poolSize: POOL_SIZE,
-      member: { podTemplate: config.podTemplate, resources: config, workspaces: config.workspaces },
-      keyring: new TokenKeyring(config.instanceTokenKeys, kube, 10_000),
-      concurrency: 4,
-      dryRun: false,
-      now: () => new Date(),
-      log: createLogger({ level: "info", name: "fleet-reaper" }, logs),
-    });
-  } finally {
-    kube.close();
-  }
-}
 
 const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
 const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
@@ -74,7 +41,7 @@ const clientPods = async (namespace: string, labelSelector?: string) =>
 
 /** Members ready to hand out: the pass made them and each has answered once. */
 async function fullPool(namespace: string) {
-  await poolPass(namespace);
+  await poolPass(namespace, ENV, POOL_SIZE);
   return eventually(async () => {
     const pods = (await core().listNamespacedPod({ namespace, labelSelector: POOL_SELECTOR }))
       .items;
@@ -142,7 +109,7 @@ describe("warm pool: two replicas, many new clients at once", () => {
     // The claiming replicas' replacements settle; then one pass: exactly POOL_SIZE unclaimed
     // members, and no member ClientPod left for a claimed one.
     await new Promise((r) => setTimeout(r, 3_000));
-    const summary = await poolPass(namespace);
+    const summary = await poolPass(namespace, ENV, POOL_SIZE);
     expect(summary.failed).toBe(0);
     const members = await clientPods(namespace, POOL_SELECTOR);
     expect(members).toHaveLength(POOL_SIZE);
@@ -215,28 +182,7 @@ describe("warm pool: a claimed member's token", () => {
   });
 
   it("opens only the instance it was claimed for, through the gateway, on the real server", async () => {
-    const config = { ...ENV, WORKSPACES: "off" };
-    const kube = new Kube(adminKubeConfig(), namespace);
-    const keyring = new TokenKeyring(
-      loadHandlerConfig({ env: { NAMESPACE: namespace, ...config }, readFile: () => "" })
-        .instanceTokenKeys,
-      kube,
-      10_000,
-    );
-    await tendPool(kube, {
-      poolSize: 1,
-      member: {
-        podTemplate: "gptme-client",
-        resources: { defaultCpuLimit: "1", defaultMemoryLimit: "1Gi" },
-        workspaces: undefined,
-      },
-      keyring,
-      concurrency: 1,
-      dryRun: false,
-      now: () => new Date(),
-      log: createLogger({ level: "silent", name: "fleet-reaper" }, new LogCapture()),
-    });
-    kube.close();
+    await poolPass(namespace, { ...ENV, WORKSPACES: "off" }, 1);
     const [member] = (await core().listNamespacedPod({ namespace, labelSelector: POOL_SELECTOR }))
       .items;
     const memberName = member?.metadata?.name ?? "";
