@@ -97,6 +97,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
       identities.stop();
       gateway.close();
       previews?.close();
+      pool?.close();
       kube.close();
     },
   };

@@ -1,5 +1,6 @@
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { REFILL_AFTER_CLAIM_MS } from "../handler/pool/pool.js";
 import { POOL_NAME_PREFIX, POOL_SELECTOR } from "../shared/pool.js";
 import {
   adminKubeConfig,
@@ -108,7 +109,7 @@ describe("warm pool: two replicas, many new clients at once", () => {
 
     // The claiming replicas' replacements settle; then one pass: exactly POOL_SIZE unclaimed
     // members, and no member ClientPod left for a claimed one.
-    await new Promise((r) => setTimeout(r, 3_000));
+    await new Promise((r) => setTimeout(r, REFILL_AFTER_CLAIM_MS + 3_000));
     const summary = await poolPass(namespace, ENV, POOL_SIZE);
     expect(summary.failed).toBe(0);
     const members = await clientPods(namespace, POOL_SELECTOR);

@@ -64,6 +64,13 @@ const MAX_REFILL_BACKLOG = 50;
 const MAX_TRIES = 3;
 /** How long a refill waits for its member's server, to record it answering (claims prefer those). */
 const REFILL_SERVING_WAIT_MS = 120_000;
+/**
+ * How long a claim's replacement waits before it starts: the claimed instance's first
+ * exchanges (a web UI loads several at once) go first, since starting a member is heavy work
+ * for a node (seconds of CPU for a new gptme-server). Measured on the real node: started at
+ * once, it slowed the first gateway answers of the instance just claimed.
+ */
+export const REFILL_AFTER_CLAIM_MS = 3_000;
 
 /**
  * The warm pool's request side: claims a member for a new instance (two writes: the
@@ -73,6 +80,8 @@ const REFILL_SERVING_WAIT_MS = 120_000;
 export class WarmPool {
   /** Replacements in flight on this replica: background work never crowds out requests. */
   private readonly refills = pLimit(REFILL_CONCURRENCY);
+  /** Replacements waiting to start (cleared on close). */
+  private readonly delayed = new Set<NodeJS.Timeout>();
 
   constructor(private readonly deps: PoolDeps) {}
 
@@ -146,7 +155,7 @@ export class WarmPool {
       if (adopted) {
         this.deps.events.claimed();
         void this.settle(instance, memberName, memberUid, adopted);
-        this.refillInBackground();
+        this.refillInBackground(REFILL_AFTER_CLAIM_MS);
         return { claimed: true, clientPod: instance, pod: adopted };
       }
     }
@@ -198,13 +207,27 @@ export class WarmPool {
     }
   }
 
-  /** Starts one member in the background (a claim's replacement, or after a miss). */
-  refillInBackground(): void {
+  /** Starts one member in the background (a claim's replacement, or after a miss), after `delayMs`. */
+  refillInBackground(delayMs = 0): void {
     // Past a backlog, leave the rest to the reaper's pass rather than queue without bound.
-    if (this.refills.pendingCount >= MAX_REFILL_BACKLOG) return;
-    void this.refills(() => this.refill()).catch((error: unknown) =>
-      this.deps.log.warn({ err: { message: (error as Error).message } }, "pool: refill failed"),
-    );
+    if (this.refills.pendingCount + this.delayed.size >= MAX_REFILL_BACKLOG) return;
+    const start = () =>
+      void this.refills(() => this.refill()).catch((error: unknown) =>
+        this.deps.log.warn({ err: { message: (error as Error).message } }, "pool: refill failed"),
+      );
+    if (delayMs <= 0) return start();
+    const timer = setTimeout(() => {
+      this.delayed.delete(timer);
+      start();
+    }, delayMs);
+    timer.unref();
+    this.delayed.add(timer);
+  }
+
+  /** Drops the replacements not started yet (the reaper's pass tops the pool up). */
+  close(): void {
+    for (const timer of this.delayed) clearTimeout(timer);
+    this.delayed.clear();
   }
 
   private async refill(): Promise<void> {
