@@ -1,3 +1,4 @@
+import pRetry from "p-retry";
 import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import {
@@ -10,10 +11,16 @@ import type { PoolSummary } from "./pool.js";
 import type { ReapSummary } from "./reap.js";
 
 /**
- * Tries at recording one pass. Two passes rarely overlap (the CronJob forbids it; a manual
- * Job may not), so a handful of conflicts is already unusual.
+ * Retries after a conflict, each after a random wait (50 ms doubling, at most 800 ms):
+ * passes rarely overlap (the CronJob forbids it; manual Jobs may not), and writers that
+ * collided once should not meet again at the same moment.
  */
-const RECORD_ATTEMPTS = 5;
+const RECORD_RETRIES = 7;
+
+/** Another pass wrote the stats between this one's read and its write. */
+class StatsChanged extends Error {
+  override name = "StatsChanged";
+}
 
 /** What a finished pass adds to the stats: its deletions, busy instances and failures. */
 export function passCountsOf(
@@ -42,38 +49,43 @@ export function abortedPass(at: Date): PassCounts {
  * must not fail (or change its exit code) because they could not be written.
  */
 export async function recordPass(kube: Kube, pass: PassCounts, log: Logger): Promise<boolean> {
+  let attempt = 0;
   try {
-    for (let attempt = 1; attempt <= RECORD_ATTEMPTS; attempt++) {
-      if (await tryRecord(kube, pass)) {
-        log.debug({ name: REAPER_STATS_NAME, attempt }, "pass recorded");
-        return true;
-      }
-    }
-    log.warn(
-      { name: REAPER_STATS_NAME, attempts: RECORD_ATTEMPTS },
-      "could not record the pass: the stats kept changing under it",
+    await pRetry(
+      async () => {
+        attempt++;
+        await tryRecord(kube, pass);
+      },
+      {
+        retries: RECORD_RETRIES,
+        minTimeout: 50,
+        maxTimeout: 400,
+        randomize: true,
+        shouldRetry: ({ error }) => error instanceof StatsChanged,
+      },
     );
+    log.debug({ name: REAPER_STATS_NAME, attempt }, "pass recorded");
+    return true;
   } catch (error) {
     log.warn(
-      { name: REAPER_STATS_NAME, error: (error as Error).message },
+      { name: REAPER_STATS_NAME, attempt, error: (error as Error).message },
       "could not record the pass",
     );
+    return false;
   }
-  return false;
 }
 
-/** One read-modify-write; false when another writer got in between. */
-async function tryRecord(kube: Kube, pass: PassCounts): Promise<boolean> {
+/** One read-modify-write; StatsChanged when another writer got in between. */
+async function tryRecord(kube: Kube, pass: PassCounts): Promise<void> {
   const current = await kube.configMaps.get(REAPER_STATS_NAME);
   const resourceVersion = current?.metadata?.resourceVersion;
-  if (!current || !resourceVersion) {
-    const made = await kube.configMaps.create(reaperStatsObject(addPass(undefined, pass)));
-    return made.created;
-  }
-  const written = await kube.configMaps.patchDataIfUnchanged(
-    REAPER_STATS_NAME,
-    resourceVersion,
-    addPass(current.data, pass),
-  );
-  return written === "patched";
+  const written =
+    !current || !resourceVersion
+      ? (await kube.configMaps.create(reaperStatsObject(addPass(undefined, pass)))).created
+      : (await kube.configMaps.patchDataIfUnchanged(
+          REAPER_STATS_NAME,
+          resourceVersion,
+          addPass(current.data, pass),
+        )) === "patched";
+  if (!written) throw new StatsChanged("the stats changed (or were made) since they were read");
 }
