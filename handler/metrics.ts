@@ -4,6 +4,7 @@ import type { ReloadObserver } from "../shared/reloading-file.js";
 import { fleetVersion } from "../shared/version.js";
 import type { InstanceEvents } from "./instances/instances.js";
 import type { PoolEvents } from "./pool/pool.js";
+import { ReaperMetrics } from "./reaper-metrics.js";
 
 /** The handler's Prometheus metrics, on a registry of its own (no global state). */
 export class Metrics {
@@ -121,6 +122,9 @@ export class Metrics {
     labelNames: ["version"] as const,
     registers: [this.registry],
   });
+
+  /** The reaper's counters, read from its stats ConfigMap at scrape time. */
+  readonly reaper = new ReaperMetrics(this.registry);
 
   private openExchanges: () => number = () => 0;
   /** Read at each scrape from the gateway (see countOpenExchanges). */

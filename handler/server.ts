@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { H3 } from "h3";
 import { toNodeHandler } from "h3/node";
+import { REAPER_STATS_NAME, reaperStatsOf } from "../shared/reaper-stats.js";
 import { TokenKeyring } from "../shared/token-keyring.js";
 import { type AppDeps, createApp } from "./app.js";
 import { Gateway } from "./gateway/gateway.js";
@@ -12,6 +13,7 @@ import { Instances } from "./instances/instances.js";
 import { ServingProbes } from "./instances/serving.js";
 import { WarmPool } from "./pool/pool.js";
 import { PreviewGateway } from "./previews/gateway.js";
+import { ReaperStatsCache } from "./reaper-metrics.js";
 import { SigninCodes } from "./signin/codes.js";
 
 /** The handler as a node:http server runs it: the routes, the gateway, and upgrades. */
@@ -78,6 +80,11 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
       now,
     });
   metrics.countOpenExchanges(() => gateway.openExchanges);
+  const reaperStats = new ReaperStatsCache(async () => {
+    const object = await kube.configMaps.get(REAPER_STATS_NAME);
+    return object && reaperStatsOf(object.data);
+  });
+  metrics.reaper.readFrom(() => reaperStats.current());
   const routes = toNodeHandler(app);
   return {
     app,

@@ -30,7 +30,7 @@ export async function keepBusy(
   const fields = { ...actionFields(action), reason: "busy", ...signalFields(verdict), dryRun };
   if (dryRun || action.resourceVersion === undefined) {
     log.info({ ...fields, result: "skipped" }, "reap");
-    return { result: "skipped", verdict: "busy" };
+    return { result: "skipped", verdict: "busy", reason: action.reason };
   }
   await beforeWrite?.(action);
   const when = now();
@@ -59,11 +59,11 @@ export async function keepBusy(
           ? "already gone"
           : "activity recorded";
     log.info({ ...fields, result: "skipped", detail }, "reap");
-    return { result: "skipped", verdict: "busy" };
+    return { result: "skipped", verdict: "busy", reason: action.reason };
   } catch (error) {
     // Kept all the same; the failure is reported so a missing permission does not go unseen.
     log.error({ ...fields, result: "failed", error: (error as Error).message }, "reap");
-    return { result: "failed", verdict: "busy" };
+    return { result: "failed", verdict: "busy", reason: action.reason };
   }
 }
 

@@ -12,6 +12,7 @@ import { fleetVersion } from "../shared/version.js";
 import { tendPool } from "./pool.js";
 import { reap } from "./reap.js";
 import { command, type ReaperSettings, settingsFrom } from "./settings.js";
+import { abortedPass, passCountsOf, recordPass } from "./stats.js";
 
 /** The longest the last log lines may take to reach a slow reader before the reaper exits. */
 const EXIT_FLUSH_MS = 5_000;
@@ -66,9 +67,11 @@ async function main(output: LogOutput): Promise<number> {
       log,
     });
     const pool = settings.poolSize > 0 ? await tendPoolOf(kube, settings, log) : undefined;
+    if (!settings.dryRun) await recordPass(kube, passCountsOf(summary, pool, new Date()), log);
     return summary.failed > 0 || (pool?.failed ?? 0) > 0 ? 1 : 0;
   } catch (error) {
     log.error({ error: (error as Error).message }, "the pass failed before it could finish");
+    if (!settings.dryRun) await recordPass(kube, abortedPass(new Date()), log);
     return 1;
   } finally {
     kube.close();

@@ -5,17 +5,10 @@ import { type InstanceParts, partsOf } from "../shared/instance-ops.js";
 import { instancePortOf } from "../shared/pod-spec.js";
 import { hasPodEnded, ownerNameOf, ownerUidOf } from "../shared/pods.js";
 import { isPoolMember } from "../shared/pool.js";
+import type { ReapReason } from "../shared/reaper-stats.js";
 import { podRevisionOf } from "../shared/revision.js";
 import { lastUsedOf } from "../shared/workspace.js";
 import type { ProbeTarget } from "./probe.js";
-
-export type ReapReason =
-  | "idle"
-  | "max-lifetime"
-  | "pod-ended"
-  | "orphan"
-  | "workspace-retention"
-  | "outdated";
 
 /** One deletion the reaper decided on, with what it needs to delete exactly what it judged. */
 export interface ReapAction {

@@ -4,6 +4,7 @@ import { MANAGED_SELECTOR } from "../shared/clientpod.js";
 import type { ExpiryDefaults } from "../shared/expiry.js";
 import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
+import type { ReapReason } from "../shared/reaper-stats.js";
 import { type RevisionSettings, revisionOf } from "../shared/revision.js";
 import { mountedClaimsOf } from "../shared/workspace.js";
 import { execute, keepBusy, leaveBusy, type Outcome, planned, signalFields } from "./act.js";
@@ -67,6 +68,10 @@ export interface ReapSummary {
   durationMs: number;
   /** Expired sign-in codes removed (counted apart from instances and workspaces). */
   expiredCodes: number;
+  /** What was deleted, by reason (outdated: Pods replaced); in a dry run, what would be. */
+  reaped: Partial<Record<ReapReason, number>>;
+  /** Of the skipped, those kept because their gptme-server was working, by reason. */
+  keptBusy: Partial<Record<ReapReason, number>>;
 }
 
 /**
@@ -155,9 +160,17 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
     dryRun,
     durationMs: Math.round(performance.now() - started),
     expiredCodes: dryRun ? codes.expired : codes.removed,
+    reaped: byReason(outcomes.filter((o) => o.result === "deleted")),
+    keptBusy: byReason(outcomes.filter((o) => o.verdict === "busy")),
   };
   log.info(summary, "summary");
   return summary;
+}
+
+function byReason(outcomes: Outcome[]): Partial<Record<ReapReason, number>> {
+  const counts: Partial<Record<ReapReason, number>> = {};
+  for (const { reason } of outcomes) if (reason) counts[reason] = (counts[reason] ?? 0) + 1;
+  return counts;
 }
 
 /**

@@ -3,6 +3,7 @@ import { KubeCalls, type KubeObserver } from "./calls.js";
 import { PersistentVolumeClaims } from "./claims.js";
 import { ClientPods } from "./clientpods.js";
 import { CodeObjects } from "./codes.js";
+import { ConfigMaps } from "./configmaps.js";
 import { Pods } from "./pods.js";
 import { PodTemplates } from "./podtemplates.js";
 import { Secrets } from "./secrets.js";
@@ -36,6 +37,8 @@ export class Kube {
   readonly claims: PersistentVolumeClaims;
   /** One-time sign-in codes (shared/signin-code.ts). */
   readonly codes: CodeObjects;
+  /** ConfigMaps read and written whole (the reaper's stats, shared/reaper-stats.ts). */
+  readonly configMaps: ConfigMaps;
   private readonly api: KubeCalls;
 
   constructor(
@@ -51,6 +54,7 @@ export class Kube {
     this.secrets = new Secrets(this.api);
     this.claims = new PersistentVolumeClaims(this.api);
     this.codes = new CodeObjects(this.api);
+    this.configMaps = new ConfigMaps(this.api);
   }
 
   /** Closes idle keep-alive connections, so a process can exit promptly. */

@@ -1,0 +1,54 @@
+import type { V1ConfigMap } from "@kubernetes/client-node";
+import { type CreateResult, type KubeCalls, mergePatch } from "./calls.js";
+import { absentOn404, absentOn409, KubeApiError } from "./errors.js";
+
+/**
+ * ConfigMaps read and written whole by name (the reaper's stats). Sign-in codes, also
+ * ConfigMaps, have their own module (codes.ts): they are made, read and removed as codes.
+ */
+export class ConfigMaps {
+  constructor(private readonly api: KubeCalls) {}
+
+  async get(name: string): Promise<V1ConfigMap | undefined> {
+    return this.api
+      .call("get", "configmaps", () =>
+        this.api.core.readNamespacedConfigMap({ name, namespace: this.api.namespace }),
+      )
+      .catch(absentOn404);
+  }
+
+  /** Creates a ConfigMap; `created: false` when one of that name exists (409). */
+  async create(body: V1ConfigMap): Promise<CreateResult<V1ConfigMap>> {
+    const made = await this.api
+      .call("create", "configmaps", () =>
+        this.api.core.createNamespacedConfigMap({ namespace: this.api.namespace, body }),
+      )
+      .catch(absentOn409);
+    return made === undefined ? { created: false } : { created: true, object: made };
+  }
+
+  /**
+   * Sets `data` keys only if the ConfigMap is unchanged since it was read at
+   * `resourceVersion`: "conflict" when someone wrote in between, "absent" when it is gone.
+   * Keys left out of `data` stay as they are (a merge patch).
+   */
+  async patchDataIfUnchanged(
+    name: string,
+    resourceVersion: string,
+    data: Record<string, string>,
+  ): Promise<"patched" | "absent" | "conflict"> {
+    try {
+      await this.api.call("patch", "configmaps", () =>
+        this.api.core.patchNamespacedConfigMap(
+          { name, namespace: this.api.namespace, body: { metadata: { resourceVersion }, data } },
+          mergePatch,
+        ),
+      );
+      return "patched";
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404) return "absent";
+      if (error instanceof KubeApiError && error.status === 409) return "conflict";
+      throw error;
+    }
+  }
+}
