@@ -37,6 +37,9 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   const { config, kube, metrics } = deps;
   const now = deps.now ?? (() => new Date());
   const keyring = new TokenKeyring(config.instanceTokenKeys, kube, config.credentialsReloadMs);
+  // Read at start (before the readiness probe lets traffic in), so that no client's first
+  // request on a new replica waits for the key Secret; a failure is retried by that request.
+  keyring.keys().catch(() => undefined);
   const targets = new Targets(kube);
   const serving = new ServingProbes({ kube, now, shutdown: deps.shutdown });
   const pool =

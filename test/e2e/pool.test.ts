@@ -64,24 +64,34 @@ describe("warm pool on the real node: a claim and cold starts, through the gatew
     );
   });
 
-  /** Waits for a pool member whose gptme-server the kubelet sees answering. */
-  const memberReady = () =>
-    eventually(
+  /**
+   * Waits for a settled pool: POOL_SIZE members (as deployed), each one the kubelet sees
+   * answering. A claim is then timed on its own, not against a member's start: on this
+   * 2-core node a new gptme-server takes a core for about two seconds.
+   */
+  const poolSettled = () => {
+    const size = Number(
+      k(["get", "configmap", "fleet-config", "-n", NAMESPACE, "-o", "jsonpath={.data.POOL_SIZE}"]),
+    );
+    return eventually(
       async () => {
         const out = k(["get", "pods", "-n", NAMESPACE, "-l", "gptme.ai/pool=member", "-o", "json"]);
         const pods = JSON.parse(out).items as {
+          metadata?: { deletionTimestamp?: string };
           status?: { conditions?: { type: string; status: string }[] };
         }[];
-        return pods.some((p) =>
-          p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
-        )
-          ? true
-          : undefined;
+        const ready = pods.filter(
+          (p) =>
+            !p.metadata?.deletionTimestamp &&
+            p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+        );
+        return size > 0 && ready.length >= size && ready.length === pods.length ? true : undefined;
       },
-      "a ready pool member",
+      "a settled pool",
       120_000,
       250,
     );
+  };
 
   it("hands a new client a pool member, answered by the real gptme-server at once", async () => {
     // The pool as the CronJob fills it (the handler also refills after every claim).
@@ -90,7 +100,7 @@ describe("warm pool on the real node: a claim and cold starts, through the gatew
     // Of each run: when GET /instances answered (the claim), before the gateway's first answer.
     const instanceAnswers: number[] = [];
     for (let i = 0; i < RUNS; i++) {
-      await memberReady();
+      await poolSettled();
       const { body, ms, answeredMs, tries } = await firstAnswer(
         `e2e-pool-key-${Date.now()}-${i}`,
         "pooled",
