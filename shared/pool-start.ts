@@ -10,6 +10,7 @@ import {
   POOL_CLIENT_ID,
   POOL_INSTANCE_ID,
 } from "./pool.js";
+import { ANNOTATION_REVISION, revisionOf } from "./revision.js";
 import { tokenEnv, tokenSecret, tokenSecretNameOf } from "./token-secret.js";
 import { type WorkspaceSettings, workspaceClaim } from "./workspace.js";
 
@@ -62,10 +63,19 @@ export async function startMember(
       return undefined;
     }
   }
+  // The revision it runs, as an instance's (`kubectl get cpod`, admin, the rollout): a
+  // claimed member is current or outdated like any instance started from the same template.
+  const revision = revisionOf(template, {
+    defaultCpuLimit: settings.resources.defaultCpuLimit,
+    defaultMemoryLimit: settings.resources.defaultMemoryLimit,
+    workspaces: settings.workspaces !== undefined,
+  });
+  await kube.clientPods.patchStatus(name, { revision });
   const pod = buildPod(template, member, {
     annotations: {
       [ANNOTATION_TOKEN_KEY]: key.id,
       [ANNOTATION_POOL_TEMPLATE]: template.metadata?.resourceVersion ?? "",
+      [ANNOTATION_REVISION]: revision,
     },
     resources: settings.resources,
     env: [tokenEnv(member)],

@@ -20,6 +20,7 @@ const ENV = {
   INSTANCE_TOKEN_SECRET: "pool-claimed-token-key-0123456789abcdef012345",
   GATEWAY_HOLD: "30s",
   PREVIEW_DOMAIN: DOMAIN,
+  ADMIN_TOKEN: "pool-claimed-admin-token-0001",
 };
 
 // An instance made from a pool member keeps the member's names for its Pod and workspace
@@ -73,6 +74,23 @@ describe("an instance claimed from the warm pool, by its own name and its member
     await http?.close();
     handler?.close();
     await deleteTestNamespace(namespace);
+  });
+
+  it("runs the current revision, as any instance started from the same template", async () => {
+    const admin = async (path: string) =>
+      (
+        await handler.request(path, {
+          headers: { authorization: `Bearer ${ENV.ADMIN_TOKEN}` },
+        })
+      ).json();
+    // The claim's first status (written just after its answer) records the member's revision.
+    const shown = await eventually(async () => {
+      const body = await admin(`/admin/pods/${instance.name}`);
+      return body.revision ? body : undefined;
+    }, "the instance's revision");
+    const rollout = await admin("/admin/rollout");
+    expect(shown).toMatchObject({ revision: rollout.current, outdated: false });
+    expect(rollout.outdated).toBe(0);
   });
 
   it("opens its preview host, named by the instance, on the member's Pod", async () => {

@@ -23,6 +23,7 @@ import {
   POOL_SELECTOR,
 } from "../../shared/pool.js";
 import { startMember } from "../../shared/pool-start.js";
+import { podRevisionOf } from "../../shared/revision.js";
 import type { TokenKeyring } from "../../shared/token-keyring.js";
 import { ANNOTATION_CREATED_FOR, lastUsedOf } from "../../shared/workspace.js";
 import { apiError } from "../errors.js";
@@ -185,6 +186,8 @@ export class WarmPool {
       await kube.clientPods.patchStatus(instance.metadata.name, {
         ...activityStatus(record, record.createdAt, pod, config),
         workspace: record.workspace,
+        // The member's: its Pod runs on unchanged.
+        revision: podRevisionOf(pod),
       });
       if (config.workspaces) {
         await kube.claims.patch(memberName, {
