@@ -218,7 +218,10 @@ export class WarmPool {
       void this.refills(() => this.refill()).catch((error: unknown) =>
         this.deps.log.warn({ err: { message: (error as Error).message } }, "pool: refill failed"),
       );
-    if (delayMs <= 0) return start();
+    if (delayMs <= 0) {
+      start();
+      return;
+    }
     const timer = setTimeout(() => {
       this.delayed.delete(timer);
       start();
