@@ -55,28 +55,27 @@ export class Targets {
 
   /**
    * An instance's Pod by the instance's name (a preview host names the instance, while a Pod
-   * adopted from the warm pool keeps its member's name): `podName` is what `get` and
-   * `forget` know it by. The adopted name is read from the ClientPod once and kept while its
-   * Pod is found.
+   * adopted from the warm pool keeps its member's name, which `get` and `forget` know it
+   * by). The adopted name is read from the ClientPod once and kept while its Pod is found.
    */
   async ofInstance(
     name: string,
     { fresh = false } = {},
-  ): Promise<{ target: Target | undefined; cached: boolean; podName: string }> {
+  ): Promise<{ target: Target | undefined; cached: boolean }> {
     const adopted = this.adopted.get(name);
     if (adopted) {
       const found = await this.get(adopted, { fresh });
-      if (found.target) return { ...found, podName: adopted };
+      if (found.target) return found;
       this.adopted.delete(name);
     }
     const own = await this.get(name, { fresh });
-    if (own.target) return { ...own, podName: name };
+    if (own.target) return own;
     const clientPod = await this.kube.clientPods.get(name);
     const podName = clientPod ? podNameOf(clientPod) : name;
-    if (podName === name) return { ...own, podName };
+    if (podName === name) return own;
     if (this.adopted.size >= MAX_TARGETS) this.adopted.clear();
     this.adopted.set(name, podName);
-    return { ...(await this.get(podName, { fresh })), podName };
+    return this.get(podName, { fresh });
   }
 
   /** Drops what is known of an instance: it refused a connection, or was deleted here. */

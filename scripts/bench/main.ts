@@ -181,7 +181,8 @@ ${row("cold (pool missed)", r.cold)}
 Failures: ${r.failures}. API calls per new instance, everything the two replicas made
 included (the claim's reads and two writes, the first status, the workspace's labels, the
 member ClientPod's deletion, and the replacement member started in the background):
-${r.callsPerInstance.toFixed(1)}. Refill: one reaper pass after the load took ${ms(r.refill.passMs)}
+${r.callsPerInstance.toFixed(1)}. Refill: once the load's instances were deleted (two KWOK nodes
+hold 220 Pods), one reaper pass took ${ms(r.refill.passMs)}
 and started ${r.refill.started} members; the pool was back to ${r.poolSize} members, all seen
 answering, ${ms(r.refill.fullMs)} after the pass began.
 `);

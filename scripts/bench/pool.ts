@@ -2,9 +2,12 @@ import { Writable } from "node:stream";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { REFILL_AFTER_CLAIM_MS } from "../../handler/pool/pool.js";
 import { tendPool } from "../../reaper/pool.js";
+import { MANAGED_SELECTOR } from "../../shared/clientpod.js";
+import { deleteInstance } from "../../shared/instance-ops.js";
 import { parseTokenKeys } from "../../shared/instance-token.js";
+import type { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
-import { POOL_NAME_PREFIX, POOL_SELECTOR } from "../../shared/pool.js";
+import { LABEL_POOL, POOL_NAME_PREFIX, POOL_SELECTOR, podNameOf } from "../../shared/pool.js";
 import { isServing } from "../../shared/serving.js";
 import { TokenKeyring } from "../../shared/token-keyring.js";
 import { answerPodHealth } from "../lib/pod-health.js";
@@ -138,6 +141,9 @@ export async function poolBench(rate: number, seconds: number): Promise<PoolResu
     say(
       `pool: claimed ${claimed.length} p50 ${stats(claimed).p50.toFixed(1)} ms p99 ${stats(claimed).p99.toFixed(1)} ms, cold ${cold.length}, failed ${results.length - ok.length}`,
     );
+    // The load's instances go first: two KWOK nodes hold 220 Pods, fewer than the load's
+    // instances and a full pool of as many members (the refill is timed, not the capacity).
+    await removeInstances(kube);
     const passStarted = performance.now();
     const summary = await pass();
     const passMs = performance.now() - passStarted;
@@ -160,4 +166,18 @@ export async function poolBench(rate: number, seconds: number): Promise<PoolResu
     await health.stop();
     await deleteNamespace(namespace);
   }
+}
+
+/** Deletes every instance of the namespace (not the pool's members) and waits for their Pods to go. */
+async function removeInstances(kube: Kube): Promise<void> {
+  const { items } = await kube.clientPods.list({ labelSelector: `!${LABEL_POOL}` });
+  await Promise.all(
+    items.map((cp) => deleteInstance(kube, cp.metadata.name, undefined, podNameOf(cp))),
+  );
+  for (let i = 0; i < 120; i++) {
+    const pods = await kube.pods.list({ labelSelector: `${MANAGED_SELECTOR},!${LABEL_POOL}` });
+    if (pods.items.length === 0) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error("the load's instances did not go");
 }
