@@ -8,6 +8,7 @@ import { codeManifest, codeObjectName, newCode } from "../../shared/signin-code.
 import { ISSUER, JwksServer, signingKey, token } from "../../test/support/jwks.js";
 import {
   adminKube,
+  answerHealth,
   apiCalls,
   closedLoop,
   createNamespace,
@@ -115,6 +116,9 @@ async function apiWrites(url: string): Promise<number> {
 export async function signinBench(requests: number): Promise<SigninBench> {
   const namespace = await createNamespace("bench-signin");
   await installTemplate(namespace);
+  // KWOK pods run no containers: something answers the instance's health check, as its
+  // gptme-server would (an instance is ready once it answers).
+  const health = answerHealth(namespace);
   const jwks = new JwksServer();
   const key = await signingKey("ES256", "bench-1");
   jwks.keys = [key.publicJwk];
@@ -250,6 +254,7 @@ export async function signinBench(requests: number): Promise<SigninBench> {
   } finally {
     await handler.stop();
     await jwks.stop();
+    await health.stop();
     await deleteNamespace(namespace);
   }
 }
