@@ -79,6 +79,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
       keyring,
       instances,
       targets,
+      serving,
       codes,
       now,
     });

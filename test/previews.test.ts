@@ -15,6 +15,7 @@ import {
   assertLocal,
   type GptmeServer,
   podIpOf,
+  runInstancePod,
   startInstanceWithServer,
 } from "./support/gptme.js";
 import { cookiePair, PreviewApp, previewRequest } from "./support/preview.js";
@@ -334,6 +335,18 @@ describe("previews", () => {
     const fresh = await signIn(KEY, "a", appA.port);
     expect((await get(a.name, appA.port, "/", { cookie: fresh })).status).toBe(200);
   });
+
+  it("holds a request for an instance whose gptme-server is still starting, then answers", async () => {
+    const late = await (await handler.request("/instances/late?wait=0", { apiKey: KEY })).json();
+    const cookie = await signIn(KEY, "late", appA.port);
+    // Nothing answers at its pod IP yet: the request is held (GATEWAY_HOLD), not refused.
+    const answer = get(late.name, appA.port, "/", { cookie });
+    await new Promise((r) => setTimeout(r, 1_000));
+    servers.set("late", await runInstancePod(namespace, late.name));
+    const page = await answer;
+    expect(page.status, page.body).toBe(200);
+    expect(page.body).toContain("app A");
+  }, 60_000);
 
   it("keeps every code and session value out of logs, metrics and objects", async () => {
     expect(secrets.length).toBeGreaterThan(10);

@@ -11,6 +11,7 @@ import { failureRefusal, Refusal, rejectUpgrade, sendRefusal } from "../gateway/
 import type { Target, Targets } from "../gateway/targets.js";
 import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
 import { type InstanceRecord, recordOf } from "../instances/record.js";
+import type { ServingProbes } from "../instances/serving.js";
 import { connectionOf, statusOf, tokenOf } from "../instances/view.js";
 import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
@@ -39,6 +40,8 @@ export interface PreviewGatewayDeps {
   instances: Instances;
   /** Shared with the instance gateway and the routes. */
   targets: Targets;
+  /** Asks a starting instance's gptme-server whether it answers (shared with the gateway). */
+  serving: ServingProbes;
   codes: SigninCodes;
   log: Logger;
   metrics: Metrics;
@@ -209,6 +212,16 @@ export class PreviewGateway {
     if (decision instanceof Refusal && decision.cached) {
       decision = await this.decide(req, host, keys, true);
     }
+    // Its Pod is starting: hold the request until gptme-server answers (GATEWAY_HOLD), as the
+    // instance gateway does; the requests held for one Pod share one poller.
+    if (decision instanceof Refusal && decision.starting) {
+      const deadline = Date.now() + this.deps.config.gateway.holdMs;
+      const pod = await this.deps.serving.waitUntilServing(decision.starting.pod, deadline);
+      if (pod && statusOf(pod) === "ready") {
+        this.deps.targets.remember(pod.metadata?.name ?? "", pod);
+        decision = await this.decide(req, host, keys, false);
+      }
+    }
     if (decision instanceof Refusal) throw decision;
     // The fleet's cookie stays with the fleet.
     const cookies = withoutSessionCookie(req.headers.cookie);
@@ -237,13 +250,15 @@ export class PreviewGateway {
     }
     const connection = target && connectionOf(target.pod);
     const ownPod = target?.record?.uid === record.uid;
-    if (!target || !ownPod || !connection || statusOf(target.pod) !== "ready") {
+    const status = target && statusOf(target.pod);
+    if (!target || !ownPod || !connection || status !== "ready") {
       return new Refusal(
         503,
         "instance_starting",
         "The instance is not ready yet; try again in a moment.",
         { "retry-after": String(STARTING_RETRY_AFTER_SECONDS) },
         cached,
+        ownPod && status === "starting" ? target : undefined,
       );
     }
     const upstreamPrefix = `/preview/${host.port}`;
