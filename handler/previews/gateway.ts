@@ -2,14 +2,14 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { HandlerConfig, PreviewConfig } from "../../shared/config.js";
 import type { TokenKeys } from "../../shared/instance-token.js";
-import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
+import type { Kube } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import type { TokenKeyring } from "../../shared/token-keyring.js";
 import { GatewayActivity } from "../gateway/activity.js";
 import { InstanceProxy, type ProxyCall, tooLarge } from "../gateway/proxy.js";
 import { failureRefusal, Refusal, rejectUpgrade, sendRefusal } from "../gateway/refusal.js";
 import type { Target, Targets } from "../gateway/targets.js";
-import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
+import type { Instances } from "../instances/instances.js";
 import { type InstanceRecord, recordOf } from "../instances/record.js";
 import type { ServingProbes } from "../instances/serving.js";
 import { connectionOf, statusOf, tokenOf } from "../instances/view.js";
@@ -20,6 +20,7 @@ import { rewritePreviewHeaders } from "./headers.js";
 import { isUnderDomain, type PreviewTarget, parsePreviewHost } from "./host.js";
 import { takeCode } from "./link.js";
 import { refuse } from "./page.js";
+import { notFound, PREVIEW_ROUTE, refusalOf, signInRequired, starting } from "./refusals.js";
 import {
   cookiesOf,
   isValidSession,
@@ -28,9 +29,6 @@ import {
   signSession,
   withoutSessionCookie,
 } from "./session.js";
-
-/** The preview hosts' route, as request logs and metrics name it (never the host itself). */
-export const PREVIEW_ROUTE = "preview:<port>-<name>/**";
 
 export interface PreviewGatewayDeps {
   config: HandlerConfig;
@@ -47,17 +45,6 @@ export interface PreviewGatewayDeps {
   metrics: Metrics;
   now?: () => Date;
 }
-
-const notFound = (cached = false) => new Refusal(404, "not_found", "No such preview.", {}, cached);
-
-const signInRequired = (cached = false) =>
-  new Refusal(
-    401,
-    "preview_sign_in_required",
-    "Open this preview from your gptme client: it signs your browser in to it.",
-    {},
-    cached,
-  );
 
 /**
  * The preview hosts: `<port>-<instance name>.<PREVIEW_DOMAIN>` serves what the instance's
@@ -252,14 +239,7 @@ export class PreviewGateway {
     const ownPod = target?.record?.uid === record.uid;
     const status = target && statusOf(target.pod);
     if (!target || !ownPod || !connection || status !== "ready") {
-      return new Refusal(
-        503,
-        "instance_starting",
-        "The instance is not ready yet; try again in a moment.",
-        { "retry-after": String(STARTING_RETRY_AFTER_SECONDS) },
-        cached,
-        ownPod && status === "starting" ? target : undefined,
-      );
+      return starting(cached, ownPod && status === "starting" ? target : undefined);
     }
     const upstreamPrefix = `/preview/${host.port}`;
     return {
@@ -294,17 +274,6 @@ export class PreviewGateway {
   }
 
   private refusalOf(error: unknown): Refusal {
-    if (error instanceof Refusal) return error;
-    if (error instanceof KubeUnavailableError) {
-      return new Refusal(
-        503,
-        "kubernetes_unavailable",
-        "The Kubernetes API server is unavailable; try again shortly.",
-        { "retry-after": "5" },
-      );
-    }
-    const { name, message } = error as Error;
-    this.deps.log.error({ err: { name, message }, route: PREVIEW_ROUTE }, "request failed");
-    return new Refusal(500, "internal_error", "Internal error; it has been logged.");
+    return refusalOf(error, this.deps.log);
   }
 }
