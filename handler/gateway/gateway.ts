@@ -21,6 +21,7 @@ import {
   type PresentedToken,
   presentedToken,
 } from "./credentials.js";
+import { holdUntilServing } from "./hold.js";
 import { InstanceProxy, type ProxyCall, tooLarge } from "./proxy.js";
 import {
   failureRefusal,
@@ -187,15 +188,18 @@ export class Gateway {
         decision = await this.decide(parsed, presented, keys, false);
       }
     }
-    // Its own Pod is starting: hold the request until gptme-server answers (GATEWAY_HOLD)
-    // rather than turn it away; every request held for it shares one poller, no API calls.
-    if (decision instanceof Refusal && decision.starting) {
-      const deadline = Date.now() + this.deps.config.gateway.holdMs;
-      const pod = await this.deps.serving.waitUntilServing(decision.starting.pod, deadline);
-      if (pod && statusOf(pod) === "ready") {
-        this.targets.remember(parsed.name, pod);
-        decision = await this.decide(parsed, presented, keys, false);
-      }
+    // Its own Pod is starting: hold the request until gptme-server answers.
+    if (
+      decision instanceof Refusal &&
+      decision.starting &&
+      (await holdUntilServing(
+        decision.starting,
+        this.deps.serving,
+        this.targets,
+        this.deps.config.gateway.holdMs,
+      ))
+    ) {
+      decision = await this.decide(parsed, presented, keys, false);
     }
     if (decision instanceof Refusal) throw withHeaders(decision, cors);
     const { target, connection, token, kind } = decision;

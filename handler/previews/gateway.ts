@@ -6,6 +6,7 @@ import type { Kube } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import type { TokenKeyring } from "../../shared/token-keyring.js";
 import { GatewayActivity } from "../gateway/activity.js";
+import { holdUntilServing } from "../gateway/hold.js";
 import { InstanceProxy, type ProxyCall, tooLarge } from "../gateway/proxy.js";
 import { failureRefusal, Refusal, rejectUpgrade, sendRefusal } from "../gateway/refusal.js";
 import type { Target, Targets } from "../gateway/targets.js";
@@ -199,15 +200,14 @@ export class PreviewGateway {
     if (decision instanceof Refusal && decision.cached) {
       decision = await this.decide(req, host, keys, true);
     }
-    // Its Pod is starting: hold the request until gptme-server answers (GATEWAY_HOLD), as the
-    // instance gateway does; the requests held for one Pod share one poller.
-    if (decision instanceof Refusal && decision.starting) {
-      const deadline = Date.now() + this.deps.config.gateway.holdMs;
-      const pod = await this.deps.serving.waitUntilServing(decision.starting.pod, deadline);
-      if (pod && statusOf(pod) === "ready") {
-        this.deps.targets.remember(pod.metadata?.name ?? "", pod);
-        decision = await this.decide(req, host, keys, false);
-      }
+    // Its own Pod is starting: hold the request until gptme-server answers, as the gateway does.
+    const { serving, targets, config } = this.deps;
+    if (
+      decision instanceof Refusal &&
+      decision.starting &&
+      (await holdUntilServing(decision.starting, serving, targets, config.gateway.holdMs))
+    ) {
+      decision = await this.decide(req, host, keys, false);
     }
     if (decision instanceof Refusal) throw decision;
     // The fleet's cookie stays with the fleet.
