@@ -1,8 +1,8 @@
 import { H3, type H3Event, type HTTPError } from "h3";
-import type { HandlerConfig } from "../shared/config.js";
+import type { HandlerConfig } from "../shared/config/load.js";
 import { type Kube, KubeUnavailableError } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
-import type { TokenKeyring } from "../shared/token-keyring.js";
+import type { TokenKeyring } from "../shared/tokens/keyring.js";
 import { corsHeaders, isPreflight, preflightHeaders } from "./cors.js";
 import { apiError, errorBody } from "./errors.js";
 import type { ClientIdentities } from "./identity/clients.js";
@@ -16,7 +16,7 @@ import { adminWorkspaceRoutes } from "./routes/admin-workspaces.js";
 import { instanceRoutes } from "./routes/instances.js";
 import { opsRoutes, Readiness } from "./routes/ops.js";
 import { signinRoutes } from "./routes/signin.js";
-import type { SigninCodes } from "./signin/codes.js";
+import type { SigninCodes } from "./signin/code-store.js";
 
 declare module "h3" {
   interface H3EventContext {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type HandlerConfig, loadHandlerConfig, parseApiKeys } from "../shared/config.js";
-import type { Current } from "../shared/reloading-file.js";
+import { type HandlerConfig, loadHandlerConfig, parseApiKeys } from "../shared/config/load.js";
+import type { Current } from "../shared/config/reloading-file.js";
 import { clientIdFor, requireAdmin } from "./auth.js";
 import { errorBody } from "./errors.js";
 

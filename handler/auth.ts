@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
-import type { HandlerConfig } from "../shared/config.js";
-import { API_KEY_PATTERN, clientIdOf, sha256Hex } from "../shared/names.js";
+import type { HandlerConfig } from "../shared/config/load.js";
+import { API_KEY_PATTERN, clientIdOf, sha256Hex } from "../shared/instance/names.js";
 import { apiError } from "./errors.js";
 
 /** The client behind an API key, or the error that refuses it. The key itself goes no further. */

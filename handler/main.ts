@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { setMaxListeners } from "node:events";
 import { listen } from "listhen";
-import { ConfigError, loadHandlerConfig } from "../shared/config.js";
+import { ConfigError, loadHandlerConfig } from "../shared/config/load.js";
 import { Kube } from "../shared/kube/client.js";
 import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
 import { createLogger, LogOutput } from "../shared/log.js";

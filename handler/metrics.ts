@@ -1,9 +1,9 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { ReloadObserver } from "../shared/config/reloading-file.js";
 import { type KubeObserver, KubeUnavailableError } from "../shared/kube/client.js";
-import type { ReloadObserver } from "../shared/reloading-file.js";
 import { fleetVersion } from "../shared/version.js";
 import type { InstanceEvents } from "./instances/instances.js";
-import type { PoolEvents } from "./pool/pool.js";
+import type { PoolEvents } from "./pool/warm-pool.js";
 import { ReaperMetrics } from "./reaper-metrics.js";
 
 /** The handler's Prometheus metrics, on a registry of its own (no global state). */

@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import type { H3 } from "h3";
 import { toNodeHandler } from "h3/node";
 import { REAPER_STATS_NAME, reaperStatsOf } from "../shared/reaper-stats.js";
-import { TokenKeyring } from "../shared/token-keyring.js";
+import { TokenKeyring } from "../shared/tokens/keyring.js";
 import { type AppDeps, createApp } from "./app.js";
 import { Gateway } from "./gateway/gateway.js";
 import { isGatewayUrl } from "./gateway/request.js";
@@ -11,10 +11,10 @@ import { Targets } from "./gateway/targets.js";
 import { ClientIdentities } from "./identity/clients.js";
 import { Instances } from "./instances/instances.js";
 import { ServingProbes } from "./instances/serving.js";
-import { WarmPool } from "./pool/pool.js";
+import { WarmPool } from "./pool/warm-pool.js";
 import { PreviewGateway } from "./previews/gateway.js";
 import { ReaperStatsCache } from "./reaper-metrics.js";
-import { SigninCodes } from "./signin/codes.js";
+import { SigninCodes } from "./signin/code-store.js";
 
 /** The handler as a node:http server runs it: the routes, the gateway, and upgrades. */
 export interface FleetHandler {

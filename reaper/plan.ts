@@ -1,13 +1,13 @@
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import { type ClientPod, LABEL_CLIENT } from "../shared/clientpod.js";
-import { type ExpiryDefaults, expiryOf } from "../shared/expiry.js";
-import { type InstanceParts, partsOf } from "../shared/instance-ops.js";
-import { instancePortOf } from "../shared/pod-spec.js";
-import { hasPodEnded, ownerNameOf, ownerUidOf } from "../shared/pods.js";
-import { isPoolMember } from "../shared/pool.js";
+import { type ClientPod, LABEL_CLIENT } from "../shared/instance/clientpod.js";
+import { type ExpiryDefaults, expiryOf } from "../shared/instance/expiry.js";
+import { type InstanceParts, partsOf } from "../shared/instance/ops.js";
+import { instancePortOf } from "../shared/instance/pod-spec.js";
+import { hasPodEnded, ownerNameOf, ownerUidOf } from "../shared/instance/pod-status.js";
+import { podRevisionOf } from "../shared/instance/revision.js";
+import { lastUsedOf } from "../shared/instance/workspace.js";
+import { isPoolMember } from "../shared/pool/member.js";
 import type { ReapReason } from "../shared/reaper-stats.js";
-import { podRevisionOf } from "../shared/revision.js";
-import { lastUsedOf } from "../shared/workspace.js";
 import type { ProbeTarget } from "./probe.js";
 
 /** One deletion the reaper decided on, with what it needs to delete exactly what it judged. */

@@ -1,8 +1,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { ClientPod } from "../shared/clientpod.js";
-import { ANNOTATION_POOL_TEMPLATE, LABEL_POOL, POOL_MEMBER } from "../shared/pool.js";
-import { ANNOTATION_SERVING_SINCE } from "../shared/serving.js";
+import type { ClientPod } from "../shared/instance/clientpod.js";
+import { ANNOTATION_SERVING_SINCE } from "../shared/instance/serving.js";
+import { ANNOTATION_POOL_TEMPLATE, LABEL_POOL, POOL_MEMBER } from "../shared/pool/member.js";
 import { MEMBER_START_GRACE_MS, planPool } from "./pool-plan.js";
 
 const now = new Date("2026-01-01T12:00:00Z");

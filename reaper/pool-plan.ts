@@ -1,8 +1,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import type { ClientPod } from "../shared/clientpod.js";
-import { hasPodEnded, ownerUidOf } from "../shared/pods.js";
-import { ANNOTATION_POOL_TEMPLATE, isPoolMember } from "../shared/pool.js";
-import { isServing } from "../shared/serving.js";
+import type { ClientPod } from "../shared/instance/clientpod.js";
+import { hasPodEnded, ownerUidOf } from "../shared/instance/pod-status.js";
+import { isServing } from "../shared/instance/serving.js";
+import { ANNOTATION_POOL_TEMPLATE, isPoolMember } from "../shared/pool/member.js";
 
 /**
  * Why a member ClientPod goes: `claimed`, a claim adopted its Pod (what is left is its

@@ -1,9 +1,9 @@
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import { LABEL_CLIENT, MANAGED_SELECTOR } from "../shared/clientpod.js";
+import { LABEL_CLIENT, MANAGED_SELECTOR } from "../shared/instance/clientpod.js";
+import { HTTP_PORT_NAME } from "../shared/instance/pod-spec.js";
+import { ANNOTATION_REVISION, podRevisionOf } from "../shared/instance/revision.js";
+import { ANNOTATION_LAST_USED } from "../shared/instance/workspace.js";
 import type { Kube, ListOptions, Page } from "../shared/kube/client.js";
-import { HTTP_PORT_NAME } from "../shared/pod-spec.js";
-import { ANNOTATION_REVISION, podRevisionOf } from "../shared/revision.js";
-import { ANNOTATION_LAST_USED } from "../shared/workspace.js";
 import { retryTransient } from "./retry.js";
 
 // What the reaper reads of the fleet: every object in pages, each cut down to the fields its

@@ -1,14 +1,14 @@
 import type { V1PodTemplate } from "@kubernetes/client-node";
 import pLimit from "p-limit";
-import { MANAGED_SELECTOR } from "../shared/clientpod.js";
-import type { ExpiryDefaults } from "../shared/expiry.js";
+import { MANAGED_SELECTOR } from "../shared/instance/clientpod.js";
+import type { ExpiryDefaults } from "../shared/instance/expiry.js";
+import { type RevisionSettings, revisionOf } from "../shared/instance/revision.js";
+import { mountedClaimsOf } from "../shared/instance/workspace.js";
 import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import type { ReapReason } from "../shared/reaper-stats.js";
-import { type RevisionSettings, revisionOf } from "../shared/revision.js";
-import { mountedClaimsOf } from "../shared/workspace.js";
 import { execute, keepBusy, leaveBusy, type Outcome, planned, signalFields } from "./act.js";
-import { removeExpiredCodes } from "./codes.js";
+import { removeExpiredCodes } from "./expired-codes.js";
 import {
   planClientPods,
   planOrphans,

@@ -1,6 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import type { ClientPod } from "../shared/clientpod.js";
+import type { ClientPod } from "../shared/instance/clientpod.js";
 import { planRollout, podsByName } from "./plan.js";
 
 const MIN = 60_000;

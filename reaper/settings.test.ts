@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../shared/config.js";
+import { ConfigError } from "../shared/config/load.js";
 import { settingsFrom } from "./settings.js";
 
 const sources = (env: Record<string, string> = {}) => ({

@@ -1,12 +1,12 @@
 import { type ArgsDef, parseArgs } from "citty";
+import { parseDurationMs } from "../shared/config/duration.js";
 import {
   ConfigError,
   defaultSources,
   loadFleetConfig,
   loadRolloutConfig,
   type RolloutConfig,
-} from "../shared/config.js";
-import { parseDurationMs } from "../shared/duration.js";
+} from "../shared/config/load.js";
 
 const DEFAULT_CONCURRENCY = 10;
 const DEFAULT_MAX_ROLLOUT = 10;

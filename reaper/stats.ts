@@ -7,7 +7,7 @@ import {
   REAPER_STATS_NAME,
   reaperStatsObject,
 } from "../shared/reaper-stats.js";
-import type { PoolSummary } from "./pool.js";
+import type { PoolSummary } from "./pool-pass.js";
 import type { ReapSummary } from "./reap.js";
 
 /**

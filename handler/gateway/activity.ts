@@ -1,7 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
+import { isActivityDue, isPhaseStale } from "../../shared/instance/status.js";
 import type { Logger } from "../../shared/log.js";
 import type { Instances } from "../instances/instances.js";
-import { isActivityDue, isPhaseStale } from "../instances/view.js";
 import { TARGET_TTL_MS, type Target, type Targets } from "./targets.js";
 
 /**

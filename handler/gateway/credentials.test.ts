@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { instanceTokenOf, type TokenKeys, tokenKeyIdOf } from "../../shared/instance-token.js";
-import type { InstanceRecord } from "../instances/record.js";
+import type { InstanceRecord } from "../../shared/instance/record.js";
+import {
+  instanceTokenOf,
+  type TokenKeys,
+  tokenKeyIdOf,
+} from "../../shared/tokens/instance-token.js";
 import { sseTokenOf } from "../signin/sse-token.js";
 import { credentialOf, presentedToken } from "./credentials.js";
 import { parseGatewayUrl } from "./request.js";

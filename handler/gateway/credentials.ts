@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { type TokenKeys, tokensMatch } from "../../shared/instance-token.js";
-import type { InstanceRecord } from "../instances/record.js";
+import type { InstanceRecord } from "../../shared/instance/record.js";
+import { type TokenKeys, tokensMatch } from "../../shared/tokens/instance-token.js";
 import { isValidSseToken } from "../signin/sse-token.js";
 import { bearerOf, type GatewayRequest, isEventStreamPath } from "./request.js";
 

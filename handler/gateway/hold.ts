@@ -1,5 +1,5 @@
+import { statusOf } from "../../shared/instance/status.js";
 import type { ServingProbes } from "../instances/serving.js";
-import { statusOf } from "../instances/view.js";
 import type { Target, Targets } from "./targets.js";
 
 /**

@@ -1,5 +1,5 @@
-import { POD_NAME } from "../../shared/pool.js";
-import { GATEWAY_PREFIX } from "../instances/view.js";
+import { GATEWAY_PREFIX } from "../../shared/instance/status.js";
+import { POD_NAME } from "../../shared/pool/member.js";
 
 /** The gateway's route, as request logs and metrics name it. */
 export const GATEWAY_ROUTE = `${GATEWAY_PREFIX}:name/**`;

@@ -1,6 +1,6 @@
-import type { HandlerConfig } from "../../shared/config.js";
+import type { HandlerConfig } from "../../shared/config/load.js";
+import { clientIdOf } from "../../shared/instance/names.js";
 import type { Logger } from "../../shared/log.js";
-import { clientIdOf } from "../../shared/names.js";
 import { clientIdFor } from "../auth.js";
 import { apiError } from "../errors.js";
 import { bearerOf } from "../gateway/request.js";

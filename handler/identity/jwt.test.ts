@@ -1,8 +1,8 @@
 import { base64url, exportSPKI, importJWK, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JwtSettings } from "../../shared/jwt-settings.js";
+import type { JwtSettings } from "../../shared/config/jwt-settings.js";
+import { fixed } from "../../shared/config/reloading-file.js";
 import { createLogger } from "../../shared/log.js";
-import { fixed } from "../../shared/reloading-file.js";
 import { ISSUER, JwksServer, type SigningKey, signingKey, token } from "../../test/support/jwks.js";
 import { InvalidJwtError, JwksUnavailableError, JwtVerifier } from "./jwt.js";
 

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { decodeProtectedHeader, errors, type JWTVerifyOptions, jwtVerify } from "jose";
-import type { JwtSettings } from "../../shared/jwt-settings.js";
+import type { JwtSettings } from "../../shared/config/jwt-settings.js";
 import type { Logger } from "../../shared/log.js";
 import { JwksCache, JwksUnavailableError } from "./jwks.js";
 

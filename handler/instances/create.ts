@@ -1,8 +1,8 @@
 import type { V1PodTemplate } from "@kubernetes/client-node";
-import { type ClientPod, clientPodManifest } from "../../shared/clientpod.js";
-import type { TokenKeys } from "../../shared/instance-token.js";
+import { type ClientPod, clientPodManifest } from "../../shared/instance/clientpod.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { ANNOTATION_WORKSPACE_CLAIM } from "../../shared/pool.js";
+import { ANNOTATION_WORKSPACE_CLAIM } from "../../shared/pool/member.js";
+import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { apiError } from "../errors.js";
 import type { InstanceDeps } from "./instances.js";
 import { enforceLimits } from "./limits.js";

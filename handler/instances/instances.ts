@@ -1,18 +1,19 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { type ClientPod, clientSelector, instanceSelector } from "../../shared/clientpod.js";
-import type { HandlerConfig } from "../../shared/config.js";
-import { deleteInstance, instanceByPodName, partsOf } from "../../shared/instance-ops.js";
-import type { TokenKeys } from "../../shared/instance-token.js";
-import type { Kube } from "../../shared/kube/client.js";
-import { instanceNameOf } from "../../shared/names.js";
-import { ownerNameOf, ownerUidOf } from "../../shared/pods.js";
-import { podNameOf } from "../../shared/pool.js";
-import type { TokenKeyring } from "../../shared/token-keyring.js";
-import type { WarmPool } from "../pool/pool.js";
-import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
-import { type InstanceRecord, mirrorAnnotations, recordFromPod, recordOf } from "./record.js";
-import { restorePod } from "./restore.js";
-import type { ServingProbes } from "./serving.js";
+import type { HandlerConfig } from "../../shared/config/load.js";
+import {
+  type ClientPod,
+  clientSelector,
+  instanceSelector,
+} from "../../shared/instance/clientpod.js";
+import { instanceNameOf } from "../../shared/instance/names.js";
+import { deleteInstance, instanceByPodName, partsOf } from "../../shared/instance/ops.js";
+import { ownerNameOf, ownerUidOf } from "../../shared/instance/pod-status.js";
+import {
+  type InstanceRecord,
+  mirrorAnnotations,
+  recordFromPod,
+  recordOf,
+} from "../../shared/instance/record.js";
 import {
   activityStatus,
   endpointOf,
@@ -22,7 +23,15 @@ import {
   isActivityDue,
   isAnswerableAlone,
   isPhaseStale,
-} from "./view.js";
+} from "../../shared/instance/status.js";
+import type { Kube } from "../../shared/kube/client.js";
+import { podNameOf } from "../../shared/pool/member.js";
+import type { TokenKeys } from "../../shared/tokens/instance-token.js";
+import type { TokenKeyring } from "../../shared/tokens/keyring.js";
+import type { WarmPool } from "../pool/warm-pool.js";
+import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
+import { restorePod } from "./restore.js";
+import type { ServingProbes } from "./serving.js";
 import { endWorkspace, type WorkspaceEnd } from "./workspace.js";
 
 /** Seconds a client is asked to wait before polling a starting instance again. */

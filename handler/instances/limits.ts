@@ -1,5 +1,5 @@
-import { type ClientPod, clientSelector } from "../../shared/clientpod.js";
-import type { HandlerConfig } from "../../shared/config.js";
+import type { HandlerConfig } from "../../shared/config/load.js";
+import { type ClientPod, clientSelector } from "../../shared/instance/clientpod.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { apiError } from "../errors.js";
 import { fleetFull } from "./refusals.js";

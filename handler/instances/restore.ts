@@ -1,10 +1,10 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
-import type { ClientPod } from "../../shared/clientpod.js";
-import type { TokenKeys } from "../../shared/instance-token.js";
-import { hasPodEnded, ownerUidOf } from "../../shared/pods.js";
+import type { ClientPod } from "../../shared/instance/clientpod.js";
+import { hasPodEnded, ownerUidOf } from "../../shared/instance/pod-status.js";
+import { isTerminating } from "../../shared/instance/status.js";
+import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { templateOf } from "./create.js";
 import { type StartDeps, startPod } from "./start.js";
-import { isTerminating } from "./view.js";
 
 export interface RestoreDeps extends StartDeps {
   events: { replaced(): void };

@@ -2,8 +2,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { V1Pod } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
+import { ANNOTATION_SERVING_SINCE, isServing } from "../../shared/instance/serving.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { ANNOTATION_SERVING_SINCE, isServing } from "../../shared/serving.js";
 import { ServingProbes } from "./serving.js";
 
 // The poller against a real HTTP server on loopback; the Kubernetes side is what the test is

@@ -1,7 +1,12 @@
 import type { V1Pod } from "@kubernetes/client-node";
+import { hasPodEnded } from "../../shared/instance/pod-status.js";
+import {
+  answersHealth,
+  healthUrlOf,
+  isServing,
+  servingAnnotations,
+} from "../../shared/instance/serving.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { hasPodEnded } from "../../shared/pods.js";
-import { answersHealth, healthUrlOf, isServing, servingAnnotations } from "../../shared/serving.js";
 
 /** How often a starting gptme-server is asked; each ask is one loopback-cheap HTTP GET. */
 export const SERVING_POLL_MS = 100;

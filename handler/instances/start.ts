@@ -1,15 +1,15 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
-import type { ClientPod, ClientPodStatus } from "../../shared/clientpod.js";
-import { type HandlerConfig, revisionSettingsOf } from "../../shared/config.js";
-import type { TokenKeys } from "../../shared/instance-token.js";
+import { type HandlerConfig, revisionSettingsOf } from "../../shared/config/load.js";
+import type { ClientPod, ClientPodStatus } from "../../shared/instance/clientpod.js";
+import { buildPod } from "../../shared/instance/pod-spec.js";
+import { mirrorAnnotations, recordOf } from "../../shared/instance/record.js";
+import { ANNOTATION_REVISION, revisionOf } from "../../shared/instance/revision.js";
+import { activityStatus, tokenOf } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { buildPod } from "../../shared/pod-spec.js";
-import { podNameOf } from "../../shared/pool.js";
-import { ANNOTATION_REVISION, revisionOf } from "../../shared/revision.js";
-import { tokenEnv, tokenSecret } from "../../shared/token-secret.js";
-import { mirrorAnnotations, recordOf } from "./record.js";
+import { podNameOf } from "../../shared/pool/member.js";
+import type { TokenKeys } from "../../shared/tokens/instance-token.js";
+import { tokenEnv, tokenSecret } from "../../shared/tokens/secret.js";
 import { podRefused } from "./refusals.js";
-import { activityStatus, tokenOf } from "./view.js";
 import { ensureWorkspace } from "./workspace.js";
 
 export interface StartDeps {

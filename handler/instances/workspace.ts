@@ -1,14 +1,14 @@
-import type { ClientPod } from "../../shared/clientpod.js";
-import { recordWorkspaceUse } from "../../shared/instance-ops.js";
-import type { Kube } from "../../shared/kube/client.js";
-import { workspaceNameOf } from "../../shared/pool.js";
+import type { ClientPod } from "../../shared/instance/clientpod.js";
+import { recordWorkspaceUse } from "../../shared/instance/ops.js";
 import {
   lastUsedPatch,
   type Workspace,
   type WorkspaceSettings,
   workspaceClaim,
   workspaceStateOf,
-} from "../../shared/workspace.js";
+} from "../../shared/instance/workspace.js";
+import type { Kube } from "../../shared/kube/client.js";
+import { workspaceNameOf } from "../../shared/pool/member.js";
 import { createRefused } from "./refusals.js";
 
 /** How often a request re-reads a workspace claim that is being deleted. */

@@ -1,4 +1,4 @@
-import { INSTANCE_NAME_PREFIX } from "../../shared/names.js";
+import { INSTANCE_NAME_PREFIX } from "../../shared/instance/names.js";
 
 /** The app port a preview may name: gptme-server proxies 1024-65535 (its own ports aside). */
 export const MIN_PREVIEW_PORT = 1024;

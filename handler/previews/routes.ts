@@ -1,12 +1,12 @@
 import { getRouterParam, type H3, type H3Event } from "h3";
-import type { HandlerConfig } from "../../shared/config.js";
+import type { HandlerConfig } from "../../shared/config/load.js";
+import { instanceNameOf } from "../../shared/instance/names.js";
+import { recordOf } from "../../shared/instance/record.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { instanceNameOf } from "../../shared/names.js";
 import { apiError } from "../errors.js";
 import type { ClientIdentities } from "../identity/clients.js";
-import { recordOf } from "../instances/record.js";
 import { headerKey, identify, instanceIdOf, pathKey } from "../routes/instances.js";
-import type { SigninCodes } from "../signin/codes.js";
+import type { SigninCodes } from "../signin/code-store.js";
 import { isPreviewPort, MAX_PREVIEW_PORT, MIN_PREVIEW_PORT } from "./host.js";
 import { signInLink } from "./link.js";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseTokenKeys } from "../../shared/instance-token.js";
+import { parseTokenKeys } from "../../shared/tokens/instance-token.js";
 import {
   cookiesOf,
   isValidSession,

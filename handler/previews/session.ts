@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import type { TokenKeys } from "../../shared/instance-token.js";
+import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 
 /**
  * A browser's session on one preview host, kept in a cookie and nowhere else: an expiry, the

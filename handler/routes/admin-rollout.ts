@@ -1,10 +1,10 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { H3, H3Event } from "h3";
-import { type ClientPod, MANAGED_SELECTOR } from "../../shared/clientpod.js";
-import { type HandlerConfig, revisionSettingsOf } from "../../shared/config.js";
+import { type HandlerConfig, revisionSettingsOf } from "../../shared/config/load.js";
+import { type ClientPod, MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
+import { hasPodEnded, ownerUidOf } from "../../shared/instance/pod-status.js";
+import { podRevisionOf, revisionOf } from "../../shared/instance/revision.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { hasPodEnded, ownerUidOf } from "../../shared/pods.js";
-import { podRevisionOf, revisionOf } from "../../shared/revision.js";
 import { requireAdmin } from "../auth.js";
 
 /** Objects per list call when the rollout reads the whole fleet. */

@@ -1,9 +1,9 @@
 import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import type { H3 } from "h3";
-import { LABEL_CLIENT, LABEL_INSTANCE } from "../../shared/clientpod.js";
-import type { HandlerConfig } from "../../shared/config.js";
+import type { HandlerConfig } from "../../shared/config/load.js";
+import { LABEL_CLIENT, LABEL_INSTANCE } from "../../shared/instance/clientpod.js";
+import { lastUsedOf, mountedClaimsOf } from "../../shared/instance/workspace.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { lastUsedOf, mountedClaimsOf } from "../../shared/workspace.js";
 import { requireAdmin } from "../auth.js";
 import { expiredToken, pageOptions, pageQuery, parseQuery, podsOf } from "./admin.js";
 

@@ -1,17 +1,17 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { getQuery, getRouterParam, type H3, type H3Event } from "h3";
 import { z } from "zod";
-import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/clientpod.js";
-import type { HandlerConfig } from "../../shared/config.js";
-import { expiryOf } from "../../shared/expiry.js";
+import type { HandlerConfig } from "../../shared/config/load.js";
+import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
+import { expiryOf } from "../../shared/instance/expiry.js";
+import { ownerNameOf } from "../../shared/instance/pod-status.js";
+import { recordOf } from "../../shared/instance/record.js";
+import { endpointOf, type InstanceBody, instanceBody } from "../../shared/instance/status.js";
 import { type Kube, KubeApiError, type ListOptions } from "../../shared/kube/client.js";
-import { ownerNameOf } from "../../shared/pods.js";
-import { isPoolMember, POD_NAME, POOL_SELECTOR, podNameOf } from "../../shared/pool.js";
+import { isPoolMember, POD_NAME, POOL_SELECTOR, podNameOf } from "../../shared/pool/member.js";
 import { requireAdmin } from "../auth.js";
 import { apiError } from "../errors.js";
 import type { Instances } from "../instances/instances.js";
-import { recordOf } from "../instances/record.js";
-import { endpointOf, type InstanceBody, instanceBody } from "../instances/view.js";
 import { currentRevisions, type RevisionView, revisionView } from "./admin-rollout.js";
 import { purgeOf } from "./purge.js";
 

@@ -1,13 +1,13 @@
 import type { H3, H3Event } from "h3";
-import type { HandlerConfig } from "../../shared/config.js";
+import type { HandlerConfig } from "../../shared/config/load.js";
+import { type InstanceBody, instanceUidOf } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
-import type { TokenKeyring } from "../../shared/token-keyring.js";
+import type { TokenKeyring } from "../../shared/tokens/keyring.js";
 import { apiError } from "../errors.js";
 import type { ClientIdentities } from "../identity/clients.js";
 import type { Instances } from "../instances/instances.js";
-import { type InstanceBody, instanceUidOf } from "../instances/view.js";
 import type { Metrics } from "../metrics.js";
-import type { SigninCodes } from "../signin/codes.js";
+import type { SigninCodes } from "../signin/code-store.js";
 import { type ExchangeAnswer, exchangeCode } from "../signin/exchange.js";
 import { getInstance, headerKey, pathKey } from "./instances.js";
 

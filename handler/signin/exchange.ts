@@ -1,9 +1,9 @@
-import type { HandlerConfig } from "../../shared/config.js";
+import type { HandlerConfig } from "../../shared/config/load.js";
+import { recordOf } from "../../shared/instance/record.js";
+import { endpointOf, tokenOf } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
-import type { TokenKeyring } from "../../shared/token-keyring.js";
-import { recordOf } from "../instances/record.js";
-import { endpointOf, tokenOf } from "../instances/view.js";
-import type { SigninCodes } from "./codes.js";
+import type { TokenKeyring } from "../../shared/tokens/keyring.js";
+import type { SigninCodes } from "./code-store.js";
 import { sseTokenOf } from "./sse-token.js";
 
 /** What gptme's web UI receives for a login code (contract: "Sign-in"). */

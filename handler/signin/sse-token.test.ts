@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { instanceTokenOf, type TokenKey, tokenKeyIdOf } from "../../shared/instance-token.js";
+import {
+  instanceTokenOf,
+  type TokenKey,
+  tokenKeyIdOf,
+} from "../../shared/tokens/instance-token.js";
 import { isSseTokenShaped, isValidSseToken, sseTokenOf } from "./sse-token.js";
 
 const secret = "k".repeat(40);

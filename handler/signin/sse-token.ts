@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
-import type { TokenKey } from "../../shared/instance-token.js";
-import { tokensMatch } from "../../shared/instance-token.js";
+import type { TokenKey } from "../../shared/tokens/instance-token.js";
+import { tokensMatch } from "../../shared/tokens/instance-token.js";
 
 /**
  * Event-stream tokens (`sseToken`): what gptme's web UI puts in `?token=` of its event

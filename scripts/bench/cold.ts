@@ -1,8 +1,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import type { ClientPod } from "../../shared/clientpod.js";
-import { buildPod } from "../../shared/pod-spec.js";
-import { isPodReady } from "../../shared/pods.js";
-import { workspaceClaim } from "../../shared/workspace.js";
+import type { ClientPod } from "../../shared/instance/clientpod.js";
+import { buildPod } from "../../shared/instance/pod-spec.js";
+import { isPodReady } from "../../shared/instance/pod-status.js";
+import { workspaceClaim } from "../../shared/instance/workspace.js";
 import {
   adminKube,
   answerHealth,

@@ -1,15 +1,20 @@
 import { Writable } from "node:stream";
 import { CoreV1Api } from "@kubernetes/client-node";
-import { REFILL_AFTER_CLAIM_MS } from "../../handler/pool/pool.js";
-import { tendPool } from "../../reaper/pool.js";
-import { MANAGED_SELECTOR } from "../../shared/clientpod.js";
-import { deleteInstance } from "../../shared/instance-ops.js";
-import { parseTokenKeys } from "../../shared/instance-token.js";
+import { REFILL_AFTER_CLAIM_MS } from "../../handler/pool/warm-pool.js";
+import { tendPool } from "../../reaper/pool-pass.js";
+import { MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
+import { deleteInstance } from "../../shared/instance/ops.js";
+import { isServing } from "../../shared/instance/serving.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
-import { LABEL_POOL, POOL_NAME_PREFIX, POOL_SELECTOR, podNameOf } from "../../shared/pool.js";
-import { isServing } from "../../shared/serving.js";
-import { TokenKeyring } from "../../shared/token-keyring.js";
+import {
+  LABEL_POOL,
+  POOL_NAME_PREFIX,
+  POOL_SELECTOR,
+  podNameOf,
+} from "../../shared/pool/member.js";
+import { parseTokenKeys } from "../../shared/tokens/instance-token.js";
+import { TokenKeyring } from "../../shared/tokens/keyring.js";
 import { answerPodHealth } from "../lib/pod-health.js";
 import {
   adminKube,

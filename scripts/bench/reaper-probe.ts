@@ -2,9 +2,14 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CoreV1Api } from "@kubernetes/client-node";
 import pLimit from "p-limit";
-import { API_VERSION, clientPodManifest, KIND, MANAGED_SELECTOR } from "../../shared/clientpod.js";
+import {
+  API_VERSION,
+  clientPodManifest,
+  KIND,
+  MANAGED_SELECTOR,
+} from "../../shared/instance/clientpod.js";
+import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { mergePatch } from "../../shared/kube/calls.js";
-import { clientIdOf, instanceNameOf } from "../../shared/names.js";
 import { adminKube, adminKubeConfig, createNamespace, deleteNamespace, say } from "./lib.js";
 import { type TimedPass, timedReaperPass } from "./reaper.js";
 

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import pLimit from "p-limit";
-import { clientPodManifest } from "../../shared/clientpod.js";
-import { clientIdOf, instanceNameOf } from "../../shared/names.js";
+import { clientPodManifest } from "../../shared/instance/clientpod.js";
+import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { adminKube, createNamespace, deleteNamespace, KUBECONFIG, ROOT, say } from "./lib.js";
 
 export interface ReaperRun {

@@ -3,12 +3,17 @@ import type { AddressInfo } from "node:net";
 import { CoreV1Api } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import { reap } from "../../reaper/reap.js";
-import { API_VERSION, type ClientPod, clientPodManifest, KIND } from "../../shared/clientpod.js";
+import {
+  API_VERSION,
+  type ClientPod,
+  clientPodManifest,
+  KIND,
+} from "../../shared/instance/clientpod.js";
+import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
+import { ANNOTATION_REVISION } from "../../shared/instance/revision.js";
 import { mergePatch } from "../../shared/kube/calls.js";
 import { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
-import { clientIdOf, instanceNameOf } from "../../shared/names.js";
-import { ANNOTATION_REVISION } from "../../shared/revision.js";
 import {
   adminKube,
   adminKubeConfig,

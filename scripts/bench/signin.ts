@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { JwtVerifier } from "../../handler/identity/jwt.js";
 import { createLogger } from "../../shared/log.js";
-import { codeManifest, codeObjectName, newCode } from "../../shared/signin-code.js";
+import { codeManifest, codeObjectName, newCode } from "../../shared/tokens/signin-code.js";
 import { ISSUER, JwksServer, signingKey, token } from "../../test/support/jwks.js";
 import {
   adminKube,

@@ -1,4 +1,4 @@
-import { clientIdOf, instanceNameOf } from "../../shared/names.js";
+import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import {
   adminKube,
   answerHealth,

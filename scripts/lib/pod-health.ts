@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { CoreV1Api } from "@kubernetes/client-node";
-import { instancePortOf } from "../../shared/pod-spec.js";
-import { HEALTH_PATH } from "../../shared/serving.js";
+import { instancePortOf } from "../../shared/instance/pod-spec.js";
+import { HEALTH_PATH } from "../../shared/instance/serving.js";
 
 /** What gptme-server 0.35.1 answers on its health endpoint when idle (GPTME-SERVER.md). */
 const IDLE_HEALTH = JSON.stringify({

@@ -1,12 +1,12 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeCalls, type KubeObserver } from "./calls.js";
-import { PersistentVolumeClaims } from "./claims.js";
 import { ClientPods } from "./clientpods.js";
-import { CodeObjects } from "./codes.js";
 import { ConfigMaps } from "./configmaps.js";
 import { Pods } from "./pods.js";
 import { PodTemplates } from "./podtemplates.js";
+import { PersistentVolumeClaims } from "./pvcs.js";
 import { Secrets } from "./secrets.js";
+import { CodeObjects } from "./signin-codes.js";
 
 export type {
   CreateResult,

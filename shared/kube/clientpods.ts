@@ -5,7 +5,7 @@ import {
   GROUP,
   PLURAL,
   VERSION,
-} from "../clientpod.js";
+} from "../instance/clientpod.js";
 import {
   type CreateResult,
   type DeletePreconditions,

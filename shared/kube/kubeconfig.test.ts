@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ConfigError } from "../config.js";
+import { ConfigError } from "../config/load.js";
 import { loadKubeConfig } from "./kubeconfig.js";
 
 const kubeconfig = (server: string, context: string) => `apiVersion: v1

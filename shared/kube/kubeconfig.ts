@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { ConfigError } from "../config.js";
+import { ConfigError } from "../config/load.js";
 
 /**
  * The Kubernetes credentials: `KUBECONFIG` (or ~/.kube/config) for development, the pod's

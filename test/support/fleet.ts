@@ -6,7 +6,7 @@ import { CoreV1Api, type KubeConfig, type V1PodTemplate } from "@kubernetes/clie
 import type { H3 } from "h3";
 import { Metrics } from "../../handler/metrics.js";
 import { createFleetHandler, type FleetHandler } from "../../handler/server.js";
-import { type HandlerConfig, loadHandlerConfig } from "../../shared/config.js";
+import { type HandlerConfig, loadHandlerConfig } from "../../shared/config/load.js";
 import { Kube, type Resource, type Verb } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
 import { adminKubeConfig } from "./cluster.js";

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { inject } from "vitest";
 import { localEnvOf } from "../../scripts/lib/pod-mounts.js";
-import { instancePortOf } from "../../shared/pod-spec.js";
+import { instancePortOf } from "../../shared/instance/pod-spec.js";
 import { adminKubeConfig } from "./cluster.js";
 
 declare module "vitest" {

@@ -1,0 +1,270 @@
+import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import pLimit from "p-limit";
+import type { HandlerConfig } from "../../shared/config/load.js";
+import {
+  ANNOTATION_TOKEN_KEY,
+  type ClientPod,
+  clientPodManifest,
+  instanceSelector,
+  LABEL_CLIENT,
+  LABEL_INSTANCE,
+} from "../../shared/instance/clientpod.js";
+import { ownerUidOf } from "../../shared/instance/pod-status.js";
+import { mirrorAnnotations, recordOf } from "../../shared/instance/record.js";
+import { podRevisionOf } from "../../shared/instance/revision.js";
+import { activityStatus } from "../../shared/instance/status.js";
+import { ANNOTATION_CREATED_FOR, lastUsedOf } from "../../shared/instance/workspace.js";
+import type { Kube } from "../../shared/kube/client.js";
+import type { Logger } from "../../shared/log.js";
+import {
+  ANNOTATION_POOL_MEMBER,
+  ANNOTATION_TOKEN_SUBJECT,
+  adoptionPatch,
+  claimable,
+  LABEL_POD,
+  LABEL_POOL,
+  POOL_SELECTOR,
+} from "../../shared/pool/member.js";
+import { startMember } from "../../shared/pool/start-member.js";
+import type { TokenKeys } from "../../shared/tokens/instance-token.js";
+import type { TokenKeyring } from "../../shared/tokens/keyring.js";
+import { apiError } from "../errors.js";
+import { enforceLimits } from "../instances/limits.js";
+import { createRefused } from "../instances/refusals.js";
+import type { ServingProbes } from "../instances/serving.js";
+
+export interface PoolEvents {
+  claimed(): void;
+  missed(): void;
+  refilled(): void;
+  members(count: number): void;
+}
+
+export interface PoolDeps {
+  kube: Kube;
+  config: HandlerConfig;
+  keyring: TokenKeyring;
+  serving: ServingProbes;
+  now: () => Date;
+  events: PoolEvents;
+  log: Logger;
+}
+
+/**
+ * A new instance made from a pool member (its ClientPod and the adopted Pod), or one to
+ * start cold, over the client's kept workspace claim when it has one.
+ */
+export type Claim =
+  | { claimed: true; clientPod: ClientPod; pod: V1Pod }
+  | { claimed: false; keptWorkspace?: string };
+
+/** Replacements one replica starts at once, and how many may wait (the reaper tops up the rest). */
+const REFILL_CONCURRENCY = 2;
+const MAX_REFILL_BACKLOG = 50;
+/** How many members one claim tries before it starts the instance cold. */
+const MAX_TRIES = 3;
+/** How long a refill waits for its member's server, to record it answering (claims prefer those). */
+const REFILL_SERVING_WAIT_MS = 120_000;
+/**
+ * How long a claim's replacement waits before it starts: the claimed instance's first
+ * exchanges (a web UI loads several at once) go first, since starting a member is heavy work
+ * for a node (seconds of CPU for a new gptme-server). Measured on the real node: started at
+ * once, it slowed the first gateway answers of the instance just claimed.
+ */
+export const REFILL_AFTER_CLAIM_MS = 3_000;
+
+/**
+ * The warm pool's request side: claims a member for a new instance (two writes: the
+ * instance's ClientPod, then the adoption of the member's Pod), and starts a replacement in
+ * the background. The reaper keeps the pool at POOL_SIZE whatever happens here.
+ */
+export class WarmPool {
+  /** Replacements in flight on this replica: background work never crowds out requests. */
+  private readonly refills = pLimit(REFILL_CONCURRENCY);
+  /** Replacements waiting to start (cleared on close). */
+  private readonly delayed = new Set<NodeJS.Timeout>();
+
+  constructor(private readonly deps: PoolDeps) {}
+
+  /**
+   * Makes the instance (client, instance id) from a pool member, or undefined when it must
+   * start cold: it has a kept workspace (which only a new Pod can mount), the pool is empty,
+   * every member tried was taken by another claim, or the instance exists already (another
+   * request created it a moment ago; the caller finds it).
+   */
+  async claim(
+    wanted: { clientId: string; instanceId: string; name: string },
+    keys: TokenKeys,
+  ): Promise<Claim> {
+    const { kube, config } = this.deps;
+    const selector = instanceSelector(wanted.clientId, wanted.instanceId);
+    const [kept, pods] = await Promise.all([
+      // From the watch cache, like the warm read: a workspace is kept long before its client
+      // returns (its labels are a claim's follow-up, moments after that claim's answer).
+      config.workspaces
+        ? kube.claims.list({ labelSelector: selector, fromCache: true })
+        : undefined,
+      kube.pods.list({ labelSelector: POOL_SELECTOR, fromCache: true }),
+    ]);
+    if (kept && kept.items.length > 0)
+      return { claimed: false, keptWorkspace: keptOf(kept.items, wanted.name) };
+    // Only members whose token key this replica knows: the instance's token is theirs.
+    const members = claimable(pods.items).filter((p) =>
+      keys.byId.has(p.metadata?.annotations?.[ANNOTATION_TOKEN_KEY] ?? ""),
+    );
+    this.deps.events.members(members.length);
+    if (members.length === 0) {
+      this.deps.events.missed();
+      this.refillInBackground();
+      return { claimed: false };
+    }
+
+    let clientPod: ClientPod | undefined;
+    for (const member of members.slice(0, MAX_TRIES)) {
+      const memberName = member.metadata?.name ?? "";
+      const memberUid = ownerUidOf(member) ?? "";
+      const annotations = {
+        [ANNOTATION_TOKEN_KEY]: member.metadata?.annotations?.[ANNOTATION_TOKEN_KEY] ?? "",
+        [ANNOTATION_POOL_MEMBER]: memberName,
+        [ANNOTATION_TOKEN_SUBJECT]: memberUid,
+      };
+      if (!clientPod) {
+        // Write 1: the instance's ClientPod at its deterministic name, naming the member it
+        // adopts. A 409: another request made the instance; it is theirs to answer.
+        const manifest = clientPodManifest({ ...wanted, podTemplate: config.podTemplate });
+        manifest.metadata.annotations = annotations;
+        manifest.metadata.labels = { ...manifest.metadata.labels, [LABEL_POD]: memberName };
+        const created = await kube.clientPods.create(manifest).catch(createRefused);
+        if (!created.created) return { claimed: false };
+        clientPod = created.object;
+        // The member was counted against the fleet's cap already: only the client's is checked.
+        await enforceLimits(kube, config, clientPod, { fleet: false });
+      } else {
+        // The member tried before was taken by another claim: name the next one instead.
+        clientPod =
+          (await kube.clientPods.patch(clientPod.metadata.name, {
+            metadata: { annotations, labels: { [LABEL_POD]: memberName } },
+          })) ?? clientPod;
+      }
+      const workspace = config.workspaces ? { name: memberName, state: "new" as const } : undefined;
+      const instance: ClientPod = { ...clientPod, status: { ...clientPod.status, workspace } };
+      // Write 2: adopt the member's Pod, only if it is still an unclaimed member.
+      const adopted = await kube.pods.patchIf(
+        memberName,
+        adoptionPatch(memberUid, instance, mirrorAnnotations(instance)),
+      );
+      if (adopted) {
+        this.deps.events.claimed();
+        void this.settle(instance, memberName, memberUid, adopted);
+        this.refillInBackground(REFILL_AFTER_CLAIM_MS);
+        return { claimed: true, clientPod: instance, pod: adopted };
+      }
+    }
+    // Every member tried was taken: start this instance cold, without a member's names.
+    this.deps.events.missed();
+    if (clientPod) {
+      await kube.clientPods.delete(clientPod.metadata.name, { uid: clientPod.metadata.uid });
+    }
+    return { claimed: false };
+  }
+
+  /**
+   * What a claim leaves for after its answer: the instance's first status, its workspace
+   * claim labelled as the client's (so a later instance of theirs finds it kept), and the
+   * member's own ClientPod deleted (its Pod and Secret belong to the instance now). Each step
+   * is repeated by the reaper's pass if this replica does not get to it.
+   */
+  private async settle(
+    instance: ClientPod,
+    memberName: string,
+    memberUid: string,
+    pod: V1Pod,
+  ): Promise<void> {
+    const { kube, config } = this.deps;
+    const record = recordOf(instance);
+    try {
+      await kube.clientPods.patchStatus(instance.metadata.name, {
+        ...activityStatus(record, record.createdAt, pod, config),
+        workspace: record.workspace,
+        // The member's: its Pod runs on unchanged.
+        revision: podRevisionOf(pod),
+      });
+      if (config.workspaces) {
+        await kube.claims.patch(memberName, {
+          metadata: {
+            labels: {
+              [LABEL_CLIENT]: instance.spec.clientId,
+              [LABEL_INSTANCE]: instance.spec.instanceId,
+              [LABEL_POOL]: null,
+            },
+            annotations: { [ANNOTATION_CREATED_FOR]: instance.metadata.uid },
+          },
+        });
+      }
+      await kube.clientPods.delete(memberName, { uid: memberUid });
+    } catch (error) {
+      this.deps.log.warn(
+        { err: { message: (error as Error).message }, instance: instance.metadata.name },
+        "pool: a claim's follow-up failed; the reaper's pass completes it",
+      );
+    }
+  }
+
+  /** Starts one member in the background (a claim's replacement, or after a miss), after `delayMs`. */
+  refillInBackground(delayMs = 0): void {
+    // Past a backlog, leave the rest to the reaper's pass rather than queue without bound.
+    if (this.refills.pendingCount + this.delayed.size >= MAX_REFILL_BACKLOG) return;
+    const start = () =>
+      void this.refills(() => this.refill()).catch((error: unknown) =>
+        this.deps.log.warn({ err: { message: (error as Error).message } }, "pool: refill failed"),
+      );
+    if (delayMs <= 0) {
+      start();
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.delayed.delete(timer);
+      start();
+    }, delayMs);
+    timer.unref();
+    this.delayed.add(timer);
+  }
+
+  /** Drops the replacements not started yet (the reaper's pass tops the pool up). */
+  close(): void {
+    for (const timer of this.delayed) clearTimeout(timer);
+    this.delayed.clear();
+  }
+
+  private async refill(): Promise<void> {
+    const { kube, config, keyring, serving, now } = this.deps;
+    // Every claim and every miss, on every replica, asks for one: once the pool holds
+    // POOL_SIZE members another would be surplus (seen on the real node: a burst of misses
+    // started a member each, past what the node could run).
+    const current = await kube.pods.list({ labelSelector: POOL_SELECTOR, fromCache: true });
+    if (claimable(current.items).length >= config.poolSize) return;
+    const template = await kube.podTemplates.get(config.podTemplate);
+    if (!template) throw apiError(500, "template_not_found", "the PodTemplate is missing");
+    const keys = await keyring.keys();
+    const pod = await startMember(
+      kube,
+      template,
+      keys.current,
+      { podTemplate: config.podTemplate, resources: config, workspaces: config.workspaces },
+      now(),
+    );
+    if (!pod) return;
+    this.deps.events.refilled();
+    // Record its first answer, so that a claim hands it out ready at once.
+    await serving.waitUntilServing(pod, Date.now() + REFILL_SERVING_WAIT_MS);
+  }
+}
+
+/** The kept workspace claim to mount: the one of the instance's own name, else the latest used. */
+function keptOf(claims: readonly V1PersistentVolumeClaim[], name: string): string | undefined {
+  if (claims.some((c) => c.metadata?.name === name)) return name;
+  const latest = [...claims].sort(
+    (a, b) => (lastUsedOf(b)?.getTime() ?? 0) - (lastUsedOf(a)?.getTime() ?? 0),
+  )[0];
+  return latest?.metadata?.name;
+}

@@ -1,0 +1,151 @@
+import pLimit from "p-limit";
+import { LABEL_CLIENT, LABEL_INSTANCE } from "../shared/instance/clientpod.js";
+import { answersHealth, healthUrlOf, servingAnnotations } from "../shared/instance/serving.js";
+import { ANNOTATION_CREATED_FOR } from "../shared/instance/workspace.js";
+import type { Kube } from "../shared/kube/client.js";
+import type { Logger } from "../shared/log.js";
+import { LABEL_POOL, POOL_SELECTOR } from "../shared/pool/member.js";
+import { type MemberSettings, startMember } from "../shared/pool/start-member.js";
+import type { TokenKeyring } from "../shared/tokens/keyring.js";
+import { type PoolRemoval, planPool } from "./pool-plan.js";
+import { readAll } from "./read.js";
+
+export interface PoolOptions {
+  poolSize: number;
+  member: MemberSettings;
+  keyring: TokenKeyring;
+  concurrency: number;
+  dryRun: boolean;
+  now: () => Date;
+  log: Logger;
+}
+
+export interface PoolSummary {
+  /** Healthy members after the pass (kept plus started). */
+  members: number;
+  started: number;
+  removed: number;
+  /** Members recorded as answering by this pass. */
+  seen: number;
+  failed: number;
+}
+
+/** How long a member has to answer the pass's health check. */
+const SEEN_TIMEOUT_MS = 1_000;
+
+/**
+ * Tops the warm pool up to POOL_SIZE and removes the members that should go: what is left of
+ * claimed ones (after finishing their claim: the workspace labelled as the client's), broken,
+ * outdated and surplus ones (their never-used workspace claims with them). One JSON line per
+ * action and a `pool` summary line.
+ */
+export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSummary> {
+  const { log, dryRun } = options;
+  // Pods first (a member's ClientPod is made before its Pod; see planReap).
+  const pods = await readAll((o) => kube.pods.list(o));
+  const members = await readAll((o) => kube.clientPods.list(o), { labelSelector: POOL_SELECTOR });
+  const template = await kube.podTemplates.get(options.member.podTemplate);
+  const plan = planPool(
+    members,
+    pods,
+    options.now(),
+    options.poolSize,
+    template?.metadata?.resourceVersion,
+  );
+  const limit = pLimit(options.concurrency);
+  let failed = 0;
+  const removed = await Promise.all(
+    plan.remove.map((removal) =>
+      limit(async () => {
+        log.info({ name: removal.name, reason: removal.reason, dryRun }, "pool: remove member");
+        if (dryRun) return true;
+        try {
+          return await remove(kube, removal);
+        } catch (error) {
+          failed++;
+          log.error({ name: removal.name, error: (error as Error).message }, "pool: remove failed");
+          return false;
+        }
+      }),
+    ),
+  );
+  // Members not yet seen answering: ask each once and record it, so claims hand them out ready.
+  let seen = 0;
+  if (!dryRun) {
+    await Promise.all(
+      plan.unseen.map((pod) =>
+        limit(async () => {
+          const url = healthUrlOf(pod);
+          if (!url || !(await answersHealth(url, SEEN_TIMEOUT_MS))) return;
+          const recorded = await kube.pods
+            .patchIfSame(pod.metadata?.name ?? "", pod.metadata?.uid ?? "", {
+              metadata: { annotations: servingAnnotations(options.now()) },
+            })
+            .catch(() => undefined);
+          if (recorded) seen++;
+        }),
+      ),
+    );
+  }
+  let started = 0;
+  if (template && !dryRun && plan.start > 0) {
+    const keys = await options.keyring.keys();
+    await Promise.all(
+      Array.from({ length: plan.start }, () =>
+        limit(async () => {
+          const pod = await startMember(
+            kube,
+            template,
+            keys.current,
+            options.member,
+            options.now(),
+          ).catch((error: unknown) => {
+            log.error({ error: (error as Error).message }, "pool: start failed");
+            return undefined;
+          });
+          if (pod) {
+            started++;
+            log.info({ name: pod.metadata?.name }, "pool: member started");
+          } else failed++;
+        }),
+      ),
+    );
+  } else if (!template && plan.start > 0) {
+    log.error({ podTemplate: options.member.podTemplate }, "pool: the PodTemplate is missing");
+    failed++;
+  }
+  const summary: PoolSummary = {
+    members: plan.members + started,
+    started,
+    removed: removed.filter(Boolean).length,
+    seen,
+    failed,
+  };
+  log.info({ ...summary, poolSize: options.poolSize, dryRun }, "pool");
+  return summary;
+}
+
+async function remove(kube: Kube, removal: PoolRemoval): Promise<boolean> {
+  if (removal.reason === "claimed") {
+    // Finish the claim if its replica did not: the workspace is the client's now.
+    const labels = removal.adoptedBy?.metadata?.labels ?? {};
+    const owner = removal.adoptedBy?.metadata?.ownerReferences?.find((r) => r.controller);
+    if (labels[LABEL_CLIENT] && labels[LABEL_INSTANCE] && owner) {
+      await kube.claims.patch(removal.name, {
+        metadata: {
+          labels: {
+            [LABEL_CLIENT]: labels[LABEL_CLIENT],
+            [LABEL_INSTANCE]: labels[LABEL_INSTANCE],
+            [LABEL_POOL]: null,
+          },
+          annotations: { [ANNOTATION_CREATED_FOR]: owner.uid },
+        },
+      });
+    }
+    return (await kube.clientPods.delete(removal.name, { uid: removal.uid })) === "deleted";
+  }
+  // Its Pod and Secret follow it (garbage collection); its workspace was never anyone's.
+  const deleted = (await kube.clientPods.delete(removal.name, { uid: removal.uid })) === "deleted";
+  if (deleted) await kube.claims.delete(removal.name);
+  return deleted;
+}

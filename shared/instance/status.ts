@@ -1,0 +1,170 @@
+import type { V1Pod } from "@kubernetes/client-node";
+import { instanceTokenOf, type TokenKeys } from "../tokens/instance-token.js";
+import type { ClientPodStatus } from "./clientpod.js";
+import { type ExpiryDefaults, expiryOf } from "./expiry.js";
+import { instancePortOf } from "./pod-spec.js";
+import { hasPodEnded, ownerUidOf } from "./pod-status.js";
+import type { InstanceRecord } from "./record.js";
+import { isServing } from "./serving.js";
+import type { Workspace } from "./workspace.js";
+
+export type InstanceStatus = "starting" | "ready" | "failed" | "terminating";
+
+export interface Connection {
+  host: string;
+  port: number;
+  url: string;
+}
+
+/** How a client reaches its gptme-server through the gateway. */
+export interface Endpoint {
+  path: string;
+  /** Null when PUBLIC_URL is unset. */
+  url: string | null;
+  /** The instance's bearer token; left out of admin views. */
+  token?: string;
+}
+
+export interface InstanceBody {
+  name: string;
+  instanceId: string;
+  status: InstanceStatus;
+  /** True when this request started a new Pod: a fresh gptme-server, no earlier state. */
+  created: boolean;
+  connection: Connection | null;
+  /** Null for an instance made before the gateway, which has no token. */
+  endpoint: Endpoint | null;
+  /** Null when the instance has no workspace (WORKSPACES=off). */
+  workspace: Workspace | null;
+  createdAt: string;
+  lastActivity: string;
+  expiresAt: string;
+}
+
+export const isTerminating = (pod: V1Pod): boolean => Boolean(pod.metadata?.deletionTimestamp);
+
+/**
+ * Whether a request may answer from this Pod alone, without reading its ClientPod. Only the
+ * Pod's own state counts (reading the ClientPod would double the warm path's cost): it has
+ * not ended, is not being deleted (a deleted ClientPod reaches its Pod that way, through the
+ * garbage collector), and still has its ClientPod as owner (a ClientPod deleted with
+ * `--cascade=orphan` leaves its Pod without one). Anything else goes the repair path, which
+ * reads the ClientPod.
+ */
+export function isAnswerableAlone(pod: V1Pod): boolean {
+  return !hasPodEnded(pod) && !isTerminating(pod) && ownerUidOf(pod) !== undefined;
+}
+
+/**
+ * The Pod serving an instance, of those its labels select (usually one; two while one is
+ * replaced): the one a request may answer from alone, else any, so repair sees it.
+ */
+export function instancePodOf(pods: readonly V1Pod[]): V1Pod | undefined {
+  return pods.find(isAnswerableAlone) ?? pods.find((p) => !isTerminating(p)) ?? pods[0];
+}
+
+export function statusOf(pod: V1Pod | undefined): InstanceStatus {
+  if (!pod) return "starting";
+  if (isTerminating(pod)) return "terminating";
+  if (hasPodEnded(pod)) return "failed";
+  // Ready means its gptme-server answered, whatever the kubelet says yet (shared/serving.ts).
+  return isServing(pod) ? "ready" : "starting";
+}
+
+export function connectionOf(pod: V1Pod | undefined): Connection | null {
+  const host = pod?.status?.podIP;
+  if (!pod || !host) return null;
+  const port = instancePortOf(pod);
+  const hostInUrl = host.includes(":") ? `[${host}]` : host;
+  return { host, port, url: `http://${hostInUrl}:${port}` };
+}
+
+/**
+ * Whether the ClientPod's recorded phase lags its Pod's (Pending when the Pod runs, say): the
+ * request that sees it writes, so PHASE follows the Pod at no cost while nothing changes.
+ */
+export function isPhaseStale(record: InstanceRecord, pod: V1Pod): boolean {
+  const phase = pod.status?.phase;
+  return phase !== undefined && record.phase !== phase;
+}
+
+/** Whether a request should write `lastActivity`: at most once per interval per instance. */
+export function isActivityDue(record: InstanceRecord, now: Date, intervalMs: number): boolean {
+  const last = record.lastActivity ?? record.createdAt;
+  return now.getTime() - last.getTime() >= intervalMs;
+}
+
+/**
+ * The status an activity write sets: the activity, what is known of the Pod, and when the
+ * instance expires from now on (shown by `kubectl get cpod`).
+ */
+export function activityStatus(
+  record: InstanceRecord | undefined,
+  now: Date,
+  pod: V1Pod | undefined,
+  defaults: ExpiryDefaults,
+): ClientPodStatus {
+  return {
+    lastActivity: now.toISOString(),
+    phase: pod?.status?.phase,
+    podIP: pod?.status?.podIP,
+    expiresAt:
+      record && expiryOf({ ...record, lastActivity: now }, defaults).expiresAt.toISOString(),
+  };
+}
+
+/** The gateway path of every instance: `/api/v1/instances/<name>`. */
+export const GATEWAY_PREFIX = "/api/v1/instances/";
+
+/** The instance's token, when its key is known (older instances have none). */
+export function tokenOf(record: InstanceRecord, keys: TokenKeys): string | undefined {
+  const key = record.tokenKeyId === undefined ? undefined : keys.byId.get(record.tokenKeyId);
+  return key && instanceTokenOf(key, record.tokenSubject);
+}
+
+/** Where the client reaches the instance through the gateway; `keys` undefined: no token shown. */
+export function endpointOf(
+  record: InstanceRecord,
+  publicUrl: string | undefined,
+  keys: TokenKeys | undefined,
+): Endpoint | null {
+  if (record.tokenKeyId === undefined) return null;
+  const path = `${GATEWAY_PREFIX}${record.podName}`;
+  const endpoint: Endpoint = { path, url: publicUrl === undefined ? null : `${publicUrl}${path}` };
+  if (keys) endpoint.token = tokenOf(record, keys);
+  return endpoint;
+}
+
+export function instanceBody(
+  record: InstanceRecord,
+  pod: V1Pod | undefined,
+  created: boolean,
+  defaults: ExpiryDefaults,
+  endpoint: Endpoint | null,
+  clientPodTerminating = false,
+): InstanceBody {
+  const { expiresAt } = expiryOf(record, defaults);
+  const body: InstanceBody = {
+    name: record.name,
+    instanceId: record.instanceId,
+    status: clientPodTerminating ? "terminating" : statusOf(pod),
+    created,
+    connection: connectionOf(pod),
+    endpoint,
+    workspace: record.workspace ?? null,
+    createdAt: record.createdAt.toISOString(),
+    lastActivity: (record.lastActivity ?? record.createdAt).toISOString(),
+    expiresAt: expiresAt.toISOString(),
+  };
+  bodyUids.set(body, record.uid);
+  return body;
+}
+
+// The ClientPod uid behind each body, for what a route adds to it (a sign-in code is owned
+// by that ClientPod), kept out of the JSON.
+const bodyUids = new WeakMap<InstanceBody, string>();
+
+/** The uid of the ClientPod an instance body describes. */
+export function instanceUidOf(body: InstanceBody): string | undefined {
+  return bodyUids.get(body);
+}

@@ -1,0 +1,98 @@
+import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
+import { ANNOTATION_TOKEN_KEY, type ClientPod, clientPodManifest } from "../instance/clientpod.js";
+import { buildPod, type ResourceDefaults } from "../instance/pod-spec.js";
+import { ANNOTATION_REVISION, revisionOf } from "../instance/revision.js";
+import { type WorkspaceSettings, workspaceClaim } from "../instance/workspace.js";
+import type { Kube } from "../kube/client.js";
+import { instanceTokenOf, type TokenKey } from "../tokens/instance-token.js";
+import { tokenEnv, tokenSecret, tokenSecretNameOf } from "../tokens/secret.js";
+import {
+  ANNOTATION_POOL_TEMPLATE,
+  memberLabels,
+  newMemberName,
+  POOL_CLIENT_ID,
+  POOL_INSTANCE_ID,
+} from "./member.js";
+
+export interface MemberSettings {
+  podTemplate: string;
+  resources: ResourceDefaults;
+  /** Each member's own new workspace claim; undefined with WORKSPACES=off. */
+  workspaces: WorkspaceSettings | undefined;
+}
+
+/**
+ * Starts one pool member: its ClientPod, then the token Secret, the workspace claim and the
+ * Pod that reads and mounts them, all labelled as a member. The Secret is then handed to the
+ * Pod as its owner, so that it stays with the Pod when a claim adopts the Pod and the member
+ * ClientPod goes. Returns the member's Pod; undefined when the API server refused it (a quota:
+ * the fleet is full, members included).
+ */
+export async function startMember(
+  kube: Kube,
+  template: V1PodTemplate,
+  key: TokenKey,
+  settings: MemberSettings,
+  now: Date,
+): Promise<V1Pod | undefined> {
+  const name = newMemberName();
+  const manifest = clientPodManifest({
+    name,
+    clientId: POOL_CLIENT_ID,
+    instanceId: POOL_INSTANCE_ID,
+    podTemplate: settings.podTemplate,
+    tokenKeyId: key.id,
+  });
+  manifest.metadata.labels = memberLabels();
+  const created = await kube.clientPods.create(manifest).catch(() => ({ created: false as const }));
+  if (!created.created) return undefined;
+  const member: ClientPod = created.object;
+  const { uid } = member.metadata;
+  const secret = tokenSecret(member, instanceTokenOf(key, uid));
+  secret.metadata = { ...secret.metadata, labels: memberLabels() };
+  await kube.secrets.create(secret);
+  if (settings.workspaces) {
+    const claim = workspaceClaim(
+      { name, uid, clientId: POOL_CLIENT_ID, instanceId: POOL_INSTANCE_ID },
+      settings.workspaces,
+      now,
+    );
+    claim.metadata = { ...claim.metadata, labels: memberLabels() };
+    if (!(await kube.claims.create(claim).catch(() => ({ created: false }))).created) {
+      await kube.clientPods.delete(name, { uid });
+      return undefined;
+    }
+  }
+  // The revision it runs, as an instance's (`kubectl get cpod`, admin, the rollout): a
+  // claimed member is current or outdated like any instance started from the same template.
+  const revision = revisionOf(template, {
+    defaultCpuLimit: settings.resources.defaultCpuLimit,
+    defaultMemoryLimit: settings.resources.defaultMemoryLimit,
+    workspaces: settings.workspaces !== undefined,
+  });
+  await kube.clientPods.patchStatus(name, { revision });
+  const pod = buildPod(template, member, {
+    annotations: {
+      [ANNOTATION_TOKEN_KEY]: key.id,
+      [ANNOTATION_POOL_TEMPLATE]: template.metadata?.resourceVersion ?? "",
+      [ANNOTATION_REVISION]: revision,
+    },
+    resources: settings.resources,
+    env: [tokenEnv(member)],
+    workspaceClaim: settings.workspaces ? name : undefined,
+  });
+  pod.metadata = { ...pod.metadata, labels: { ...pod.metadata?.labels, ...memberLabels() } };
+  for (const label of ["gptme.ai/client", "gptme.ai/instance"]) delete pod.metadata.labels?.[label];
+  const started = await kube.pods.create(pod).catch(() => ({ created: false as const }));
+  if (!started.created) {
+    await kube.clientPods.delete(name, { uid });
+    return undefined;
+  }
+  const podUid = started.object.metadata?.uid ?? "";
+  await kube.secrets.patch(tokenSecretNameOf(member), {
+    metadata: {
+      ownerReferences: [{ apiVersion: "v1", kind: "Pod", name, uid: podUid }],
+    },
+  });
+  return started.object;
+}

@@ -1,0 +1,102 @@
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
+import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "../support/cluster.js";
+import { installTemplate, startHandler, type TestHandler } from "../support/fleet.js";
+import { answerPodHealth, type PodHealth } from "../support/pod-health.js";
+
+let podHealth: PodHealth | undefined;
+
+const KEY = "activity-key-000001";
+
+describe("activity: each request refreshes lastActivity, at most once per ACTIVITY_INTERVAL", () => {
+  let namespace: string;
+  let handler: TestHandler;
+  let clock = new Date();
+  const name = instanceNameOf(clientIdOf(KEY), "busy");
+  const custom = adminKubeConfig().makeApiClient(CustomObjectsApi);
+  const core = adminKubeConfig().makeApiClient(CoreV1Api);
+  const lastActivity = async () =>
+    (
+      (await custom.getNamespacedCustomObject({
+        group: "gptme.ai",
+        version: "v1",
+        namespace,
+        plural: "clientpods",
+        name,
+      })) as { status?: { lastActivity?: string } }
+    ).status?.lastActivity;
+
+  beforeAll(async () => {
+    namespace = await createTestNamespace("activity");
+    // Something answers gptme-server's health check at every pod IP (a kubelet's part).
+    podHealth = answerPodHealth(namespace);
+    await installTemplate(namespace);
+    handler = startHandler(
+      namespace,
+      { ACTIVITY_INTERVAL: "60s", IDLE_TIMEOUT: "10m" },
+      undefined,
+      () => clock,
+    );
+  });
+
+  afterAll(async () => {
+    handler?.close();
+    await podHealth?.stop();
+    await deleteTestNamespace(namespace);
+  });
+
+  it("counts creation as the first activity and writes nothing within the interval", async () => {
+    const first = await (await handler.request("/instances/busy?wait=30", { apiKey: KEY })).json();
+    expect(first.lastActivity).toBe(first.createdAt);
+    // Written at creation, so that `kubectl get cpod` shows it from the start.
+    expect(Date.parse((await lastActivity()) ?? "")).toBe(Date.parse(first.createdAt));
+
+    clock = new Date(Date.parse(first.createdAt) + 59_000);
+    handler.counter.reset();
+    const second = await (await handler.request("/instances/busy", { apiKey: KEY })).json();
+    expect(handler.counter.calls).toEqual(["list pods"]);
+    expect(second.lastActivity).toBe(first.createdAt);
+  });
+
+  it("writes once the interval has passed, on the ClientPod and its Pod's mirror", async () => {
+    clock = new Date(clock.getTime() + 2_000);
+    handler.counter.reset();
+    const res = await (await handler.request("/instances/busy", { apiKey: KEY })).json();
+    expect(handler.counter.calls).toEqual(["list pods", "patch clientpods", "patch pods"]);
+    expect(res.lastActivity).toBe(clock.toISOString());
+    expect(res.expiresAt).toBe(new Date(clock.getTime() + 10 * 60_000).toISOString());
+    expect(new Date((await lastActivity()) ?? 0).getTime()).toBe(
+      Math.floor(clock.getTime() / 1000) * 1000,
+    );
+    const pod = await core.readNamespacedPod({ name, namespace });
+    expect(pod.metadata?.annotations?.["gptme.ai/last-activity"]).toBe(clock.toISOString());
+
+    // Right after a write, the next request writes nothing.
+    handler.counter.reset();
+    await handler.request("/instances/busy", { apiKey: KEY });
+    expect(handler.counter.calls).toEqual(["list pods"]);
+  });
+
+  it("honours per-instance timeout overrides in expiresAt", async () => {
+    await custom.patchNamespacedCustomObject(
+      {
+        group: "gptme.ai",
+        version: "v1",
+        namespace,
+        plural: "clientpods",
+        name,
+        body: { spec: { idleTimeoutSeconds: 120 } },
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+    clock = new Date(clock.getTime() + 61_000);
+    const res = await (await handler.request("/instances/busy", { apiKey: KEY })).json();
+    expect(res.expiresAt).toBe(new Date(clock.getTime() + 120_000).toISOString());
+  });
+});

@@ -1,0 +1,61 @@
+import { execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+
+const ROOT = resolve(import.meta.dirname, "../..");
+const pkg = JSON.parse(readFileSync(resolve(ROOT, "package.json"), "utf8"));
+
+describe.each(["handler", "reaper"])("Dockerfile.%s", (kind) => {
+  const file = resolve(ROOT, `Dockerfile.${kind}`);
+  const text = readFileSync(file, "utf8");
+  const finalStage = text.slice(text.lastIndexOf("\nFROM "));
+
+  it("passes hadolint", () => {
+    const out = execFileSync("bash", [resolve(ROOT, "scripts/hadolint.sh"), file], {
+      encoding: "utf8",
+    });
+    expect(out).toBe("");
+  });
+
+  it("runs a file the build produces, the same as the package's bin", () => {
+    const cmd = /^CMD \[(?:"node", )?"([^"]+)"\]$/m.exec(finalStage)?.[1];
+    expect(cmd).toBe(`dist/${kind}/main.js`);
+    expect(existsSync(resolve(ROOT, cmd ?? ""))).toBe(true);
+    expect(pkg.bin[`fleet-${kind}`]).toBe(cmd);
+  });
+
+  it("ships one bundle per binary (only the code that runs) and package.json, as a non-root user", () => {
+    // No node_modules in the image: esbuild bundled what runs (scripts/bundle.mjs).
+    expect(finalStage).not.toContain("npm ci");
+    const copies = finalStage.match(/^COPY .*$/gm) ?? [];
+    expect(copies).toEqual([
+      "COPY --from=build /usr/local/bin/node /usr/local/bin/node",
+      "COPY package.json ./",
+      "COPY --from=build /app/bundle ./dist",
+    ]);
+    expect(text).toContain("node scripts/bundle.mjs bundle");
+    expect(finalStage).toMatch(/^USER [1-9]\d*:[1-9]\d*$/m);
+    // The build stage is Node's slim image; the final one Debian's, with only its node binary.
+    expect(text).toMatch(/^FROM node:\$\{NODE_VERSION\}-bookworm-slim AS build$/m);
+    expect(finalStage).toMatch(/^FROM debian:bookworm-slim$/m);
+    for (const label of ["title", "description", "version", "licenses"]) {
+      expect(finalStage).toContain(`org.opencontainers.image.${label}=`);
+    }
+  });
+
+  it("bundles into a file that runs on its own", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fleet-bundle-"));
+    execFileSync("node", [resolve(ROOT, "scripts/bundle.mjs"), join(dir, "dist")], { cwd: ROOT });
+    // As in the image: the bundle beside package.json, and no node_modules anywhere above it.
+    copyFileSync(resolve(ROOT, "package.json"), join(dir, "package.json"));
+    const out = execFileSync("node", [join(dir, "dist", kind, "main.js"), "--version"], {
+      encoding: "utf8",
+    });
+    expect(out).toBe(`fleet-${kind} ${pkg.version}\n`);
+    // Node's deprecated punycode would print a warning, not JSON, into the logs (see the script).
+    const code = readFileSync(join(dir, "dist", kind, "main.js"), "utf8");
+    expect(code).not.toMatch(/\("punycode"\)/);
+  });
+});
