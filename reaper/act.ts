@@ -1,8 +1,8 @@
 import { deleteInstance, recordWorkspaceUse } from "../shared/instance/ops.js";
 import type { DeleteResult, Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
+import type { ReapOptions } from "./options.js";
 import type { ReapAction } from "./plan.js";
-import type { ReapOptions } from "./reap.js";
 import { retryTransient } from "./retry.js";
 import { detailOf, type Verdict } from "./verdict.js";
 

@@ -1,14 +1,13 @@
 import type { V1PodTemplate } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import { MANAGED_SELECTOR } from "../shared/instance/clientpod.js";
-import type { ExpiryDefaults } from "../shared/instance/expiry.js";
-import { type RevisionSettings, revisionOf } from "../shared/instance/revision.js";
+import { revisionOf } from "../shared/instance/revision.js";
 import { mountedClaimsOf } from "../shared/instance/workspace.js";
 import type { Kube } from "../shared/kube/client.js";
-import type { Logger } from "../shared/log.js";
 import type { ReapReason } from "../shared/reaper-stats.js";
 import { execute, keepBusy, leaveBusy, type Outcome, planned, signalFields } from "./act.js";
 import { removeExpiredCodes } from "./expired-codes.js";
+import type { ReapOptions } from "./options.js";
 import {
   planClientPods,
   planOrphans,
@@ -23,31 +22,6 @@ import { retryTransient } from "./retry.js";
 import { type Verdict, verdictOf } from "./verdict.js";
 
 export { PAGE_SIZE } from "./read.js";
-
-export interface ReapOptions {
-  defaults: ExpiryDefaults;
-  /** A workspace no instance has used for this long is deleted. */
-  workspaceRetentionMs: number;
-  dryRun: boolean;
-  concurrency: number;
-  now: () => Date;
-  log: Logger;
-  /**
-   * Ask each idle instance's gptme-server whether it is working before deleting it, each
-   * probe bounded by `timeoutMs`; false: the clock alone decides.
-   */
-  probe: false | { timeoutMs: number };
-  /**
-   * Replace the Pods of instances made from an older revision once idle `idleMs` and not
-   * busy, at most `max` per pass; false or unset: no rollout (ROLLOUT=off).
-   */
-  rollout?: false | { idleMs: number; max: number; revision: RevisionSettings };
-  /**
-   * Runs for each action once it is judged (probed) and before the reaper writes (deletes
-   * it, or records it busy); tests use it to make races deterministic.
-   */
-  beforeWrite?: (action: ReapAction) => Promise<void>;
-}
 
 export interface ReapSummary {
   /** ClientPods judged. */

@@ -1,4 +1,4 @@
-import { GATEWAY_PREFIX } from "../../shared/instance/status.js";
+import { GATEWAY_PREFIX } from "../../shared/instance/names.js";
 import { POD_NAME } from "../../shared/pool/member.js";
 
 /** The gateway's route, as request logs and metrics name it. */

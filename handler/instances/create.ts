@@ -1,15 +1,22 @@
 import type { V1PodTemplate } from "@kubernetes/client-node";
+import type { HandlerConfig } from "../../shared/config/load.js";
 import { type ClientPod, clientPodManifest } from "../../shared/instance/clientpod.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { ANNOTATION_WORKSPACE_CLAIM } from "../../shared/pool/member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { apiError } from "../errors.js";
-import type { InstanceDeps } from "./instances.js";
 import { enforceLimits } from "./limits.js";
 import { createRefused } from "./refusals.js";
 
 // The cold path's first writes: the instance's record (exactly once across replicas) and the
 // template it is made from.
+
+/** What creating a ClientPod needs of the handler. */
+export interface CreateDeps {
+  kube: Kube;
+  config: HandlerConfig;
+  events: { created(): void };
+}
 
 /** What a request asks for, and the token keys it was answered with. */
 export interface WantedInstance {
@@ -25,7 +32,7 @@ export interface WantedInstance {
  * keep theirs: whoever counts too many deletes its own again.
  */
 export async function findOrCreateClientPod(
-  deps: InstanceDeps,
+  deps: CreateDeps,
   { clientId, instanceId, name, keys }: WantedInstance,
   /** A kept workspace claim of another name (made for a pool member) to mount. */
   keptWorkspace?: string,

@@ -16,9 +16,6 @@ import {
 } from "../../shared/instance/record.js";
 import {
   activityStatus,
-  endpointOf,
-  type InstanceBody,
-  instanceBody,
   instancePodOf,
   isActivityDue,
   isAnswerableAlone,
@@ -29,6 +26,7 @@ import { podNameOf } from "../../shared/pool/member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import type { TokenKeyring } from "../../shared/tokens/keyring.js";
 import type { WarmPool } from "../pool/warm-pool.js";
+import { endpointOf, type InstanceBody, instanceBody } from "./body.js";
 import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
 import { restorePod } from "./restore.js";
 import type { ServingProbes } from "./serving.js";

@@ -1,8 +1,7 @@
-import type { ClientPod } from "../../shared/instance/clientpod.js";
+import type { ClientPod, Workspace } from "../../shared/instance/clientpod.js";
 import { recordWorkspaceUse } from "../../shared/instance/ops.js";
 import {
   lastUsedPatch,
-  type Workspace,
   type WorkspaceSettings,
   workspaceClaim,
   workspaceStateOf,

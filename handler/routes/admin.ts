@@ -6,11 +6,11 @@ import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/ins
 import { expiryOf } from "../../shared/instance/expiry.js";
 import { ownerNameOf } from "../../shared/instance/pod-status.js";
 import { recordOf } from "../../shared/instance/record.js";
-import { endpointOf, type InstanceBody, instanceBody } from "../../shared/instance/status.js";
 import { type Kube, KubeApiError, type ListOptions } from "../../shared/kube/client.js";
 import { isPoolMember, POD_NAME, POOL_SELECTOR, podNameOf } from "../../shared/pool/member.js";
 import { requireAdmin } from "../auth.js";
 import { apiError } from "../errors.js";
+import { endpointOf, type InstanceBody, instanceBody } from "../instances/body.js";
 import type { Instances } from "../instances/instances.js";
 import { currentRevisions, type RevisionView, revisionView } from "./admin-rollout.js";
 import { purgeOf } from "./purge.js";

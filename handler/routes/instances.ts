@@ -1,9 +1,9 @@
 import { getQuery, getRouterParam, type H3, type H3Event } from "h3";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { INSTANCE_ID_PATTERN, instanceNameOf } from "../../shared/instance/names.js";
-import type { InstanceBody } from "../../shared/instance/status.js";
 import { apiError } from "../errors.js";
 import type { ClientIdentities } from "../identity/clients.js";
+import type { InstanceBody } from "../instances/body.js";
 import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
 import { purgeOf } from "./purge.js";
 

@@ -1,10 +1,10 @@
 import type { H3, H3Event } from "h3";
 import type { HandlerConfig } from "../../shared/config/load.js";
-import { type InstanceBody, instanceUidOf } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { TokenKeyring } from "../../shared/tokens/keyring.js";
 import { apiError } from "../errors.js";
 import type { ClientIdentities } from "../identity/clients.js";
+import { type InstanceBody, instanceUidOf } from "../instances/body.js";
 import type { Instances } from "../instances/instances.js";
 import type { Metrics } from "../metrics.js";
 import type { SigninCodes } from "../signin/code-store.js";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { RevisionSettings } from "../instance/revision.js";
 import { type ApiKeyAllowlist, apiKeysFormat } from "./credential-formats.js";
 import { ConfigError } from "./error.js";
 import {
@@ -23,7 +24,7 @@ import { byteSize, duration, originList, positiveInt, wholeNumber } from "./valu
 export { ApiKeyAllowlist, parseApiKeys } from "./credential-formats.js";
 export { ConfigError } from "./error.js";
 export { loadMemberConfig, type MemberConfig, type TokenKeySource } from "./member.js";
-export { loadRolloutConfig, type RolloutConfig, revisionSettingsOf } from "./rollout.js";
+export { loadRolloutConfig, type RolloutConfig } from "./rollout.js";
 export type { ClientAuth, PreviewConfig, SigninConfig } from "./signin.js";
 export {
   type ConfigSources,
@@ -180,5 +181,14 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
       env.WORKSPACES === "on"
         ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
         : undefined,
+  };
+}
+
+/** The handler's view of what goes into a revision. */
+export function revisionSettingsOf(config: HandlerConfig): RevisionSettings {
+  return {
+    defaultCpuLimit: config.defaultCpuLimit,
+    defaultMemoryLimit: config.defaultMemoryLimit,
+    workspaces: config.workspaces !== undefined,
   };
 }

@@ -1,6 +1,5 @@
 import { z } from "zod";
 import type { RevisionSettings } from "../instance/revision.js";
-import type { HandlerConfig } from "./load.js";
 import { type ConfigSources, defaultSources, parseEnv } from "./sources.js";
 import { duration, quantity } from "./values.js";
 
@@ -37,14 +36,5 @@ export function loadRolloutConfig(sources: ConfigSources = defaultSources()): Ro
       defaultMemoryLimit: env.DEFAULT_MEMORY_LIMIT,
       workspaces: env.WORKSPACES === "on",
     },
-  };
-}
-
-/** The handler's view of what goes into a revision. */
-export function revisionSettingsOf(config: HandlerConfig): RevisionSettings {
-  return {
-    defaultCpuLimit: config.defaultCpuLimit,
-    defaultMemoryLimit: config.defaultMemoryLimit,
-    workspaces: config.workspaces !== undefined,
   };
 }

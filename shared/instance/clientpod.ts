@@ -1,5 +1,4 @@
 import { z } from "zod";
-import type { Workspace } from "./workspace.js";
 
 export const GROUP = "gptme.ai";
 export const VERSION = "v1";
@@ -72,6 +71,17 @@ export const clientPodSchema = z.object({
 export type ClientPod = z.infer<typeof clientPodSchema>;
 
 /** The status the fleet writes; every field optional because writes are merge patches. */
+/**
+ * `new`: created for this instance; `kept`: left by an earlier instance of the same client
+ * and instance id (a fresh gptme-server over the user's earlier conversations).
+ */
+export type WorkspaceState = "new" | "kept";
+
+export interface Workspace {
+  name: string;
+  state: WorkspaceState;
+}
+
 export interface ClientPodStatus {
   lastActivity?: string;
   phase?: string;

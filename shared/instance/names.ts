@@ -31,3 +31,6 @@ export function clientIdOf(apiKey: string, secret?: string): string {
 export function instanceNameOf(clientId: string, instanceId: string): string {
   return INSTANCE_NAME_PREFIX + sha256Hex(`${clientId}/${instanceId}`).slice(0, NAME_HASH_LENGTH);
 }
+
+/** The gateway path of every instance: `/api/v1/instances/<name>`. */
+export const GATEWAY_PREFIX = "/api/v1/instances/";

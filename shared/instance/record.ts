@@ -5,9 +5,9 @@ import {
   podNameOf,
   tokenSubjectOf,
 } from "../pool/member.js";
+import type { Workspace } from "./clientpod.js";
 import { ANNOTATION_TOKEN_KEY, type ClientPod } from "./clientpod.js";
 import { ownerNameOf, ownerUidOf } from "./pod-status.js";
-import type { Workspace } from "./workspace.js";
 
 // The Pod mirrors what a request needs from its ClientPod, so that a request for a running
 // instance reads the Pod alone (one API call). The ClientPod stays the truth: the mirror is

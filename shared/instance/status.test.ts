@@ -1,12 +1,9 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { parseTokenKeys, tokenKeyIdOf } from "../tokens/instance-token.js";
 import { mirrorAnnotations, recordFromPod } from "./record.js";
 import {
   activityStatus,
   connectionOf,
-  endpointOf,
-  instanceBody,
   isActivityDue,
   isAnswerableAlone,
   statusOf,
@@ -193,61 +190,5 @@ describe("activityStatus", () => {
       expiresAt: "2026-01-02T00:00:00.000Z",
     });
     expect(activityStatus(undefined, late, undefined, defaults).expiresAt).toBeUndefined();
-  });
-});
-
-describe("instanceBody", () => {
-  it("is the contract's instance body", () => {
-    const defaults = { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * 3600_000 };
-    const endpoint = { path: `/api/v1/instances/${record.name}`, url: null, token: "t" };
-    expect(instanceBody(record, readyPod, true, defaults, endpoint)).toEqual({
-      name: record.name,
-      instanceId: "default",
-      status: "ready",
-      created: true,
-      connection: { host: "10.0.0.12", port: 5700, url: "http://10.0.0.12:5700" },
-      endpoint,
-      workspace: null,
-      createdAt: "2026-01-01T00:00:00.000Z",
-      lastActivity: "2026-01-01T00:00:00.000Z",
-      expiresAt: "2026-01-01T00:30:00.000Z",
-    });
-    expect(instanceBody(record, readyPod, false, defaults, null, true).status).toBe("terminating");
-  });
-
-  it("says which workspace the instance has, and whether it was kept from an earlier one", () => {
-    const defaults = { idleTimeoutMs: 30 * 60_000, maxLifetimeMs: 24 * 3600_000 };
-    const workspace = { name: record.name, state: "kept" as const };
-    expect(
-      instanceBody({ ...record, workspace }, readyPod, true, defaults, null).workspace,
-    ).toEqual(workspace);
-  });
-});
-
-describe("endpointOf", () => {
-  const key = "k".repeat(40);
-  const keys = parseTokenKeys(key);
-  const own = { ...record, tokenKeyId: tokenKeyIdOf(key) };
-
-  it("is the gateway path, the public URL when one is set, and the instance's token", () => {
-    const endpoint = endpointOf(own, "https://fleet.example.com", keys);
-    expect(endpoint).toMatchObject({
-      path: `/api/v1/instances/${record.name}`,
-      url: `https://fleet.example.com/api/v1/instances/${record.name}`,
-    });
-    expect(endpoint?.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(endpointOf(own, undefined, keys)?.url).toBeNull();
-  });
-
-  it("shows no token without keys (admin views), and is null for instances without one", () => {
-    expect(endpointOf(own, undefined, undefined)).toEqual({
-      path: `/api/v1/instances/${record.name}`,
-      url: null,
-    });
-    expect(endpointOf({ ...own, tokenKeyId: undefined }, undefined, keys)).toBeNull();
-  });
-
-  it("has no token when the instance's key is no longer in force", () => {
-    expect(endpointOf(own, undefined, parseTokenKeys("z".repeat(40)))?.token).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import { fleetLabels } from "./clientpod.js";
+import { fleetLabels, type WorkspaceState } from "./clientpod.js";
 
 // An instance's workspace is a PersistentVolumeClaim of the instance's own name, with no
 // owner: it outlives the instance, so a user who comes back finds their conversations.
@@ -16,17 +16,6 @@ export const WORKSPACE_VOLUME = "workspace";
  * the directories gptme-server then keeps its data and configuration in.
  */
 export const DEFAULT_WORKSPACE_MOUNT = "/workspace";
-
-/**
- * `new`: created for this instance; `kept`: left by an earlier instance of the same client
- * and instance id (a fresh gptme-server over the user's earlier conversations).
- */
-export type WorkspaceState = "new" | "kept";
-
-export interface Workspace {
-  name: string;
-  state: WorkspaceState;
-}
 
 export interface WorkspaceSettings {
   /** The claim's storage request (a Kubernetes quantity). */

@@ -7,7 +7,8 @@ import {
 } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ReapOptions, reap } from "../../reaper/reap.js";
+import type { ReapOptions } from "../../reaper/options.js";
+import { reap } from "../../reaper/reap.js";
 import { instancePortOf } from "../../shared/instance/pod-spec.js";
 import { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";

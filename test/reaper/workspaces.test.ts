@@ -1,7 +1,7 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { ReapOptions } from "../../reaper/options.js";
 import type { ReapAction } from "../../reaper/plan.js";
-import type { ReapOptions } from "../../reaper/reap.js";
 import { Kube } from "../../shared/kube/client.js";
 import {
   adminKubeConfig,

@@ -1,5 +1,6 @@
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
-import { type ReapOptions, reap } from "../../reaper/reap.js";
+import type { ReapOptions } from "../../reaper/options.js";
+import { reap } from "../../reaper/reap.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
 import { adminKubeConfig } from "./cluster.js";

@@ -1,0 +1,31 @@
+import type { ExpiryDefaults } from "../shared/instance/expiry.js";
+import type { RevisionSettings } from "../shared/instance/revision.js";
+import type { Logger } from "../shared/log.js";
+import type { ReapAction } from "./plan.js";
+
+// What one pass is told: by reaper/main.ts from flags and the environment, by tests directly.
+
+export interface ReapOptions {
+  defaults: ExpiryDefaults;
+  /** A workspace no instance has used for this long is deleted. */
+  workspaceRetentionMs: number;
+  dryRun: boolean;
+  concurrency: number;
+  now: () => Date;
+  log: Logger;
+  /**
+   * Ask each idle instance's gptme-server whether it is working before deleting it, each
+   * probe bounded by `timeoutMs`; false: the clock alone decides.
+   */
+  probe: false | { timeoutMs: number };
+  /**
+   * Replace the Pods of instances made from an older revision once idle `idleMs` and not
+   * busy, at most `max` per pass; false or unset: no rollout (ROLLOUT=off).
+   */
+  rollout?: false | { idleMs: number; max: number; revision: RevisionSettings };
+  /**
+   * Runs for each action once it is judged (probed) and before the reaper writes (deletes
+   * it, or records it busy); tests use it to make races deterministic.
+   */
+  beforeWrite?: (action: ReapAction) => Promise<void>;
+}
