@@ -8,13 +8,13 @@ import { apiError, errorBody } from "./errors.js";
 import type { ClientIdentities } from "./identity/clients.js";
 import type { Instances } from "./instances/instances.js";
 import type { Metrics } from "./metrics.js";
-import { previewRoutes } from "./previews/routes.js";
 import { recordRequest } from "./request-log.js";
 import { adminRoutes } from "./routes/admin.js";
 import { adminRolloutRoutes } from "./routes/admin-rollout.js";
 import { adminWorkspaceRoutes } from "./routes/admin-workspaces.js";
 import { instanceRoutes } from "./routes/instances.js";
 import { opsRoutes, Readiness } from "./routes/ops.js";
+import { previewRoutes } from "./routes/previews.js";
 import { signinRoutes } from "./routes/signin.js";
 import type { SigninCodes } from "./signin/code-store.js";
 

@@ -1,8 +1,9 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { InstanceRecord } from "../../shared/instance/record.js";
 import { type TokenKeys, tokensMatch } from "../../shared/tokens/instance-token.js";
+import { bearerOf } from "../identity/bearer.js";
 import { isValidSseToken } from "../signin/sse-token.js";
-import { bearerOf, type GatewayRequest, isEventStreamPath } from "./request.js";
+import { type GatewayRequest, isEventStreamPath } from "./request.js";
 
 /** Which kind of credential a gateway request was admitted with (logged and counted). */
 export type Credential = "instance-token" | "sse-token";

@@ -57,12 +57,6 @@ export function isEventStreamPath(upstreamPath: string): boolean {
   return EVENT_STREAM.test(queryAt === -1 ? upstreamPath : upstreamPath.slice(0, queryAt));
 }
 
-/** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive). */
-export function bearerOf(authorization: string | undefined): string | undefined {
-  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? "");
-  return match?.[1];
-}
-
 /**
  * A redirect from gptme-server, under the instance's public prefix. It writes absolute
  * `http://<its Host>/...` locations and knows nothing of the prefix; a location elsewhere

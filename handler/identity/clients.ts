@@ -1,9 +1,9 @@
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { clientIdOf } from "../../shared/instance/names.js";
 import type { Logger } from "../../shared/log.js";
-import { clientIdFor } from "../auth.js";
 import { apiError } from "../errors.js";
-import { bearerOf } from "../gateway/request.js";
+import { clientIdFor } from "./auth.js";
+import { bearerOf } from "./bearer.js";
 import { InvalidJwtError, JwksUnavailableError, JwtVerifier } from "./jwt.js";
 
 /** What a request to a client route presents. */

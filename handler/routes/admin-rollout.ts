@@ -5,7 +5,7 @@ import { type ClientPod, MANAGED_SELECTOR } from "../../shared/instance/clientpo
 import { hasPodEnded, ownerUidOf } from "../../shared/instance/pod-status.js";
 import { podRevisionOf, revisionOf } from "../../shared/instance/revision.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { requireAdmin } from "../auth.js";
+import { requireAdmin } from "../identity/auth.js";
 
 /** Objects per list call when the rollout reads the whole fleet. */
 const PAGE_SIZE = 500;

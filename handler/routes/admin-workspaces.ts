@@ -4,7 +4,7 @@ import type { HandlerConfig } from "../../shared/config/load.js";
 import { LABEL_CLIENT, LABEL_INSTANCE } from "../../shared/instance/clientpod.js";
 import { lastUsedOf, mountedClaimsOf } from "../../shared/instance/workspace.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { requireAdmin } from "../auth.js";
+import { requireAdmin } from "../identity/auth.js";
 import { expiredToken, pageOptions, pageQuery, parseQuery, podsOf } from "./admin.js";
 
 /** One workspace, as the admin API shows it. */

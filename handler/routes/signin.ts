@@ -9,7 +9,8 @@ import type { Instances } from "../instances/instances.js";
 import type { Metrics } from "../metrics.js";
 import type { SigninCodes } from "../signin/code-store.js";
 import { type ExchangeAnswer, exchangeCode } from "../signin/exchange.js";
-import { getInstance, headerKey, pathKey } from "./instances.js";
+import { headerKey, pathKey } from "./client-request.js";
+import { getInstance } from "./instances.js";
 
 export interface SigninDeps {
   config: HandlerConfig;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { type HandlerConfig, loadHandlerConfig, parseApiKeys } from "../shared/config/load.js";
-import type { Current } from "../shared/config/reloading-file.js";
+import { type HandlerConfig, loadHandlerConfig, parseApiKeys } from "../../shared/config/load.js";
+import type { Current } from "../../shared/config/reloading-file.js";
+import { errorBody } from "../errors.js";
 import { clientIdFor, requireAdmin } from "./auth.js";
-import { errorBody } from "./errors.js";
 
 /** A credential a test changes, as a reloaded file would. */
 function changing<T>(value: T): Current<T> & { set(next: T): void } {

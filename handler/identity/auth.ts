@@ -1,7 +1,8 @@
 import { timingSafeEqual } from "node:crypto";
-import type { HandlerConfig } from "../shared/config/load.js";
-import { API_KEY_PATTERN, clientIdOf, sha256Hex } from "../shared/instance/names.js";
-import { apiError } from "./errors.js";
+import type { HandlerConfig } from "../../shared/config/load.js";
+import { API_KEY_PATTERN, clientIdOf, sha256Hex } from "../../shared/instance/names.js";
+import { apiError } from "../errors.js";
+import { bearerOf } from "./bearer.js";
 
 /** The client behind an API key, or the error that refuses it. The key itself goes no further. */
 export function clientIdFor(apiKey: string | null | undefined, config: HandlerConfig): string {
@@ -34,11 +35,11 @@ export function requireAdmin(
       "The admin API is disabled: no admin token is configured.",
     );
   }
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
+  const presented = bearerOf(authorization ?? undefined);
   // Comparing digests keeps the comparison constant-time whatever the lengths.
-  const given = sha256Hex(match?.[1] ?? "");
+  const given = sha256Hex(presented ?? "");
   const expected = sha256Hex(adminToken);
-  if (!match || !timingSafeEqual(Buffer.from(given), Buffer.from(expected))) {
+  if (presented === undefined || !timingSafeEqual(Buffer.from(given), Buffer.from(expected))) {
     throw apiError(
       401,
       "unauthorized",

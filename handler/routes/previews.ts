@@ -5,10 +5,10 @@ import { recordOf } from "../../shared/instance/record.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { apiError } from "../errors.js";
 import type { ClientIdentities } from "../identity/clients.js";
-import { headerKey, identify, instanceIdOf, pathKey } from "../routes/instances.js";
+import { isPreviewPort, MAX_PREVIEW_PORT, MIN_PREVIEW_PORT } from "../previews/host.js";
+import { signInLink } from "../previews/link.js";
 import type { SigninCodes } from "../signin/code-store.js";
-import { isPreviewPort, MAX_PREVIEW_PORT, MIN_PREVIEW_PORT } from "./host.js";
-import { signInLink } from "./link.js";
+import { headerKey, identify, instanceIdOf, pathKey } from "./client-request.js";
 
 /** What a client gets to open a preview: a one-time link, and when it stops working. */
 export interface PreviewLink {
