@@ -38,8 +38,11 @@ kubectl() { "$BIN/kubectl-v$K8S_VERSION" --kubeconfig "$KUBECONFIG_OUT" "$@"; }
 # this machine's own on Linux), a test can put a real gptme-server at a pod's IP and the
 # handler reaches it exactly as it reaches a pod in production; KWOK's default 10.x IPs
 # belong to nothing, and nothing may ever connect to them.
-POD_CIDR=127.42.0.0/24   # node i gets 127.42.i.0/24
-NODE_IP=127.41.0.1       # node i gets 127.41.0.(1+i)
+# Two clusters on one machine (two checkouts, say) must not share a range: one's real
+# gptme-servers would answer for the other's pods. FLEET_POD_CIDR and FLEET_NODE_IP give a
+# checkout its own (e.g. 127.52.0.0/24 and 127.51.0.1).
+POD_CIDR=${FLEET_POD_CIDR:-127.42.0.0/24}   # node i gets 127.42.i.0/24
+NODE_IP=${FLEET_NODE_IP:-127.41.0.1}        # node i gets 127.41.0.(1+i)
 
 healthy() {
   [ -s "$KUBECONFIG_OUT" ] && [ -x "$BIN/kubectl-v$K8S_VERSION" ] || return 1
