@@ -1,7 +1,7 @@
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { clientIdOf } from "../../shared/instance/names.js";
 import type { Logger } from "../../shared/log.js";
-import { apiError } from "../errors.js";
+import { FleetError } from "../errors/fleet-error.js";
 import { clientIdFor } from "./auth.js";
 import { bearerOf } from "./bearer.js";
 import { InvalidJwtError, JwksUnavailableError, JwtVerifier } from "./jwt.js";
@@ -45,14 +45,13 @@ export class ClientIdentities {
     const bearer = this.verifier && !apiKey ? bearerOf(authorization ?? undefined) : undefined;
     if (bearer && this.verifier) return this.fromJwt(this.verifier, bearer);
     if (!keys && apiKey) {
-      throw apiError(
-        401,
+      throw new FleetError(
         "invalid_credentials",
         "API keys are not accepted here: send Authorization: Bearer <your sign-in token>.",
       );
     }
     if (!keys) {
-      throw apiError(401, "missing_api_key", "Send Authorization: Bearer <your sign-in token>.");
+      throw new FleetError("missing_api_key", "Send Authorization: Bearer <your sign-in token>.");
     }
     return clientIdFor(apiKey, this.config);
   }
@@ -64,17 +63,14 @@ export class ClientIdentities {
       return clientIdOf(`${issuer}\n${subject}`, this.config.clientIdSecret);
     } catch (error) {
       if (error instanceof JwksUnavailableError) {
-        throw apiError(
-          503,
+        throw new FleetError(
           "identity_unavailable",
           "Sign-in tokens cannot be checked yet (the issuer's keys are not available); try again shortly.",
-          { "retry-after": "5" },
         );
       }
       if (error instanceof InvalidJwtError) {
         this.log.info({ reason: error.message }, "refused a sign-in token");
-        throw apiError(
-          401,
+        throw new FleetError(
           "invalid_credentials",
           "The sign-in token is invalid or expired; sign in again.",
         );

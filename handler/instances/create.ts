@@ -4,7 +4,7 @@ import { type ClientPod, clientPodManifest } from "../../shared/instance/clientp
 import type { Kube } from "../../shared/kube/client.js";
 import { ANNOTATION_WORKSPACE_CLAIM } from "../../shared/pool/member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import { apiError } from "../errors.js";
+import { FleetError } from "../errors/fleet-error.js";
 import { enforceLimits } from "./limits.js";
 import { createRefused } from "./refusals.js";
 
@@ -69,8 +69,7 @@ export async function findOrCreateClientPod(
 export async function templateOf(kube: Kube, name: string): Promise<V1PodTemplate> {
   const template = await kube.podTemplates.get(name);
   if (!template) {
-    throw apiError(
-      500,
+    throw new FleetError(
       "template_not_found",
       `The PodTemplate "${name}" does not exist in the fleet's namespace.`,
     );

@@ -32,9 +32,6 @@ import { restorePod } from "./restore.js";
 import type { ServingProbes } from "./serving.js";
 import { endWorkspace, type WorkspaceEnd } from "./workspace.js";
 
-/** Seconds a client is asked to wait before polling a starting instance again. */
-export const STARTING_RETRY_AFTER_SECONDS = 2;
-
 export interface InstanceEvents {
   created(): void;
   replaced(): void;

@@ -1,7 +1,7 @@
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { type ClientPod, clientSelector } from "../../shared/instance/clientpod.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { apiError } from "../errors.js";
+import { FleetError } from "../errors/fleet-error.js";
 import { fleetFull } from "./refusals.js";
 
 /**
@@ -23,8 +23,7 @@ export async function enforceLimits(
   const ownLive = own.items.filter((cp) => !cp.metadata.deletionTimestamp).length;
   let rejection: Error | undefined;
   if (ownLive > config.maxInstancesPerClient) {
-    rejection = apiError(
-      429,
+    rejection = new FleetError(
       "instance_limit",
       `You already have ${config.maxInstancesPerClient} instances, the most allowed; delete one first.`,
     );

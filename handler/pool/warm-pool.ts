@@ -28,7 +28,7 @@ import {
 import { startMember } from "../../shared/pool/start-member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import type { TokenKeyring } from "../../shared/tokens/keyring.js";
-import { apiError } from "../errors.js";
+import { FleetError } from "../errors/fleet-error.js";
 import { enforceLimits } from "../instances/limits.js";
 import { createRefused } from "../instances/refusals.js";
 import type { ServingProbes } from "../instances/serving.js";
@@ -244,7 +244,7 @@ export class WarmPool {
     const current = await kube.pods.list({ labelSelector: POOL_SELECTOR, fromCache: true });
     if (claimable(current.items).length >= config.poolSize) return;
     const template = await kube.podTemplates.get(config.podTemplate);
-    if (!template) throw apiError(500, "template_not_found", "the PodTemplate is missing");
+    if (!template) throw new FleetError("template_not_found", "the PodTemplate is missing");
     const keys = await keyring.keys();
     const pod = await startMember(
       kube,
