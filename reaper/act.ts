@@ -1,4 +1,4 @@
-import { deleteInstance, recordWorkspaceUse } from "../shared/instance/ops.js";
+import { deleteInstance, recordWorkspaceUse } from "../shared/actions/instances.js";
 import type { DeleteResult, Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import type { ReapOptions } from "./options.js";

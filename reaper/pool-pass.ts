@@ -1,12 +1,12 @@
 import pLimit from "p-limit";
+import { type MemberSettings, startMember } from "../shared/actions/start-member.js";
+import type { TokenKeyring } from "../shared/actions/token-keyring.js";
 import { LABEL_CLIENT, LABEL_INSTANCE } from "../shared/instance/clientpod.js";
 import { answersHealth, healthUrlOf, servingAnnotations } from "../shared/instance/serving.js";
 import { ANNOTATION_CREATED_FOR } from "../shared/instance/workspace.js";
 import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { LABEL_POOL, POOL_SELECTOR } from "../shared/pool/member.js";
-import { type MemberSettings, startMember } from "../shared/pool/start-member.js";
-import type { TokenKeyring } from "../shared/tokens/keyring.js";
 import { type PoolRemoval, planPool } from "./pool-plan.js";
 import { readAll } from "./read.js";
 

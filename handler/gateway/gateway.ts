@@ -1,14 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { V1Pod } from "@kubernetes/client-node";
+import { instanceByPodName } from "../../shared/actions/instances.js";
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
-import { instanceByPodName } from "../../shared/instance/ops.js";
 import { type InstanceRecord, recordOf } from "../../shared/instance/record.js";
-import { type Connection, connectionOf, statusOf, tokenOf } from "../../shared/instance/status.js";
+import { type Connection, connectionOf, statusOf } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
+import { tokenOf } from "../../shared/tokens/instance-token.js";
 import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
 import { answerError } from "../errors/answer.js";
 import type { Instances } from "../instances/instances.js";

@@ -1,8 +1,8 @@
 import type { V1PodTemplate } from "@kubernetes/client-node";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { type ClientPod, clientPodManifest } from "../../shared/instance/clientpod.js";
+import { ANNOTATION_WORKSPACE_CLAIM } from "../../shared/instance/parts.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { ANNOTATION_WORKSPACE_CLAIM } from "../../shared/pool/member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { FleetError } from "../errors/fleet-error.js";
 import { enforceLimits } from "./limits.js";

@@ -1,4 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
+import { deleteInstance, instanceByPodName } from "../../shared/actions/instances.js";
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import {
   type ClientPod,
@@ -6,7 +8,7 @@ import {
   instanceSelector,
 } from "../../shared/instance/clientpod.js";
 import { instanceNameOf } from "../../shared/instance/names.js";
-import { deleteInstance, instanceByPodName, partsOf } from "../../shared/instance/ops.js";
+import { partsOf, podNameOf } from "../../shared/instance/parts.js";
 import { ownerNameOf, ownerUidOf } from "../../shared/instance/pod-status.js";
 import {
   type InstanceRecord,
@@ -22,9 +24,7 @@ import {
   isPhaseStale,
 } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { podNameOf } from "../../shared/pool/member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
 import type { WarmPool } from "../pool/warm-pool.js";
 import { endpointOf, type InstanceBody, instanceBody } from "./body.js";
 import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";

@@ -1,13 +1,14 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import { type HandlerConfig, revisionSettingsOf } from "../../shared/config/load.js";
 import type { ClientPod, ClientPodStatus } from "../../shared/instance/clientpod.js";
+import { podNameOf } from "../../shared/instance/parts.js";
 import { buildPod } from "../../shared/instance/pod-spec.js";
 import { mirrorAnnotations, recordOf } from "../../shared/instance/record.js";
 import { ANNOTATION_REVISION, revisionOf } from "../../shared/instance/revision.js";
-import { activityStatus, tokenOf } from "../../shared/instance/status.js";
+import { activityStatus } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { podNameOf } from "../../shared/pool/member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
+import { tokenOf } from "../../shared/tokens/instance-token.js";
 import { tokenEnv, tokenSecret } from "../../shared/tokens/secret.js";
 import { podRefused } from "./refusals.js";
 import { ensureWorkspace } from "./workspace.js";

@@ -1,5 +1,6 @@
+import { recordWorkspaceUse } from "../../shared/actions/instances.js";
 import type { ClientPod, Workspace } from "../../shared/instance/clientpod.js";
-import { recordWorkspaceUse } from "../../shared/instance/ops.js";
+import { workspaceNameOf } from "../../shared/instance/parts.js";
 import {
   lastUsedPatch,
   type WorkspaceSettings,
@@ -7,7 +8,6 @@ import {
   workspaceStateOf,
 } from "../../shared/instance/workspace.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { workspaceNameOf } from "../../shared/pool/member.js";
 import { createRefused } from "./refusals.js";
 
 /** How often a request re-reads a workspace claim that is being deleted. */

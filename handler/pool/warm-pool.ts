@@ -1,5 +1,7 @@
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import pLimit from "p-limit";
+import { startMember } from "../../shared/actions/start-member.js";
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import {
   ANNOTATION_TOKEN_KEY,
@@ -9,6 +11,11 @@ import {
   LABEL_CLIENT,
   LABEL_INSTANCE,
 } from "../../shared/instance/clientpod.js";
+import {
+  ANNOTATION_POOL_MEMBER,
+  ANNOTATION_TOKEN_SUBJECT,
+  LABEL_POD,
+} from "../../shared/instance/parts.js";
 import { ownerUidOf } from "../../shared/instance/pod-status.js";
 import { mirrorAnnotations, recordOf } from "../../shared/instance/record.js";
 import { podRevisionOf } from "../../shared/instance/revision.js";
@@ -16,18 +23,9 @@ import { activityStatus } from "../../shared/instance/status.js";
 import { ANNOTATION_CREATED_FOR, lastUsedOf } from "../../shared/instance/workspace.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
-import {
-  ANNOTATION_POOL_MEMBER,
-  ANNOTATION_TOKEN_SUBJECT,
-  adoptionPatch,
-  claimable,
-  LABEL_POD,
-  LABEL_POOL,
-  POOL_SELECTOR,
-} from "../../shared/pool/member.js";
-import { startMember } from "../../shared/pool/start-member.js";
+import { podAliasManifest } from "../../shared/pool/alias.js";
+import { adoptionPatch, claimable, LABEL_POOL, POOL_SELECTOR } from "../../shared/pool/member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
 import { FleetError } from "../errors/fleet-error.js";
 import { enforceLimits } from "../instances/limits.js";
 import { createRefused } from "../instances/refusals.js";
@@ -169,8 +167,8 @@ export class WarmPool {
   }
 
   /**
-   * What a claim leaves for after its answer: the instance's first status, its workspace
-   * claim labelled as the client's (so a later instance of theirs finds it kept), and the
+   * What a claim leaves for after its answer: the instance's first status, the alias from
+   * the member's name to the instance, its workspace claim labelled as the client's (so a later instance of theirs finds it kept), and the
    * member's own ClientPod deleted (its Pod and Secret belong to the instance now). Each step
    * is repeated by the reaper's pass if this replica does not get to it.
    */
@@ -183,12 +181,16 @@ export class WarmPool {
     const { kube, config } = this.deps;
     const record = recordOf(instance);
     try {
-      await kube.clientPods.patchStatus(instance.metadata.name, {
-        ...activityStatus(record, record.createdAt, pod, config),
-        workspace: record.workspace,
-        // The member's: its Pod runs on unchanged.
-        revision: podRevisionOf(pod),
-      });
+      await Promise.all([
+        kube.clientPods.patchStatus(instance.metadata.name, {
+          ...activityStatus(record, record.createdAt, pod, config),
+          workspace: record.workspace,
+          // The member's: its Pod runs on unchanged.
+          revision: podRevisionOf(pod),
+        }),
+        // The way back from the Pod's name to the instance, once the Pod is gone (alias.ts).
+        kube.configMaps.create(podAliasManifest(memberName, instance)),
+      ]);
       if (config.workspaces) {
         await kube.claims.patch(memberName, {
           metadata: {

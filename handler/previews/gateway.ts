@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig, PreviewConfig } from "../../shared/config/load.js";
 import { type InstanceRecord, recordOf } from "../../shared/instance/record.js";
-import { connectionOf, statusOf, tokenOf } from "../../shared/instance/status.js";
+import { connectionOf, statusOf } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
+import { tokenOf } from "../../shared/tokens/instance-token.js";
 import { answerError } from "../errors/answer.js";
 import { GatewayActivity } from "../gateway/activity.js";
 import { holdUntilServing } from "../gateway/hold.js";

@@ -10,6 +10,8 @@ export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
 export const MANAGED_BY = "gptme-fleet";
 export const LABEL_CLIENT = "gptme.ai/client";
 export const LABEL_INSTANCE = "gptme.ai/instance";
+/** What a fleet object other than an instance's is: a sign-in code, the reaper's stats, a pool alias. */
+export const LABEL_KIND = "gptme.ai/kind";
 /** Which token key an instance's token is derived from (its id, not the key). */
 export const ANNOTATION_TOKEN_KEY = "gptme.ai/token-key";
 

@@ -1,12 +1,12 @@
 import type { V1Pod } from "@kubernetes/client-node";
+import type { Workspace } from "./clientpod.js";
+import { ANNOTATION_TOKEN_KEY, type ClientPod } from "./clientpod.js";
 import {
   ANNOTATION_TOKEN_SUBJECT,
   ANNOTATION_WORKSPACE_CLAIM,
   podNameOf,
   tokenSubjectOf,
-} from "../pool/member.js";
-import type { Workspace } from "./clientpod.js";
-import { ANNOTATION_TOKEN_KEY, type ClientPod } from "./clientpod.js";
+} from "./parts.js";
 import { ownerNameOf, ownerUidOf } from "./pod-status.js";
 
 // The Pod mirrors what a request needs from its ClientPod, so that a request for a running

@@ -1,5 +1,4 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { instanceTokenOf, type TokenKeys } from "../tokens/instance-token.js";
 import type { ClientPodStatus } from "./clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "./expiry.js";
 import { instancePortOf } from "./pod-spec.js";
@@ -85,10 +84,4 @@ export function activityStatus(
     expiresAt:
       record && expiryOf({ ...record, lastActivity: now }, defaults).expiresAt.toISOString(),
   };
-}
-
-/** The instance's token, when its key is known (older instances have none). */
-export function tokenOf(record: InstanceRecord, keys: TokenKeys): string | undefined {
-  const key = record.tokenKeyId === undefined ? undefined : keys.byId.get(record.tokenKeyId);
-  return key && instanceTokenOf(key, record.tokenSubject);
 }

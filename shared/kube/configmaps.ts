@@ -3,16 +3,18 @@ import { type CreateResult, type KubeCalls, mergePatch } from "./calls.js";
 import { absentOn404, absentOn409, KubeApiError } from "./errors.js";
 
 /**
- * ConfigMaps read and written whole by name (the reaper's stats). Sign-in codes, also
- * ConfigMaps, have their own module (codes.ts): they are made, read and removed as codes.
+ * ConfigMaps read and written whole by name (the reaper's stats, pool aliases). Sign-in codes, also
+ * ConfigMaps, have their own module (signin-codes.ts): they are made, read and removed as codes.
  */
 export class ConfigMaps {
   constructor(private readonly api: KubeCalls) {}
 
-  async get(name: string): Promise<V1ConfigMap | undefined> {
+  /** `fromCache`: from the API server's watch cache (resourceVersion=0), as Pods.get. */
+  async get(name: string, { fromCache = false } = {}): Promise<V1ConfigMap | undefined> {
+    const path = `/api/v1/namespaces/${this.api.namespace}/configmaps/${encodeURIComponent(name)}`;
     return this.api
       .call("get", "configmaps", () =>
-        this.api.core.readNamespacedConfigMap({ name, namespace: this.api.namespace }),
+        this.api.getJson<V1ConfigMap>(fromCache ? `${path}?resourceVersion=0` : path),
       )
       .catch(absentOn404);
   }

@@ -1,21 +1,8 @@
+import type { ClientPod } from "../instance/clientpod.js";
+import { isPoolName, podNameOf } from "../instance/parts.js";
+import { lastUsedPatch } from "../instance/workspace.js";
 import type { DeletePreconditions, DeleteResult, Kube } from "../kube/client.js";
-import { isPoolName, LABEL_POD, podNameOf, workspaceNameOf } from "../pool/member.js";
-import type { ClientPod } from "./clientpod.js";
-import { lastUsedPatch } from "./workspace.js";
-
-/**
- * The names of an instance's Pod and workspace claim, when not its own (one made from a pool
- * member keeps the member's; one over a kept workspace mounts that claim).
- */
-export interface InstanceParts {
-  pod: string;
-  workspace: string;
-}
-
-export const partsOf = (cp: ClientPod): InstanceParts => ({
-  pod: podNameOf(cp),
-  workspace: workspaceNameOf(cp),
-});
+import { aliasedInstanceOf } from "../pool/alias.js";
 
 /**
  * Deletes an instance: its ClientPod (with the preconditions, if any) and then its Pod, so
@@ -47,18 +34,19 @@ export async function recordWorkspaceUse(
 
 /**
  * The instance whose Pod has this name (a gateway path names the Pod): the ClientPod of that
- * name, or for a Pod adopted from the warm pool (named after its member), the instance
- * labelled with it. Found even when the Pod itself is gone, so that it can be started again.
+ * name, or for a Pod adopted from the warm pool (named after its member), the instance its
+ * alias names. Found even when the Pod itself is gone, so that it can be started again; by
+ * name from the API server's cache, at the same cost in any fleet.
  */
 export async function instanceByPodName(
   kube: Kube,
   podName: string,
 ): Promise<ClientPod | undefined> {
-  if (!isPoolName(podName)) return kube.clientPods.get(podName);
-  // From the watch cache: the label is written with the ClientPod, long before its Pod can go.
-  const { items } = await kube.clientPods.list({
-    labelSelector: `${LABEL_POD}=${podName}`,
-    fromCache: true,
-  });
-  return items.find((cp) => !cp.metadata.deletionTimestamp) ?? items[0];
+  if (!isPoolName(podName)) return kube.clientPods.get(podName, { fromCache: true });
+  const alias = await kube.configMaps.get(podName, { fromCache: true });
+  const name = aliasedInstanceOf(alias);
+  const clientPod =
+    name === undefined ? undefined : await kube.clientPods.get(name, { fromCache: true });
+  // An alias outlives a recreated instance of that name until the garbage collector gets to it.
+  return clientPod && podNameOf(clientPod) === podName ? clientPod : undefined;
 }

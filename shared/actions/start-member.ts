@@ -4,15 +4,15 @@ import { buildPod, type ResourceDefaults } from "../instance/pod-spec.js";
 import { ANNOTATION_REVISION, revisionOf } from "../instance/revision.js";
 import { type WorkspaceSettings, workspaceClaim } from "../instance/workspace.js";
 import type { Kube } from "../kube/client.js";
-import { instanceTokenOf, type TokenKey } from "../tokens/instance-token.js";
-import { tokenEnv, tokenSecret, tokenSecretNameOf } from "../tokens/secret.js";
 import {
   ANNOTATION_POOL_TEMPLATE,
   memberLabels,
   newMemberName,
   POOL_CLIENT_ID,
   POOL_INSTANCE_ID,
-} from "./member.js";
+} from "../pool/member.js";
+import { instanceTokenOf, type TokenKey } from "../tokens/instance-token.js";
+import { tokenEnv, tokenSecret, tokenSecretNameOf } from "../tokens/secret.js";
 
 export interface MemberSettings {
   podTemplate: string;
