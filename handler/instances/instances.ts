@@ -135,7 +135,8 @@ export class Instances {
     const { kube, now, config } = this.deps;
     const record = recordFromPod(pod);
     const name = record?.name ?? ownerNameOf(pod) ?? pod.metadata?.name ?? "";
-    if (activity) {
+    // A phase to record is a write whatever other replicas did: no need to look first.
+    if (activity && !(record && isPhaseStale(record, pod))) {
       const cached = await kube.clientPods.get(name, { fromCache: true });
       if (!cached || ownerUidOf(pod) !== cached.metadata.uid) return undefined;
       const written = recordOf(cached);

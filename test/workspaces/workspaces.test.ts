@@ -105,7 +105,7 @@ describe("workspaces outlive their instances", () => {
     await get("fresh");
     handler.counter.reset();
     expect((await get("fresh")).body.workspace).toEqual({ name: body.name, state: "new" });
-    expect(handler.counter.calls).toEqual(["list pods"]);
+    expect(handler.counter.calls).toEqual(["get pods"]);
   });
 
   it("keeps the user's conversations through the reaper: the next instance finds them", async () => {
