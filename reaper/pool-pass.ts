@@ -1,5 +1,5 @@
 import pLimit from "p-limit";
-import { type MemberSettings, startMember } from "../shared/actions/start-member.js";
+import { type MemberSettings, startMember } from "../shared/actions/pool-members.js";
 import type { TokenKeyring } from "../shared/actions/token-keyring.js";
 import { LABEL_CLIENT, LABEL_INSTANCE } from "../shared/instance/clientpod.js";
 import { answersHealth, healthUrlOf, servingAnnotations } from "../shared/instance/serving.js";

@@ -49,6 +49,18 @@ export class ConfigMaps {
     return made === undefined ? { created: false } : { created: true, object: made };
   }
 
+  /** Merge-patches it; undefined when it is gone. */
+  async patch(name: string, patch: object): Promise<V1ConfigMap | undefined> {
+    return this.api
+      .call("patch", "configmaps", () =>
+        this.api.core.patchNamespacedConfigMap(
+          { name, namespace: this.api.namespace, body: patch },
+          mergePatch,
+        ),
+      )
+      .catch(absentOn404);
+  }
+
   /**
    * Sets `data` keys only if the ConfigMap is unchanged since it was read at
    * `resourceVersion`: "conflict" when someone wrote in between, "absent" when it is gone.

@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import type { V1Pod } from "@kubernetes/client-node";
 import {
   type ClientPod,
   LABEL_CLIENT,
@@ -9,8 +8,6 @@ import {
   MANAGED_SELECTOR,
 } from "../instance/clientpod.js";
 import { POOL_NAME_PREFIX } from "../instance/parts.js";
-import { hasPodEnded, isPodReady, ownerUidOf } from "../instance/pod-status.js";
-import { isServing } from "../instance/serving.js";
 
 // The warm pool: started instances without a client (ClientPod, token Secret, workspace claim
 // and a Pod whose gptme-server answers), kept so that a new instance is handed out at once.
@@ -44,26 +41,6 @@ export const newMemberName = (): string => POOL_NAME_PREFIX + randomBytes(8).toS
 
 export const isPoolMember = (object: { metadata?: { labels?: Record<string, string> } }) =>
   object.metadata?.labels?.[LABEL_POOL] === POOL_MEMBER;
-
-/**
- * The members a claim may take, best first: unclaimed, owned by their member ClientPod, not
- * ending; those already seen serving first (ready at once), then those the kubelet calls
- * Ready (its server answered the kubelet: one ask confirms it), then the rest (still
- * starting), in random order within each group so that replicas claiming at the same
- * moment rarely pick the same one.
- */
-export function claimable(pods: readonly V1Pod[], random: () => number = Math.random): V1Pod[] {
-  const usable = pods.filter(
-    (pod) =>
-      isPoolMember(pod) &&
-      ownerUidOf(pod) !== undefined &&
-      !pod.metadata?.deletionTimestamp &&
-      !hasPodEnded(pod),
-  );
-  const rank = (pod: V1Pod) => (isServing(pod) ? 0 : isPodReady(pod) ? 1 : 2);
-  const keyed = usable.map((pod) => ({ pod, key: rank(pod) + random() }));
-  return keyed.sort((a, b) => a.key - b.key).map((k) => k.pod);
-}
 
 /** JSON Patch paths escape "/" in a key as "~1" (and "~" as "~0"). */
 const pointer = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1");

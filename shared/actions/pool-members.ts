@@ -11,6 +11,12 @@ import {
   POOL_CLIENT_ID,
   POOL_INSTANCE_ID,
 } from "../pool/member.js";
+import {
+  type IndexEntry,
+  indexPatch,
+  POOL_INDEX_NAME,
+  poolIndexManifest,
+} from "../pool/member-index.js";
 import { instanceTokenOf, type TokenKey } from "../tokens/instance-token.js";
 import { tokenEnv, tokenSecret, tokenSecretNameOf } from "../tokens/secret.js";
 
@@ -25,8 +31,9 @@ export interface MemberSettings {
  * Starts one pool member: its ClientPod, then the token Secret, the workspace claim and the
  * Pod that reads and mounts them, all labelled as a member. The Secret is then handed to the
  * Pod as its owner, so that it stays with the Pod when a claim adopts the Pod and the member
- * ClientPod goes. Returns the member's Pod; undefined when the API server refused it (a quota:
- * the fleet is full, members included).
+ * ClientPod goes. Last, it is listed in the pool's index, where claims find it. Returns the
+ * member's Pod; undefined when the API server refused it (a quota: the fleet is full,
+ * members included).
  */
 export async function startMember(
   kube: Kube,
@@ -94,5 +101,22 @@ export async function startMember(
       ownerReferences: [{ apiVersion: "v1", kind: "Pod", name, uid: podUid }],
     },
   });
+  await indexMember(kube, name, { uid, tokenKeyId: key.id, serving: false });
   return started.object;
+}
+
+/** Lists a member in the pool's index (or updates its entry: it now serves, say). */
+export async function indexMember(kube: Kube, name: string, entry: IndexEntry): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (await kube.configMaps.patch(POOL_INDEX_NAME, indexPatch(name, entry))) return;
+    // No index yet: the first member makes it (409: another just did; patch theirs).
+    const index = poolIndexManifest();
+    index.data = { [name]: JSON.stringify(entry) };
+    if ((await kube.configMaps.create(index)).created) return;
+  }
+}
+
+/** Takes a member out of the pool's index (claimed, or found gone). */
+export async function unindexMember(kube: Kube, name: string): Promise<void> {
+  await kube.configMaps.patch(POOL_INDEX_NAME, indexPatch(name, null));
 }
