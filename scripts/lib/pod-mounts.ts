@@ -38,10 +38,24 @@ export async function localEnvOf(
   return env;
 }
 
-/** The directory behind a bound claim: its PersistentVolume's hostPath (or local) path. */
-export async function claimDir(core: CoreV1Api, namespace: string, name: string): Promise<string> {
-  const claim = await core.readNamespacedPersistentVolumeClaim({ name, namespace });
-  const volumeName = claim.spec?.volumeName;
+/**
+ * The directory behind a claim: its PersistentVolume's hostPath (or local) path, once the
+ * volume controller has bound it (moments after the claim is made, as a kubelet waits).
+ */
+export async function claimDir(
+  core: CoreV1Api,
+  namespace: string,
+  name: string,
+  timeoutMs = 15_000,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let volumeName: string | undefined;
+  for (;;) {
+    const claim = await core.readNamespacedPersistentVolumeClaim({ name, namespace });
+    volumeName = claim.spec?.volumeName;
+    if (volumeName || Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   if (!volumeName) throw new Error(`claim ${namespace}/${name} is not bound to a volume`);
   const volume = await core.readPersistentVolume({ name: volumeName });
   const path = volume.spec?.hostPath?.path ?? volume.spec?.local?.path;
