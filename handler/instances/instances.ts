@@ -21,11 +21,11 @@ import {
 import { activityStatus, isActivityDue, isPhaseStale } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import type { WarmPool } from "../pool/warm-pool.js";
 import { endpointOf, type InstanceBody, instanceBody } from "./body.js";
 import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
 import { InstanceHints } from "./hints.js";
 import { isRepairTouchDue, warmStepOf } from "./next-step.js";
+import type { PoolClaims } from "./pool-claims.js";
 import { restorePod } from "./restore.js";
 import type { ServingProbes } from "./serving.js";
 import { endWorkspace, type WorkspaceEnd } from "./workspace.js";
@@ -45,7 +45,7 @@ export interface InstanceDeps {
   /** Asks starting gptme-servers whether they answer (shared with the gateway). */
   serving: ServingProbes;
   /** Hands out started instances for new ones; undefined with POOL_SIZE=0. */
-  pool?: WarmPool;
+  pool?: PoolClaims;
   /** Told of the Pod name of every instance deleted here (the gateway forgets it at once). */
   onRemoved?: (name: string) => void;
   /** Aborted when the process shuts down: readiness waits end early so draining is quick. */

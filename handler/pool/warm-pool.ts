@@ -33,6 +33,7 @@ import { claimOrder, entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { FleetError } from "../errors/fleet-error.js";
 import { enforceLimits } from "../instances/limits.js";
+import type { Claim, PoolClaims } from "../instances/pool-claims.js";
 import { createRefused } from "../instances/refusals.js";
 import type { ServingProbes } from "../instances/serving.js";
 
@@ -52,14 +53,6 @@ export interface PoolDeps {
   events: PoolEvents;
   log: Logger;
 }
-
-/**
- * A new instance made from a pool member (its ClientPod and the adopted Pod), or one to
- * start cold, over the client's kept workspace claim when it has one.
- */
-export type Claim =
-  | { claimed: true; clientPod: ClientPod; pod: V1Pod }
-  | { claimed: false; keptWorkspace?: string };
 
 /** Replacements one replica starts at once, and how many may wait (the reaper tops up the rest). */
 const REFILL_CONCURRENCY = 2;
@@ -81,7 +74,7 @@ export const REFILL_AFTER_CLAIM_MS = 3_000;
  * instance's ClientPod, then the adoption of the member's Pod), and starts a replacement in
  * the background. The reaper keeps the pool at POOL_SIZE whatever happens here.
  */
-export class WarmPool {
+export class WarmPool implements PoolClaims {
   /** Replacements in flight on this replica: background work never crowds out requests. */
   private readonly refills = pLimit(REFILL_CONCURRENCY);
   /** Replacements waiting to start (cleared on close). */
