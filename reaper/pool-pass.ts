@@ -131,7 +131,7 @@ async function remove(kube: Kube, removal: PoolRemoval): Promise<boolean> {
     const labels = removal.adoptedBy?.metadata?.labels ?? {};
     const owner = removal.adoptedBy?.metadata?.ownerReferences?.find((r) => r.controller);
     if (labels[LABEL_CLIENT] && labels[LABEL_INSTANCE] && owner) {
-      await kube.claims.patch(removal.name, {
+      await kube.workspaces.patch(removal.name, {
         metadata: {
           labels: {
             [LABEL_CLIENT]: labels[LABEL_CLIENT],
@@ -146,6 +146,6 @@ async function remove(kube: Kube, removal: PoolRemoval): Promise<boolean> {
   }
   // Its Pod and Secret follow it (garbage collection); its workspace was never anyone's.
   const deleted = (await kube.clientPods.delete(removal.name, { uid: removal.uid })) === "deleted";
-  if (deleted) await kube.claims.delete(removal.name);
+  if (deleted) await kube.workspaces.delete(removal.name);
   return deleted;
 }

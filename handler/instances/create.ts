@@ -1,7 +1,7 @@
 import type { V1PodTemplate } from "@kubernetes/client-node";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { type ClientPod, clientPodManifest } from "../../shared/instance/clientpod.js";
-import { ANNOTATION_WORKSPACE_CLAIM } from "../../shared/instance/parts.js";
+import { ANNOTATION_WORKSPACE_NAME } from "../../shared/instance/parts.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { FleetError } from "../errors/fleet-error.js";
@@ -48,7 +48,7 @@ export async function findOrCreateClientPod(
   if (keptWorkspace && keptWorkspace !== name) {
     manifest.metadata.annotations = {
       ...manifest.metadata.annotations,
-      [ANNOTATION_WORKSPACE_CLAIM]: keptWorkspace,
+      [ANNOTATION_WORKSPACE_NAME]: keptWorkspace,
     };
   }
   // Loops only when the ClientPod is deleted between our create and our read.

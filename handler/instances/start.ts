@@ -86,7 +86,7 @@ export async function startPod(
     annotations: { ...mirrorAnnotations(withStatus), [ANNOTATION_REVISION]: revision },
     resources: config,
     env: token ? [tokenEnv(clientPod)] : [],
-    workspaceClaim: workspace ? workspace.name : undefined,
+    workspacePvc: workspace ? workspace.name : undefined,
   });
   // An instance made from a pool member keeps the member's Pod name (its gateway path).
   const pod = { ...built, metadata: { ...built.metadata, name: podNameOf(clientPod) } };

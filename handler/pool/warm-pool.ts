@@ -185,7 +185,7 @@ export class WarmPool implements PoolClaims {
         unindexMember(kube, memberName),
       ]);
       if (config.workspaces) {
-        const workspace = await kube.claims.patch(memberName, {
+        const workspace = await kube.workspaces.patch(memberName, {
           metadata: {
             labels: {
               [LABEL_CLIENT]: instance.spec.clientId,
@@ -275,7 +275,7 @@ export class WarmPool implements PoolClaims {
  */
 async function keptWorkspaceOf(kube: Kube, name: string): Promise<string | undefined> {
   const [own, alias] = await Promise.all([
-    kube.claims.get(name, { fromCache: true }),
+    kube.workspaces.get(name, { fromCache: true }),
     kube.configMaps.get(name, { fromCache: true }),
   ]);
   if (own && !own.metadata?.deletionTimestamp) return name;

@@ -20,9 +20,9 @@ export async function localEnvOf(
   const dirs: [mountPath: string, dir: string][] = [];
   for (const mount of container.volumeMounts ?? []) {
     const volume = pod.spec?.volumes?.find((v) => v.name === mount.name);
-    const claimName = volume?.persistentVolumeClaim?.claimName;
+    const workspaceName = volume?.persistentVolumeClaim?.claimName;
     let dir: string | undefined;
-    if (claimName) dir = await claimDir(core, namespace, claimName);
+    if (workspaceName) dir = await workspaceDir(core, namespace, workspaceName);
     else if (volume?.emptyDir) dir = mkdtempSync(join(tmpdir(), "pod-emptydir-"));
     if (dir) dirs.push([mount.mountPath, mount.subPath ? join(dir, mount.subPath) : dir]);
   }
@@ -42,7 +42,7 @@ export async function localEnvOf(
  * The directory behind a claim: its PersistentVolume's hostPath (or local) path, once the
  * volume controller has bound it (moments after the claim is made, as a kubelet waits).
  */
-export async function claimDir(
+export async function workspaceDir(
   core: CoreV1Api,
   namespace: string,
   name: string,

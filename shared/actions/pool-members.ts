@@ -2,7 +2,7 @@ import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import { ANNOTATION_TOKEN_KEY, type ClientPod, clientPodManifest } from "../instance/clientpod.js";
 import { buildPod, type ResourceDefaults } from "../instance/pod-spec.js";
 import { ANNOTATION_REVISION, revisionOf } from "../instance/revision.js";
-import { type WorkspaceSettings, workspaceClaim } from "../instance/workspace.js";
+import { type WorkspaceSettings, workspacePvc } from "../instance/workspace.js";
 import type { Kube } from "../kube/client.js";
 import {
   ANNOTATION_POOL_TEMPLATE,
@@ -59,13 +59,13 @@ export async function startMember(
   secret.metadata = { ...secret.metadata, labels: memberLabels() };
   await kube.secrets.create(secret);
   if (settings.workspaces) {
-    const claim = workspaceClaim(
+    const claim = workspacePvc(
       { name, uid, clientId: POOL_CLIENT_ID, instanceId: POOL_INSTANCE_ID },
       settings.workspaces,
       now,
     );
     claim.metadata = { ...claim.metadata, labels: memberLabels() };
-    if (!(await kube.claims.create(claim).catch(() => ({ created: false }))).created) {
+    if (!(await kube.workspaces.create(claim).catch(() => ({ created: false }))).created) {
       await kube.clientPods.delete(name, { uid });
       return undefined;
     }
@@ -86,7 +86,7 @@ export async function startMember(
     },
     resources: settings.resources,
     env: [tokenEnv(member)],
-    workspaceClaim: settings.workspaces ? name : undefined,
+    workspacePvc: settings.workspaces ? name : undefined,
   });
   pod.metadata = { ...pod.metadata, labels: { ...pod.metadata?.labels, ...memberLabels() } };
   for (const label of ["gptme.ai/client", "gptme.ai/instance"]) delete pod.metadata.labels?.[label];

@@ -10,8 +10,11 @@ import { DEFAULT_WORKSPACE_MOUNT, WORKSPACE_VOLUME } from "./workspace.js";
  * data and configuration directories pointed there, so its conversations land on the claim
  * either way.
  */
-export function withWorkspace(spec: V1PodSpec, claimName: string, serving: number): V1PodSpec {
-  const volume: V1Volume = { name: WORKSPACE_VOLUME, persistentVolumeClaim: { claimName } };
+export function withWorkspace(spec: V1PodSpec, workspaceName: string, serving: number): V1PodSpec {
+  const volume: V1Volume = {
+    name: WORKSPACE_VOLUME,
+    persistentVolumeClaim: { claimName: workspaceName },
+  };
   const volumes = spec.volumes ?? [];
   if (volumes.some((v) => v.name === WORKSPACE_VOLUME)) {
     return { ...spec, volumes: volumes.map((v) => (v.name === WORKSPACE_VOLUME ? volume : v)) };

@@ -3,7 +3,7 @@ import type { Workspace } from "./clientpod.js";
 import { ANNOTATION_TOKEN_KEY, type ClientPod } from "./clientpod.js";
 import {
   ANNOTATION_TOKEN_SUBJECT,
-  ANNOTATION_WORKSPACE_CLAIM,
+  ANNOTATION_WORKSPACE_NAME,
   podNameOf,
   tokenSubjectOf,
 } from "./parts.js";
@@ -84,7 +84,7 @@ export function mirrorAnnotations(cp: ClientPod): Record<string, string> {
   }
   if (record.workspace) annotations[ANNOTATION_WORKSPACE] = record.workspace.state;
   if (record.workspace && record.workspace.name !== record.podName) {
-    annotations[ANNOTATION_WORKSPACE_CLAIM] = record.workspace.name;
+    annotations[ANNOTATION_WORKSPACE_NAME] = record.workspace.name;
   }
   if (record.phase) annotations[ANNOTATION_PHASE] = record.phase;
   return annotations;
@@ -126,7 +126,7 @@ export function recordFromPod(pod: V1Pod): InstanceRecord | undefined {
     idleTimeoutSeconds: secondsOf(annotations[ANNOTATION_IDLE_TIMEOUT]),
     maxLifetimeSeconds: secondsOf(annotations[ANNOTATION_MAX_LIFETIME]),
     workspace: workspaceOf(
-      annotations[ANNOTATION_WORKSPACE_CLAIM] ?? podName,
+      annotations[ANNOTATION_WORKSPACE_NAME] ?? podName,
       annotations[ANNOTATION_WORKSPACE],
     ),
     phase: annotations[ANNOTATION_PHASE],
