@@ -1,10 +1,10 @@
 import { H3, type H3Event, type HTTPError } from "h3";
+import type { TokenKeyring } from "../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../shared/config/load.js";
-import { type Kube, KubeUnavailableError } from "../shared/kube/client.js";
+import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
-import type { TokenKeyring } from "../shared/tokens/keyring.js";
 import { corsHeaders, isPreflight, preflightHeaders } from "./cors.js";
-import { apiError, errorBody } from "./errors.js";
+import { answerError } from "./errors/answer.js";
 import type { ClientIdentities } from "./identity/clients.js";
 import type { Instances } from "./instances/instances.js";
 import type { Metrics } from "./metrics.js";
@@ -91,37 +91,16 @@ const CORS_RESPONSE_HEADERS = [
 ];
 
 function toErrorResponse(error: HTTPError, event: H3Event, log: Logger): Response {
-  const cause = error.cause;
-  let answer = error;
-  if (cause instanceof KubeUnavailableError) {
-    answer = apiError(
-      503,
-      "kubernetes_unavailable",
-      "The Kubernetes API server is unavailable; try again shortly.",
-      {
-        "retry-after": "5",
-      },
-    );
-  } else if (error.unhandled) {
-    // Log the cause's message only: an error object can carry request data (URLs, headers).
-    log.error(
-      {
-        err: { name: (cause as Error)?.name, message: (cause as Error)?.message },
-        route: routeOf(event),
-      },
-      "request failed",
-    );
-  }
-  const body = errorBody(answer);
-  const headers = new Headers(answer.headers);
+  const { status, headers, body } = answerError(error, log, routeOf(event));
+  const answer = new Headers(headers);
   // An error answer replaces the response being built: keep its CORS headers, so a browser
   // can read the error.
   for (const name of CORS_RESPONSE_HEADERS) {
     const value = event.res.headers.get(name);
-    if (value) headers.set(name, value);
+    if (value) answer.set(name, value);
   }
-  headers.set("content-type", "application/json");
-  return new Response(JSON.stringify(body), { status: body.statusCode, headers });
+  answer.set("content-type", "application/json");
+  return new Response(JSON.stringify(body), { status, headers: answer });
 }
 
 function record(response: Response, event: H3Event, log: Logger, metrics: Metrics): void {

@@ -3,11 +3,11 @@
 // garbage (one API call per delete) and small young/old generations collect it sooner
 // (measured in docs/BENCHMARKS.md). Run it as an executable to get them.
 import { renderUsage } from "citty";
+import { TokenKeyring } from "../shared/actions/token-keyring.js";
 import { ConfigError, defaultSources, loadMemberConfig } from "../shared/config/load.js";
 import { Kube } from "../shared/kube/client.js";
 import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
 import { createLogger, type Logger, LogOutput } from "../shared/log.js";
-import { TokenKeyring } from "../shared/tokens/keyring.js";
 import { fleetVersion } from "../shared/version.js";
 import { tendPool } from "./pool-pass.js";
 import { reap } from "./reap.js";

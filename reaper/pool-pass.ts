@@ -1,12 +1,12 @@
 import pLimit from "p-limit";
+import { type MemberSettings, startMember } from "../shared/actions/pool-members.js";
+import type { TokenKeyring } from "../shared/actions/token-keyring.js";
 import { LABEL_CLIENT, LABEL_INSTANCE } from "../shared/instance/clientpod.js";
 import { answersHealth, healthUrlOf, servingAnnotations } from "../shared/instance/serving.js";
 import { ANNOTATION_CREATED_FOR } from "../shared/instance/workspace.js";
 import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { LABEL_POOL, POOL_SELECTOR } from "../shared/pool/member.js";
-import { type MemberSettings, startMember } from "../shared/pool/start-member.js";
-import type { TokenKeyring } from "../shared/tokens/keyring.js";
 import { type PoolRemoval, planPool } from "./pool-plan.js";
 import { readAll } from "./read.js";
 
@@ -131,7 +131,7 @@ async function remove(kube: Kube, removal: PoolRemoval): Promise<boolean> {
     const labels = removal.adoptedBy?.metadata?.labels ?? {};
     const owner = removal.adoptedBy?.metadata?.ownerReferences?.find((r) => r.controller);
     if (labels[LABEL_CLIENT] && labels[LABEL_INSTANCE] && owner) {
-      await kube.claims.patch(removal.name, {
+      await kube.workspaces.patch(removal.name, {
         metadata: {
           labels: {
             [LABEL_CLIENT]: labels[LABEL_CLIENT],
@@ -146,6 +146,6 @@ async function remove(kube: Kube, removal: PoolRemoval): Promise<boolean> {
   }
   // Its Pod and Secret follow it (garbage collection); its workspace was never anyone's.
   const deleted = (await kube.clientPods.delete(removal.name, { uid: removal.uid })) === "deleted";
-  if (deleted) await kube.claims.delete(removal.name);
+  if (deleted) await kube.workspaces.delete(removal.name);
   return deleted;
 }

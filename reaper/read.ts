@@ -47,8 +47,8 @@ function slimPod(pod: V1Pod): V1Pod {
 }
 
 /** Every fleet workspace claim, page by page, cut down like the Pods. */
-export function listClaims(kube: Kube): Promise<V1PersistentVolumeClaim[]> {
-  return readAll((options) => kube.claims.list(options), { slim: slimClaim });
+export function listWorkspaces(kube: Kube): Promise<V1PersistentVolumeClaim[]> {
+  return readAll((options) => kube.workspaces.list(options), { slim: slimWorkspace });
 }
 
 /**
@@ -70,7 +70,7 @@ export async function readAll<T>(
   return items;
 }
 
-function slimClaim(claim: V1PersistentVolumeClaim): V1PersistentVolumeClaim {
+function slimWorkspace(claim: V1PersistentVolumeClaim): V1PersistentVolumeClaim {
   const client = claim.metadata?.labels?.[LABEL_CLIENT];
   const lastUsed = claim.metadata?.annotations?.[ANNOTATION_LAST_USED];
   return {

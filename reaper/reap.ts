@@ -2,7 +2,7 @@ import type { V1PodTemplate } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import { MANAGED_SELECTOR } from "../shared/instance/clientpod.js";
 import { revisionOf } from "../shared/instance/revision.js";
-import { mountedClaimsOf } from "../shared/instance/workspace.js";
+import { mountedWorkspacesOf } from "../shared/instance/workspace.js";
 import type { Kube } from "../shared/kube/client.js";
 import type { ReapReason } from "../shared/reaper-stats.js";
 import { execute, keepBusy, leaveBusy, type Outcome, planned, signalFields } from "./act.js";
@@ -17,7 +17,7 @@ import {
   type ReapAction,
 } from "./plan.js";
 import { type ProbeTarget, probeInstance } from "./probe.js";
-import { listClaims, listPods, PAGE_SIZE } from "./read.js";
+import { listPods, listWorkspaces, PAGE_SIZE } from "./read.js";
 import { retryTransient } from "./retry.js";
 import { type Verdict, verdictOf } from "./verdict.js";
 
@@ -105,10 +105,10 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   // last use; judged against the Pods read at the start (a Pod deleted since still counts
   // as mounting: the claim waits for the next pass). A claim made or used after this read
   // fails the delete's precondition.
-  const claims = await listClaims(kube);
+  const claims = await listWorkspaces(kube);
   const retired = planWorkspaces(
     claims,
-    mountedClaimsOf(pods),
+    mountedWorkspacesOf(pods),
     instances,
     options.now(),
     options.workspaceRetentionMs,

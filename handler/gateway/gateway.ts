@@ -1,16 +1,18 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { V1Pod } from "@kubernetes/client-node";
+import { instanceByPodName } from "../../shared/actions/instances.js";
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
-import { instanceByPodName } from "../../shared/instance/ops.js";
 import { type InstanceRecord, recordOf } from "../../shared/instance/record.js";
-import { type Connection, connectionOf, statusOf, tokenOf } from "../../shared/instance/status.js";
-import { type Kube, KubeUnavailableError } from "../../shared/kube/client.js";
+import { type Connection, connectionOf, statusOf } from "../../shared/instance/status.js";
+import type { Kube } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
+import { tokenOf } from "../../shared/tokens/instance-token.js";
 import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
-import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
+import { answerError } from "../errors/answer.js";
+import type { Instances } from "../instances/instances.js";
 import type { ServingProbes } from "../instances/serving.js";
 import type { Metrics } from "../metrics.js";
 import { recordRequest } from "../request-log.js";
@@ -23,14 +25,7 @@ import {
 } from "./credentials.js";
 import { holdUntilServing } from "./hold.js";
 import { InstanceProxy, type ProxyCall, tooLarge } from "./proxy.js";
-import {
-  failureRefusal,
-  invalidToken,
-  Refusal,
-  rejectUpgrade,
-  sendRefusal,
-  withHeaders,
-} from "./refusal.js";
+import { invalidToken, Refusal, rejectUpgrade, sendAnswer, sendRefusal } from "./refusal.js";
 import { GATEWAY_ROUTE, type GatewayRequest, parseGatewayUrl } from "./request.js";
 import type { Target, Targets } from "./targets.js";
 
@@ -116,15 +111,15 @@ export class Gateway {
       credential = kind;
       const length = Number(req.headers["content-length"] ?? 0);
       if (length > this.deps.config.gateway.proxyMaxBodyBytes) {
-        throw failureRefusal(tooLarge(this.deps.config.gateway.proxyMaxBodyBytes), cors);
+        throw tooLarge(this.deps.config.gateway.proxyMaxBodyBytes);
       }
       this.track(res, target);
       await this.proxy.web(req, res, call, (failure) => {
         if (failure.code === "instance_unreachable" && parsed) this.targets.forget(parsed.name);
-        sendRefusal(res, failureRefusal(failure, cors));
+        sendRefusal(res, failure, cors);
       });
     } catch (error) {
-      sendRefusal(res, this.refusalOf(error, cors));
+      sendAnswer(res, answerError(error, this.deps.log, GATEWAY_ROUTE), cors);
     }
   }
 
@@ -137,7 +132,7 @@ export class Gateway {
       this.track(socket, target);
       await this.proxy.ws(req, socket, head, call);
     } catch (error) {
-      rejectUpgrade(socket, this.refusalOf(error, {}));
+      rejectUpgrade(socket, answerError(error, this.deps.log, GATEWAY_ROUTE));
     }
   }
 
@@ -171,17 +166,17 @@ export class Gateway {
     cors: HeaderMap,
   ): Promise<{ call: ProxyCall; target: Target; kind: Credential }> {
     const presented = parsed && presentedToken(req.method, req.headers, parsed);
-    if (!parsed || !presented) throw withHeaders(invalidToken(), cors);
+    if (!parsed || !presented) throw invalidToken();
     const keys = await this.deps.keyring.keys();
     let decision = await this.decide(parsed, presented, keys, false);
     // A cached lookup may predate the instance's new Pod (recreated, or Ready a moment
     // ago): read once more before turning the request away.
-    if (decision instanceof Refusal && decision.cached) {
+    if (decision instanceof Refusal && decision.details.cached) {
       decision = await this.decide(parsed, presented, keys, true);
     }
     // Its Pod is gone (drained, evicted, replaced by a rollout) or ended: start it again, as
     // GET /instances/:id would, and hold the request until it answers (GATEWAY_HOLD).
-    if (decision instanceof Refusal && decision.missing) {
+    if (decision instanceof Refusal && decision.details.missing) {
       const pod = await this.heal(parsed.name);
       if (pod && statusOf(pod) === "ready") {
         this.targets.remember(parsed.name, pod);
@@ -191,9 +186,9 @@ export class Gateway {
     // Its own Pod is starting: hold the request until gptme-server answers.
     if (
       decision instanceof Refusal &&
-      decision.starting &&
+      decision.details.starting &&
       (await holdUntilServing(
-        decision.starting,
+        decision.details.starting,
         this.deps.serving,
         this.targets,
         this.deps.config.gateway.holdMs,
@@ -201,7 +196,7 @@ export class Gateway {
     ) {
       decision = await this.decide(parsed, presented, keys, false);
     }
-    if (decision instanceof Refusal) throw withHeaders(decision, cors);
+    if (decision instanceof Refusal) throw decision;
     const { target, connection, token, kind } = decision;
     this.deps.metrics.gatewayCredentials.inc({ kind });
     return {
@@ -256,13 +251,13 @@ export class Gateway {
     const status = target && statusOf(target.pod);
     if (!target || !ownPod || status !== "ready") {
       return new Refusal(
-        503,
         "instance_starting",
         "The instance is not ready yet; GET /instances/<id> starts it if needed, then try again.",
-        { "retry-after": String(STARTING_RETRY_AFTER_SECONDS) },
-        cached,
-        ownPod && status === "starting" ? target : undefined,
-        !target || !ownPod || status === "failed" || status === "terminating",
+        {
+          cached,
+          starting: ownPod && status === "starting" ? target : undefined,
+          missing: !target || !ownPod || status === "failed" || status === "terminating",
+        },
       );
     }
     if (!connection) throw new Error("a serving Pod without an address");
@@ -273,20 +268,5 @@ export class Gateway {
   private async clientPodRecord(podName: string): Promise<InstanceRecord | undefined> {
     const clientPod = await instanceByPodName(this.deps.kube, podName);
     return clientPod && recordOf(clientPod);
-  }
-
-  private refusalOf(error: unknown, cors: HeaderMap): Refusal {
-    if (error instanceof Refusal) return error;
-    if (error instanceof KubeUnavailableError) {
-      return new Refusal(
-        503,
-        "kubernetes_unavailable",
-        "The Kubernetes API server is unavailable; try again shortly.",
-        { ...cors, "retry-after": "5" },
-      );
-    }
-    const { name, message } = error as Error;
-    this.deps.log.error({ err: { name, message }, route: GATEWAY_ROUTE }, "request failed");
-    return new Refusal(500, "internal_error", "Internal error; it has been logged.", cors);
   }
 }

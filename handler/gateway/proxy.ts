@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { Transform, type TransformCallback } from "node:stream";
 import { createProxyServer } from "httpxy";
 import type { HeaderMap } from "../cors.js";
-import type { ErrorCode } from "../errors.js";
+import { FleetError } from "../errors/fleet-error.js";
 import { rewriteCookiePath, rewriteLocation } from "./request.js";
 
 /** One exchange to forward to an instance's gptme-server. */
@@ -32,15 +32,12 @@ export interface ProxySettings {
   maxBodyBytes: number;
 }
 
-/** A failure before any response header was sent, answered in the API's JSON shape. */
-export type ProxyFailure = { status: number; code: ErrorCode; message: string };
-
 interface Exchange {
   call: ProxyCall;
   proxyReq?: http.ClientRequest;
   timer?: NodeJS.Timeout;
   failed: boolean;
-  fail: (failure: ProxyFailure) => void;
+  fail: (failure: FleetError) => void;
 }
 
 /** Client credentials that never travel on to an instance. */
@@ -98,7 +95,7 @@ export class InstanceProxy {
     req: http.IncomingMessage,
     res: http.ServerResponse,
     call: ProxyCall,
-    onFailure: (failure: ProxyFailure) => void,
+    onFailure: (failure: FleetError) => void,
   ): Promise<void> {
     const exchange: Exchange = {
       call,
@@ -115,11 +112,12 @@ export class InstanceProxy {
     this.exchanges.set(req, exchange);
     exchange.timer = setTimeout(
       () =>
-        exchange.fail({
-          status: 504,
-          code: "instance_timeout",
-          message: `The instance did not answer within ${this.settings.timeoutMs / 1000}s.`,
-        }),
+        exchange.fail(
+          new FleetError(
+            "instance_timeout",
+            `The instance did not answer within ${this.settings.timeoutMs / 1000}s.`,
+          ),
+        ),
       this.settings.timeoutMs,
     );
     prepareRequest(req, call, false);
@@ -181,20 +179,15 @@ export class InstanceProxy {
   }
 }
 
-export function tooLarge(maxBytes: number): ProxyFailure {
-  return {
-    status: 413,
-    code: "body_too_large",
-    message: `The request body is larger than ${maxBytes} bytes.`,
-  };
+export function tooLarge(maxBytes: number): FleetError {
+  return new FleetError("body_too_large", `The request body is larger than ${maxBytes} bytes.`);
 }
 
-function unreachable(error: Error & { code?: string }): ProxyFailure {
-  return {
-    status: 502,
-    code: "instance_unreachable",
-    message: `The instance cannot be reached (${error.code ?? "connection failed"}); try again shortly.`,
-  };
+function unreachable(error: Error & { code?: string }): FleetError {
+  return new FleetError(
+    "instance_unreachable",
+    `The instance cannot be reached (${error.code ?? "connection failed"}); try again shortly.`,
+  );
 }
 
 /** Rewrites the incoming request into what gptme-server receives. */

@@ -1,83 +1,73 @@
 import type { ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { HeaderMap } from "../cors.js";
-import type { ErrorBody, ErrorCode } from "../errors.js";
-import type { ProxyFailure } from "./proxy.js";
+import { answerOf, type ErrorAnswer } from "../errors/answer.js";
+import { type ErrorCode, FleetError } from "../errors/fleet-error.js";
 import type { Target } from "./targets.js";
 
-/** A refusal, answered in the API's JSON shape before anything reaches a pod. */
-export class Refusal {
+/** What an admission decided beyond its answer: whether to look again, hold or heal. */
+export interface RefusalDetails {
+  /** Decided on a cached lookup of the instance: a fresh read may decide otherwise. */
+  cached?: boolean;
+  /** The instance's own Pod, still starting: the request may be held until it serves. */
+  starting?: Target;
+  /** A valid token, but the instance's Pod is gone, ended or stale: start it again. */
+  missing?: boolean;
+}
+
+/** A refusal at the gateway or a preview host, answered before anything reaches a pod. */
+export class Refusal extends FleetError {
+  override name = "Refusal";
   constructor(
-    readonly status: number,
-    readonly code: ErrorCode,
-    readonly message: string,
-    readonly headers: HeaderMap = {},
-    /** Decided on a cached lookup of the instance. */
-    readonly cached = false,
-    /** The instance's own Pod, still starting: the request may be held until it serves. */
-    readonly starting?: Target,
-    /** A valid token, but the instance's Pod is gone, ended or stale: start it again. */
-    readonly missing = false,
-  ) {}
+    code: ErrorCode,
+    message: string,
+    readonly details: RefusalDetails = {},
+  ) {
+    super(code, message);
+  }
 }
 
 export const invalidToken = (cached = false) =>
   new Refusal(
-    401,
     "invalid_token",
     "A valid instance token is required: Authorization: Bearer <token>, or ?token=<token>.",
-    {},
-    cached,
+    { cached },
   );
 
-export function withHeaders(refusal: Refusal, headers: HeaderMap): Refusal {
-  return new Refusal(refusal.status, refusal.code, refusal.message, {
-    ...refusal.headers,
-    ...headers,
-  });
-}
-
-export function failureRefusal(failure: ProxyFailure, cors: HeaderMap): Refusal {
-  return new Refusal(failure.status, failure.code, failure.message, cors);
-}
-
-function bodyOf(refusal: Refusal): string {
-  const body: ErrorBody = {
-    statusCode: refusal.status,
-    code: refusal.code,
-    message: refusal.message,
-  };
-  return JSON.stringify(body);
-}
-
-export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
+/** Sends an error answer (its CORS headers added), or cuts the exchange if it has begun. */
+export function sendAnswer(res: ServerResponse, answer: ErrorAnswer, cors: HeaderMap = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = bodyOf(refusal);
-  res.writeHead(refusal.status, {
-    ...refusal.headers,
+  const body = JSON.stringify(answer.body);
+  res.writeHead(answer.status, {
+    ...cors,
+    ...answer.headers,
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
   });
   res.end(body);
 }
 
+/** Sends a refusal decided here. */
+export const sendRefusal = (res: ServerResponse, refusal: FleetError, cors: HeaderMap = {}) =>
+  sendAnswer(res, answerOf(refusal), cors);
+
 /** Answers a refused upgrade on the raw socket, then closes it. */
-export function rejectUpgrade(socket: Duplex, refusal: Refusal): void {
+export function rejectUpgrade(socket: Duplex, answer: ErrorAnswer): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const body = bodyOf(refusal);
+  const body = JSON.stringify(answer.body);
   const headers = Object.entries({
-    ...refusal.headers,
+    ...answer.headers,
     "content-type": "application/json",
     "content-length": String(Buffer.byteLength(body)),
     connection: "close",
   })
     .map(([name, value]) => `${name}: ${value}`)
     .join("\r\n");
-  socket.end(`HTTP/1.1 ${refusal.status} ${refusal.code}\r\n${headers}\r\n\r\n${body}`);
+  socket.end(`HTTP/1.1 ${answer.status} ${answer.body.code}\r\n${headers}\r\n\r\n${body}`);
 }

@@ -1,7 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
+import { podNameOf } from "../../shared/instance/parts.js";
 import { type InstanceRecord, recordFromPod } from "../../shared/instance/record.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { podNameOf } from "../../shared/pool/member.js";
 
 /**
  * How long a looked-up instance is reused. A Pod's IP, port and owner (hence its token) are

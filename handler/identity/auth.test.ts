@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type HandlerConfig, loadHandlerConfig, parseApiKeys } from "../../shared/config/load.js";
 import type { Current } from "../../shared/config/reloading-file.js";
-import { errorBody } from "../errors.js";
+import { answerOf, fleetErrorOf } from "../errors/answer.js";
 import { clientOfKey, requireAdmin } from "./auth.js";
 
 /** A credential a test changes, as a reloaded file would. */
@@ -19,7 +19,7 @@ function refusal(call: () => unknown) {
   try {
     call();
   } catch (error) {
-    return errorBody(error as Parameters<typeof errorBody>[0]);
+    return answerOf(fleetErrorOf(error)).body;
   }
   throw new Error("not refused");
 }

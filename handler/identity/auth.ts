@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { API_KEY_PATTERN, clientIdOf, sha256Hex } from "../../shared/instance/names.js";
-import { apiError } from "../errors.js";
+import { FleetError } from "../errors/fleet-error.js";
 import { bearerOf } from "./bearer.js";
 
 /** A client as its credential names it: the one-way client id, and the plan named with it. */
@@ -17,18 +17,17 @@ export interface NamedClient {
  */
 export function clientOfKey(apiKey: string | null | undefined, config: HandlerConfig): NamedClient {
   if (apiKey === undefined || apiKey === null || apiKey === "") {
-    throw apiError(401, "missing_api_key", "Send your API key in the X-API-Key header.");
+    throw new FleetError("missing_api_key", "Send your API key in the X-API-Key header.");
   }
   if (!API_KEY_PATTERN.test(apiKey)) {
-    throw apiError(
-      400,
+    throw new FleetError(
       "invalid_api_key",
       "An API key is 8 to 256 characters of A-Z, a-z, 0-9 and . _ ~ + / = -",
     );
   }
   const allowlist = config.apiKeys?.current();
   if (allowlist && !allowlist.allows(apiKey)) {
-    throw apiError(403, "unknown_api_key", "This API key is not allowed to use the fleet.");
+    throw new FleetError("unknown_api_key", "This API key is not allowed to use the fleet.");
   }
   return { clientId: clientIdOf(apiKey, config.clientIdSecret), plan: allowlist?.planOf(apiKey) };
 }
@@ -40,8 +39,7 @@ export function requireAdmin(
 ): void {
   const adminToken = config.adminToken?.current();
   if (!adminToken) {
-    throw apiError(
-      403,
+    throw new FleetError(
       "admin_disabled",
       "The admin API is disabled: no admin token is configured.",
     );
@@ -51,8 +49,7 @@ export function requireAdmin(
   const given = sha256Hex(presented ?? "");
   const expected = sha256Hex(adminToken);
   if (presented === undefined || !timingSafeEqual(Buffer.from(given), Buffer.from(expected))) {
-    throw apiError(
-      401,
+    throw new FleetError(
       "unauthorized",
       "A valid admin token is required: Authorization: Bearer <token>.",
     );

@@ -2,7 +2,7 @@ import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { type HandlerConfig, loadHandlerConfig } from "../../shared/config/load.js";
 import { createLogger } from "../../shared/log.js";
-import { errorBody } from "../errors.js";
+import { answerOf, fleetErrorOf } from "../errors/answer.js";
 import { ClientIdentities } from "./clients.js";
 import { planClaimOf } from "./jwt.js";
 
@@ -38,7 +38,7 @@ async function refusal(promise: Promise<unknown>) {
   try {
     await promise;
   } catch (error) {
-    return errorBody(error as Parameters<typeof errorBody>[0]);
+    return answerOf(fleetErrorOf(error)).body;
   }
   throw new Error("not refused");
 }

@@ -2,7 +2,7 @@ import type { HandlerConfig, Plan } from "../../shared/config/load.js";
 import { PLAN_NAME } from "../../shared/config/plans.js";
 import { clientIdOf } from "../../shared/instance/names.js";
 import type { Logger } from "../../shared/log.js";
-import { apiError } from "../errors.js";
+import { FleetError } from "../errors/fleet-error.js";
 import { clientOfKey, type NamedClient } from "./auth.js";
 import { bearerOf } from "./bearer.js";
 import { InvalidJwtError, JwksUnavailableError, JwtVerifier } from "./jwt.js";
@@ -68,14 +68,13 @@ export class ClientIdentities {
     const bearer = this.verifier && !apiKey ? bearerOf(authorization ?? undefined) : undefined;
     if (bearer && this.verifier) return this.fromJwt(this.verifier, bearer);
     if (!keys && apiKey) {
-      throw apiError(
-        401,
+      throw new FleetError(
         "invalid_credentials",
         "API keys are not accepted here: send Authorization: Bearer <your sign-in token>.",
       );
     }
     if (!keys) {
-      throw apiError(401, "missing_api_key", "Send Authorization: Bearer <your sign-in token>.");
+      throw new FleetError("missing_api_key", "Send Authorization: Bearer <your sign-in token>.");
     }
     return clientOfKey(apiKey, this.config);
   }
@@ -87,17 +86,14 @@ export class ClientIdentities {
       return { clientId: clientIdOf(`${issuer}\n${subject}`, this.config.clientIdSecret), plan };
     } catch (error) {
       if (error instanceof JwksUnavailableError) {
-        throw apiError(
-          503,
+        throw new FleetError(
           "identity_unavailable",
           "Sign-in tokens cannot be checked yet (the issuer's keys are not available); try again shortly.",
-          { "retry-after": "5" },
         );
       }
       if (error instanceof InvalidJwtError) {
         this.log.info({ reason: error.message }, "refused a sign-in token");
-        throw apiError(
-          401,
+        throw new FleetError(
           "invalid_credentials",
           "The sign-in token is invalid or expired; sign in again.",
         );
@@ -111,7 +107,7 @@ export class ClientIdentities {
 function unknownPlan(name: string) {
   const named = PLAN_NAME.test(name) ? `"${name}" ` : "";
   const message = `Your plan ${named}is not offered by this fleet, so no instance can be made for it.`;
-  return apiError(403, "unknown_plan", message, undefined, {
+  return new FleetError("unknown_plan", message, {
     error: message,
     hint: "Your account names a plan this fleet does not offer: ask the fleet's operator to add it or to move you to another plan.",
   });

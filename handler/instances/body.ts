@@ -8,9 +8,9 @@ import {
   connectionOf,
   type InstanceStatus,
   statusOf,
-  tokenOf,
 } from "../../shared/instance/status.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
+import { tokenOf } from "../../shared/tokens/instance-token.js";
 
 // The instance as the client API answers it: what GET /instances/:id, the admin API and
 // sign-in put in their bodies.

@@ -1,10 +1,10 @@
 import type { V1PodTemplate } from "@kubernetes/client-node";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { type ClientPod, clientPodManifest } from "../../shared/instance/clientpod.js";
+import { ANNOTATION_WORKSPACE_NAME } from "../../shared/instance/parts.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { ANNOTATION_WORKSPACE_CLAIM } from "../../shared/pool/member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import { apiError } from "../errors.js";
+import { FleetError } from "../errors/fleet-error.js";
 import { enforceLimits } from "./limits.js";
 import { createRefused } from "./refusals.js";
 
@@ -48,7 +48,7 @@ export async function findOrCreateClientPod(
   if (keptWorkspace && keptWorkspace !== name) {
     manifest.metadata.annotations = {
       ...manifest.metadata.annotations,
-      [ANNOTATION_WORKSPACE_CLAIM]: keptWorkspace,
+      [ANNOTATION_WORKSPACE_NAME]: keptWorkspace,
     };
   }
   // Loops only when the ClientPod is deleted between our create and our read.
@@ -69,8 +69,7 @@ export async function findOrCreateClientPod(
 export async function templateOf(kube: Kube, name: string): Promise<V1PodTemplate> {
   const template = await kube.podTemplates.get(name);
   if (!template) {
-    throw apiError(
-      500,
+    throw new FleetError(
       "template_not_found",
       `The PodTemplate "${name}" does not exist in the fleet's namespace.`,
     );

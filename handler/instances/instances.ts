@@ -1,39 +1,34 @@
 import type { V1Pod } from "@kubernetes/client-node";
+import { deleteInstance, instanceByPodName } from "../../shared/actions/instances.js";
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import {
   type ClientPod,
   clientSelector,
-  instanceSelector,
+  LABEL_CLIENT,
+  LABEL_INSTANCE,
 } from "../../shared/instance/clientpod.js";
 import { instanceNameOf } from "../../shared/instance/names.js";
-import { deleteInstance, instanceByPodName, partsOf } from "../../shared/instance/ops.js";
+import { partsOf, podNameOf } from "../../shared/instance/parts.js";
 import { ownerNameOf, ownerUidOf } from "../../shared/instance/pod-status.js";
 import {
   type InstanceRecord,
+  isMirrorCurrent,
   mirrorAnnotations,
   recordFromPod,
   recordOf,
 } from "../../shared/instance/record.js";
-import {
-  activityStatus,
-  instancePodOf,
-  isActivityDue,
-  isAnswerableAlone,
-  isPhaseStale,
-} from "../../shared/instance/status.js";
+import { activityStatus, isActivityDue, isPhaseStale } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { podNameOf } from "../../shared/pool/member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
-import type { WarmPool } from "../pool/warm-pool.js";
 import { endpointOf, type InstanceBody, instanceBody } from "./body.js";
 import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
+import { InstanceHints } from "./hints.js";
+import { isRepairTouchDue, warmStepOf } from "./next-step.js";
+import type { PoolClaims } from "./pool-claims.js";
 import { restorePod } from "./restore.js";
 import type { ServingProbes } from "./serving.js";
 import { endWorkspace, type WorkspaceEnd } from "./workspace.js";
-
-/** Seconds a client is asked to wait before polling a starting instance again. */
-export const STARTING_RETRY_AFTER_SECONDS = 2;
 
 export interface InstanceEvents {
   created(): void;
@@ -50,7 +45,7 @@ export interface InstanceDeps {
   /** Asks starting gptme-servers whether they answer (shared with the gateway). */
   serving: ServingProbes;
   /** Hands out started instances for new ones; undefined with POOL_SIZE=0. */
-  pool?: WarmPool;
+  pool?: PoolClaims;
   /** Told of the Pod name of every instance deleted here (the gateway forgets it at once). */
   onRemoved?: (name: string) => void;
   /** Aborted when the process shuts down: readiness waits end early so draining is quick. */
@@ -69,6 +64,10 @@ export interface Removal {
  * instance", so an interrupted call is finished by the next one, on any replica.
  */
 export class Instances {
+  /** What this replica remembers of instances it served (pool members' Pod names, activity). */
+  private readonly hints = new InstanceHints();
+  private readonly knownActivity = (name: string) => this.hints.lastActivityOf(name);
+
   constructor(private readonly deps: InstanceDeps) {}
 
   /**
@@ -77,30 +76,16 @@ export class Instances {
    * throttled activity write.
    */
   async ensure(clientId: string, instanceId: string, waitMs: number): Promise<InstanceBody> {
-    const { kube } = this.deps;
     const name = instanceNameOf(clientId, instanceId);
     const deadline = Date.now() + waitMs;
     const keys = await this.deps.keyring.keys();
-    // From the API server's cache: a running instance is the common case and the cheapest
-    // read; a stale "missing" only sends this request down the repair path, which reads fresh.
-    // By labels, not by name: an instance made from a pool member runs the member's Pod, whose
-    // name was fixed before its client was known.
-    const pods = await kube.pods.list({
-      labelSelector: instanceSelector(clientId, instanceId),
-      fromCache: true,
-    });
-    const pod = instancePodOf(pods.items);
-
-    if (pod && isAnswerableAlone(pod)) {
-      const record = recordFromPod(pod);
-      if (
-        record &&
-        !isActivityDue(record, this.deps.now(), this.deps.config.activityIntervalMs) &&
-        !isPhaseStale(record, pod)
-      ) {
-        return this.body(record, await this.waitReady(pod, deadline), false, keys);
-      }
-      // Activity is due (or the Pod lacks its mirror).
+    const pod = await this.readPod(name, clientId, instanceId);
+    const { now, config } = this.deps;
+    const step = warmStepOf(pod, now(), config.activityIntervalMs, this.knownActivity);
+    if (pod && step.kind === "answer") {
+      return this.body(step.record, await this.waitReady(pod, deadline), false, keys);
+    }
+    if (pod && step.kind === "record-activity") {
       const touched = await this.recordActivity(pod);
       if (touched) {
         const { clientPod, pod: mirrored } = touched;
@@ -117,19 +102,58 @@ export class Instances {
   }
 
   /**
-   * Writes activity for a running instance: on the ClientPod, the truth the reaper reads,
-   * then on the Pod's mirror. Undefined when the ClientPod is gone, or is not the Pod's owner
-   * (the Pod is stale and a request for the instance will repair it).
+   * The instance's Pod, read by name from the API server's cache: a running instance is the
+   * common case and the cheapest read, at the same cost in any fleet (a label query walks
+   * every Pod of the namespace); a stale "missing" only sends the request down the repair
+   * path, which reads fresh. A Pod of that name that is not this instance's (a pool member's
+   * name this replica remembers from an earlier instance) counts as none.
+   */
+  private async readPod(
+    name: string,
+    clientId: string,
+    instanceId: string,
+  ): Promise<V1Pod | undefined> {
+    const pod = await this.deps.kube.pods.get(this.hints.podNameOf(name), { fromCache: true });
+    const labels = pod?.metadata?.labels;
+    const own = labels?.[LABEL_CLIENT] === clientId && labels?.[LABEL_INSTANCE] === instanceId;
+    return own ? pod : undefined;
+  }
+
+  /**
+   * Writes activity for a running instance on its ClientPod, the truth the reaper reads,
+   * unless another replica wrote it within the interval (the ClientPod from the API server's
+   * cache says so): one write per instance per ACTIVITY_INTERVAL however many replicas serve
+   * it. The Pod's mirror is rewritten only when something besides activity changed (every
+   * Pod write wakes its watchers, the kubelet's included). Undefined when the ClientPod is
+   * gone, or is not the Pod's owner (the Pod is stale and a request will repair it). With
+   * `activity` false, records what is known of the Pod (its phase) alone.
    */
   async recordActivity(
     pod: V1Pod,
     { activity = true }: { activity?: boolean } = {},
   ): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined } | undefined> {
+    const { kube, now, config } = this.deps;
     const record = recordFromPod(pod);
     const name = record?.name ?? ownerNameOf(pod) ?? pod.metadata?.name ?? "";
+    // A phase to record is a write whatever other replicas did: no need to look first.
+    if (activity && !(record && isPhaseStale(record, pod))) {
+      const cached = await kube.clientPods.get(name, { fromCache: true });
+      if (!cached || ownerUidOf(pod) !== cached.metadata.uid) return undefined;
+      const written = recordOf(cached);
+      if (
+        !isActivityDue(written, now(), config.activityIntervalMs) &&
+        !isPhaseStale(written, pod)
+      ) {
+        this.hints.noteActivity(name, written.lastActivity ?? written.createdAt);
+        return { clientPod: cached, pod };
+      }
+    }
     const clientPod = await this.touch(name, pod, record, activity);
     if (!clientPod || ownerUidOf(pod) !== clientPod.metadata.uid) return undefined;
-    const mirrored = await this.deps.kube.pods.patch(pod.metadata?.name ?? "", {
+    const written = recordOf(clientPod);
+    this.hints.noteActivity(name, written.lastActivity ?? written.createdAt);
+    if (isMirrorCurrent(pod, clientPod)) return { clientPod, pod };
+    const mirrored = await kube.pods.patch(pod.metadata?.name ?? "", {
       metadata: { annotations: mirrorAnnotations(clientPod) },
     });
     return { clientPod, pod: mirrored };
@@ -162,6 +186,7 @@ export class Instances {
     const parts = clientPod ? partsOf(clientPod) : { pod: name, workspace: name };
     const deleted = (await deleteInstance(kube, name, undefined, parts.pod)) === "deleted";
     this.deps.onRemoved?.(parts.pod);
+    this.hints.forget(name);
     if (deleted) this.deps.events.deleted();
     const workspace = await endWorkspace(
       kube,
@@ -182,11 +207,19 @@ export class Instances {
     pod: V1Pod | undefined,
     deadline: number,
   ): Promise<InstanceBody> {
-    const { config } = this.deps;
+    const { config, kube } = this.deps;
     const { name, keys } = wanted;
-    // No Pod for it: a new instance, unless its ClientPod exists (the claim then finds it).
+    // No Pod where the warm read looked: its ClientPod says whether the instance exists, and
+    // where its Pod is when that has a pool member's name (remembered from now on).
+    let existing: ClientPod | undefined;
+    if (!pod) {
+      existing = await kube.clientPods.get(name, { fromCache: true });
+      const podName = existing && podNameOf(existing);
+      if (podName) this.hints.notePodName(name, podName);
+      if (podName && podName !== name) pod = await kube.pods.get(podName, { fromCache: true });
+    }
     let keptWorkspace: string | undefined;
-    if (!pod && this.deps.pool) {
+    if (!pod && !existing && this.deps.pool) {
       const claim = await this.deps.pool.claim(wanted, keys);
       if (claim.claimed) {
         const { clientPod } = claim;
@@ -201,8 +234,13 @@ export class Instances {
     if (clientPod.metadata.deletionTimestamp)
       return this.body(recordOf(clientPod), pod, false, keys, clientPod);
     if (
-      !created &&
-      isActivityDue(recordOf(clientPod), this.deps.now(), config.activityIntervalMs)
+      isRepairTouchDue(
+        clientPod,
+        created,
+        this.deps.now(),
+        config.activityIntervalMs,
+        this.knownActivity,
+      )
     ) {
       // Only this ClientPod's own Pod says anything about its phase and IP.
       const ownPod = pod && ownerUidOf(pod) === clientPod.metadata.uid ? pod : undefined;
@@ -272,12 +310,15 @@ export class Instances {
     record: InstanceRecord | undefined,
     activity = true,
   ): Promise<ClientPod | undefined> {
-    return this.deps.kube.clientPods.patchStatus(
+    const now = this.deps.now();
+    const touched = await this.deps.kube.clientPods.patchStatus(
       name,
       activity
-        ? activityStatus(record, this.deps.now(), pod, this.deps.config)
+        ? activityStatus(record, now, pod, this.deps.config)
         : { phase: pod?.status?.phase, podIP: pod?.status?.podIP },
     );
+    if (touched && activity) this.hints.noteActivity(name, now);
+    return touched;
   }
 
   /** Ready is when its gptme-server answers: asked directly, not the kubelet's next probe. */

@@ -1,6 +1,7 @@
-import { HTTPError } from "h3";
 import { describe, expect, it } from "vitest";
 import { KubeApiError, KubeUnavailableError } from "../../shared/kube/client.js";
+import { answerOf } from "../errors/answer.js";
+import { FleetError } from "../errors/fleet-error.js";
 import { createRefused, podRefused } from "./refusals.js";
 
 // The API server's own messages (Kubernetes 1.36), as the quota admission plugin writes them.
@@ -31,11 +32,12 @@ const thrownBy = (refused: (error: unknown) => never, error: unknown): unknown =
 describe("refused creates", () => {
   it("answer a ResourceQuota over its cap as 503 fleet_full with Retry-After", () => {
     for (const refused of [createRefused, podRefused]) {
-      const thrown = thrownBy(refused, exceeded) as HTTPError;
-      expect(thrown).toBeInstanceOf(HTTPError);
-      expect(thrown.status).toBe(503);
-      expect(thrown.body).toEqual({ code: "fleet_full" });
-      expect(thrown.headers?.get("retry-after")).toBe("30");
+      const thrown = thrownBy(refused, exceeded) as FleetError;
+      expect(thrown).toBeInstanceOf(FleetError);
+      const answer = answerOf(thrown);
+      expect(answer.status).toBe(503);
+      expect(answer.body.code).toBe("fleet_full");
+      expect(answer.headers["retry-after"]).toBe("30");
     }
   });
 
@@ -46,8 +48,8 @@ describe("refused creates", () => {
   });
 
   it("answer a Pod refused by admission as 500 pod_rejected, and pass anything else on", () => {
-    const thrown = thrownBy(podRefused, podSecurity) as HTTPError;
-    expect([thrown.status, thrown.body]).toEqual([500, { code: "pod_rejected" }]);
+    const { status, body } = answerOf(thrownBy(podRefused, podSecurity) as FleetError);
+    expect([status, body.code]).toEqual([500, "pod_rejected"]);
     expect(thrownBy(createRefused, podSecurity)).toBe(podSecurity);
     const conflict = new KubeApiError(409, "AlreadyExists", "exists");
     expect(thrownBy(podRefused, conflict)).toBe(conflict);

@@ -1,13 +1,8 @@
 import { KubeApiError, KubeUnavailableError } from "../../shared/kube/client.js";
-import { apiError } from "../errors.js";
-
-/** Seconds a client is asked to wait when the fleet is full. */
-export const FLEET_FULL_RETRY_AFTER_SECONDS = 30;
+import { FleetError } from "../errors/fleet-error.js";
 
 export function fleetFull(): Error {
-  return apiError(503, "fleet_full", "The fleet is at capacity; try again later.", {
-    "retry-after": String(FLEET_FULL_RETRY_AFTER_SECONDS),
-  });
+  return new FleetError("fleet_full", "The fleet is at capacity; try again later.");
 }
 
 /**
@@ -35,8 +30,7 @@ export function podRefused(error: unknown): never {
   const quota = quotaRefusal(error);
   if (quota) throw quota;
   if (error instanceof KubeApiError && (error.status === 403 || error.status === 422)) {
-    throw apiError(
-      500,
+    throw new FleetError(
       "pod_rejected",
       `The API server rejected the instance's Pod: ${error.message}`,
     );

@@ -1,13 +1,13 @@
+import { recordWorkspaceUse } from "../../shared/actions/instances.js";
 import type { ClientPod, Workspace } from "../../shared/instance/clientpod.js";
-import { recordWorkspaceUse } from "../../shared/instance/ops.js";
+import { workspaceNameOf } from "../../shared/instance/parts.js";
 import {
   lastUsedPatch,
   type WorkspaceSettings,
-  workspaceClaim,
+  workspacePvc,
   workspaceStateOf,
 } from "../../shared/instance/workspace.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { workspaceNameOf } from "../../shared/pool/member.js";
 import { createRefused } from "./refusals.js";
 
 /** How often a request re-reads a workspace claim that is being deleted. */
@@ -42,12 +42,12 @@ export async function ensureWorkspace(
   };
   // Loops only when the claim goes between our create and our patch, or was going.
   for (let attempt = 0; attempt < 3; attempt++) {
-    const created = await kube.claims
-      .create(workspaceClaim(owner, settings, now()))
+    const created = await kube.workspaces
+      .create(workspacePvc(owner, settings, now()))
       .catch(createRefused);
     if (created.created) return { name, state: "new" };
     // 409: it exists. Record the use; the answer says whose it was.
-    const claim = await kube.claims.patch(name, lastUsedPatch(now()));
+    const claim = await kube.workspaces.patch(name, lastUsedPatch(now()));
     if (claim && !claim.metadata?.deletionTimestamp) {
       return { name, state: workspaceStateOf(claim, uid) };
     }
@@ -71,14 +71,14 @@ export async function endWorkspace(
   { deleted, purge }: { deleted: boolean; purge: boolean },
   now: Date,
 ): Promise<WorkspaceEnd> {
-  if (purge) return (await kube.claims.delete(name)) === "deleted" ? "purged" : null;
+  if (purge) return (await kube.workspaces.delete(name)) === "deleted" ? "purged" : null;
   return deleted && (await recordWorkspaceUse(kube, name, now)) ? "kept" : null;
 }
 
 async function gone(kube: Kube, name: string, deadline: number, signal?: AbortSignal) {
   while (Date.now() < deadline && !signal?.aborted) {
     await new Promise((resolve) => setTimeout(resolve, DELETION_POLL_MS));
-    if (!(await kube.claims.get(name))) return true;
+    if (!(await kube.workspaces.get(name))) return true;
   }
   return false;
 }

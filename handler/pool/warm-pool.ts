@@ -1,35 +1,39 @@
-import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import pLimit from "p-limit";
+import { indexMember, startMember, unindexMember } from "../../shared/actions/pool-members.js";
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import {
   ANNOTATION_TOKEN_KEY,
   type ClientPod,
   clientPodManifest,
-  instanceSelector,
   LABEL_CLIENT,
   LABEL_INSTANCE,
 } from "../../shared/instance/clientpod.js";
-import { ownerUidOf } from "../../shared/instance/pod-status.js";
-import { mirrorAnnotations, recordOf } from "../../shared/instance/record.js";
-import { podRevisionOf } from "../../shared/instance/revision.js";
-import { activityStatus } from "../../shared/instance/status.js";
-import { ANNOTATION_CREATED_FOR, lastUsedOf } from "../../shared/instance/workspace.js";
-import type { Kube } from "../../shared/kube/client.js";
-import type { Logger } from "../../shared/log.js";
 import {
   ANNOTATION_POOL_MEMBER,
   ANNOTATION_TOKEN_SUBJECT,
-  adoptionPatch,
-  claimable,
   LABEL_POD,
-  LABEL_POOL,
-  POOL_SELECTOR,
-} from "../../shared/pool/member.js";
-import { startMember } from "../../shared/pool/start-member.js";
+} from "../../shared/instance/parts.js";
+import { ownerUidOf } from "../../shared/instance/pod-status.js";
+import { mirrorAnnotations, recordOf } from "../../shared/instance/record.js";
+import { podRevisionOf } from "../../shared/instance/revision.js";
+import { isServing } from "../../shared/instance/serving.js";
+import { activityStatus } from "../../shared/instance/status.js";
+import { ANNOTATION_CREATED_FOR } from "../../shared/instance/workspace.js";
+import type { Kube } from "../../shared/kube/client.js";
+import type { Logger } from "../../shared/log.js";
+import {
+  aliasedWorkspaceOf,
+  podAliasManifest,
+  workspaceAliasManifest,
+} from "../../shared/pool/alias.js";
+import { adoptionPatch, LABEL_POOL } from "../../shared/pool/member.js";
+import { claimOrder, entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member-index.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
-import { apiError } from "../errors.js";
+import { FleetError } from "../errors/fleet-error.js";
 import { enforceLimits } from "../instances/limits.js";
+import type { Claim, PoolClaims } from "../instances/pool-claims.js";
 import { createRefused } from "../instances/refusals.js";
 import type { ServingProbes } from "../instances/serving.js";
 
@@ -49,14 +53,6 @@ export interface PoolDeps {
   events: PoolEvents;
   log: Logger;
 }
-
-/**
- * A new instance made from a pool member (its ClientPod and the adopted Pod), or one to
- * start cold, over the client's kept workspace claim when it has one.
- */
-export type Claim =
-  | { claimed: true; clientPod: ClientPod; pod: V1Pod }
-  | { claimed: false; keptWorkspace?: string };
 
 /** Replacements one replica starts at once, and how many may wait (the reaper tops up the rest). */
 const REFILL_CONCURRENCY = 2;
@@ -78,7 +74,7 @@ export const REFILL_AFTER_CLAIM_MS = 3_000;
  * instance's ClientPod, then the adoption of the member's Pod), and starts a replacement in
  * the background. The reaper keeps the pool at POOL_SIZE whatever happens here.
  */
-export class WarmPool {
+export class WarmPool implements PoolClaims {
   /** Replacements in flight on this replica: background work never crowds out requests. */
   private readonly refills = pLimit(REFILL_CONCURRENCY);
   /** Replacements waiting to start (cleared on close). */
@@ -97,21 +93,14 @@ export class WarmPool {
     keys: TokenKeys,
   ): Promise<Claim> {
     const { kube, config } = this.deps;
-    const selector = instanceSelector(wanted.clientId, wanted.instanceId);
-    const [kept, pods] = await Promise.all([
-      // From the watch cache, like the warm read: a workspace is kept long before its client
-      // returns (its labels are a claim's follow-up, moments after that claim's answer).
-      config.workspaces
-        ? kube.claims.list({ labelSelector: selector, fromCache: true })
-        : undefined,
-      kube.pods.list({ labelSelector: POOL_SELECTOR, fromCache: true }),
+    // Both by name from the API server's cache, at the same cost in any fleet.
+    const [kept, index] = await Promise.all([
+      config.workspaces ? keptWorkspaceOf(kube, wanted.name) : undefined,
+      kube.configMaps.get(POOL_INDEX_NAME, { fromCache: true }),
     ]);
-    if (kept && kept.items.length > 0)
-      return { claimed: false, keptWorkspace: keptOf(kept.items, wanted.name) };
+    if (kept) return { claimed: false, keptWorkspace: kept };
     // Only members whose token key this replica knows: the instance's token is theirs.
-    const members = claimable(pods.items).filter((p) =>
-      keys.byId.has(p.metadata?.annotations?.[ANNOTATION_TOKEN_KEY] ?? ""),
-    );
+    const members = claimOrder(entriesOf(index), (id) => keys.byId.has(id));
     this.deps.events.members(members.length);
     if (members.length === 0) {
       this.deps.events.missed();
@@ -120,11 +109,10 @@ export class WarmPool {
     }
 
     let clientPod: ClientPod | undefined;
-    for (const member of members.slice(0, MAX_TRIES)) {
-      const memberName = member.metadata?.name ?? "";
-      const memberUid = ownerUidOf(member) ?? "";
+    for (const { name: memberName, entry } of members.slice(0, MAX_TRIES)) {
+      const memberUid = entry.uid;
       const annotations = {
-        [ANNOTATION_TOKEN_KEY]: member.metadata?.annotations?.[ANNOTATION_TOKEN_KEY] ?? "",
+        [ANNOTATION_TOKEN_KEY]: entry.tokenKeyId,
         [ANNOTATION_POOL_MEMBER]: memberName,
         [ANNOTATION_TOKEN_SUBJECT]: memberUid,
       };
@@ -159,6 +147,8 @@ export class WarmPool {
         this.refillInBackground(REFILL_AFTER_CLAIM_MS);
         return { claimed: true, clientPod: instance, pod: adopted };
       }
+      // Claimed by another request, or gone: its entry is stale.
+      void unindexMember(kube, memberName).catch(() => undefined);
     }
     // Every member tried was taken: start this instance cold, without a member's names.
     this.deps.events.missed();
@@ -169,8 +159,8 @@ export class WarmPool {
   }
 
   /**
-   * What a claim leaves for after its answer: the instance's first status, its workspace
-   * claim labelled as the client's (so a later instance of theirs finds it kept), and the
+   * What a claim leaves for after its answer: the instance's first status, the alias from
+   * the member's name to the instance, its workspace claim labelled as the client's (so a later instance of theirs finds it kept), and the
    * member's own ClientPod deleted (its Pod and Secret belong to the instance now). Each step
    * is repeated by the reaper's pass if this replica does not get to it.
    */
@@ -183,14 +173,19 @@ export class WarmPool {
     const { kube, config } = this.deps;
     const record = recordOf(instance);
     try {
-      await kube.clientPods.patchStatus(instance.metadata.name, {
-        ...activityStatus(record, record.createdAt, pod, config),
-        workspace: record.workspace,
-        // The member's: its Pod runs on unchanged.
-        revision: podRevisionOf(pod),
-      });
+      await Promise.all([
+        kube.clientPods.patchStatus(instance.metadata.name, {
+          ...activityStatus(record, record.createdAt, pod, config),
+          workspace: record.workspace,
+          // The member's: its Pod runs on unchanged.
+          revision: podRevisionOf(pod),
+        }),
+        // The way back from the Pod's name to the instance, once the Pod is gone (alias.ts).
+        kube.configMaps.create(podAliasManifest(memberName, instance)),
+        unindexMember(kube, memberName),
+      ]);
       if (config.workspaces) {
-        await kube.claims.patch(memberName, {
+        const workspace = await kube.workspaces.patch(memberName, {
           metadata: {
             labels: {
               [LABEL_CLIENT]: instance.spec.clientId,
@@ -200,6 +195,10 @@ export class WarmPool {
             annotations: { [ANNOTATION_CREATED_FOR]: instance.metadata.uid },
           },
         });
+        // The way to it from the instance's name, for the client's next instance of this id.
+        const uid = workspace?.metadata?.uid;
+        if (uid)
+          await kube.configMaps.create(workspaceAliasManifest(instance, { name: memberName, uid }));
       }
       await kube.clientPods.delete(memberName, { uid: memberUid });
     } catch (error) {
@@ -241,10 +240,12 @@ export class WarmPool {
     // Every claim and every miss, on every replica, asks for one: once the pool holds
     // POOL_SIZE members another would be surplus (seen on the real node: a burst of misses
     // started a member each, past what the node could run).
-    const current = await kube.pods.list({ labelSelector: POOL_SELECTOR, fromCache: true });
-    if (claimable(current.items).length >= config.poolSize) return;
+    // The index, not a label query: the reaper's pass counts the members themselves and
+    // tops the pool up if stale entries made this count too high.
+    const index = await kube.configMaps.get(POOL_INDEX_NAME, { fromCache: true });
+    if (entriesOf(index).size >= config.poolSize) return;
     const template = await kube.podTemplates.get(config.podTemplate);
-    if (!template) throw apiError(500, "template_not_found", "the PodTemplate is missing");
+    if (!template) throw new FleetError("template_not_found", "the PodTemplate is missing");
     const keys = await keyring.keys();
     const pod = await startMember(
       kube,
@@ -256,15 +257,27 @@ export class WarmPool {
     if (!pod) return;
     this.deps.events.refilled();
     // Record its first answer, so that a claim hands it out ready at once.
-    await serving.waitUntilServing(pod, Date.now() + REFILL_SERVING_WAIT_MS);
+    const served = await serving.waitUntilServing(pod, Date.now() + REFILL_SERVING_WAIT_MS);
+    const uid = ownerUidOf(pod);
+    if (served && isServing(served) && uid) {
+      await indexMember(kube, pod.metadata?.name ?? "", {
+        uid,
+        tokenKeyId: keys.current.id,
+        serving: true,
+      });
+    }
   }
 }
 
-/** The kept workspace claim to mount: the one of the instance's own name, else the latest used. */
-function keptOf(claims: readonly V1PersistentVolumeClaim[], name: string): string | undefined {
-  if (claims.some((c) => c.metadata?.name === name)) return name;
-  const latest = [...claims].sort(
-    (a, b) => (lastUsedOf(b)?.getTime() ?? 0) - (lastUsedOf(a)?.getTime() ?? 0),
-  )[0];
-  return latest?.metadata?.name;
+/**
+ * The kept workspace of an instance about to be made: the one of its own name, else the one
+ * a claimed member left it (its alias); both read by name from the API server's cache.
+ */
+async function keptWorkspaceOf(kube: Kube, name: string): Promise<string | undefined> {
+  const [own, alias] = await Promise.all([
+    kube.workspaces.get(name, { fromCache: true }),
+    kube.configMaps.get(name, { fromCache: true }),
+  ]);
+  if (own && !own.metadata?.deletionTimestamp) return name;
+  return aliasedWorkspaceOf(alias);
 }

@@ -1,16 +1,18 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig, PreviewConfig } from "../../shared/config/load.js";
 import { type InstanceRecord, recordOf } from "../../shared/instance/record.js";
-import { connectionOf, statusOf, tokenOf } from "../../shared/instance/status.js";
+import { connectionOf, statusOf } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
+import { tokenOf } from "../../shared/tokens/instance-token.js";
+import { answerError } from "../errors/answer.js";
 import { GatewayActivity } from "../gateway/activity.js";
 import { holdUntilServing } from "../gateway/hold.js";
 import { InstanceProxy, type ProxyCall, tooLarge } from "../gateway/proxy.js";
-import { failureRefusal, Refusal, rejectUpgrade, sendRefusal } from "../gateway/refusal.js";
+import { Refusal, rejectUpgrade, sendRefusal } from "../gateway/refusal.js";
 import type { Target, Targets } from "../gateway/targets.js";
 import type { Instances } from "../instances/instances.js";
 import type { ServingProbes } from "../instances/serving.js";
@@ -21,7 +23,7 @@ import { rewritePreviewHeaders } from "./headers.js";
 import { isUnderDomain, type PreviewTarget, parsePreviewHost } from "./host.js";
 import { takeCode } from "./link.js";
 import { refuse } from "./page.js";
-import { notFound, PREVIEW_ROUTE, refusalOf, signInRequired, starting } from "./refusals.js";
+import { notFound, PREVIEW_ROUTE, signInRequired, starting } from "./refusals.js";
 import {
   cookiesOf,
   isValidSession,
@@ -115,17 +117,17 @@ export class PreviewGateway {
       record = admitted.record;
       const length = Number(req.headers["content-length"] ?? 0);
       if (length > this.deps.config.gateway.proxyMaxBodyBytes) {
-        throw failureRefusal(tooLarge(this.deps.config.gateway.proxyMaxBodyBytes), {});
+        throw tooLarge(this.deps.config.gateway.proxyMaxBodyBytes);
       }
       this.track(res, admitted.target);
       await this.proxy.web(req, res, admitted.call, (failure) => {
         if (failure.code === "instance_unreachable") {
           this.deps.targets.forget(admitted.target.pod.metadata?.name ?? host.name);
         }
-        sendRefusal(res, failureRefusal(failure, {}));
+        sendRefusal(res, failure);
       });
     } catch (error) {
-      refuse(req, res, this.refusalOf(error));
+      refuse(req, res, answerError(error, this.deps.log, PREVIEW_ROUTE));
     }
   }
 
@@ -139,7 +141,7 @@ export class PreviewGateway {
       this.track(socket, target);
       await this.proxy.ws(req, socket, head, call);
     } catch (error) {
-      rejectUpgrade(socket, this.refusalOf(error));
+      rejectUpgrade(socket, answerError(error, this.deps.log, PREVIEW_ROUTE));
     }
   }
 
@@ -197,15 +199,15 @@ export class PreviewGateway {
     const keys = await this.deps.keyring.keys();
     let decision = await this.decide(req, host, keys, false);
     // A cached lookup may predate the instance's new Pod: read once more before refusing.
-    if (decision instanceof Refusal && decision.cached) {
+    if (decision instanceof Refusal && decision.details.cached) {
       decision = await this.decide(req, host, keys, true);
     }
     // Its own Pod is starting: hold the request until gptme-server answers, as the gateway does.
     const { serving, targets, config } = this.deps;
     if (
       decision instanceof Refusal &&
-      decision.starting &&
-      (await holdUntilServing(decision.starting, serving, targets, config.gateway.holdMs))
+      decision.details.starting &&
+      (await holdUntilServing(decision.details.starting, serving, targets, config.gateway.holdMs))
     ) {
       decision = await this.decide(req, host, keys, false);
     }
@@ -271,9 +273,5 @@ export class PreviewGateway {
   private async clientPodRecord(name: string): Promise<InstanceRecord | undefined> {
     const clientPod = await this.deps.kube.clientPods.get(name);
     return clientPod && recordOf(clientPod);
-  }
-
-  private refusalOf(error: unknown): Refusal {
-    return refusalOf(error, this.deps.log);
   }
 }

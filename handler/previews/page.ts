@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type Refusal, sendRefusal } from "../gateway/refusal.js";
+import type { ErrorAnswer } from "../errors/answer.js";
+import { sendAnswer } from "../gateway/refusal.js";
 
 /** A refusal on a preview host: a 401 to a browser is a page saying where to sign in. */
-export function refuse(req: IncomingMessage, res: ServerResponse, refusal: Refusal): void {
+export function refuse(req: IncomingMessage, res: ServerResponse, answer: ErrorAnswer): void {
   const acceptsHtml = /\btext\/html\b/i.test(req.headers.accept ?? "");
-  if (refusal.status !== 401 || res.headersSent || !acceptsHtml) {
-    sendRefusal(res, refusal);
+  if (answer.status !== 401 || res.headersSent || !acceptsHtml) {
+    sendAnswer(res, answer);
     return;
   }
   const page = signInPage();

@@ -2,7 +2,7 @@ import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import type { H3 } from "h3";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { LABEL_CLIENT, LABEL_INSTANCE } from "../../shared/instance/clientpod.js";
-import { lastUsedOf, mountedClaimsOf } from "../../shared/instance/workspace.js";
+import { lastUsedOf, mountedWorkspacesOf } from "../../shared/instance/workspace.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { requireAdmin } from "../identity/auth.js";
 import { expiredToken, pageOptions, pageQuery, parseQuery, podsOf } from "./admin.js";
@@ -35,12 +35,12 @@ export function adminWorkspaceRoutes(app: H3, config: HandlerConfig, kube: Kube)
     requireAdmin(event.req.headers.get("authorization"), config);
     const query = parseQuery(pageQuery, event);
     // A page of claims, then the Pods of that page's clients: two calls per page.
-    const page = await kube.claims.list(pageOptions(query)).catch(expiredToken);
+    const page = await kube.workspaces.list(pageOptions(query)).catch(expiredToken);
     const pods = await podsOf(
       kube,
       page.items.map((claim) => claim.metadata?.labels?.[LABEL_CLIENT]),
     );
-    const mounted = mountedClaimsOf([...pods.values()]);
+    const mounted = mountedWorkspacesOf([...pods.values()]);
     const items = page.items.map((claim) =>
       workspaceItem(claim, mounted.has(claim.metadata?.name ?? ""), config.workspaceRetentionMs),
     );

@@ -4,11 +4,12 @@ import { z } from "zod";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
 import { expiryOf } from "../../shared/instance/expiry.js";
+import { POD_NAME, podNameOf } from "../../shared/instance/parts.js";
 import { ownerNameOf } from "../../shared/instance/pod-status.js";
 import { recordOf } from "../../shared/instance/record.js";
 import { type Kube, KubeApiError, type ListOptions } from "../../shared/kube/client.js";
-import { isPoolMember, POD_NAME, POOL_SELECTOR, podNameOf } from "../../shared/pool/member.js";
-import { apiError } from "../errors.js";
+import { isPoolMember, POOL_SELECTOR } from "../../shared/pool/member.js";
+import { FleetError } from "../errors/fleet-error.js";
 import { requireAdmin } from "../identity/auth.js";
 import { endpointOf, type InstanceBody, instanceBody } from "../instances/body.js";
 import type { Instances } from "../instances/instances.js";
@@ -163,7 +164,7 @@ export function pageOptions(query: z.infer<typeof pageQuery>): ListOptions {
 export function parseQuery<S extends z.ZodType>(schema: S, event: H3Event): z.infer<S> {
   const parsed = schema.safeParse(getQuery(event));
   if (!parsed.success) {
-    throw apiError(400, "invalid_query", parsed.error.issues[0]?.message ?? "invalid query");
+    throw new FleetError("invalid_query", parsed.error.issues[0]?.message ?? "invalid query");
   }
   return parsed.data;
 }
@@ -184,8 +185,7 @@ export async function podsOf(
 /** A continue token the API server refuses (malformed, or expired after a few minutes). */
 export function expiredToken(error: unknown): never {
   if (error instanceof KubeApiError && (error.status === 400 || error.status === 410)) {
-    throw apiError(
-      400,
+    throw new FleetError(
       "invalid_query",
       "The continue token is invalid or has expired; list again without it.",
     );
@@ -203,5 +203,5 @@ function nameOf(event: H3Event): string {
 
 function notFound(name: string) {
   const shown = INSTANCE_NAME.test(name) ? `"${name}"` : "of that name";
-  return apiError(404, "not_found", `There is no instance ${shown}.`);
+  return new FleetError("not_found", `There is no instance ${shown}.`);
 }

@@ -1,6 +1,6 @@
 import { getQuery, getRouterParam, type H3Event } from "h3";
 import { INSTANCE_ID_PATTERN } from "../../shared/instance/names.js";
-import { apiError } from "../errors.js";
+import { FleetError } from "../errors/fleet-error.js";
 import type { ClientIdentities } from "../identity/clients.js";
 
 // What every client route reads from its request: who is asking, for which instance, and how
@@ -29,8 +29,7 @@ export function pathKey(event: H3Event): string | undefined {
   try {
     return raw === undefined ? undefined : decodeURIComponent(raw);
   } catch {
-    throw apiError(
-      400,
+    throw new FleetError(
       "invalid_api_key",
       "The API key in the path is not valid percent-encoding.",
     );
@@ -40,8 +39,7 @@ export function pathKey(event: H3Event): string | undefined {
 export function instanceIdOf(event: H3Event): string {
   const instanceId = getRouterParam(event, "instanceId") ?? "";
   if (!INSTANCE_ID_PATTERN.test(instanceId)) {
-    throw apiError(
-      400,
+    throw new FleetError(
       "invalid_instance_id",
       "An instance id is 1 to 40 characters of a-z, 0-9 and '-', starting and ending with a letter or digit.",
     );
@@ -54,8 +52,7 @@ export function waitOf(event: H3Event, defaultMs: number): number {
   const wait = getQuery(event).wait;
   if (wait === undefined) return defaultMs;
   if (typeof wait !== "string" || !/^\d+(\.\d+)?$/.test(wait) || Number(wait) > MAX_WAIT_SECONDS) {
-    throw apiError(
-      400,
+    throw new FleetError(
       "invalid_wait",
       `wait is a number of seconds from 0 to ${MAX_WAIT_SECONDS}.`,
     );

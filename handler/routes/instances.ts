@@ -1,10 +1,11 @@
 import type { H3, H3Event } from "h3";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { instanceNameOf } from "../../shared/instance/names.js";
-import { apiError } from "../errors.js";
+import { retryAfterOf } from "../errors/answer.js";
+import { FleetError } from "../errors/fleet-error.js";
 import type { ClientIdentities } from "../identity/clients.js";
 import type { InstanceBody } from "../instances/body.js";
-import { type Instances, STARTING_RETRY_AFTER_SECONDS } from "../instances/instances.js";
+import type { Instances } from "../instances/instances.js";
 import { headerKey, identify, instanceIdOf, pathKey, waitOf } from "./client-request.js";
 import { purgeOf } from "./purge.js";
 
@@ -34,7 +35,7 @@ export function instanceRoutes(
     const name = instanceNameOf(clientId, instanceId);
     event.context.instanceName = name;
     const removed = await instances.remove(name, { purge: purgeOf(event) });
-    if (!removed) throw apiError(404, "not_found", `You have no instance "${instanceId}".`);
+    if (!removed) throw new FleetError("not_found", `You have no instance "${instanceId}".`);
     return { name, deleted: true, workspace: removed.workspace };
   });
 }
@@ -53,7 +54,7 @@ export async function getInstance(
   const body = await instances.ensure(clientId, instanceId, waitMs);
   if (body.status !== "ready") {
     event.res.status = 202;
-    event.res.headers.set("retry-after", String(STARTING_RETRY_AFTER_SECONDS));
+    event.res.headers.set("retry-after", String(retryAfterOf("instance_starting")));
   }
   return body;
 }

@@ -3,7 +3,7 @@ import type { HandlerConfig } from "../../shared/config/load.js";
 import { instanceNameOf } from "../../shared/instance/names.js";
 import { recordOf } from "../../shared/instance/record.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { apiError } from "../errors.js";
+import { FleetError } from "../errors/fleet-error.js";
 import type { ClientIdentities } from "../identity/clients.js";
 import { isPreviewPort, MAX_PREVIEW_PORT, MIN_PREVIEW_PORT } from "../previews/host.js";
 import { signInLink } from "../previews/link.js";
@@ -54,14 +54,14 @@ async function previewLink(
   const port = portOf(event);
   const previews = config.previews;
   if (!previews) {
-    throw apiError(404, "previews_disabled", "Previews are off here (PREVIEW_DOMAIN is not set).");
+    throw new FleetError("previews_disabled", "Previews are off here (PREVIEW_DOMAIN is not set).");
   }
   const name = instanceNameOf(clientId, instanceId);
   event.context.instanceName = name;
   // The instance must exist (a preview never creates one); the code is bound to its uid.
   const clientPod = await kube.clientPods.get(name);
   if (!clientPod || clientPod.metadata.deletionTimestamp) {
-    throw apiError(404, "not_found", `You have no instance "${instanceId}".`);
+    throw new FleetError("not_found", `You have no instance "${instanceId}".`);
   }
   const record = recordOf(clientPod);
   const { code, expiresAt } = await codes.mint(
@@ -81,8 +81,7 @@ function portOf(event: H3Event): number {
   const text = getRouterParam(event, "port") ?? "";
   const port = /^[1-9]\d{0,4}$/.test(text) ? Number(text) : Number.NaN;
   if (!isPreviewPort(port)) {
-    throw apiError(
-      400,
+    throw new FleetError(
       "invalid_port",
       `A preview port is a number from ${MIN_PREVIEW_PORT} to ${MAX_PREVIEW_PORT}.`,
     );

@@ -1,8 +1,8 @@
 import type { H3, H3Event } from "h3";
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import type { Kube } from "../../shared/kube/client.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
-import { apiError } from "../errors.js";
+import { FleetError } from "../errors/fleet-error.js";
 import type { ClientIdentities } from "../identity/clients.js";
 import { type InstanceBody, instanceUidOf } from "../instances/body.js";
 import type { Instances } from "../instances/instances.js";
@@ -66,17 +66,15 @@ async function login(
 }
 
 async function exchange(event: H3Event, deps: SigninDeps): Promise<ExchangeAnswer> {
-  const fail = (error: ReturnType<typeof apiError>) => {
-    deps.metrics.signinFailures.inc({ code: (error.body as { code: string }).code });
+  const fail = (error: FleetError) => {
+    deps.metrics.signinFailures.inc({ code: error.code });
     return error;
   };
   if (deps.config.gateway.publicUrl === undefined) {
     throw fail(
-      apiError(
-        500,
+      new FleetError(
         "public_url_missing",
         "The fleet cannot name the instance's URL: set PUBLIC_URL (the gateway's public base URL).",
-        undefined,
         { error: "The fleet is misconfigured: PUBLIC_URL is not set." },
       ),
     );
@@ -88,7 +86,7 @@ async function exchange(event: H3Event, deps: SigninDeps): Promise<ExchangeAnswe
   const answer = await exchangeCode(code, deps);
   if (!answer) {
     throw fail(
-      apiError(401, "invalid_code", "The sign-in code is unknown, used or expired.", undefined, {
+      new FleetError("invalid_code", "The sign-in code is unknown, used or expired.", {
         error: "Invalid or expired sign-in code",
         hint: HINT,
       }),
@@ -99,15 +97,9 @@ async function exchange(event: H3Event, deps: SigninDeps): Promise<ExchangeAnswe
 
 /** The code of an exchange body: `{"code": "..."}`, else 400 invalid_body. */
 async function codeOf(event: H3Event): Promise<string> {
-  const invalid = apiError(
-    400,
-    "invalid_body",
-    'Send JSON: {"code": "<the sign-in code>"}.',
-    undefined,
-    {
-      error: 'The request must be JSON: {"code": "..."}',
-    },
-  );
+  const invalid = new FleetError("invalid_body", 'Send JSON: {"code": "<the sign-in code>"}.', {
+    error: 'The request must be JSON: {"code": "..."}',
+  });
   const length = Number(event.req.headers.get("content-length") ?? 0);
   if (length > MAX_EXCHANGE_BODY) throw invalid;
   const text = await event.req.text();

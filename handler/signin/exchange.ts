@@ -1,8 +1,8 @@
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { recordOf } from "../../shared/instance/record.js";
-import { tokenOf } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
+import { tokenOf } from "../../shared/tokens/instance-token.js";
 import { endpointOf } from "../instances/body.js";
 import type { SigninCodes } from "./code-store.js";
 import { sseTokenOf } from "./sse-token.js";

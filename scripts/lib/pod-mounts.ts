@@ -22,9 +22,9 @@ export async function localEnvOf(
   const dirs: [mountPath: string, dir: string][] = [];
   for (const mount of container.volumeMounts ?? []) {
     const volume = pod.spec?.volumes?.find((v) => v.name === mount.name);
-    const claimName = volume?.persistentVolumeClaim?.claimName;
+    const workspaceName = volume?.persistentVolumeClaim?.claimName;
     let dir: string | undefined;
-    if (claimName) dir = await claimDir(core, namespace, claimName);
+    if (workspaceName) dir = await workspaceDir(core, namespace, workspaceName);
     else if (volume?.emptyDir) dir = mkdtempSync(join(tmpdir(), "pod-emptydir-"));
     if (dir) dirs.push([mount.mountPath, mount.subPath ? join(dir, mount.subPath) : dir]);
   }
@@ -68,10 +68,24 @@ async function referencedValue(
   return value;
 }
 
-/** The directory behind a bound claim: its PersistentVolume's hostPath (or local) path. */
-export async function claimDir(core: CoreV1Api, namespace: string, name: string): Promise<string> {
-  const claim = await core.readNamespacedPersistentVolumeClaim({ name, namespace });
-  const volumeName = claim.spec?.volumeName;
+/**
+ * The directory behind a claim: its PersistentVolume's hostPath (or local) path, once the
+ * volume controller has bound it (moments after the claim is made, as a kubelet waits).
+ */
+export async function workspaceDir(
+  core: CoreV1Api,
+  namespace: string,
+  name: string,
+  timeoutMs = 15_000,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let volumeName: string | undefined;
+  for (;;) {
+    const claim = await core.readNamespacedPersistentVolumeClaim({ name, namespace });
+    volumeName = claim.spec?.volumeName;
+    if (volumeName || Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
   if (!volumeName) throw new Error(`claim ${namespace}/${name} is not bound to a volume`);
   const volume = await core.readPersistentVolume({ name: volumeName });
   const path = volume.spec?.hostPath?.path ?? volume.spec?.local?.path;

@@ -12,6 +12,8 @@ export const LABEL_CLIENT = "gptme.ai/client";
 export const LABEL_INSTANCE = "gptme.ai/instance";
 /** The plan an instance (or pool member) was made for: ClientPod, Pod and workspace claim. */
 export const LABEL_PLAN = "gptme.ai/plan";
+/** What a fleet object other than an instance's is: a sign-in code, the reaper's stats, a pool alias. */
+export const LABEL_KIND = "gptme.ai/kind";
 /** Which token key an instance's token is derived from (its id, not the key). */
 export const ANNOTATION_TOKEN_KEY = "gptme.ai/token-key";
 

@@ -25,7 +25,7 @@ export interface InstancePod {
   /** Set on the instance's own container, replacing the template's variables of the same names. */
   env?: V1EnvVar[];
   /** The instance's workspace claim; undefined: the template's own `workspace` volume, if any. */
-  workspaceClaim?: string | undefined;
+  workspacePvc?: string | undefined;
 }
 
 /**
@@ -38,8 +38,8 @@ export interface InstancePod {
 export function buildPod(template: V1PodTemplate, owner: ClientPod, instance: InstancePod): V1Pod {
   const source = structuredClone(template.template ?? {});
   const templateSpec = source.spec ?? { containers: [] };
-  const spec = instance.workspaceClaim
-    ? withWorkspace(templateSpec, instance.workspaceClaim, servingIndex(templateSpec.containers))
+  const spec = instance.workspacePvc
+    ? withWorkspace(templateSpec, instance.workspacePvc, servingIndex(templateSpec.containers))
     : templateSpec;
   const { name, uid } = owner.metadata;
   return {

@@ -11,8 +11,11 @@ import { DEFAULT_WORKSPACE_MOUNT, WORKSPACE_VOLUME } from "./workspace.js";
  * on the claim either way. HOME too: gptme keeps a person's own provider keys and default
  * model in ~/.config/gptme/ whatever XDG_CONFIG_HOME says (gptme 0.35.1, config/user.py).
  */
-export function withWorkspace(spec: V1PodSpec, claimName: string, serving: number): V1PodSpec {
-  const volume: V1Volume = { name: WORKSPACE_VOLUME, persistentVolumeClaim: { claimName } };
+export function withWorkspace(spec: V1PodSpec, workspaceName: string, serving: number): V1PodSpec {
+  const volume: V1Volume = {
+    name: WORKSPACE_VOLUME,
+    persistentVolumeClaim: { claimName: workspaceName },
+  };
   const volumes = spec.volumes ?? [];
   if (volumes.some((v) => v.name === WORKSPACE_VOLUME)) {
     return { ...spec, volumes: volumes.map((v) => (v.name === WORKSPACE_VOLUME ? volume : v)) };

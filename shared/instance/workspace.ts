@@ -25,7 +25,7 @@ export interface WorkspaceSettings {
 }
 
 /** The claim of a new instance's workspace; its name is the instance's. */
-export function workspaceClaim(
+export function workspacePvc(
   owner: { name: string; uid: string; clientId: string; instanceId: string },
   settings: WorkspaceSettings,
   now: Date,
@@ -69,7 +69,7 @@ export function lastUsedOf(claim: V1PersistentVolumeClaim): Date | undefined {
 }
 
 /** The names of the claims that Pods not yet gone mount (a terminating Pod may still write). */
-export function mountedClaimsOf(pods: readonly V1Pod[]): Set<string> {
+export function mountedWorkspacesOf(pods: readonly V1Pod[]): Set<string> {
   const mounted = new Set<string>();
   for (const pod of pods) {
     for (const volume of pod.spec?.volumes ?? []) {

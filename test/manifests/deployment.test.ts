@@ -318,11 +318,11 @@ describe("the manifests on a real API server", () => {
       expect(summary.deleted).toBeGreaterThanOrEqual(2);
       expect(summary.busy).toBe(1);
       // The reaped instance's workspace stays, its last use patched; the unused one went.
-      const reapedClaim = await adminKube.claims.get(name);
+      const reapedWorkspace = await adminKube.workspaces.get(name);
       expect(
-        Date.parse(reapedClaim?.metadata?.annotations?.["gptme.ai/last-used"] ?? ""),
+        Date.parse(reapedWorkspace?.metadata?.annotations?.["gptme.ai/last-used"] ?? ""),
       ).toBeGreaterThan(Date.parse(hourAgo));
-      const retired = await adminKube.claims.get(unused);
+      const retired = await adminKube.workspaces.get(unused);
       expect(retired === undefined || Boolean(retired.metadata?.deletionTimestamp)).toBe(true);
       const kept = await adminKube.clientPods.get(busy);
       expect(kept?.status?.lastReap).toMatchObject({ verdict: "busy" });

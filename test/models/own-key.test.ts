@@ -178,7 +178,7 @@ describe.each([
     expect(await purged.json()).toMatchObject({ deleted: true, workspace: "purged" });
     await eventually(
       async () =>
-        (await kube.claims.get(name)) === undefined && (await kube.pods.get(name)) === undefined
+        (await kube.workspaces.get(name)) === undefined && (await kube.pods.get(name)) === undefined
           ? true
           : undefined,
       "the purged instance's Pod and claim to go",

@@ -1,8 +1,8 @@
 import { tendPool } from "../../reaper/pool-pass.js";
+import { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import { loadHandlerConfig } from "../../shared/config/load.js";
 import { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
-import { TokenKeyring } from "../../shared/tokens/keyring.js";
 import { adminKubeConfig } from "./cluster.js";
 import { LogCapture } from "./fleet.js";
 

@@ -2,17 +2,23 @@ import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import { ANNOTATION_TOKEN_KEY, type ClientPod, clientPodManifest } from "../instance/clientpod.js";
 import { buildPod, type ResourceDefaults } from "../instance/pod-spec.js";
 import { ANNOTATION_REVISION, revisionOf } from "../instance/revision.js";
-import { type WorkspaceSettings, workspaceClaim } from "../instance/workspace.js";
+import { type WorkspaceSettings, workspacePvc } from "../instance/workspace.js";
 import type { Kube } from "../kube/client.js";
-import { instanceTokenOf, type TokenKey } from "../tokens/instance-token.js";
-import { tokenEnv, tokenSecret, tokenSecretNameOf } from "../tokens/secret.js";
 import {
   ANNOTATION_POOL_TEMPLATE,
   memberLabels,
   newMemberName,
   POOL_CLIENT_ID,
   POOL_INSTANCE_ID,
-} from "./member.js";
+} from "../pool/member.js";
+import {
+  type IndexEntry,
+  indexPatch,
+  POOL_INDEX_NAME,
+  poolIndexManifest,
+} from "../pool/member-index.js";
+import { instanceTokenOf, type TokenKey } from "../tokens/instance-token.js";
+import { tokenEnv, tokenSecret, tokenSecretNameOf } from "../tokens/secret.js";
 
 export interface MemberSettings {
   podTemplate: string;
@@ -25,8 +31,9 @@ export interface MemberSettings {
  * Starts one pool member: its ClientPod, then the token Secret, the workspace claim and the
  * Pod that reads and mounts them, all labelled as a member. The Secret is then handed to the
  * Pod as its owner, so that it stays with the Pod when a claim adopts the Pod and the member
- * ClientPod goes. Returns the member's Pod; undefined when the API server refused it (a quota:
- * the fleet is full, members included).
+ * ClientPod goes. Last, it is listed in the pool's index, where claims find it. Returns the
+ * member's Pod; undefined when the API server refused it (a quota: the fleet is full,
+ * members included).
  */
 export async function startMember(
   kube: Kube,
@@ -52,13 +59,13 @@ export async function startMember(
   secret.metadata = { ...secret.metadata, labels: memberLabels() };
   await kube.secrets.create(secret);
   if (settings.workspaces) {
-    const claim = workspaceClaim(
+    const claim = workspacePvc(
       { name, uid, clientId: POOL_CLIENT_ID, instanceId: POOL_INSTANCE_ID },
       settings.workspaces,
       now,
     );
     claim.metadata = { ...claim.metadata, labels: memberLabels() };
-    if (!(await kube.claims.create(claim).catch(() => ({ created: false }))).created) {
+    if (!(await kube.workspaces.create(claim).catch(() => ({ created: false }))).created) {
       await kube.clientPods.delete(name, { uid });
       return undefined;
     }
@@ -79,7 +86,7 @@ export async function startMember(
     },
     resources: settings.resources,
     env: [tokenEnv(member)],
-    workspaceClaim: settings.workspaces ? name : undefined,
+    workspacePvc: settings.workspaces ? name : undefined,
   });
   pod.metadata = { ...pod.metadata, labels: { ...pod.metadata?.labels, ...memberLabels() } };
   for (const label of ["gptme.ai/client", "gptme.ai/instance"]) delete pod.metadata.labels?.[label];
@@ -94,5 +101,22 @@ export async function startMember(
       ownerReferences: [{ apiVersion: "v1", kind: "Pod", name, uid: podUid }],
     },
   });
+  await indexMember(kube, name, { uid, tokenKeyId: key.id, serving: false });
   return started.object;
+}
+
+/** Lists a member in the pool's index (or updates its entry: it now serves, say). */
+export async function indexMember(kube: Kube, name: string, entry: IndexEntry): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (await kube.configMaps.patch(POOL_INDEX_NAME, indexPatch(name, entry))) return;
+    // No index yet: the first member makes it (409: another just did; patch theirs).
+    const index = poolIndexManifest();
+    index.data = { [name]: JSON.stringify(entry) };
+    if ((await kube.configMaps.create(index)).created) return;
+  }
+}
+
+/** Takes a member out of the pool's index (claimed, or found gone). */
+export async function unindexMember(kube: Kube, name: string): Promise<void> {
+  await kube.configMaps.patch(POOL_INDEX_NAME, indexPatch(name, null));
 }
