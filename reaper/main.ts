@@ -90,8 +90,8 @@ async function tendPoolOf(kube: Kube, settings: ReaperSettings, log: Logger) {
   });
   const keyring = new TokenKeyring(config.instanceTokenKeys, kube, config.credentialsReloadMs);
   return tendPool(kube, {
-    poolSize: settings.poolSize,
-    member: { podTemplate: config.podTemplate, resources: config, workspaces: config.workspaces },
+    plans: settings.plans,
+    member: { resources: config, workspaces: config.workspaces },
     keyring,
     concurrency: settings.concurrency,
     dryRun: settings.dryRun,

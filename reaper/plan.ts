@@ -198,6 +198,8 @@ export function planRollout(
   current: ReadonlyMap<string, string | undefined>,
   idleMs: number,
   leaving: ReadonlySet<string>,
+  /** The template an instance's Pod is made from now (its plan's); default: the one it records. */
+  templateOf: (cp: ClientPod) => string = (cp) => cp.spec.podTemplate,
 ): ReapAction[] {
   const actions: ReapAction[] = [];
   for (const cp of clientPods) {
@@ -205,7 +207,7 @@ export function planRollout(
     // Outdated pool members are the pool pass's: it removes them and starts new ones.
     if (deletionTimestamp || leaving.has(name) || isPoolMember(cp)) continue;
     const pod = pods.get(name);
-    const revision = current.get(cp.spec.podTemplate);
+    const revision = current.get(templateOf(cp));
     const podUid = pod?.metadata?.uid;
     if (!pod || !podUid || revision === undefined) continue;
     if (ownerUidOf(pod) !== ownerUid || pod.metadata?.deletionTimestamp || hasPodEnded(pod))

@@ -1,6 +1,7 @@
 import type { V1PodTemplate } from "@kubernetes/client-node";
 import pLimit from "p-limit";
-import { MANAGED_SELECTOR } from "../shared/instance/clientpod.js";
+import { currentTemplateOf } from "../shared/config/plans.js";
+import { type ClientPod, MANAGED_SELECTOR } from "../shared/instance/clientpod.js";
 import { revisionOf } from "../shared/instance/revision.js";
 import { mountedWorkspacesOf } from "../shared/instance/workspace.js";
 import type { Kube } from "../shared/kube/client.js";
@@ -79,10 +80,22 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
     const leaving = planClientPods(page.items, podIndex, now, options.defaults);
     actions.push(...leaving);
     if (options.rollout) {
-      const revisions = await current.of(page.items.map((cp) => cp.spec.podTemplate));
+      // A plan's template may have changed since its instances were made: theirs is its now.
+      const plans = options.plans;
+      const templateOf = (cp: ClientPod) =>
+        plans ? currentTemplateOf(cp.spec, plans) : cp.spec.podTemplate;
+      const revisions = await current.of(page.items.map(templateOf));
       const names = new Set(leaving.map((a) => a.name));
       outdated.push(
-        ...planRollout(page.items, podIndex, now, revisions, options.rollout.idleMs, names),
+        ...planRollout(
+          page.items,
+          podIndex,
+          now,
+          revisions,
+          options.rollout.idleMs,
+          names,
+          templateOf,
+        ),
       );
     }
     checked += page.items.length;

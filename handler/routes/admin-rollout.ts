@@ -1,6 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { H3, H3Event } from "h3";
 import { type HandlerConfig, revisionSettingsOf } from "../../shared/config/load.js";
+import { currentTemplateOf } from "../../shared/config/plans.js";
 import { type ClientPod, MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
 import { hasPodEnded, ownerUidOf } from "../../shared/instance/pod-status.js";
 import { podRevisionOf, revisionOf } from "../../shared/instance/revision.js";
@@ -77,14 +78,17 @@ export function adminRolloutRoutes(app: H3, config: HandlerConfig, kube: Kube): 
       token = page.continue;
     } while (token);
 
+    const plans = config.plans.current();
+    const templateOf = (cp: ClientPod) => currentTemplateOf(cp.spec, plans);
     const current = await currentRevisions(kube, config, [
-      config.podTemplate,
-      ...clientPods.map((cp) => cp.spec.podTemplate),
+      plans.default.template,
+      ...plans.all.map((plan) => plan.template),
+      ...clientPods.map(templateOf),
     ]);
     const counts = new Map<string | null, { instances: number; outdated: number }>();
     let outdated = 0;
     for (const cp of clientPods) {
-      const view = revisionView(cp, pods.get(cp.metadata.name), current.get(cp.spec.podTemplate));
+      const view = revisionView(cp, pods.get(cp.metadata.name), current.get(templateOf(cp)));
       const count = counts.get(view.revision) ?? { instances: 0, outdated: 0 };
       count.instances += 1;
       if (view.outdated) {
@@ -93,16 +97,23 @@ export function adminRolloutRoutes(app: H3, config: HandlerConfig, kube: Kube): 
       }
       counts.set(view.revision, count);
     }
-    const currentRevision = current.get(config.podTemplate) ?? null;
+    // The default plan's first (the fleet's template without PLANS_FILE), then every plan's.
+    const currentRevision = current.get(plans.default.template) ?? null;
+    const currents = new Set(plans.all.map((plan) => current.get(plan.template)));
     return {
-      template: config.podTemplate,
+      template: plans.default.template,
       current: currentRevision,
+      plans: plans.all.map((plan) => ({
+        plan: plan.name,
+        template: plan.template,
+        current: current.get(plan.template) ?? null,
+      })),
       instances: clientPods.length,
       outdated,
       revisions: [...counts]
         .map(([revision, count]) => ({
           revision,
-          current: revision !== null && revision === currentRevision,
+          current: revision !== null && currents.has(revision),
           ...count,
         }))
         .sort((a, b) => b.instances - a.instances),

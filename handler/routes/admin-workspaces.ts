@@ -1,8 +1,12 @@
 import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import type { H3 } from "h3";
 import type { HandlerConfig } from "../../shared/config/load.js";
-import { LABEL_CLIENT, LABEL_INSTANCE } from "../../shared/instance/clientpod.js";
-import { lastUsedOf, mountedWorkspacesOf } from "../../shared/instance/workspace.js";
+import { LABEL_CLIENT, LABEL_INSTANCE, LABEL_PLAN } from "../../shared/instance/clientpod.js";
+import {
+  ANNOTATION_WANTED_SIZE,
+  lastUsedOf,
+  mountedWorkspacesOf,
+} from "../../shared/instance/workspace.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { requireAdmin } from "../identity/auth.js";
 import { expiredToken, pageOptions, pageQuery, parseQuery, podsOf } from "./admin.js";
@@ -14,6 +18,13 @@ export interface WorkspaceItem {
   instanceId: string | null;
   /** What the claim has (its capacity once bound), else what it asked for. */
   size: string | null;
+  /**
+   * The size its instance's plan gives, when the claim is smaller and its StorageClass would
+   * not expand it (no `allowVolumeExpansion`); null otherwise.
+   */
+  wantedSize: string | null;
+  /** The plan of the instance it was made for; null: from before plans. */
+  plan: string | null;
   storageClass: string | null;
   /** The claim's phase: Pending, Bound or Lost. */
   phase: string | null;
@@ -61,6 +72,8 @@ export function workspaceItem(
     clientId: labels[LABEL_CLIENT] ?? null,
     instanceId: labels[LABEL_INSTANCE] ?? null,
     size: claim.status?.capacity?.storage ?? claim.spec?.resources?.requests?.storage ?? null,
+    wantedSize: claim.metadata?.annotations?.[ANNOTATION_WANTED_SIZE] ?? null,
+    plan: labels[LABEL_PLAN] ?? null,
     storageClass: claim.spec?.storageClassName ?? null,
     phase: claim.status?.phase ?? null,
     createdAt: isoOf(claim.metadata?.creationTimestamp),

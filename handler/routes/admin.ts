@@ -2,7 +2,13 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { getQuery, getRouterParam, type H3, type H3Event } from "h3";
 import { z } from "zod";
 import type { HandlerConfig } from "../../shared/config/load.js";
-import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
+import { currentTemplateOf, PLAN_NAME } from "../../shared/config/plans.js";
+import {
+  type ClientPod,
+  LABEL_CLIENT,
+  LABEL_PLAN,
+  MANAGED_SELECTOR,
+} from "../../shared/instance/clientpod.js";
 import { expiryOf } from "../../shared/instance/expiry.js";
 import { POD_NAME, podNameOf } from "../../shared/instance/parts.js";
 import { ownerNameOf } from "../../shared/instance/pod-status.js";
@@ -45,6 +51,7 @@ export const pageQuery = z.object({
 });
 const listQuery = pageQuery.extend({
   status: z.enum(["starting", "ready", "failed", "terminating"]).optional(),
+  plan: z.string().regex(PLAN_NAME, "plan is a plan's name").optional(),
   outdated: z.enum(["true", "false"], "outdated is true or false").optional(),
 });
 
@@ -66,7 +73,7 @@ export function adminRoutes(
     // One page of ClientPods straight from the API server, then their Pods in one list
     // call selected by the page's clients, then the template (its current revision): three
     // calls per page, whatever the fleet's size.
-    const page = await kube.clientPods.list(pageOptions(query)).catch(expiredToken);
+    const page = await kube.clientPods.list(pageOptions(query, query.plan)).catch(expiredToken);
     const pods = await podsOf(
       kube,
       page.items.map((cp) => cp.spec.clientId),
@@ -76,15 +83,11 @@ export function adminRoutes(
       const members = await kube.pods.list({ labelSelector: POOL_SELECTOR });
       for (const pod of members.items) pods.set(pod.metadata?.name ?? "", pod);
     }
-    const current = await currentRevisions(
-      kube,
-      config,
-      page.items.map((cp) => cp.spec.podTemplate),
-    );
+    const plans = config.plans.current();
+    const templateOf = (cp: ClientPod) => currentTemplateOf(cp.spec, plans);
+    const current = await currentRevisions(kube, config, page.items.map(templateOf));
     const items = page.items
-      .map((cp) =>
-        adminItem(cp, pods.get(cp.metadata.name), config, current.get(cp.spec.podTemplate)),
-      )
+      .map((cp) => adminItem(cp, pods.get(cp.metadata.name), config, current.get(templateOf(cp))))
       .filter((item) => !query.status || item.status === query.status)
       .filter((item) => !query.outdated || String(item.outdated) === query.outdated);
     // "" on the last page, as the API server itself says it.
@@ -97,8 +100,9 @@ export function adminRoutes(
     const clientPod = await kube.clientPods.get(name);
     if (!clientPod) throw notFound(name);
     const pod = await kube.pods.get(podNameOf(clientPod));
-    const current = await currentRevisions(kube, config, [clientPod.spec.podTemplate]);
-    return adminDetail(clientPod, pod, config, current.get(clientPod.spec.podTemplate));
+    const template = currentTemplateOf(clientPod.spec, config.plans.current());
+    const current = await currentRevisions(kube, config, [template]);
+    return adminDetail(clientPod, pod, config, current.get(template));
   });
 
   app.delete("/admin/pods/:name", async (event) => {
@@ -149,12 +153,17 @@ function adminDetail(
   };
 }
 
-/** The list options of one page the admin asked for: the fleet's objects, or one client's. */
-export function pageOptions(query: z.infer<typeof pageQuery>): ListOptions {
+/**
+ * The list options of one page the admin asked for: the fleet's objects, or one client's,
+ * or one plan's (a label selector: the API server filters, so pages stay full).
+ */
+export function pageOptions(query: z.infer<typeof pageQuery>, plan?: string): ListOptions {
   return {
-    labelSelector: query.client
-      ? `${MANAGED_SELECTOR},${LABEL_CLIENT}=${query.client}`
-      : MANAGED_SELECTOR,
+    labelSelector: [
+      MANAGED_SELECTOR,
+      ...(query.client ? [`${LABEL_CLIENT}=${query.client}`] : []),
+      ...(plan ? [`${LABEL_PLAN}=${plan}`] : []),
+    ].join(","),
     limit: query.limit ?? DEFAULT_PAGE_SIZE,
     continue: query.continue,
   };
