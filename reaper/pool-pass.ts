@@ -1,7 +1,17 @@
 import pLimit from "p-limit";
-import { type MemberSettings, startMember } from "../shared/actions/pool-members.js";
+import {
+  awaitMemberServing,
+  indexMember,
+  type MemberSettings,
+  startMember,
+} from "../shared/actions/pool-members.js";
 import type { TokenKeyring } from "../shared/actions/token-keyring.js";
-import { LABEL_CLIENT, LABEL_INSTANCE } from "../shared/instance/clientpod.js";
+import {
+  ANNOTATION_TOKEN_KEY,
+  LABEL_CLIENT,
+  LABEL_INSTANCE,
+} from "../shared/instance/clientpod.js";
+import { ownerUidOf } from "../shared/instance/pod-status.js";
 import { answersHealth, healthUrlOf, servingAnnotations } from "../shared/instance/serving.js";
 import { ANNOTATION_CREATED_FOR } from "../shared/instance/workspace.js";
 import type { Kube } from "../shared/kube/client.js";
@@ -18,6 +28,11 @@ export interface PoolOptions {
   dryRun: boolean;
   now: () => Date;
   log: Logger;
+  /**
+   * How long the pass waits for the members it starts to answer, recording each that does
+   * (a claim of it answers `ready` at once); 0: not at all (the next pass asks them).
+   */
+  servingWaitMs?: number;
 }
 
 export interface PoolSummary {
@@ -77,12 +92,20 @@ export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSu
         limit(async () => {
           const url = healthUrlOf(pod);
           if (!url || !(await answersHealth(url, SEEN_TIMEOUT_MS))) return;
+          const name = pod.metadata?.name ?? "";
           const recorded = await kube.pods
-            .patchIfSame(pod.metadata?.name ?? "", pod.metadata?.uid ?? "", {
+            .patchIfSame(name, pod.metadata?.uid ?? "", {
               metadata: { annotations: servingAnnotations(options.now()) },
             })
             .catch(() => undefined);
-          if (recorded) seen++;
+          if (!recorded) return;
+          seen++;
+          const entry = {
+            uid: ownerUidOf(pod) ?? "",
+            tokenKeyId: pod.metadata?.annotations?.[ANNOTATION_TOKEN_KEY] ?? "",
+            serving: true,
+          };
+          await indexMember(kube, name, entry).catch(() => undefined);
         }),
       ),
     );
@@ -106,6 +129,13 @@ export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSu
           if (pod) {
             started++;
             log.info({ name: pod.metadata?.name }, "pool: member started");
+            const waitMs = options.servingWaitMs ?? 0;
+            if (
+              waitMs > 0 &&
+              (await awaitMemberServing(kube, pod, keys.current, Date.now() + waitMs, options.now))
+            ) {
+              seen++;
+            }
           } else failed++;
         }),
       ),
