@@ -1,4 +1,5 @@
-import pLimit from "p-limit";
+import type { V1Pod } from "@kubernetes/client-node";
+import pLimit, { type LimitFunction } from "p-limit";
 import {
   awaitMemberServing,
   indexMember,
@@ -8,6 +9,7 @@ import {
 import type { TokenKeyring } from "../shared/actions/token-keyring.js";
 import {
   ANNOTATION_TOKEN_KEY,
+  type ClientPod,
   LABEL_CLIENT,
   LABEL_INSTANCE,
 } from "../shared/instance/clientpod.js";
@@ -18,7 +20,8 @@ import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { LABEL_POOL, POOL_SELECTOR } from "../shared/pool/member.js";
 import { type PoolRemoval, planPool } from "./pool-plan.js";
-import { readAll } from "./read.js";
+import { clientPodPages, podPages, readAll, slimPod } from "./read.js";
+import { retryTransient } from "./retry.js";
 
 export interface PoolOptions {
   poolSize: number;
@@ -56,18 +59,19 @@ const SEEN_TIMEOUT_MS = 1_000;
  */
 export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSummary> {
   const { log, dryRun } = options;
-  // Pods first (a member's ClientPod is made before its Pod; see planReap).
-  const pods = await readAll((o) => kube.pods.list(o));
-  const members = await readAll((o) => kube.clientPods.list(o), { labelSelector: POOL_SELECTOR });
+  const limit = pLimit(options.concurrency);
+  // By the pool's label, never every Pod of the fleet; Pods first (a member's ClientPod is
+  // made before its Pod: see reap.ts).
+  const pods = await readAll(podPages(kube, { labelSelector: POOL_SELECTOR, log }));
+  const members = await readAll(clientPodPages(kube, { labelSelector: POOL_SELECTOR, log }));
   const template = await kube.podTemplates.get(options.member.podTemplate);
   const plan = planPool(
     members,
-    pods,
+    [...pods, ...(await podsClaimedOrGone(kube, members, pods, limit))],
     options.now(),
     options.poolSize,
     template?.metadata?.resourceVersion,
   );
-  const limit = pLimit(options.concurrency);
   let failed = 0;
   const removed = await Promise.all(
     plan.remove.map((removal) =>
@@ -153,6 +157,28 @@ export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSu
   };
   log.info({ ...summary, poolSize: options.poolSize, dryRun }, "pool");
   return summary;
+}
+
+/**
+ * The Pods of members that no longer carry the pool's label, read by name: a claim relabels
+ * the Pod it adopts (the member's record is then left to remove), and a member whose Pod is
+ * not there yet, or gone, is judged by its age. As few as the pool has members.
+ */
+async function podsClaimedOrGone(
+  kube: Kube,
+  members: readonly ClientPod[],
+  labelled: readonly V1Pod[],
+  limit: LimitFunction,
+): Promise<V1Pod[]> {
+  const names = new Set(labelled.map((pod) => pod.metadata?.name));
+  const read = await Promise.all(
+    members
+      .filter((cp) => !cp.metadata.deletionTimestamp && !names.has(cp.metadata.name))
+      .map((cp) =>
+        limit(() => retryTransient(() => kube.pods.get(cp.metadata.name, { fromCache: true }))),
+      ),
+  );
+  return read.filter((pod) => pod !== undefined).map(slimPod);
 }
 
 async function remove(kube: Kube, removal: PoolRemoval): Promise<boolean> {
