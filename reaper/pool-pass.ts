@@ -134,12 +134,17 @@ export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSu
             started++;
             log.info({ name: pod.metadata?.name }, "pool: member started");
             const waitMs = options.servingWaitMs ?? 0;
-            if (
+            const deadline = Date.now() + waitMs;
+            const served =
               waitMs > 0 &&
-              (await awaitMemberServing(kube, pod, keys.current, Date.now() + waitMs, options.now))
-            ) {
-              seen++;
-            }
+              (await awaitMemberServing(kube, pod, keys.current, deadline, options.now).catch(
+                (error: unknown) => {
+                  const { message } = error as Error;
+                  log.warn({ name: pod.metadata?.name, error: message }, "pool: not recorded");
+                  return false;
+                },
+              ));
+            if (served) seen++;
           } else failed++;
         }),
       ),

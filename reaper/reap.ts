@@ -9,7 +9,7 @@ import { joinByName } from "./join.js";
 import { act, judgeAndAct, rollOut } from "./judge.js";
 import type { ReapOptions } from "./options.js";
 import { claimsInUse, planClientPods, planWorkspaces, podsByName } from "./plan.js";
-import { workspacePages, clientPodPages, PAGE_SIZE, podPages, startedFirst } from "./read.js";
+import { clientPodPages, PAGE_SIZE, podPages, startedFirst, workspacePages } from "./read.js";
 import { retryTransient } from "./retry.js";
 import { LongestIdle, planRollout } from "./rollout-plan.js";
 import { ownersNamedOtherwise, planStrays, planUnread } from "./strays.js";
