@@ -6,7 +6,7 @@ import { instanceNameOf } from "../../shared/instance/names.js";
 import { lastUsedOf, mountedWorkspacesOf } from "../../shared/instance/workspace.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { requireAdmin } from "../identity/auth.js";
-import { expiredToken, pageOptions, pageQuery, parseQuery, podsByName } from "./admin.js";
+import { expiredToken, pageOptions, pageQuery, parseQuery, podsByName } from "./admin-paging.js";
 
 /** One workspace, as the admin API shows it. */
 export interface WorkspaceItem {

@@ -1,18 +1,18 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { getQuery, getRouterParam, type H3, type H3Event } from "h3";
-import pLimit from "p-limit";
+import { getRouterParam, type H3, type H3Event } from "h3";
 import { z } from "zod";
 import type { HandlerConfig } from "../../shared/config/load.js";
-import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
+import type { ClientPod } from "../../shared/instance/clientpod.js";
 import { expiryOf } from "../../shared/instance/expiry.js";
 import { POD_NAME, podNameOf } from "../../shared/instance/parts.js";
 import { recordOf } from "../../shared/instance/record.js";
-import { type Kube, KubeApiError, type ListOptions } from "../../shared/kube/client.js";
+import type { Kube } from "../../shared/kube/client.js";
 import { isPoolMember } from "../../shared/pool/member.js";
 import { FleetError } from "../errors/fleet-error.js";
 import { requireAdmin } from "../identity/auth.js";
 import { endpointOf, type InstanceBody, instanceBody } from "../instances/body.js";
 import type { Instances } from "../instances/instances.js";
+import { expiredToken, pageOptions, pageQuery, parseQuery, podsByName } from "./admin-paging.js";
 import { currentRevisions, type RevisionView, revisionView } from "./admin-rollout.js";
 import { purgeOf } from "./purge.js";
 
@@ -29,27 +29,12 @@ export interface AdminDetail extends AdminItem {
   lastReap: { at: string; verdict: string; detail: string | null } | null;
 }
 
-/** The query of a paged admin list: `?client=&limit=&continue=`. */
-export const pageQuery = z.object({
-  client: z
-    .string()
-    .regex(/^[0-9a-f]{16,64}$/, "client is a client id: 16 to 64 lowercase hex digits")
-    .optional(),
-  limit: z
-    .string()
-    .regex(/^\d+$/, "limit is a whole number from 1 to 500")
-    .transform(Number)
-    .refine((n) => n >= 1 && n <= 500, "limit is a whole number from 1 to 500")
-    .optional(),
-  continue: z.string().min(1).max(4096).optional(),
-});
 const listQuery = pageQuery.extend({
   status: z.enum(["starting", "ready", "failed", "terminating"]).optional(),
   outdated: z.enum(["true", "false"], "outdated is true or false").optional(),
 });
 
 const INSTANCE_NAME = POD_NAME;
-const DEFAULT_PAGE_SIZE = 100;
 
 /** The admin API: every instance of every client, behind the admin token. */
 export function adminRoutes(
@@ -139,55 +124,6 @@ function adminDetail(
 }
 
 /** The list options of one page the admin asked for: the fleet's objects, or one client's. */
-export function pageOptions(query: z.infer<typeof pageQuery>): ListOptions {
-  return {
-    labelSelector: query.client
-      ? `${MANAGED_SELECTOR},${LABEL_CLIENT}=${query.client}`
-      : MANAGED_SELECTOR,
-    limit: query.limit ?? DEFAULT_PAGE_SIZE,
-    continue: query.continue,
-  };
-}
-
-/** The query, or 400 invalid_query naming what is wrong with it. */
-export function parseQuery<S extends z.ZodType>(schema: S, event: H3Event): z.infer<S> {
-  const parsed = schema.safeParse(getQuery(event));
-  if (!parsed.success) {
-    throw new FleetError("invalid_query", parsed.error.issues[0]?.message ?? "invalid query");
-  }
-  return parsed.data;
-}
-
-/** Reads in flight while an admin page reads its Pods. */
-const POD_READS = 16;
-
-/**
- * Pods by name, each read from the API server's cache: a page's worth of reads, at the same
- * cost in any fleet (a label query for the page's clients walked every Pod of the namespace).
- * Missing ones are left out.
- */
-export async function podsByName(kube: Kube, names: Iterable<string>): Promise<Map<string, V1Pod>> {
-  const limit = pLimit(POD_READS);
-  const unique = [...new Set(names)];
-  const pods = await Promise.all(
-    unique.map((name) => limit(() => kube.pods.get(name, { fromCache: true }))),
-  );
-  return new Map(
-    pods.filter((pod) => pod !== undefined).map((pod) => [pod.metadata?.name ?? "", pod]),
-  );
-}
-
-/** A continue token the API server refuses (malformed, or expired after a few minutes). */
-export function expiredToken(error: unknown): never {
-  if (error instanceof KubeApiError && (error.status === 400 || error.status === 410)) {
-    throw new FleetError(
-      "invalid_query",
-      "The continue token is invalid or has expired; list again without it.",
-    );
-  }
-  throw error;
-}
-
 function nameOf(event: H3Event): string {
   const name = getRouterParam(event, "name") ?? "";
   // Anything that is not an instance name cannot name an instance.
