@@ -12,6 +12,8 @@ export interface ReapOptions {
   workspaceRetentionMs: number;
   dryRun: boolean;
   concurrency: number;
+  /** Objects per list call (default PAGE_SIZE); tests read in small pages to cross them. */
+  pageSize?: number;
   now: () => Date;
   log: Logger;
   /**

@@ -1,16 +1,28 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import pLimit from "p-limit";
-import { type MemberSettings, startMember } from "../shared/actions/pool-members.js";
+import pLimit, { type LimitFunction } from "p-limit";
+import {
+  awaitMemberServing,
+  indexMember,
+  type MemberSettings,
+  startMember,
+} from "../shared/actions/pool-members.js";
 import type { TokenKeyring } from "../shared/actions/token-keyring.js";
 import type { Plan, Plans } from "../shared/config/plans.js";
-import { type ClientPod, LABEL_CLIENT, LABEL_INSTANCE } from "../shared/instance/clientpod.js";
+import {
+  ANNOTATION_TOKEN_KEY,
+  type ClientPod,
+  LABEL_CLIENT,
+  LABEL_INSTANCE,
+} from "../shared/instance/clientpod.js";
+import { ownerUidOf } from "../shared/instance/pod-status.js";
 import { answersHealth, healthUrlOf, servingAnnotations } from "../shared/instance/serving.js";
 import { ANNOTATION_CREATED_FOR } from "../shared/instance/workspace.js";
 import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { LABEL_POOL, memberPlanOf, POOL_SELECTOR } from "../shared/pool/member.js";
 import { type PoolRemoval, planPool } from "./pool-plan.js";
-import { readAll } from "./read.js";
+import { clientPodPages, podPages, readAll, slimPod } from "./read.js";
+import { retryTransient } from "./retry.js";
 
 export interface PoolOptions {
   /** Each plan keeps its own pool of `poolSize` members, made from its template. */
@@ -22,6 +34,11 @@ export interface PoolOptions {
   dryRun: boolean;
   now: () => Date;
   log: Logger;
+  /**
+   * How long the pass waits for the members it starts to answer, recording each that does
+   * (a claim of it answers `ready` at once); 0: not at all (the next pass asks them).
+   */
+  servingWaitMs?: number;
 }
 
 export interface PoolSummary {
@@ -45,29 +62,30 @@ const SEEN_TIMEOUT_MS = 1_000;
  * `pool` line per plan and a summary line.
  */
 export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSummary> {
-  // Pods first (a member's ClientPod is made before its Pod; see planReap).
-  const pods = await readAll((o) => kube.pods.list(o));
-  const members = await readAll((o) => kube.clientPods.list(o), { labelSelector: POOL_SELECTOR });
+  const { log } = options;
+  const limit = pLimit(options.concurrency);
+  // By the pool's label, never every Pod of the fleet; Pods first (a member's ClientPod is
+  // made before its Pod: see reap.ts).
+  const labelled = await readAll(podPages(kube, { labelSelector: POOL_SELECTOR, log }));
+  const members = await readAll(clientPodPages(kube, { labelSelector: POOL_SELECTOR, log }));
+  const pods = [...labelled, ...(await podsClaimedOrGone(kube, members, labelled, limit))];
   const byPlan = new Map<string, ClientPod[]>();
   for (const member of members) {
     const plan = memberPlanOf(member);
     byPlan.set(plan, [...(byPlan.get(plan) ?? []), member]);
   }
   const total: PoolSummary = { members: 0, started: 0, removed: 0, seen: 0, failed: 0 };
-  const plans: (Plan | string)[] = [
+  const offered: (Plan | string)[] = [
     ...options.plans.all,
     // Members of plans no longer offered: each one goes (claimed ones once finished).
     ...[...byPlan.keys()].filter((name) => !options.plans.get(name)),
   ];
-  for (const plan of plans) {
+  for (const plan of offered) {
     const name = typeof plan === "string" ? plan : plan.name;
-    const summary = await tendPlanPool(kube, options, plan, byPlan.get(name) ?? [], pods);
+    const summary = await tendPlanPool(kube, options, plan, byPlan.get(name) ?? [], pods, limit);
     for (const key of Object.keys(total) as (keyof PoolSummary)[]) total[key] += summary[key];
   }
-  options.log.info(
-    { ...total, poolSize: options.plans.poolSize, dryRun: options.dryRun },
-    "pool: summary",
-  );
+  log.info({ ...total, poolSize: options.plans.poolSize, dryRun: options.dryRun }, "pool: summary");
   return total;
 }
 
@@ -78,9 +96,11 @@ async function tendPlanPool(
   offered: Plan | string,
   members: readonly ClientPod[],
   pods: readonly V1Pod[],
+  limit: LimitFunction,
 ): Promise<PoolSummary> {
   const { log, dryRun } = options;
   const planOf = typeof offered === "string" ? undefined : offered;
+  const planName = typeof offered === "string" ? offered : offered.name;
   const poolSize = planOf?.poolSize ?? 0;
   const template = planOf && (await kube.podTemplates.get(planOf.template));
   const plan = planPool(
@@ -90,8 +110,6 @@ async function tendPlanPool(
     poolSize,
     template?.metadata?.resourceVersion,
   );
-  const planName = typeof offered === "string" ? offered : offered.name;
-  const limit = pLimit(options.concurrency);
   let failed = 0;
   const removed = await Promise.all(
     plan.remove.map((removal) =>
@@ -119,12 +137,21 @@ async function tendPlanPool(
         limit(async () => {
           const url = healthUrlOf(pod);
           if (!url || !(await answersHealth(url, SEEN_TIMEOUT_MS))) return;
+          const name = pod.metadata?.name ?? "";
           const recorded = await kube.pods
-            .patchIfSame(pod.metadata?.name ?? "", pod.metadata?.uid ?? "", {
+            .patchIfSame(name, pod.metadata?.uid ?? "", {
               metadata: { annotations: servingAnnotations(options.now()) },
             })
             .catch(() => undefined);
-          if (recorded) seen++;
+          if (!recorded) return;
+          seen++;
+          const entry = {
+            uid: ownerUidOf(pod) ?? "",
+            tokenKeyId: pod.metadata?.annotations?.[ANNOTATION_TOKEN_KEY] ?? "",
+            serving: true,
+            plan: planName,
+          };
+          await indexMember(kube, name, entry).catch(() => undefined);
         }),
       ),
     );
@@ -148,6 +175,18 @@ async function tendPlanPool(
           if (pod) {
             started++;
             log.info({ name: pod.metadata?.name, plan: planName }, "pool: member started");
+            const waitMs = options.servingWaitMs ?? 0;
+            const deadline = Date.now() + waitMs;
+            const served =
+              waitMs > 0 &&
+              (await awaitMemberServing(kube, pod, keys.current, deadline, options.now).catch(
+                (error: unknown) => {
+                  const { message } = error as Error;
+                  log.warn({ name: pod.metadata?.name, error: message }, "pool: not recorded");
+                  return false;
+                },
+              ));
+            if (served) seen++;
           } else failed++;
         }),
       ),
@@ -168,6 +207,28 @@ async function tendPlanPool(
   };
   log.info({ ...summary, plan: planName, poolSize, dryRun }, "pool");
   return summary;
+}
+
+/**
+ * The Pods of members that no longer carry the pool's label, read by name: a claim relabels
+ * the Pod it adopts (the member's record is then left to remove), and a member whose Pod is
+ * not there yet, or gone, is judged by its age. As few as the pool has members.
+ */
+async function podsClaimedOrGone(
+  kube: Kube,
+  members: readonly ClientPod[],
+  labelled: readonly V1Pod[],
+  limit: LimitFunction,
+): Promise<V1Pod[]> {
+  const names = new Set(labelled.map((pod) => pod.metadata?.name));
+  const read = await Promise.all(
+    members
+      .filter((cp) => !cp.metadata.deletionTimestamp && !names.has(cp.metadata.name))
+      .map((cp) =>
+        limit(() => retryTransient(() => kube.pods.get(cp.metadata.name, { fromCache: true }))),
+      ),
+  );
+  return read.filter((pod) => pod !== undefined).map(slimPod);
 }
 
 async function remove(kube: Kube, removal: PoolRemoval): Promise<boolean> {

@@ -27,4 +27,15 @@ describe("InstanceHints", () => {
     expect(hints.lastActivityOf("i-0")).toBeUndefined();
     expect(hints.lastActivityOf("i-10004")).toEqual(new Date(10_004));
   });
+
+  it("forgets an instance not written for ten minutes", () => {
+    let now = 0;
+    const hints = new InstanceHints(() => now);
+    hints.notePodName("gptme-client-a", "gptme-pool-1");
+    now = 10 * 60_000;
+    expect(hints.podNameOf("gptme-client-a")).toBe("gptme-pool-1");
+    now += 1;
+    expect(hints.podNameOf("gptme-client-a")).toBe("gptme-client-a");
+    expect(hints.size).toBe(0);
+  });
 });

@@ -3,11 +3,13 @@ import { type Plan, planRecordOf } from "../config/plans.js";
 import { ANNOTATION_TOKEN_KEY, type ClientPod, clientPodManifest } from "../instance/clientpod.js";
 import { buildPod, type ResourceDefaults } from "../instance/pod-spec.js";
 import { ANNOTATION_REVISION, revisionOf } from "../instance/revision.js";
+import { answersHealth, healthUrlOf, servingAnnotations } from "../instance/serving.js";
 import { type WorkspaceSettings, workspacePvc } from "../instance/workspace.js";
 import type { Kube } from "../kube/client.js";
 import {
   ANNOTATION_POOL_TEMPLATE,
   memberLabels,
+  memberPlanOf,
   newMemberName,
   POOL_CLIENT_ID,
   POOL_INSTANCE_ID,
@@ -126,4 +128,48 @@ export async function indexMember(kube: Kube, name: string, entry: IndexEntry): 
 /** Takes a member out of the pool's index (claimed, or found gone). */
 export async function unindexMember(kube: Kube, name: string): Promise<void> {
   await kube.configMaps.patch(POOL_INDEX_NAME, indexPatch(name, null));
+}
+
+/** How often a member that has not answered yet is asked again, and how long each ask may take. */
+const ASK_EVERY_MS = 250;
+const ASK_TIMEOUT_MS = 1_000;
+
+/**
+ * Waits, until `deadline` (epoch ms), for a member's gptme-server to answer at its Pod IP,
+ * then records it (on the Pod, as every sighting is, and in the pool's index): a claim of it
+ * then answers `ready` at once. For whoever starts members without the handler's pollers
+ * (the reaper's pass). True when it answered.
+ */
+export async function awaitMemberServing(
+  kube: Kube,
+  started: V1Pod,
+  key: TokenKey,
+  deadline: number,
+  now: () => Date = () => new Date(),
+): Promise<boolean> {
+  const name = started.metadata?.name ?? "";
+  const podUid = started.metadata?.uid ?? "";
+  const memberUid = started.metadata?.ownerReferences?.[0]?.uid ?? "";
+  let pod: V1Pod | undefined = started;
+  while (Date.now() < deadline) {
+    const url = pod && healthUrlOf(pod);
+    if (url && (await answersHealth(url, ASK_TIMEOUT_MS))) {
+      const recorded = await kube.pods.patchIfSame(name, podUid, {
+        metadata: { annotations: servingAnnotations(now()) },
+      });
+      if (!recorded) return false;
+      await indexMember(kube, name, {
+        uid: memberUid,
+        tokenKeyId: key.id,
+        serving: true,
+        plan: memberPlanOf(started),
+      });
+      return true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, ASK_EVERY_MS));
+    // No IP yet: the Pod as the API server's cache has it now.
+    if (!url) pod = await kube.pods.get(name, { fromCache: true });
+    if (!pod || pod.metadata?.uid !== podUid) return false;
+  }
+  return false;
 }

@@ -18,7 +18,7 @@ export type {
   Resource,
   Verb,
 } from "./calls.js";
-export { KubeApiError, KubeUnavailableError } from "./errors.js";
+export { isExpiredList, KubeApiError, KubeUnavailableError } from "./errors.js";
 
 /** How long one API call may take before the API server counts as unavailable. */
 export const REQUEST_TIMEOUT_MS = 5_000;

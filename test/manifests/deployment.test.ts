@@ -344,7 +344,10 @@ describe("the manifests on a real API server", () => {
       await expect(
         kc.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace: NAMESPACE }),
       ).rejects.toMatchObject({ code: 403 });
-      expect(await kube.pods.get(name).catch((e) => e)).toMatchObject({ status: 403 });
+      // Secrets by name: only the token key's (every instance's token Secret stays closed).
+      expect(await kube.secrets.get(`${name}-token`).catch((e) => e)).toMatchObject({
+        status: 403,
+      });
       // It makes pool members (ClientPods among them) but never changes an instance.
       await expect(
         kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(

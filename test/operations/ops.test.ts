@@ -78,12 +78,12 @@ describe("operations endpoints", () => {
       metrics.get('fleet_kubernetes_requests_total{verb="create",resource="clientpods"}'),
     ).toBe(1);
     expect(
-      metrics.get('fleet_kubernetes_requests_total{verb="list",resource="pods"}'),
+      metrics.get('fleet_kubernetes_requests_total{verb="get",resource="pods"}'),
     ).toBeGreaterThanOrEqual(2);
   });
 
   it("counts Kubernetes API errors by verb, and not the 404s that are answers", async () => {
-    // A configured token key: the first call a request makes is then the Pods' read (a list).
+    // A configured token key: the first call a request makes is then the Pod's read (a get).
     const offline = startHandler(
       namespace,
       { INSTANCE_TOKEN_SECRET: "k".repeat(40) },
@@ -94,7 +94,7 @@ describe("operations endpoints", () => {
       await offline.request("/instances/x", { apiKey: "metrics-key-0000002" });
       const failed = parseMetrics(await offline.metrics.registry.metrics());
       expect(
-        failed.get('fleet_kubernetes_errors_total{verb="list",resource="pods",kind="unavailable"}'),
+        failed.get('fleet_kubernetes_errors_total{verb="get",resource="pods",kind="unavailable"}'),
       ).toBe(1);
 
       await broken.request("/instances/x", { apiKey: "metrics-key-0000002" });
