@@ -104,9 +104,12 @@ export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSu
             .catch(() => undefined);
           if (!recorded) return;
           seen++;
+          // From the member's ClientPod, kept whole (the pass keeps only part of each Pod).
+          const member = members.find((cp) => cp.metadata.uid === ownerUidOf(pod));
+          if (!member) return;
           const entry = {
-            uid: ownerUidOf(pod) ?? "",
-            tokenKeyId: pod.metadata?.annotations?.[ANNOTATION_TOKEN_KEY] ?? "",
+            uid: member.metadata.uid,
+            tokenKeyId: member.metadata.annotations?.[ANNOTATION_TOKEN_KEY] ?? "",
             serving: true,
           };
           await indexMember(kube, name, entry).catch(() => undefined);
