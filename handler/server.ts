@@ -42,18 +42,16 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   keyring.keys().catch(() => undefined);
   const targets = new Targets(kube);
   const serving = new ServingProbes({ kube, now, shutdown: deps.shutdown });
-  const pool =
-    config.poolSize > 0
-      ? new WarmPool({
-          kube,
-          config,
-          keyring,
-          serving,
-          now,
-          events: metrics.poolEvents,
-          log: deps.log,
-        })
-      : undefined;
+  // Always there: whether a plan has a pool is read per request (PLANS_FILE can change).
+  const pool = new WarmPool({
+    kube,
+    config,
+    keyring,
+    serving,
+    now,
+    events: metrics.poolEvents,
+    log: deps.log,
+  });
   const instances = new Instances({
     kube,
     config,
@@ -84,6 +82,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
       now,
     });
   metrics.countOpenExchanges(() => gateway.openExchanges);
+  metrics.knowPlans(() => config.plans.current().all.map((plan) => plan.name));
   const reaperStats = new ReaperStatsCache(async () => {
     const object = await kube.configMaps.get(REAPER_STATS_NAME);
     return object && reaperStatsOf(object.data);
@@ -108,7 +107,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
       identities.stop();
       gateway.close();
       previews?.close();
-      pool?.close();
+      pool.close();
       kube.close();
     },
   };

@@ -92,10 +92,10 @@ async function tendPoolOf(kube: Kube, settings: ReaperSettings, log: Logger) {
   });
   const keyring = new TokenKeyring(config.instanceTokenKeys, kube, config.credentialsReloadMs);
   return tendPool(kube, {
-    poolSize: settings.poolSize,
+    plans: settings.plans,
     // Well inside the CronJob's deadline: members started now are ready when claimed.
     servingWaitMs: MEMBER_SERVING_WAIT_MS,
-    member: { podTemplate: config.podTemplate, resources: config, workspaces: config.workspaces },
+    member: { resources: config, workspaces: config.workspaces },
     keyring,
     concurrency: settings.concurrency,
     dryRun: settings.dryRun,

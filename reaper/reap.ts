@@ -1,5 +1,7 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import pLimit, { type LimitFunction } from "p-limit";
+import { currentTemplateOf } from "../shared/config/plans.js";
+import type { ClientPod } from "../shared/instance/clientpod.js";
 import { revisionOf } from "../shared/instance/revision.js";
 import type { Kube } from "../shared/kube/client.js";
 import { joinByName } from "../shared/kube/join.js";
@@ -62,9 +64,15 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
     for (const action of strays.orphans) work.start(() => act(kube, action, options));
     for (const pod of strays.unread) work.start(() => judgeUnread(kube, pod, now, options));
     if (outdated && options.rollout) {
-      const revisions = await current.of(clientPods.map((cp) => cp.spec.podTemplate));
+      // A plan's template may have changed since its instances were made: theirs is its now.
+      const { plans } = options;
+      const templateOf = (cp: ClientPod) =>
+        plans ? currentTemplateOf(cp.spec, plans) : cp.spec.podTemplate;
+      const revisions = await current.of(clientPods.map(templateOf));
       const names = new Set(leaving.map((a) => a.name));
-      outdated.offer(planRollout(clientPods, index, now, revisions, options.rollout.idleMs, names));
+      outdated.offer(
+        planRollout(clientPods, index, now, revisions, options.rollout.idleMs, names, templateOf),
+      );
     }
     // Reading runs ahead of deleting by at most two pages of actions.
     await work.below(2 * pageSize);

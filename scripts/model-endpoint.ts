@@ -2,7 +2,8 @@
 // that the dev plan's instances use as their provider, with the key it checks read from a file
 // (the same file the Secret fleet-model-credentials is made from), never from the command line.
 //
-// Usage: node .bench/scripts/model-endpoint.js PORT MODEL KEY_FILE
+// Usage: node .bench/scripts/model-endpoint.js PORT MODEL KEY_FILE   (MODEL_ENDPOINT_HOST: where
+// to listen, 127.0.0.1 by default; the real node's e2e runs it in a Pod on 0.0.0.0)
 import { readFileSync } from "node:fs";
 import { startModelEndpoint } from "./lib/model-endpoint.js";
 
@@ -12,6 +13,7 @@ const endpoint = await startModelEndpoint({
   keys: [readFileSync(keyFile, "utf8").trim()],
   models: [model],
   port: Number(port),
+  host: process.env.MODEL_ENDPOINT_HOST ?? "127.0.0.1",
 });
 process.stderr.write(
   `[model] an OpenAI-compatible stand-in serving ${model} at ${endpoint.baseUrl}\n`,

@@ -59,10 +59,6 @@ export class ClientIdentities {
     return { clientId: named.clientId, plan };
   }
 
-  async clientIdOf(credentials: Credentials): Promise<string> {
-    return (await this.clientOf(credentials)).clientId;
-  }
-
   private async namedClientOf({ apiKey, authorization }: Credentials): Promise<NamedClient> {
     const { keys } = this.config.clientAuth;
     const bearer = this.verifier && !apiKey ? bearerOf(authorization ?? undefined) : undefined;

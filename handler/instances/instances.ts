@@ -2,6 +2,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { deleteInstance, instanceByPodName } from "../../shared/actions/instances.js";
 import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
+import { currentTemplateOf, type Plan, planRecordOf } from "../../shared/config/plans.js";
 import {
   type ClientPod,
   clientSelector,
@@ -15,6 +16,7 @@ import {
   type InstanceRecord,
   isMirrorCurrent,
   mirrorAnnotations,
+  mirrorLabels,
   recordFromPod,
   recordOf,
 } from "../../shared/instance/record.js";
@@ -22,18 +24,25 @@ import { activityStatus, isActivityDue, isPhaseStale } from "../../shared/instan
 import type { Kube } from "../../shared/kube/client.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { endpointOf, type InstanceBody, instanceBody } from "./body.js";
-import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
+import { findOrCreateClientPod, planPatch, templateOf, type WantedInstance } from "./create.js";
 import { InstanceHints } from "./hints.js";
 import { isRepairTouchDue, warmStepOf } from "./next-step.js";
 import type { PoolClaims } from "./pool-claims.js";
 import { restorePod } from "./restore.js";
 import type { ServingProbes } from "./serving.js";
-import { endWorkspace, type WorkspaceEnd } from "./workspace.js";
+import { endWorkspace, fitWorkspace, type WorkspaceEnd } from "./workspace.js";
 
+/** What happens to instances, by plan (`none`: an instance from before plans). */
 export interface InstanceEvents {
-  created(): void;
-  replaced(): void;
-  deleted(): void;
+  created(plan: string): void;
+  replaced(plan: string): void;
+  deleted(plan: string): void;
+}
+
+/** Who asks for an instance: the client, and the plan its instances get now. */
+export interface Requester {
+  clientId: string;
+  plan: Plan;
 }
 
 export interface InstanceDeps {
@@ -51,6 +60,10 @@ export interface InstanceDeps {
   /** Aborted when the process shuts down: readiness waits end early so draining is quick. */
   shutdown?: AbortSignal;
 }
+
+/** An instance's plan as its metrics name it: `none` for one from before plans. */
+export const planLabelOf = (clientPod: ClientPod | undefined): string =>
+  clientPod?.spec.plan ?? "none";
 
 /** What a delete did: the instance, and its workspace (null: it had none). */
 export interface Removal {
@@ -75,14 +88,32 @@ export class Instances {
    * to `waitMs` for its Pod to be Ready. A running instance costs one read, plus the
    * throttled activity write.
    */
-  async ensure(clientId: string, instanceId: string, waitMs: number): Promise<InstanceBody> {
+  async ensure(
+    { clientId, plan }: Requester,
+    instanceId: string,
+    waitMs: number,
+  ): Promise<InstanceBody> {
     const name = instanceNameOf(clientId, instanceId);
     const deadline = Date.now() + waitMs;
     const keys = await this.deps.keyring.keys();
     const pod = await this.readPod(name, clientId, instanceId);
     const { now, config } = this.deps;
     const step = warmStepOf(pod, now(), config.activityIntervalMs, this.knownActivity);
-    if (pod && step.kind === "answer") {
+    if (pod && step.kind !== "repair" && step.record.plan !== plan.name) {
+      // The client's plan changed (or the instance is from before plans): recorded now, on
+      // the ClientPod and the Pod's mirror; the rollout moves it to the plan's template.
+      const moved = await this.movePlan(pod, plan);
+      if (moved) {
+        const { clientPod, pod: mirrored } = moved;
+        return this.body(
+          recordOf(clientPod),
+          await this.waitReady(mirrored, deadline),
+          false,
+          keys,
+        );
+      }
+      // No ClientPod, or a newer one than the Pod's owner: repair below.
+    } else if (pod && step.kind === "answer") {
       return this.body(step.record, await this.waitReady(pod, deadline), false, keys);
     }
     if (pod && step.kind === "record-activity") {
@@ -98,7 +129,39 @@ export class Instances {
       }
       // No ClientPod, or a newer one than the Pod's owner: the Pod is stale; repair below.
     }
-    return this.repair({ clientId, instanceId, name, keys }, pod, deadline);
+    return this.repair({ clientId, instanceId, name, keys, plan }, pod, deadline);
+  }
+
+  /**
+   * Records a running instance's new plan: its ClientPod's plan, idle timeout and lifetime
+   * (and label), the Pod's mirror of them, and a workspace at least the plan's size. Its Pod
+   * runs on as it is; when the plan's template gives another revision, the reaper's rollout
+   * replaces it once idle (token, endpoint and workspace stay). Undefined when the ClientPod
+   * is gone or is not the Pod's owner.
+   */
+  private async movePlan(
+    pod: V1Pod,
+    plan: Plan,
+  ): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined } | undefined> {
+    const { kube } = this.deps;
+    const record = recordFromPod(pod);
+    const name = record?.name ?? ownerNameOf(pod) ?? "";
+    const clientPod = await this.recordPlan(name, plan);
+    if (!clientPod || ownerUidOf(pod) !== clientPod.metadata.uid) return undefined;
+    const mirrored = await kube.pods.patch(pod.metadata?.name ?? "", {
+      metadata: { labels: mirrorLabels(clientPod), annotations: mirrorAnnotations(clientPod) },
+    });
+    return { clientPod, pod: mirrored };
+  }
+
+  /** Writes a plan on an instance's ClientPod and fits its workspace to it; undefined when gone. */
+  private async recordPlan(name: string, plan: Plan): Promise<ClientPod | undefined> {
+    const { kube, config } = this.deps;
+    const clientPod = await kube.clientPods.patch(name, planPatch(planRecordOf(plan)));
+    if (clientPod?.status?.workspace && config.workspaces) {
+      await fitWorkspace(kube, clientPod.status.workspace.name, plan.workspaceSize);
+    }
+    return clientPod;
   }
 
   /**
@@ -154,7 +217,7 @@ export class Instances {
     this.hints.noteActivity(name, written.lastActivity ?? written.createdAt);
     if (isMirrorCurrent(pod, clientPod)) return { clientPod, pod };
     const mirrored = await kube.pods.patch(pod.metadata?.name ?? "", {
-      metadata: { annotations: mirrorAnnotations(clientPod) },
+      metadata: { labels: mirrorLabels(clientPod), annotations: mirrorAnnotations(clientPod) },
     });
     return { clientPod, pod: mirrored };
   }
@@ -187,7 +250,7 @@ export class Instances {
     const deleted = (await deleteInstance(kube, name, undefined, parts.pod)) === "deleted";
     this.deps.onRemoved?.(parts.pod);
     this.hints.forget(name);
-    if (deleted) this.deps.events.deleted();
+    if (deleted) this.deps.events.deleted(planLabelOf(clientPod));
     const workspace = await endWorkspace(
       kube,
       parts.workspace,
@@ -208,7 +271,7 @@ export class Instances {
     deadline: number,
   ): Promise<InstanceBody> {
     const { config, kube } = this.deps;
-    const { name, keys } = wanted;
+    const { name, keys, plan } = wanted;
     // No Pod where the warm read looked: its ClientPod says whether the instance exists, and
     // where its Pod is when that has a pool member's name (remembered from now on).
     let existing: ClientPod | undefined;
@@ -219,7 +282,8 @@ export class Instances {
       if (podName && podName !== name) pod = await kube.pods.get(podName, { fromCache: true });
     }
     let keptWorkspace: string | undefined;
-    if (!pod && !existing && this.deps.pool) {
+    // A plan without a pool (poolSize 0) starts cold at once, as with the pool off.
+    if (!pod && !existing && this.deps.pool && plan.poolSize > 0) {
       const claim = await this.deps.pool.claim(wanted, keys);
       if (claim.claimed) {
         const { clientPod } = claim;
@@ -228,11 +292,23 @@ export class Instances {
       }
       keptWorkspace = claim.keptWorkspace;
     }
-    // The template first: when it is missing, nothing is created.
-    const template = await templateOf(this.deps.kube, config.podTemplate);
+    // The plan's template first: when it is missing, nothing is created.
+    const template = await templateOf(this.deps.kube, plan.template);
     let { clientPod, created } = await findOrCreateClientPod(this.deps, wanted, keptWorkspace);
     if (clientPod.metadata.deletionTimestamp)
       return this.body(recordOf(clientPod), pod, false, keys, clientPod);
+    if (clientPod.spec.plan !== plan.name) {
+      clientPod = (await this.recordPlan(name, plan)) ?? clientPod;
+      if (pod && ownerUidOf(pod) === clientPod.metadata.uid) {
+        pod =
+          (await kube.pods.patch(pod.metadata?.name ?? "", {
+            metadata: {
+              labels: mirrorLabels(clientPod),
+              annotations: mirrorAnnotations(clientPod),
+            },
+          })) ?? pod;
+      }
+    }
     if (
       isRepairTouchDue(
         clientPod,
@@ -286,7 +362,7 @@ export class Instances {
     if (!clientPod || clientPod.metadata.deletionTimestamp) return undefined;
     const [pod, template, keys] = await Promise.all([
       kube.pods.get(podNameOf(clientPod)),
-      templateOf(kube, clientPod.spec.podTemplate),
+      templateOf(kube, currentTemplateOf(clientPod.spec, this.deps.config.plans.current())),
       this.deps.keyring.keys(),
     ]);
     const restored = await restorePod(this.deps, clientPod, {

@@ -1,4 +1,5 @@
 import type { HandlerConfig } from "../../shared/config/load.js";
+import type { Plan } from "../../shared/config/plans.js";
 import type { ClientPod } from "../../shared/instance/clientpod.js";
 import { slotHolderOf, slotManifest, slotNameOf, slotOrder } from "../../shared/instance/slots.js";
 import type { Kube } from "../../shared/kube/client.js";
@@ -16,18 +17,21 @@ export async function enforceLimits(
   kube: Kube,
   config: HandlerConfig,
   clientPod: ClientPod,
+  /** The client's plan: its per-client limit. */
+  plan: Plan,
   /** `fleet: false`: the ClientPod takes a pool member's place, already counted. */
   { fleet = true } = {},
 ): Promise<void> {
+  const limit = plan.maxInstancesPerClient;
   const [slot, fleetSize] = await Promise.all([
-    takeSlot(kube, clientPod, config.maxInstancesPerClient),
+    takeSlot(kube, clientPod, limit),
     fleet ? kube.clientPods.count() : 0,
   ]);
   let rejection: Error | undefined;
   if (!slot) {
     rejection = new FleetError(
       "instance_limit",
-      `You already have ${config.maxInstancesPerClient} instances, the most allowed; delete one first.`,
+      `You already have ${limit} ${limit === 1 ? "instance" : "instances"}, the most your plan "${plan.name}" allows; delete one first.`,
     );
   } else if (fleet && fleetSize > config.maxInstances) {
     rejection = fleetFull();

@@ -1,12 +1,11 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import type { ClientPod } from "../../shared/instance/clientpod.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import { templateOf } from "./create.js";
 import { podStepOf } from "./next-step.js";
 import { type StartDeps, startPod } from "./start.js";
 
 export interface RestoreDeps extends StartDeps {
-  events: { replaced(): void };
+  events: { replaced(plan: string): void };
 }
 
 /** Where a ClientPod's Pod stands, and what a restore is to do by when. */
@@ -15,7 +14,7 @@ export interface RestoreInput {
   created: boolean;
   /** Its Pod as read, if any. */
   pod: V1Pod | undefined;
-  /** The fleet's current template (the ClientPod's own is read when it names another). */
+  /** The template a new Pod is made from: the instance's plan's, as it is now. */
   template: V1PodTemplate;
   keys: TokenKeys;
   deadline: number;
@@ -48,7 +47,7 @@ export async function restorePod(
     // just created; then the Pod as it is now decides (gone, terminating, or already anew).
     const podName = current.metadata?.name ?? clientPod.metadata.name;
     if ((await kube.pods.delete(podName, { uid: current.metadata?.uid })) === "deleted")
-      deps.events.replaced();
+      deps.events.replaced(clientPod.spec.plan ?? "none");
     current = await kube.pods.get(podName);
     step = podStepOf(clientPod, current);
   }
@@ -58,10 +57,6 @@ export async function restorePod(
     step = "start";
   }
   if (step !== "start") return { clientPod, pod: current, created: false, waited: true };
-  const source =
-    clientPod.spec.podTemplate === template.metadata?.name
-      ? template
-      : await templateOf(kube, clientPod.spec.podTemplate);
-  const started = await startPod(deps, clientPod, source, keys, { isNew: created, deadline });
+  const started = await startPod(deps, clientPod, template, keys, { isNew: created, deadline });
   return { ...started, waited: true };
 }

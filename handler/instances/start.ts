@@ -52,9 +52,13 @@ export async function startPod(
   // Secret's 409 means it exists, with this very token (its name carries the ClientPod's uid,
   // its content is derived from it).
   const token = tokenOf(recordOf(clientPod), keys);
+  // The workspace its plan gives (an instance from before plans: the default plan's size).
+  const plans = config.plans.current();
+  const plan =
+    (clientPod.spec.plan !== undefined && plans.get(clientPod.spec.plan)) || plans.default;
+  const workspaces = config.workspaces && { ...config.workspaces, size: plan.workspaceSize };
   const [workspace] = await Promise.all([
-    config.workspaces &&
-      ensureWorkspace(kube, clientPod, config.workspaces, deps.now, deadline, deps.shutdown),
+    workspaces && ensureWorkspace(kube, clientPod, workspaces, deps.now, deadline, deps.shutdown),
     token ? kube.secrets.create(tokenSecret(clientPod, token)) : undefined,
   ]);
 
@@ -78,6 +82,14 @@ export async function startPod(
     return { clientPod, pod: undefined, created: false };
   }
 
+  // Made from another template than it records (its plan's changed, or its plan did): the
+  // ClientPod says what its Pod is made from.
+  const templateName = template.metadata?.name ?? clientPod.spec.podTemplate;
+  const moved =
+    templateName !== clientPod.spec.podTemplate
+      ? kube.clientPods.patch(name, { spec: { podTemplate: templateName } })
+      : undefined;
+
   // The Pod mirrors the ClientPod with this status: both writes go out at once.
   const withStatus = status
     ? clientPodSchema.parse({ ...clientPod, status: { ...clientPod.status, ...status } })
@@ -93,6 +105,7 @@ export async function startPod(
   const [patched, result] = await Promise.all([
     status ? kube.clientPods.patchStatus(name, status) : undefined,
     kube.pods.create(pod).catch(podRefused),
+    moved,
   ]);
   clientPod = patched ?? clientPod;
   // 409: another replica created it a moment ago; use theirs.

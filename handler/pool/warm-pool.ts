@@ -3,6 +3,7 @@ import pLimit from "p-limit";
 import { indexMember, startMember, unindexMember } from "../../shared/actions/pool-members.js";
 import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
+import { type Plan, planRecordOf } from "../../shared/config/plans.js";
 import {
   ANNOTATION_TOKEN_KEY,
   type ClientPod,
@@ -29,19 +30,20 @@ import {
   workspaceAliasManifest,
 } from "../../shared/pool/alias.js";
 import { adoptionPatch, LABEL_POOL } from "../../shared/pool/member.js";
-import { claimOrder, entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member-index.js";
+import { claimOrder, countOf, entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member-index.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { FleetError } from "../errors/fleet-error.js";
 import { enforceLimits } from "../instances/limits.js";
-import type { Claim, PoolClaims } from "../instances/pool-claims.js";
+import type { Claim, PoolClaims, PoolWanted } from "../instances/pool-claims.js";
 import { createRefused } from "../instances/refusals.js";
 import type { ServingProbes } from "../instances/serving.js";
 
+/** What happens to the pool, by plan (each plan has its own). */
 export interface PoolEvents {
-  claimed(): void;
-  missed(): void;
-  refilled(): void;
-  members(count: number): void;
+  claimed(plan: string): void;
+  missed(plan: string): void;
+  refilled(plan: string): void;
+  members(plan: string, count: number): void;
 }
 
 export interface PoolDeps {
@@ -88,23 +90,22 @@ export class WarmPool implements PoolClaims {
    * every member tried was taken by another claim, or the instance exists already (another
    * request created it a moment ago; the caller finds it).
    */
-  async claim(
-    wanted: { clientId: string; instanceId: string; name: string },
-    keys: TokenKeys,
-  ): Promise<Claim> {
+  async claim(wanted: PoolWanted, keys: TokenKeys): Promise<Claim> {
     const { kube, config } = this.deps;
+    const { plan } = wanted;
     // Both by name from the API server's cache, at the same cost in any fleet.
     const [kept, index] = await Promise.all([
       config.workspaces ? keptWorkspaceOf(kube, wanted.name) : undefined,
       kube.configMaps.get(POOL_INDEX_NAME, { fromCache: true }),
     ]);
     if (kept) return { claimed: false, keptWorkspace: kept };
-    // Only members whose token key this replica knows: the instance's token is theirs.
-    const members = claimOrder(entriesOf(index), (id) => keys.byId.has(id));
-    this.deps.events.members(members.length);
+    // Only members of the client's plan (made from its template), and whose token key this
+    // replica knows: the instance's token is theirs.
+    const members = claimOrder(entriesOf(index), plan.name, (id) => keys.byId.has(id));
+    this.deps.events.members(plan.name, members.length);
     if (members.length === 0) {
-      this.deps.events.missed();
-      this.refillInBackground();
+      this.deps.events.missed(plan.name);
+      this.refillInBackground(plan);
       return { claimed: false };
     }
 
@@ -119,14 +120,20 @@ export class WarmPool implements PoolClaims {
       if (!clientPod) {
         // Write 1: the instance's ClientPod at its deterministic name, naming the member it
         // adopts. A 409: another request made the instance; it is theirs to answer.
-        const manifest = clientPodManifest({ ...wanted, podTemplate: config.podTemplate });
+        const manifest = clientPodManifest({
+          clientId: wanted.clientId,
+          instanceId: wanted.instanceId,
+          name: wanted.name,
+          podTemplate: plan.template,
+          plan: planRecordOf(plan),
+        });
         manifest.metadata.annotations = annotations;
         manifest.metadata.labels = { ...manifest.metadata.labels, [LABEL_POD]: memberName };
         const created = await kube.clientPods.create(manifest).catch(createRefused);
         if (!created.created) return { claimed: false };
         clientPod = created.object;
         // The member was counted against the fleet's cap already: only the client's is checked.
-        await enforceLimits(kube, config, clientPod, { fleet: false });
+        await enforceLimits(kube, config, clientPod, plan, { fleet: false });
       } else {
         // The member tried before was taken by another claim: name the next one instead.
         clientPod =
@@ -142,16 +149,16 @@ export class WarmPool implements PoolClaims {
         adoptionPatch(memberUid, instance, mirrorAnnotations(instance)),
       );
       if (adopted) {
-        this.deps.events.claimed();
+        this.deps.events.claimed(plan.name);
         void this.settle(instance, memberName, memberUid, adopted);
-        this.refillInBackground(REFILL_AFTER_CLAIM_MS);
+        this.refillInBackground(plan, REFILL_AFTER_CLAIM_MS);
         return { claimed: true, clientPod: instance, pod: adopted };
       }
       // Claimed by another request, or gone: its entry is stale.
       void unindexMember(kube, memberName).catch(() => undefined);
     }
     // Every member tried was taken: start this instance cold, without a member's names.
-    this.deps.events.missed();
+    this.deps.events.missed(plan.name);
     if (clientPod) {
       await kube.clientPods.delete(clientPod.metadata.name, { uid: clientPod.metadata.uid });
     }
@@ -209,12 +216,15 @@ export class WarmPool implements PoolClaims {
     }
   }
 
-  /** Starts one member in the background (a claim's replacement, or after a miss), after `delayMs`. */
-  refillInBackground(delayMs = 0): void {
+  /**
+   * Starts one member of a plan's pool in the background (a claim's replacement, or after a
+   * miss), after `delayMs`.
+   */
+  refillInBackground(plan: Plan, delayMs = 0): void {
     // Past a backlog, leave the rest to the reaper's pass rather than queue without bound.
     if (this.refills.pendingCount + this.delayed.size >= MAX_REFILL_BACKLOG) return;
     const start = () =>
-      void this.refills(() => this.refill()).catch((error: unknown) =>
+      void this.refills(() => this.refill(plan)).catch((error: unknown) =>
         this.deps.log.warn({ err: { message: (error as Error).message } }, "pool: refill failed"),
       );
     if (delayMs <= 0) {
@@ -235,7 +245,7 @@ export class WarmPool implements PoolClaims {
     this.delayed.clear();
   }
 
-  private async refill(): Promise<void> {
+  private async refill(plan: Plan): Promise<void> {
     const { kube, config, keyring, serving, now } = this.deps;
     // Every claim and every miss, on every replica, asks for one: once the pool holds
     // POOL_SIZE members another would be surplus (seen on the real node: a burst of misses
@@ -243,19 +253,19 @@ export class WarmPool implements PoolClaims {
     // The index, not a label query: the reaper's pass counts the members themselves and
     // tops the pool up if stale entries made this count too high.
     const index = await kube.configMaps.get(POOL_INDEX_NAME, { fromCache: true });
-    if (entriesOf(index).size >= config.poolSize) return;
-    const template = await kube.podTemplates.get(config.podTemplate);
+    if (countOf(entriesOf(index), plan.name) >= plan.poolSize) return;
+    const template = await kube.podTemplates.get(plan.template);
     if (!template) throw new FleetError("template_not_found", "the PodTemplate is missing");
     const keys = await keyring.keys();
     const pod = await startMember(
       kube,
       template,
       keys.current,
-      { podTemplate: config.podTemplate, resources: config, workspaces: config.workspaces },
+      { plan, resources: config, workspaces: config.workspaces },
       now(),
     );
     if (!pod) return;
-    this.deps.events.refilled();
+    this.deps.events.refilled(plan.name);
     // Record its first answer, so that a claim hands it out ready at once.
     const served = await serving.waitUntilServing(pod, Date.now() + REFILL_SERVING_WAIT_MS);
     const uid = ownerUidOf(pod);
@@ -264,6 +274,7 @@ export class WarmPool implements PoolClaims {
         uid,
         tokenKeyId: keys.current.id,
         serving: true,
+        plan: plan.name,
       });
     }
   }

@@ -3,7 +3,7 @@ import type { H3Event } from "h3";
 import { getQuery } from "h3";
 import pLimit from "p-limit";
 import { z } from "zod";
-import { LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
+import { LABEL_CLIENT, LABEL_PLAN, MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
 import type { ListOptions } from "../../shared/kube/calls.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { KubeApiError } from "../../shared/kube/client.js";
@@ -30,12 +30,17 @@ export const pageQuery = z.object({
 /** Items per page when the query names no limit. */
 const DEFAULT_PAGE_SIZE = 100;
 
-/** The API server's list options for a page of the fleet (of one client, with `client`). */
-export function pageOptions(query: z.infer<typeof pageQuery>): ListOptions {
+/**
+ * The list options of one page the admin asked for: the fleet's objects, or one client's,
+ * or one plan's (a label selector: the API server filters, so pages stay full).
+ */
+export function pageOptions(query: z.infer<typeof pageQuery>, plan?: string): ListOptions {
   return {
-    labelSelector: query.client
-      ? `${MANAGED_SELECTOR},${LABEL_CLIENT}=${query.client}`
-      : MANAGED_SELECTOR,
+    labelSelector: [
+      MANAGED_SELECTOR,
+      ...(query.client ? [`${LABEL_CLIENT}=${query.client}`] : []),
+      ...(plan ? [`${LABEL_PLAN}=${plan}`] : []),
+    ].join(","),
     limit: query.limit ?? DEFAULT_PAGE_SIZE,
     continue: query.continue,
   };

@@ -1,6 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { H3, H3Event } from "h3";
 import { type HandlerConfig, revisionSettingsOf } from "../../shared/config/load.js";
+import { currentTemplateOf } from "../../shared/config/plans.js";
 import { type ClientPod, MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
 import { isPoolName, podNameOf } from "../../shared/instance/parts.js";
 import { hasPodEnded, ownerUidOf } from "../../shared/instance/pod-status.js";
@@ -61,8 +62,15 @@ export function adminRolloutRoutes(app: H3, config: HandlerConfig, kube: Kube): 
     // The ClientPods and the Pods side by side, page by page, joined by name: only a few pages
     // of either are held, whatever the fleet's size. A Pod named otherwise than its instance
     // (adopted from the warm pool) is read by name.
+    const plans = config.plans.current();
+    // An instance's current template is its plan's (which may have changed since it was made).
+    const templateOf = (cp: ClientPod) => currentTemplateOf(cp.spec, plans);
     const counts = new Map<string | null, { instances: number; outdated: number }>();
-    const current = new Map<string, string | undefined>();
+    // Every plan's template's current revision, then any other template an instance names.
+    const current = await currentRevisions(kube, config, [
+      plans.default.template,
+      ...plans.all.map((plan) => plan.template),
+    ]);
     let instances = 0;
     let outdated = 0;
     const batches = joinByName(
@@ -75,13 +83,13 @@ export function adminRolloutRoutes(app: H3, config: HandlerConfig, kube: Kube): 
         kube,
         clientPods.map(podNameOf).filter((name) => !byName.has(name) && isPoolName(name)),
       );
-      const templates = clientPods.map((cp) => cp.spec.podTemplate).filter((t) => !current.has(t));
+      const templates = clientPods.map(templateOf).filter((t) => !current.has(t));
       for (const [name, revision] of await currentRevisions(kube, config, templates)) {
         current.set(name, revision);
       }
       for (const cp of clientPods) {
         const pod = byName.get(podNameOf(cp)) ?? adopted.get(podNameOf(cp));
-        const view = revisionView(cp, pod, current.get(cp.spec.podTemplate));
+        const view = revisionView(cp, pod, current.get(templateOf(cp)));
         const count = counts.get(view.revision) ?? { instances: 0, outdated: 0 };
         count.instances += 1;
         instances += 1;
@@ -92,22 +100,23 @@ export function adminRolloutRoutes(app: H3, config: HandlerConfig, kube: Kube): 
         counts.set(view.revision, count);
       }
     }
-    if (!current.has(config.podTemplate)) {
-      const [[, revision] = ["", undefined]] = await currentRevisions(kube, config, [
-        config.podTemplate,
-      ]);
-      current.set(config.podTemplate, revision);
-    }
-    const currentRevision = current.get(config.podTemplate) ?? null;
+    // The default plan's first (the fleet's template without PLANS_FILE), then every plan's.
+    const currentRevision = current.get(plans.default.template) ?? null;
+    const currents = new Set(plans.all.map((plan) => current.get(plan.template)));
     return {
-      template: config.podTemplate,
+      template: plans.default.template,
       current: currentRevision,
+      plans: plans.all.map((plan) => ({
+        plan: plan.name,
+        template: plan.template,
+        current: current.get(plan.template) ?? null,
+      })),
       instances,
       outdated,
       revisions: [...counts]
         .map(([revision, count]) => ({
           revision,
-          current: revision !== null && revision === currentRevision,
+          current: revision !== null && currents.has(revision),
           ...count,
         }))
         .sort((a, b) => b.instances - a.instances),

@@ -1,9 +1,13 @@
 import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import type { H3 } from "h3";
 import type { HandlerConfig } from "../../shared/config/load.js";
-import { LABEL_CLIENT, LABEL_INSTANCE } from "../../shared/instance/clientpod.js";
+import { LABEL_CLIENT, LABEL_INSTANCE, LABEL_PLAN } from "../../shared/instance/clientpod.js";
 import { instanceNameOf } from "../../shared/instance/names.js";
-import { lastUsedOf, mountedWorkspacesOf } from "../../shared/instance/workspace.js";
+import {
+  ANNOTATION_WANTED_SIZE,
+  lastUsedOf,
+  mountedWorkspacesOf,
+} from "../../shared/instance/workspace.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { requireAdmin } from "../identity/auth.js";
 import { expiredToken, pageOptions, pageQuery, parseQuery, podsByName } from "./admin-paging.js";
@@ -28,6 +32,13 @@ export interface WorkspaceItem {
    */
   deletableAt: string | null;
   terminating: boolean;
+  /**
+   * The size its instance's plan gives, when the claim is smaller and its StorageClass would
+   * not expand it (no `allowVolumeExpansion`); null otherwise.
+   */
+  wantedSize: string | null;
+  /** The plan of the instance it was made for; null: from before plans. */
+  plan: string | null;
 }
 
 /** `GET /admin/workspaces`: the workspaces of every client (or one), a page at a time. */
@@ -71,6 +82,8 @@ export function workspaceItem(
         ? null
         : new Date(lastUsed.getTime() + retentionMs).toISOString(),
     terminating,
+    wantedSize: claim.metadata?.annotations?.[ANNOTATION_WANTED_SIZE] ?? null,
+    plan: labels[LABEL_PLAN] ?? null,
   };
 }
 

@@ -2,6 +2,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { getRouterParam, type H3, type H3Event } from "h3";
 import { z } from "zod";
 import type { HandlerConfig } from "../../shared/config/load.js";
+import { currentTemplateOf, PLAN_NAME } from "../../shared/config/plans.js";
 import type { ClientPod } from "../../shared/instance/clientpod.js";
 import { expiryOf } from "../../shared/instance/expiry.js";
 import { POD_NAME, podNameOf } from "../../shared/instance/parts.js";
@@ -32,6 +33,7 @@ export interface AdminDetail extends AdminItem {
 const listQuery = pageQuery.extend({
   status: z.enum(["starting", "ready", "failed", "terminating"]).optional(),
   outdated: z.enum(["true", "false"], "outdated is true or false").optional(),
+  plan: z.string().regex(PLAN_NAME, "plan is a plan's name").optional(),
 });
 
 const INSTANCE_NAME = POD_NAME;
@@ -50,15 +52,14 @@ export function adminRoutes(
     const query = parseQuery(listQuery, event);
     // One page of ClientPods straight from the API server, then each one's Pod by name from
     // the cache, then the template (its current revision): whatever the fleet's size.
-    const page = await kube.clientPods.list(pageOptions(query)).catch(expiredToken);
+    const page = await kube.clientPods.list(pageOptions(query, query.plan)).catch(expiredToken);
     const pods = await podsByName(kube, page.items.map(podNameOf));
-    const current = await currentRevisions(
-      kube,
-      config,
-      page.items.map((cp) => cp.spec.podTemplate),
-    );
+    // An instance's current template is its plan's (which may have changed since it was made).
+    const plans = config.plans.current();
+    const templateOf = (cp: ClientPod) => currentTemplateOf(cp.spec, plans);
+    const current = await currentRevisions(kube, config, page.items.map(templateOf));
     const items = page.items
-      .map((cp) => adminItem(cp, pods.get(podNameOf(cp)), config, current.get(cp.spec.podTemplate)))
+      .map((cp) => adminItem(cp, pods.get(podNameOf(cp)), config, current.get(templateOf(cp))))
       .filter((item) => !query.status || item.status === query.status)
       .filter((item) => !query.outdated || String(item.outdated) === query.outdated);
     // "" on the last page, as the API server itself says it.
@@ -71,8 +72,9 @@ export function adminRoutes(
     const clientPod = await kube.clientPods.get(name);
     if (!clientPod) throw notFound(name);
     const pod = await kube.pods.get(podNameOf(clientPod));
-    const current = await currentRevisions(kube, config, [clientPod.spec.podTemplate]);
-    return adminDetail(clientPod, pod, config, current.get(clientPod.spec.podTemplate));
+    const template = currentTemplateOf(clientPod.spec, config.plans.current());
+    const current = await currentRevisions(kube, config, [template]);
+    return adminDetail(clientPod, pod, config, current.get(template));
   });
 
   app.delete("/admin/pods/:name", async (event) => {

@@ -1,4 +1,5 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
+import { type Plan, planRecordOf } from "../config/plans.js";
 import { ANNOTATION_TOKEN_KEY, type ClientPod, clientPodManifest } from "../instance/clientpod.js";
 import { buildPod, type ResourceDefaults } from "../instance/pod-spec.js";
 import { ANNOTATION_REVISION, revisionOf } from "../instance/revision.js";
@@ -22,9 +23,10 @@ import { instanceTokenOf, type TokenKey } from "../tokens/instance-token.js";
 import { tokenEnv, tokenSecret, tokenSecretNameOf } from "../tokens/secret.js";
 
 export interface MemberSettings {
-  podTemplate: string;
+  /** The plan it is kept for: its template, its workspace's size, its instance's timeouts. */
+  plan: Plan;
   resources: ResourceDefaults;
-  /** Each member's own new workspace claim; undefined with WORKSPACES=off. */
+  /** Each member's own new workspace claim (the plan's size); undefined with WORKSPACES=off. */
   workspaces: WorkspaceSettings | undefined;
 }
 
@@ -44,28 +46,30 @@ export async function startMember(
   now: Date,
 ): Promise<V1Pod | undefined> {
   const name = newMemberName();
+  const { plan } = settings;
   const manifest = clientPodManifest({
     name,
     clientId: POOL_CLIENT_ID,
     instanceId: POOL_INSTANCE_ID,
-    podTemplate: settings.podTemplate,
+    podTemplate: plan.template,
+    plan: planRecordOf(plan),
     tokenKeyId: key.id,
   });
-  manifest.metadata.labels = memberLabels();
+  manifest.metadata.labels = memberLabels(plan.name);
   const created = await kube.clientPods.create(manifest).catch(() => ({ created: false as const }));
   if (!created.created) return undefined;
   const member: ClientPod = created.object;
   const { uid } = member.metadata;
   const secret = tokenSecret(member, instanceTokenOf(key, uid));
-  secret.metadata = { ...secret.metadata, labels: memberLabels() };
+  secret.metadata = { ...secret.metadata, labels: memberLabels(plan.name) };
   await kube.secrets.create(secret);
   if (settings.workspaces) {
     const claim = workspacePvc(
       { name, uid, clientId: POOL_CLIENT_ID, instanceId: POOL_INSTANCE_ID },
-      settings.workspaces,
+      { ...settings.workspaces, size: plan.workspaceSize },
       now,
     );
-    claim.metadata = { ...claim.metadata, labels: memberLabels() };
+    claim.metadata = { ...claim.metadata, labels: memberLabels(plan.name) };
     if (!(await kube.workspaces.create(claim).catch(() => ({ created: false }))).created) {
       await kube.clientPods.delete(name, { uid });
       return undefined;
@@ -89,7 +93,10 @@ export async function startMember(
     env: [tokenEnv(member)],
     workspacePvc: settings.workspaces ? name : undefined,
   });
-  pod.metadata = { ...pod.metadata, labels: { ...pod.metadata?.labels, ...memberLabels() } };
+  pod.metadata = {
+    ...pod.metadata,
+    labels: { ...pod.metadata?.labels, ...memberLabels(plan.name) },
+  };
   for (const label of ["gptme.ai/client", "gptme.ai/instance"]) delete pod.metadata.labels?.[label];
   const started = await kube.pods.create(pod).catch(() => ({ created: false as const }));
   if (!started.created) {
@@ -102,7 +109,7 @@ export async function startMember(
       ownerReferences: [{ apiVersion: "v1", kind: "Pod", name, uid: podUid }],
     },
   });
-  await indexMember(kube, name, { uid, tokenKeyId: key.id, serving: false });
+  await indexMember(kube, name, { uid, tokenKeyId: key.id, serving: false, plan: plan.name });
   return started.object;
 }
 
@@ -136,6 +143,7 @@ export async function awaitMemberServing(
   kube: Kube,
   started: V1Pod,
   key: TokenKey,
+  plan: string,
   deadline: number,
   now: () => Date = () => new Date(),
 ): Promise<boolean> {
@@ -150,7 +158,7 @@ export async function awaitMemberServing(
         metadata: { annotations: servingAnnotations(now()) },
       });
       if (!recorded) return false;
-      await indexMember(kube, name, { uid: memberUid, tokenKeyId: key.id, serving: true });
+      await indexMember(kube, name, { uid: memberUid, tokenKeyId: key.id, plan, serving: true });
       return true;
     }
     await new Promise((resolve) => setTimeout(resolve, ASK_EVERY_MS));

@@ -208,8 +208,6 @@ export function loadPlans(
   const defaults = {
     template: env.POD_TEMPLATE,
     maxInstancesPerClient: env.MAX_INSTANCES_PER_CLIENT,
-    idleTimeoutMs: env.IDLE_TIMEOUT,
-    maxLifetimeMs: env.MAX_LIFETIME,
     workspaceSize: env.WORKSPACE_SIZE,
     poolSize: env.POOL_SIZE,
   };

@@ -1,14 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../log.js";
 import { ConfigError, loadHandlerConfig, loadPlans } from "./load.js";
-import { type PlanDefaults, parsePlans, plansFormat } from "./plans.js";
+import {
+  currentTemplateOf,
+  type PlanDefaults,
+  parsePlans,
+  planRecordOf,
+  plansFormat,
+} from "./plans.js";
 import { ReloadingFile } from "./reloading-file.js";
 
 const defaults: PlanDefaults = {
   template: "gptme-client",
   maxInstancesPerClient: 5,
-  idleTimeoutMs: 30 * 60_000,
-  maxLifetimeMs: 24 * 3600_000,
   workspaceSize: "1Gi",
   poolSize: 0,
 };
@@ -57,12 +61,18 @@ describe("parsePlans", () => {
     expect(plans.poolSize).toBe(3);
   });
 
-  it("gives left-out fields the fleet-wide values, and reads bare numbers as the variables do", () => {
+  it("gives left-out fields the fleet-wide values (timeouts: none of its own), and reads bare numbers as the variables do", () => {
     const plans = parse(
       "plans:\n  default: {template: t1}\n  big: {template: t2, idleTimeout: 90, workspaceSize: 2147483648}\n",
     );
     expect(plans.defaultName).toBe("default");
-    expect(plans.get("default")).toEqual({ name: "default", ...defaults, template: "t1" });
+    expect(plans.get("default")).toEqual({
+      name: "default",
+      ...defaults,
+      template: "t1",
+      idleTimeoutMs: undefined,
+      maxLifetimeMs: undefined,
+    });
     expect(plans.get("big")).toMatchObject({ idleTimeoutMs: 90_000, workspaceSize: "2147483648" });
   });
 
@@ -145,7 +155,7 @@ describe("loadPlans", () => {
     },
   });
 
-  it("without PLANS_FILE: one plan, default, made from today's variables", () => {
+  it("without PLANS_FILE: one plan, default, made from today's variables (its timeouts are the fleet-wide ones, as before)", () => {
     const plans = loadPlans(
       sources({
         POD_TEMPLATE: "tpl",
@@ -161,8 +171,8 @@ describe("loadPlans", () => {
         name: "default",
         template: "tpl",
         maxInstancesPerClient: 2,
-        idleTimeoutMs: 15 * 60_000,
-        maxLifetimeMs: 8 * 3600_000,
+        idleTimeoutMs: undefined,
+        maxLifetimeMs: undefined,
         workspaceSize: "3Gi",
         poolSize: 4,
       },
@@ -170,17 +180,20 @@ describe("loadPlans", () => {
     expect(loadHandlerConfig(sources({})).plans.current().default).toEqual({
       name: "default",
       ...defaults,
+      idleTimeoutMs: undefined,
+      maxLifetimeMs: undefined,
     });
   });
 
   it("reads PLANS_FILE at start, with the variables as every plan's defaults, and re-reads it", () => {
     const config = loadHandlerConfig(
       sources(
-        { PLANS_FILE: "/plans.yaml", IDLE_TIMEOUT: "1h", CREDENTIALS_RELOAD: "2s" },
-        { "/plans.yaml": CONTRACT_EXAMPLE.replace("idleTimeout: 2h, ", "") },
+        { PLANS_FILE: "/plans.yaml", WORKSPACE_SIZE: "3Gi", CREDENTIALS_RELOAD: "2s" },
+        { "/plans.yaml": CONTRACT_EXAMPLE.replace("workspaceSize: 10Gi, ", "") },
       ),
     );
-    expect(config.plans.current().get("pro")?.idleTimeoutMs).toBe(3600_000);
+    expect(config.plans.current().get("pro")?.workspaceSize).toBe("3Gi");
+    expect(config.plans.current().get("free")?.workspaceSize).toBe("1Gi");
     expect(config.credentialFiles.map((f) => [f.variable, f.withinMs])).toEqual([
       ["PLANS_FILE", 2_000],
     ]);
@@ -227,5 +240,32 @@ describe("loadPlans", () => {
     contents = CONTRACT_EXAMPLE.replace("idleTimeout: 2h", "idleTimeout: 3h");
     await file.check();
     expect(file.current().get("pro")?.idleTimeoutMs).toBe(3 * 3600_000);
+  });
+});
+
+describe("what an instance takes of its plan", () => {
+  const plans = parsePlans(CONTRACT_EXAMPLE, options);
+
+  it("records its name and timeouts in whole seconds (at least one)", () => {
+    expect(planRecordOf(plans.get("free") ?? plans.default)).toEqual({
+      name: "free",
+      idleTimeoutSeconds: 900,
+      maxLifetimeSeconds: 8 * 3600,
+    });
+    expect(
+      planRecordOf({ ...plans.default, idleTimeoutMs: 1, maxLifetimeMs: 1_500 }),
+    ).toMatchObject({ idleTimeoutSeconds: 1, maxLifetimeSeconds: 2 });
+    // A plan that sets none records none: the fleet-wide ones apply when the reaper decides.
+    expect(
+      planRecordOf({ ...plans.default, idleTimeoutMs: undefined, maxLifetimeMs: undefined }),
+    ).toEqual({ name: "free", idleTimeoutSeconds: undefined, maxLifetimeSeconds: undefined });
+  });
+
+  it("is made from its plan's template as the plans say now, else the one it records", () => {
+    expect(currentTemplateOf({ plan: "pro", podTemplate: "old" }, plans)).toBe("gptme-client-pro");
+    expect(currentTemplateOf({ plan: "gold", podTemplate: "old" }, plans)).toBe("old");
+    expect(currentTemplateOf({ podTemplate: "from-before-plans" }, plans)).toBe(
+      "from-before-plans",
+    );
   });
 });

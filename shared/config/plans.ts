@@ -1,5 +1,6 @@
 import { loadYaml } from "@kubernetes/client-node";
 import { z } from "zod";
+import { DEFAULT_PLAN } from "../instance/clientpod.js";
 import { ConfigError } from "./error.js";
 import type { FileFormat } from "./reloading-file.js";
 import { duration, quantity } from "./values.js";
@@ -7,8 +8,7 @@ import { duration, quantity } from "./values.js";
 // Plans: what a client's instances get (template, limits, timeouts, workspace size, warm
 // pool), named in PLANS_FILE, or one plan `default` made from the fleet-wide variables.
 
-/** The plan every client has when PLANS_FILE is unset. */
-export const DEFAULT_PLAN = "default";
+export { DEFAULT_PLAN };
 
 /**
  * A plan's name: it becomes a label value (`gptme.ai/plan`) and a metric label, and follows
@@ -22,16 +22,24 @@ export interface Plan {
   /** The PodTemplate (in the fleet's namespace) its instances' Pods are made from. */
   template: string;
   maxInstancesPerClient: number;
-  idleTimeoutMs: number;
-  maxLifetimeMs: number;
+  /**
+   * Set in PLANS_FILE: recorded on each instance at creation. Left out (and without
+   * PLANS_FILE): undefined, and the fleet-wide IDLE_TIMEOUT / MAX_LIFETIME apply as they are
+   * when the reaper decides, as they did before plans.
+   */
+  idleTimeoutMs: number | undefined;
+  maxLifetimeMs: number | undefined;
   /** A new workspace claim's size (a Kubernetes quantity). */
   workspaceSize: string;
   /** Started instances of this plan kept for its new clients (0: none). */
   poolSize: number;
 }
 
-/** What a plan's left-out fields are: the fleet-wide variables. */
-export type PlanDefaults = Omit<Plan, "name">;
+/**
+ * What a plan's left-out fields are: the fleet-wide variables (timeouts aside: left out, they
+ * stay the fleet-wide ones, applied when the reaper decides).
+ */
+export type PlanDefaults = Omit<Plan, "name" | "idleTimeoutMs" | "maxLifetimeMs">;
 
 /** The plans in use: look one up by name; a client without one has the default. */
 export class Plans {
@@ -68,9 +76,43 @@ export class Plans {
   }
 }
 
+/**
+ * What an instance records of its plan at creation (ClientPod spec), so the reaper needs no
+ * plans: its name, and the timeouts the plan sets (undefined: the fleet-wide ones).
+ */
+export interface PlanRecord {
+  name: string;
+  idleTimeoutSeconds: number | undefined;
+  maxLifetimeSeconds: number | undefined;
+}
+
+const seconds = (ms: number | undefined) =>
+  ms === undefined ? undefined : Math.max(1, Math.ceil(ms / 1000));
+
+export const planRecordOf = (plan: Plan): PlanRecord => ({
+  name: plan.name,
+  idleTimeoutSeconds: seconds(plan.idleTimeoutMs),
+  maxLifetimeSeconds: seconds(plan.maxLifetimeMs),
+});
+
+/**
+ * The PodTemplate an instance's Pod is made from now: its plan's (which PLANS_FILE may have
+ * changed since), else the one it was made from (an instance from before plans, or of a plan
+ * no longer offered). The handler starts Pods from it; the reaper and admin compare revisions
+ * against it.
+ */
+export function currentTemplateOf(
+  spec: { plan?: string | undefined; podTemplate: string },
+  plans: Plans,
+): string {
+  return (spec.plan !== undefined && plans.get(spec.plan)?.template) || spec.podTemplate;
+}
+
 /** Without PLANS_FILE: one plan, `default`, made from the fleet-wide variables. */
 export const defaultPlans = (defaults: PlanDefaults): Plans =>
-  new Plans(DEFAULT_PLAN, [{ name: DEFAULT_PLAN, ...defaults }]);
+  new Plans(DEFAULT_PLAN, [
+    { name: DEFAULT_PLAN, ...defaults, idleTimeoutMs: undefined, maxLifetimeMs: undefined },
+  ]);
 
 // YAML gives numbers for `90` and strings for `90s`: both are read as the variables are.
 const text = z.union([z.string(), z.number()]).transform(String);
@@ -173,8 +215,8 @@ export function parsePlans(
     name,
     template: plan.template,
     maxInstancesPerClient: plan.maxInstancesPerClient ?? defaults.maxInstancesPerClient,
-    idleTimeoutMs: plan.idleTimeout ?? defaults.idleTimeoutMs,
-    maxLifetimeMs: plan.maxLifetime ?? defaults.maxLifetimeMs,
+    idleTimeoutMs: plan.idleTimeout,
+    maxLifetimeMs: plan.maxLifetime,
     workspaceSize: plan.workspaceSize ?? defaults.workspaceSize,
     poolSize: plan.poolSize ?? defaults.poolSize,
   }));

@@ -12,6 +12,8 @@ export const LABEL_CLIENT = "gptme.ai/client";
 export const LABEL_INSTANCE = "gptme.ai/instance";
 /** The plan an instance (or pool member) was made for: ClientPod, Pod and workspace claim. */
 export const LABEL_PLAN = "gptme.ai/plan";
+/** The plan every client has without PLANS_FILE (and what objects from before plans were). */
+export const DEFAULT_PLAN = "default";
 /** What a fleet object other than an instance's is: a sign-in code, the reaper's stats, a pool alias. */
 export const LABEL_KIND = "gptme.ai/kind";
 /** Which token key an instance's token is derived from (its id, not the key). */
@@ -120,7 +122,11 @@ export interface NewClientPod {
   instanceId: string;
   podTemplate: string;
   /** The plan it is made for, with its timeouts (seconds) recorded so the reaper needs no plans. */
-  plan?: { name: string; idleTimeoutSeconds: number; maxLifetimeSeconds: number };
+  plan?: {
+    name: string;
+    idleTimeoutSeconds: number | undefined;
+    maxLifetimeSeconds: number | undefined;
+  };
   /** The id of the key the instance's token is derived from (instances made by the handler). */
   tokenKeyId?: string;
 }

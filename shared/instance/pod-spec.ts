@@ -5,7 +5,7 @@ import type {
   V1PodTemplate,
   V1ResourceRequirements,
 } from "@kubernetes/client-node";
-import { API_VERSION, type ClientPod, fleetLabels, KIND } from "./clientpod.js";
+import { API_VERSION, type ClientPod, fleetLabels, KIND, LABEL_PLAN } from "./clientpod.js";
 import { withWorkspace } from "./pod-workspace.js";
 
 /** The port gptme-server listens on when the template names no container port `http`. */
@@ -50,6 +50,7 @@ export function buildPod(template: V1PodTemplate, owner: ClientPod, instance: In
       labels: {
         ...source.metadata?.labels,
         ...fleetLabels(owner.spec.clientId, owner.spec.instanceId),
+        ...(owner.spec.plan === undefined ? {} : { [LABEL_PLAN]: owner.spec.plan }),
       },
       annotations: { ...source.metadata?.annotations, ...instance.annotations },
       ownerReferences: [

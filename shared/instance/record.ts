@@ -1,6 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Workspace } from "./clientpod.js";
-import { ANNOTATION_TOKEN_KEY, type ClientPod } from "./clientpod.js";
+import { ANNOTATION_TOKEN_KEY, type ClientPod, LABEL_PLAN } from "./clientpod.js";
 import {
   ANNOTATION_TOKEN_SUBJECT,
   ANNOTATION_WORKSPACE_NAME,
@@ -45,6 +45,8 @@ export interface InstanceRecord {
   workspace: Workspace | undefined;
   /** The Pod phase last recorded on the ClientPod (`kubectl get cpod` shows it). */
   phase?: string | undefined;
+  /** Its client's plan when it was made (or last moved); undefined: made before plans. */
+  plan?: string | undefined;
 }
 
 export function recordOf(cp: ClientPod): InstanceRecord {
@@ -62,7 +64,13 @@ export function recordOf(cp: ClientPod): InstanceRecord {
     maxLifetimeSeconds: cp.spec.maxLifetimeSeconds,
     workspace: cp.status?.workspace,
     phase: cp.status?.phase,
+    plan: cp.spec.plan,
   };
+}
+
+/** The labels that mirror a ClientPod onto its Pod, beside the fleet's own: its plan. */
+export function mirrorLabels(cp: ClientPod): Record<string, string | null> {
+  return { [LABEL_PLAN]: cp.spec.plan ?? null };
 }
 
 /** The annotations that mirror a ClientPod onto its Pod. */
@@ -90,8 +98,9 @@ export function mirrorAnnotations(cp: ClientPod): Record<string, string> {
   return annotations;
 }
 
-/** Whether the Pod's mirror says all the ClientPod says, activity aside. */
+/** Whether the Pod's mirror says all the ClientPod says, activity aside (its plan label too). */
 export function isMirrorCurrent(pod: V1Pod, cp: ClientPod): boolean {
+  if (pod.metadata?.labels?.[LABEL_PLAN] !== cp.spec.plan) return false;
   const mirrored = pod.metadata?.annotations ?? {};
   const wanted = mirrorAnnotations(cp);
   return Object.entries(wanted).every(
@@ -130,6 +139,7 @@ export function recordFromPod(pod: V1Pod): InstanceRecord | undefined {
       annotations[ANNOTATION_WORKSPACE],
     ),
     phase: annotations[ANNOTATION_PHASE],
+    plan: labels[LABEL_PLAN],
   };
 }
 

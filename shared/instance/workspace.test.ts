@@ -1,5 +1,13 @@
+import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { lastUsedOf, mountedWorkspacesOf, workspacePvc, workspaceStateOf } from "./workspace.js";
+import {
+  isSmallerThan,
+  lastUsedOf,
+  mountedWorkspacesOf,
+  storageBytesOf,
+  workspacePvc,
+  workspaceStateOf,
+} from "./workspace.js";
 
 const owner = {
   name: "gptme-client-0123456789abcdef",
@@ -88,5 +96,34 @@ describe("mountedWorkspacesOf", () => {
       },
     ];
     expect(mountedWorkspacesOf(pods)).toEqual(new Set(["a", "b"]));
+  });
+});
+
+describe("workspace sizes", () => {
+  it("reads storage quantities as Kubernetes writes them", () => {
+    expect(storageBytesOf("1Gi")).toBe(2 ** 30);
+    expect(storageBytesOf("10Gi")).toBe(10 * 2 ** 30);
+    expect(storageBytesOf("500M")).toBe(5e8);
+    expect(storageBytesOf("1.5Ti")).toBe(1.5 * 2 ** 40);
+    expect(storageBytesOf("2147483648")).toBe(2 ** 31);
+    expect(storageBytesOf("lots")).toBeUndefined();
+    expect(storageBytesOf(undefined)).toBeUndefined();
+  });
+
+  it("says a claim is smaller than a plan's size by what it asks for, never by a guess", () => {
+    const claim = (storage?: string): V1PersistentVolumeClaim => ({
+      spec: { resources: { requests: storage === undefined ? {} : { storage } } },
+    });
+    expect(isSmallerThan(claim("1Gi"), "10Gi")).toBe(true);
+    expect(isSmallerThan(claim("10Gi"), "10Gi")).toBe(false);
+    expect(isSmallerThan(claim("20Gi"), "10Gi")).toBe(false);
+    expect(isSmallerThan(claim("1024Mi"), "1Gi")).toBe(false);
+    expect(isSmallerThan(claim(undefined), "10Gi")).toBe(false);
+    expect(isSmallerThan(claim("1Gi"), "nonsense")).toBe(false);
+  });
+
+  it("labels a claim with its instance's plan", () => {
+    const claim = workspacePvc({ ...owner, plan: "pro" }, { size: "10Gi", storageClass: "x" }, now);
+    expect(claim.metadata?.labels?.["gptme.ai/plan"]).toBe("pro");
   });
 });

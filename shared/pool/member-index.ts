@@ -1,5 +1,5 @@
 import type { V1ConfigMap } from "@kubernetes/client-node";
-import { LABEL_KIND, LABEL_MANAGED_BY, MANAGED_BY } from "../instance/clientpod.js";
+import { DEFAULT_PLAN, LABEL_KIND, LABEL_MANAGED_BY, MANAGED_BY } from "../instance/clientpod.js";
 
 // Where a claim finds the pool's members: one ConfigMap listing them, a key per member. A
 // claim reads it by name from the API server's cache, at the same cost in any fleet (a label
@@ -19,6 +19,8 @@ export interface IndexEntry {
   tokenKeyId: string;
   /** Whether its gptme-server has answered: claimed, it is ready at once. */
   serving: boolean;
+  /** The plan it was made for (its template): only that plan's clients claim it. */
+  plan: string;
 }
 
 export function poolIndexManifest(): V1ConfigMap {
@@ -38,6 +40,10 @@ export function indexPatch(name: string, entry: IndexEntry | null): object {
   return { data: { [name]: entry === null ? null : JSON.stringify(entry) } };
 }
 
+/** How many entries are of one plan: its pool's members as the index knows them. */
+export const countOf = (entries: ReadonlyMap<string, IndexEntry>, plan: string): number =>
+  [...entries.values()].filter((entry) => entry.plan === plan).length;
+
 /** The index's entries; unreadable ones are left out. */
 export function entriesOf(index: V1ConfigMap | undefined): Map<string, IndexEntry> {
   const entries = new Map<string, IndexEntry>();
@@ -49,17 +55,18 @@ export function entriesOf(index: V1ConfigMap | undefined): Map<string, IndexEntr
 }
 
 /**
- * The members a claim tries, best first: those whose key this replica knows, the serving
- * ones first (ready at once), in random order within each group, so that replicas claiming
- * at the same moment rarely pick the same one.
+ * The members a claim tries, best first: those of the client's plan whose key this replica
+ * knows, the serving ones first (ready at once), in random order within each group, so that
+ * replicas claiming at the same moment rarely pick the same one.
  */
 export function claimOrder(
   entries: ReadonlyMap<string, IndexEntry>,
+  plan: string,
   knownKey: (id: string) => boolean,
   random: () => number = Math.random,
 ): { name: string; entry: IndexEntry }[] {
   return [...entries]
-    .filter(([, entry]) => knownKey(entry.tokenKeyId))
+    .filter(([, entry]) => entry.plan === plan && knownKey(entry.tokenKeyId))
     .map(([name, entry]) => ({ name, entry, key: (entry.serving ? 0 : 1) + random() }))
     .sort((a, b) => a.key - b.key)
     .map(({ name, entry }) => ({ name, entry }));
@@ -69,7 +76,9 @@ function parseEntry(text: string): IndexEntry | undefined {
   try {
     const value = JSON.parse(text) as Partial<IndexEntry>;
     if (typeof value.uid !== "string" || typeof value.tokenKeyId !== "string") return undefined;
-    return { uid: value.uid, tokenKeyId: value.tokenKeyId, serving: value.serving === true };
+    // Members from before plans were made from POD_TEMPLATE: the plan of that name's.
+    const plan = typeof value.plan === "string" ? value.plan : DEFAULT_PLAN;
+    return { uid: value.uid, tokenKeyId: value.tokenKeyId, serving: value.serving === true, plan };
   } catch {
     return undefined;
   }

@@ -1,9 +1,11 @@
 import { randomBytes } from "node:crypto";
 import {
   type ClientPod,
+  DEFAULT_PLAN,
   LABEL_CLIENT,
   LABEL_INSTANCE,
   LABEL_MANAGED_BY,
+  LABEL_PLAN,
   MANAGED_BY,
   MANAGED_SELECTOR,
 } from "../instance/clientpod.js";
@@ -32,10 +34,16 @@ export const POOL_INSTANCE_ID = "pool";
 /** On a member's Pod: the resourceVersion of the PodTemplate it was made from (outdated when it moves). */
 export const ANNOTATION_POOL_TEMPLATE = "gptme.ai/pool-template";
 
-export const memberLabels = (): Record<string, string> => ({
+/** A member's labels: the pool's, and the plan it is kept for. */
+export const memberLabels = (plan: string): Record<string, string> => ({
   [LABEL_MANAGED_BY]: MANAGED_BY,
   [LABEL_POOL]: POOL_MEMBER,
+  [LABEL_PLAN]: plan,
 });
+
+/** The plan a member is kept for; one from before plans is the default plan's (POD_TEMPLATE). */
+export const memberPlanOf = (object: { metadata?: { labels?: Record<string, string> } }) =>
+  object.metadata?.labels?.[LABEL_PLAN] ?? DEFAULT_PLAN;
 
 export const newMemberName = (): string => POOL_NAME_PREFIX + randomBytes(8).toString("hex");
 
@@ -79,6 +87,10 @@ export function adoptionPatch(
       path: `/metadata/labels/${pointer(LABEL_INSTANCE)}`,
       value: owner.spec.instanceId,
     },
+    // A member is claimed for its own plan only; the instance's record says so all the same.
+    ...(owner.spec.plan === undefined
+      ? []
+      : [{ op: "add", path: `/metadata/labels/${pointer(LABEL_PLAN)}`, value: owner.spec.plan }]),
     ...Object.entries(annotations).map(([key, value]) => ({
       op: "add",
       path: `/metadata/annotations/${pointer(key)}`,

@@ -70,9 +70,10 @@ describe("operations endpoints", () => {
     expect(metrics.get(`fleet_http_requests_total{${route},status="200"}`)).toBe(2);
     expect(metrics.get(`fleet_http_requests_total{${route},status="400"}`)).toBe(1);
     expect(metrics.get(`fleet_http_request_duration_seconds_count{${route}}`)).toBe(3);
-    expect(metrics.get("fleet_instances_created_total")).toBe(1);
-    expect(metrics.get("fleet_instances_deleted_total")).toBe(1);
-    expect(metrics.get("fleet_instances_replaced_total")).toBe(0);
+    // By plan: without PLANS_FILE, every client's is `default`.
+    expect(metrics.get('fleet_instances_created_total{plan="default"}')).toBe(1);
+    expect(metrics.get('fleet_instances_deleted_total{plan="default"}')).toBe(1);
+    expect(metrics.get('fleet_instances_replaced_total{plan="default"}')).toBe(0);
     expect(
       metrics.get('fleet_kubernetes_requests_total{verb="create",resource="clientpods"}'),
     ).toBe(1);
