@@ -66,7 +66,8 @@ async function main(): Promise<void> {
     {
       port: config.httpPort,
       namespace: config.namespace,
-      podTemplate: config.podTemplate,
+      plans: config.plans.current().all.map((plan) => plan.name),
+      defaultPlan: config.plans.current().defaultName,
       version: fleetVersion(),
     },
     "listening",

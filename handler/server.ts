@@ -57,18 +57,16 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   keyring.keys().catch(() => undefined);
   const targets = new Targets(kube, nowMs);
   const serving = new ServingProbes({ kube, now, shutdown: deps.shutdown });
-  const pool =
-    config.poolSize > 0
-      ? new WarmPool({
-          kube,
-          config,
-          keyring,
-          serving,
-          now,
-          events: metrics.poolEvents,
-          log,
-        })
-      : undefined;
+  // Always there: whether a plan has a pool is read per request (PLANS_FILE can change).
+  const pool = new WarmPool({
+    kube,
+    config,
+    keyring,
+    serving,
+    now,
+    events: metrics.poolEvents,
+    log,
+  });
   const instances = new Instances({
     kube,
     config,
@@ -106,6 +104,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   const previews =
     config.previews && new PreviewGateway({ ...parts, previews: config.previews, codes });
   metrics.countOpenExchanges(() => gateway.openExchanges + (previews?.openExchanges ?? 0));
+  metrics.knowPlans(() => config.plans.current().all.map((plan) => plan.name));
   const reaperStats = new ReaperStatsCache(async () => {
     const object = await kube.configMaps.get(REAPER_STATS_NAME);
     return object && reaperStatsOf(object.data);
@@ -148,7 +147,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
       identities.stop();
       requests.close();
       proxy.close();
-      pool?.close();
+      pool.close();
       kube.close();
     },
   };

@@ -131,7 +131,7 @@ function deleteOf(kube: Kube, action: ReapAction): Promise<DeleteResult> {
     case "clientpod":
       return deleteInstance(kube, action.name, read, action.parts?.pod);
     case "workspace":
-      return kube.claims.delete(action.name, read);
+      return kube.workspaces.delete(action.name, read);
     case "pod":
       // An orphan by uid; an outdated Pod also by resourceVersion (unused since read).
       return kube.pods.delete(action.name, read);

@@ -14,6 +14,8 @@ import { reap } from "./reap.js";
 import { command, type ReaperSettings, settingsFrom } from "./settings.js";
 import { abortedPass, passCountsOf, recordPass } from "./stats.js";
 
+/** How long a pass waits for the members it starts to answer (a gptme-server starts in seconds). */
+const MEMBER_SERVING_WAIT_MS = 60_000;
 /** The longest the last log lines may take to reach a slow reader before the reaper exits. */
 const EXIT_FLUSH_MS = 5_000;
 
@@ -90,8 +92,10 @@ async function tendPoolOf(kube: Kube, settings: ReaperSettings, log: Logger) {
   });
   const keyring = new TokenKeyring(config.instanceTokenKeys, kube, config.credentialsReloadMs);
   return tendPool(kube, {
-    poolSize: settings.poolSize,
-    member: { podTemplate: config.podTemplate, resources: config, workspaces: config.workspaces },
+    plans: settings.plans,
+    // Well inside the CronJob's deadline: members started now are ready when claimed.
+    servingWaitMs: MEMBER_SERVING_WAIT_MS,
+    member: { resources: config, workspaces: config.workspaces },
     keyring,
     concurrency: settings.concurrency,
     dryRun: settings.dryRun,

@@ -1,7 +1,36 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { ClientPod } from "../shared/instance/clientpod.js";
-import { planReap, planWorkspaces } from "./plan.js";
+import type { ExpiryDefaults } from "../shared/instance/expiry.js";
+import { BloomFilter } from "./bloom.js";
+import {
+  claimsInUse,
+  planClientPods,
+  planWorkspaces,
+  podsByName,
+  type ReapAction,
+} from "./plan.js";
+import { planStrays, planUnread } from "./strays.js";
+
+/**
+ * The plan of one batch read whole, as a pass makes it: the ClientPods' own actions, then the
+ * strays', each stray's owner "read again" from the same ClientPods by name.
+ */
+function planReap(
+  clientPods: ClientPod[],
+  pods: V1Pod[],
+  now: Date,
+  defaults: ExpiryDefaults,
+): ReapAction[] {
+  const strays = planStrays(clientPods, pods, new BloomFilter(10));
+  const ownerOf = (p: V1Pod) =>
+    clientPods.find((cp) => cp.metadata.name === p.metadata?.ownerReferences?.[0]?.name);
+  return [
+    ...planClientPods(clientPods, podsByName(pods), now, defaults),
+    ...strays.orphans,
+    ...strays.unread.flatMap((p) => planUnread(p, ownerOf(p), now, defaults)),
+  ];
+}
 
 const MIN = 60_000;
 const defaults = { idleTimeoutMs: 30 * MIN, maxLifetimeMs: 24 * 60 * MIN };
@@ -137,7 +166,7 @@ describe("planReap", () => {
       at(MIN),
       defaults,
     );
-    expect(plan.map((a) => [a.kind, a.name, a.reason])).toEqual([
+    expect(plan.map((a) => [a.kind, a.name, a.reason]).sort()).toEqual([
       ["pod", "b", "orphan"],
       ["pod", "c", "orphan"],
     ]);
@@ -201,6 +230,36 @@ describe("planReap", () => {
     expect(targetAt([running("127.42.0.7")], at(25 * 60 * MIN))).toBeUndefined();
   });
 
+  it("marks an idle instance whose Pod is named otherwise and not in its batch for a read before its probe", () => {
+    const adopter = clientPod("a");
+    adopter.metadata.annotations = { "gptme.ai/pool-member": "gptme-pool-0123456789abcdef" };
+    const [action] = planClientPods([adopter], new Map(), at(31 * MIN), defaults);
+    expect(action).toMatchObject({
+      reason: "idle",
+      target: undefined,
+      unread: { pod: "gptme-pool-0123456789abcdef", ownerUid: "uid-a" },
+    });
+    // Its own Pod, read in the same batch: probed where it runs, nothing to read.
+    const own: V1Pod = {
+      metadata: {
+        name: "gptme-pool-0123456789abcdef",
+        uid: "pod-uid",
+        ownerReferences: [
+          {
+            apiVersion: "gptme.ai/v1",
+            kind: "ClientPod",
+            name: "a",
+            uid: "uid-a",
+            controller: true,
+          },
+        ],
+      },
+      status: { phase: "Running", podIP: "127.42.0.9" },
+    };
+    const [probed] = planClientPods([adopter], podsByName([own]), at(31 * MIN), defaults);
+    expect(probed).toMatchObject({ target: { host: "127.42.0.9", port: 5700 }, unread: undefined });
+  });
+
   it("reports max-lifetime before idle when both have passed", () => {
     expect(reasons([clientPod("a")], [], at(25 * 60 * MIN)).a).toBe("max-lifetime");
   });
@@ -221,15 +280,10 @@ describe("planWorkspaces", () => {
     },
   });
   const now = at(40 * DAY);
+  const nothingInUse = { mightHave: () => false };
 
   it("deletes a workspace unused past the retention, with the read's preconditions", () => {
-    const actions = planWorkspaces(
-      [claim("old", at(9 * DAY))],
-      new Set(),
-      new Set(),
-      now,
-      retention,
-    );
+    const actions = planWorkspaces([claim("old", at(9 * DAY))], nothingInUse, now, retention);
     expect(actions).toEqual([
       {
         kind: "workspace",
@@ -245,24 +299,34 @@ describe("planWorkspaces", () => {
 
   it("keeps a recent one, and one exactly at the retention", () => {
     const claims = [claim("recent", at(20 * DAY)), claim("edge", at(10 * DAY))];
-    expect(planWorkspaces(claims, new Set(), new Set(), now, retention)).toEqual([]);
+    expect(planWorkspaces(claims, nothingInUse, now, retention)).toEqual([]);
   });
 
-  it("never deletes one a Pod mounts, one whose instance exists, or one already going", () => {
-    const claims = [claim("mounted", at(0)), claim("instance", at(0)), claim("going", at(0), true)];
-    expect(
-      planWorkspaces(claims, new Set(["mounted"]), new Set(["instance"]), now, retention),
-    ).toEqual([]);
+  it("never deletes one a Pod mounts, one an instance uses, or one already going", () => {
+    const claims = [
+      claim("mounted", at(0)),
+      claim("instance", at(0)),
+      claim("kept-for-b", at(0)),
+      claim("going", at(0), true),
+      claim("unused", at(0)),
+    ];
+    const b = clientPod("b");
+    b.metadata.annotations = { "gptme.ai/workspace-claim": "kept-for-b" };
+    const mounting: V1Pod = {
+      metadata: { name: "p" },
+      spec: {
+        containers: [],
+        volumes: [{ name: "w", persistentVolumeClaim: { claimName: "mounted" } }],
+      },
+    };
+    // What a pass gathers over every batch it read.
+    const inUse = new BloomFilter();
+    for (const name of claimsInUse([clientPod("instance"), b], [mounting])) inUse.add(name);
+    expect(planWorkspaces(claims, inUse, now, retention).map((a) => a.name)).toEqual(["unused"]);
   });
 
   it("counts from the claim's creation when no use was recorded", () => {
-    const actions = planWorkspaces(
-      [claim("unrecorded", undefined)],
-      new Set(),
-      new Set(),
-      now,
-      retention,
-    );
+    const actions = planWorkspaces([claim("unrecorded", undefined)], nothingInUse, now, retention);
     expect(actions.map((a) => a.name)).toEqual(["unrecorded"]);
   });
 });

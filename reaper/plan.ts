@@ -4,11 +4,14 @@ import { type ExpiryDefaults, expiryOf } from "../shared/instance/expiry.js";
 import { type InstanceParts, partsOf } from "../shared/instance/parts.js";
 import { instancePortOf } from "../shared/instance/pod-spec.js";
 import { hasPodEnded, ownerNameOf, ownerUidOf } from "../shared/instance/pod-status.js";
-import { podRevisionOf } from "../shared/instance/revision.js";
 import { lastUsedOf } from "../shared/instance/workspace.js";
 import { isPoolMember } from "../shared/pool/member.js";
 import type { ReapReason } from "../shared/reaper-stats.js";
 import type { ProbeTarget } from "./probe.js";
+
+// What goes and why: pure functions of what the reaper read, the time and the fleet's
+// timeouts. A pass reads the fleet as batches of ClientPods and the Pods of the same names
+// (join.ts), and plans each batch on its own: nothing here needs the whole fleet.
 
 /** One deletion the reaper decided on, with what it needs to delete exactly what it judged. */
 export interface ReapAction {
@@ -35,29 +38,16 @@ export interface ReapAction {
    * with an IP; the probe connects nowhere else.
    */
   target?: ProbeTarget | undefined;
+  /**
+   * The instance's Pod when it was not read with the instance: one adopted from the warm pool
+   * keeps its member's name and comes elsewhere in the Pod list. It is read by name when the
+   * action needs it (a probe's target; an outdated Pod's uid and resourceVersion, which are
+   * unset until then) and counts only while the instance's ClientPod (`ownerUid`) owns it
+   * and, for a rollout, while it runs another revision than `revision`.
+   */
+  unread?: { pod: string; ownerUid: string; revision?: string } | undefined;
   /** For an idle ClientPod: what its expiry becomes if the reaper records activity. */
   timeouts?: { idleTimeoutMs: number; lifetimeEndsAt: Date } | undefined;
-}
-
-/**
- * Which objects go, and why: a pure function of what the reaper read, the time and the
- * fleet's timeouts (per-instance overrides win). A ClientPod goes when it has been idle
- * longer than its idle timeout, has lived longer than its maximum lifetime, or its Pod
- * has ended; a fleet Pod goes when no ClientPod owns it. Exactly at a timeout is not past it.
- *
- * `pods` must be read before `clientPods`: the handler creates a ClientPod before its Pod,
- * so every Pod read has its ClientPod in the later read, unless that was really deleted.
- */
-export function planReap(
-  clientPods: readonly ClientPod[],
-  pods: readonly V1Pod[],
-  now: Date,
-  defaults: ExpiryDefaults,
-): ReapAction[] {
-  return [
-    ...planClientPods(clientPods, podsByName(pods), now, defaults),
-    ...planOrphans(pods, new Set(clientPods.map((cp) => cp.metadata.uid))),
-  ];
 }
 
 /** Pods by their instance's name (their owner's: a claimed pool member's Pod has its own). */
@@ -65,7 +55,12 @@ export function podsByName(pods: readonly V1Pod[]): ReadonlyMap<string, V1Pod> {
   return new Map(pods.map((pod) => [ownerNameOf(pod) ?? pod.metadata?.name ?? "", pod]));
 }
 
-/** The ClientPods of one page that go (idle, max-lifetime, pod-ended). */
+/**
+ * The ClientPods that go: idle longer than their idle timeout, alive longer than their
+ * maximum lifetime, or with a Pod that ended (per-instance overrides win; exactly at a
+ * timeout is not past it). `pods` holds the Pods read with them, by instance name (podsByName):
+ * an instance whose Pod is named otherwise and not among them is marked `unread`.
+ */
 export function planClientPods(
   clientPods: readonly ClientPod[],
   pods: ReadonlyMap<string, V1Pod>,
@@ -99,6 +94,7 @@ export function planClientPods(
     if (!reason) continue;
     const since = lastActivity ?? creationTimestamp;
     const parts = partsOf(cp);
+    const unread = reason === "idle" && !pod && parts.pod !== name;
     actions.push({
       kind: "clientpod",
       name,
@@ -109,6 +105,7 @@ export function planClientPods(
       uid,
       resourceVersion,
       target: reason === "idle" ? targetOf(pod, uid) : undefined,
+      unread: unread ? { pod: parts.pod, ownerUid: uid } : undefined,
       timeouts:
         reason === "idle"
           ? {
@@ -131,45 +128,45 @@ export function targetOf(pod: V1Pod | undefined, ownerUid: string): ProbeTarget 
   return { host, port: instancePortOf(pod) };
 }
 
-/** Fleet Pods that no ClientPod of `liveOwners` (uids) owns. */
-export function planOrphans(pods: readonly V1Pod[], liveOwners: ReadonlySet<string>): ReapAction[] {
-  const actions: ReapAction[] = [];
-  for (const pod of pods) {
-    const owner = ownerUidOf(pod);
-    const { name, uid } = pod.metadata ?? {};
-    if (!name || !uid || pod.metadata?.deletionTimestamp) continue;
-    if (owner && liveOwners.has(owner)) continue;
-    actions.push({
-      kind: "pod",
-      name,
-      clientId: pod.metadata?.labels?.[LABEL_CLIENT],
-      reason: "orphan",
-      idleSeconds: undefined,
-      uid,
-      resourceVersion: undefined,
-    });
+/**
+ * The names of the workspace claims a batch shows in use: each instance's own name and the
+ * claim it uses (ClientPods, deleted this pass or not: their claims stay), and every claim a
+ * Pod not yet gone mounts.
+ */
+export function claimsInUse(clientPods: readonly ClientPod[], pods: readonly V1Pod[]): string[] {
+  const names: string[] = [];
+  for (const cp of clientPods) {
+    const parts = partsOf(cp);
+    names.push(cp.metadata.name, parts.pod, parts.workspace);
   }
-  return actions;
+  for (const pod of pods) {
+    for (const volume of pod.spec?.volumes ?? []) {
+      const claim = volume.persistentVolumeClaim?.claimName;
+      if (claim) names.push(claim);
+    }
+  }
+  return names;
 }
 
 /**
- * Workspace claims nobody has used for `retentionMs`: no instance of that name exists (its
- * ClientPod would use it), no Pod mounts it, and its last recorded use is older than the
- * retention. Exactly at the retention is not past it.
+ * Workspace claims nobody has used for `retentionMs`: not in use (`inUse` says so for every
+ * claim an instance or a Pod uses: claimsInUse over the whole pass; a claim it cannot rule
+ * out stays), and its last recorded use older than the retention. Exactly at the retention is
+ * not past it.
  */
 export function planWorkspaces(
   claims: readonly V1PersistentVolumeClaim[],
-  mounted: ReadonlySet<string>,
-  instances: ReadonlySet<string>,
+  inUse: { mightHave(name: string): boolean },
   now: Date,
   retentionMs: number,
 ): ReapAction[] {
   const actions: ReapAction[] = [];
   for (const claim of claims) {
     const { name, uid, resourceVersion, deletionTimestamp } = claim.metadata ?? {};
-    if (!name || !uid || deletionTimestamp || mounted.has(name) || instances.has(name)) continue;
+    if (!name || !uid || deletionTimestamp) continue;
     const lastUsed = lastUsedOf(claim);
     if (!lastUsed || now.getTime() - lastUsed.getTime() <= retentionMs) continue;
+    if (inUse.mightHave(name)) continue;
     actions.push({
       kind: "workspace",
       name,
@@ -178,52 +175,6 @@ export function planWorkspaces(
       idleSeconds: Math.floor((now.getTime() - lastUsed.getTime()) / 1000),
       uid,
       resourceVersion,
-    });
-  }
-  return actions;
-}
-
-/**
- * The Pods to replace because their instance runs an older revision than its template gives
- * now (`current`, by template name; a template that is gone rolls nothing): the instance's
- * own running Pod, idle for at least `idleMs` by its ClientPod's activity, and not among
- * `leaving` (instances this pass deletes anyway). Longest idle first: the least likely to be
- * used while its Pod restarts. The Pod goes only if unchanged since read (resourceVersion):
- * an activity write in between mirrors itself onto the Pod and keeps it.
- */
-export function planRollout(
-  clientPods: readonly ClientPod[],
-  pods: ReadonlyMap<string, V1Pod>,
-  now: Date,
-  current: ReadonlyMap<string, string | undefined>,
-  idleMs: number,
-  leaving: ReadonlySet<string>,
-): ReapAction[] {
-  const actions: ReapAction[] = [];
-  for (const cp of clientPods) {
-    const { name, uid: ownerUid, creationTimestamp, deletionTimestamp } = cp.metadata;
-    // Outdated pool members are the pool pass's: it removes them and starts new ones.
-    if (deletionTimestamp || leaving.has(name) || isPoolMember(cp)) continue;
-    const pod = pods.get(name);
-    const revision = current.get(cp.spec.podTemplate);
-    const podUid = pod?.metadata?.uid;
-    if (!pod || !podUid || revision === undefined) continue;
-    if (ownerUidOf(pod) !== ownerUid || pod.metadata?.deletionTimestamp || hasPodEnded(pod))
-      continue;
-    if (podRevisionOf(pod) === revision) continue;
-    const since = cp.status?.lastActivity ?? creationTimestamp;
-    const idle = now.getTime() - since.getTime();
-    if (idle < idleMs) continue;
-    actions.push({
-      kind: "pod",
-      // An instance made from a pool member keeps the member's Pod name.
-      name: pod.metadata?.name ?? name,
-      clientId: cp.spec.clientId,
-      reason: "outdated",
-      idleSeconds: Math.floor(idle / 1000),
-      uid: podUid,
-      resourceVersion: pod.metadata?.resourceVersion,
-      target: targetOf(pod, ownerUid),
     });
   }
   return actions;

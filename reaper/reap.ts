@@ -1,223 +1,194 @@
-import type { V1PodTemplate } from "@kubernetes/client-node";
-import pLimit from "p-limit";
-import { MANAGED_SELECTOR } from "../shared/instance/clientpod.js";
+import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
+import pLimit, { type LimitFunction } from "p-limit";
+import { currentTemplateOf } from "../shared/config/plans.js";
+import type { ClientPod } from "../shared/instance/clientpod.js";
 import { revisionOf } from "../shared/instance/revision.js";
-import { mountedClaimsOf } from "../shared/instance/workspace.js";
 import type { Kube } from "../shared/kube/client.js";
-import type { ReapReason } from "../shared/reaper-stats.js";
-import { execute, keepBusy, leaveBusy, type Outcome, planned, signalFields } from "./act.js";
+import { joinByName } from "../shared/kube/join.js";
+import type { Outcome } from "./act.js";
+import { BloomFilter } from "./bloom.js";
 import { removeExpiredCodes } from "./expired-codes.js";
+import { act, judgeAndAct, rollOut } from "./judge.js";
 import type { ReapOptions } from "./options.js";
-import {
-  planClientPods,
-  planOrphans,
-  planRollout,
-  planWorkspaces,
-  podsByName,
-  type ReapAction,
-} from "./plan.js";
-import { type ProbeTarget, probeInstance } from "./probe.js";
-import { listClaims, listPods, PAGE_SIZE } from "./read.js";
+import { claimsInUse, planClientPods, planWorkspaces, podsByName } from "./plan.js";
+import { clientPodPages, PAGE_SIZE, podPages, startedFirst, workspacePages } from "./read.js";
 import { retryTransient } from "./retry.js";
-import { type Verdict, verdictOf } from "./verdict.js";
+import { LongestIdle, planRollout } from "./rollout-plan.js";
+import { ownersNamedOtherwise, planStrays, planUnread } from "./strays.js";
+import { type ReapSummary, Tally } from "./tally.js";
 
 export { PAGE_SIZE } from "./read.js";
-
-export interface ReapSummary {
-  /** ClientPods judged. */
-  checked: number;
-  /** Workspace claims judged (their deletions count in deleted, skipped and failed). */
-  workspaces: number;
-  deleted: number;
-  /** Judged but left alone: touched since read, already gone, or busy. */
-  skipped: number;
-  /** Of the skipped: idle by the clock, kept because their gptme-server was working. */
-  busy: number;
-  /** Of the deleted: idle, and their gptme-server gave no usable answer within the bound. */
-  unreachable: number;
-  /** Pods of outdated instances replaced (not counted in deleted: the instances stay). */
-  outdated: number;
-  failed: number;
-  dryRun: boolean;
-  durationMs: number;
-  /** Expired sign-in codes removed (counted apart from instances and workspaces). */
-  expiredCodes: number;
-  /** What was deleted, by reason (outdated: Pods replaced); in a dry run, what would be. */
-  reaped: Partial<Record<ReapReason, number>>;
-  /** Of the skipped, those kept because their gptme-server was working, by reason. */
-  keptBusy: Partial<Record<ReapReason, number>>;
-}
+export type { ReapSummary } from "./tally.js";
 
 /**
- * One pass over the fleet: read, plan, delete what expired, report. Instances first; then,
- * in a pass of its own, the workspaces that no instance has used for the retention.
+ * Outdated instances kept as rollout candidates beyond --max-rollout, for those found busy
+ * or changed when their turn comes (see LongestIdle).
+ */
+const ROLLOUT_RESERVE = 1_000;
+
+/**
+ * One pass over the fleet: read, plan, delete what expired, report. The fleet is read as
+ * batches of ClientPods with the Pods of the same names (join.ts), each batch planned and its
+ * deletions started while the next is read; what a pass keeps of the fleet is a few pages,
+ * the actions under way, and two fixed-size sets (bloom.ts). Then, in a pass of its own, the
+ * workspaces no instance has used for the retention, and expired sign-in codes.
  */
 export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummary> {
   const started = performance.now();
   const { log, dryRun } = options;
-  // Pods first: see planReap for why the order matters. ClientPods are planned page by page
-  // and dropped: what stays in memory is a uid and a name per instance and the actions.
   const now = options.now();
-  const pods = await listPods(kube);
-  const podIndex = podsByName(pods);
-  const liveOwners = new Set<string>();
-  const instances = new Set<string>();
-  const actions: ReapAction[] = [];
-  const outdated: ReapAction[] = [];
+  const pageSize = options.pageSize ?? PAGE_SIZE;
+  const tally = new Tally();
+  const work = new Work(options.concurrency, tally);
+  /** Uids of the ClientPods read whose Pod is named otherwise (strays.ts). */
+  const owners = new BloomFilter();
+  /** Names of the workspace claims an instance or a Pod read uses. */
+  const inUse = new BloomFilter();
   const current = new CurrentRevisions(kube, options.rollout);
+  const outdated = options.rollout && new LongestIdle(options.rollout.max + ROLLOUT_RESERVE);
+
+  // Pods first: the Pod list is then a snapshot older than the ClientPods', and a Pod whose
+  // ClientPod is missing from that is an orphan, unless it was made since (strays.ts reads
+  // the owner again before anything goes).
+  const pods = await startedFirst(podPages(kube, { log, pageSize }));
   let checked = 0;
-  let token: string | undefined;
-  do {
-    const query = { labelSelector: MANAGED_SELECTOR, limit: PAGE_SIZE, continue: token };
-    const page = await retryTransient(() => kube.clientPods.list(query));
-    for (const name of page.invalid)
-      log.warn({ name }, "skipping a ClientPod that does not match the schema");
-    for (const cp of page.items) {
-      liveOwners.add(cp.metadata.uid);
-      instances.add(cp.metadata.name);
-    }
-    const leaving = planClientPods(page.items, podIndex, now, options.defaults);
-    actions.push(...leaving);
-    if (options.rollout) {
-      const revisions = await current.of(page.items.map((cp) => cp.spec.podTemplate));
+  for await (const batch of joinByName(clientPodPages(kube, { log, pageSize }), pods)) {
+    const { left: clientPods, right: podsRead } = batch;
+    checked += clientPods.length;
+    const index = podsByName(podsRead);
+    const leaving = planClientPods(clientPods, index, now, options.defaults);
+    for (const action of leaving) work.start(() => judgeAndAct(kube, action, options));
+    for (const uid of ownersNamedOtherwise(clientPods)) owners.add(uid);
+    for (const name of claimsInUse(clientPods, podsRead)) inUse.add(name);
+    const strays = planStrays(clientPods, podsRead, owners);
+    for (const action of strays.orphans) work.start(() => act(kube, action, options));
+    for (const pod of strays.unread) work.start(() => judgeUnread(kube, pod, now, options));
+    if (outdated && options.rollout) {
+      // A plan's template may have changed since its instances were made: theirs is its now.
+      const { plans } = options;
+      const templateOf = (cp: ClientPod) =>
+        plans ? currentTemplateOf(cp.spec, plans) : cp.spec.podTemplate;
+      const revisions = await current.of(clientPods.map(templateOf));
       const names = new Set(leaving.map((a) => a.name));
-      outdated.push(
-        ...planRollout(page.items, podIndex, now, revisions, options.rollout.idleMs, names),
+      outdated.offer(
+        planRollout(clientPods, index, now, revisions, options.rollout.idleMs, names, templateOf),
       );
     }
-    checked += page.items.length;
-    token = page.continue;
-  } while (token);
-  actions.push(...planOrphans(pods, liveOwners));
-  log.debug({ clientPods: checked, pods: pods.length, actions: actions.length }, "planned");
+    // Reading runs ahead of deleting by at most two pages of actions.
+    await work.below(2 * pageSize);
+  }
+  await work.drained();
+  log.debug({ clientPods: checked, ...tally.counts }, "instances judged");
 
-  // Probes share the deletes' concurrency: each action is probed, then at once deleted,
-  // so the time between "not working" and the delete stays as short as the delete call.
-  const limit = pLimit(options.concurrency);
-  const outcomes = await Promise.all(
-    actions.map((action) => limit(() => judgeAndAct(kube, action, options))),
-  );
-  if (options.rollout) {
-    outcomes.push(...(await rollOut(kube, outdated, options.rollout.max, options, limit)));
+  if (outdated && options.rollout) {
+    const outcomes = await rollOut(kube, outdated.take(), options.rollout.max, options, work.limit);
+    for (const outcome of outcomes) tally.add(outcome);
   }
 
   // Read after the instances' pass, so the claims of instances it just deleted carry their
-  // last use; judged against the Pods read at the start (a Pod deleted since still counts
-  // as mounting: the claim waits for the next pass). A claim made or used after this read
-  // fails the delete's precondition.
-  const claims = await listClaims(kube);
-  const retired = planWorkspaces(
-    claims,
-    mountedClaimsOf(pods),
-    instances,
-    options.now(),
-    options.workspaceRetentionMs,
-  );
-  outcomes.push(
-    ...(await Promise.all(retired.map((action) => limit(() => act(kube, action, options))))),
-  );
+  // last use; judged against the Pods read then (a Pod deleted since still counts as
+  // mounting: the claim waits for the next pass). A claim made or used after its read fails
+  // the delete's precondition.
+  let workspaces = 0;
+  for await (const claims of workspacePages(kube, { log, pageSize })) {
+    workspaces += claims.length;
+    const retired = planWorkspaces(claims, inUse, options.now(), options.workspaceRetentionMs);
+    for (const action of retired) work.start(() => act(kube, action, options));
+    await work.below(2 * pageSize);
+  }
+  await work.drained();
 
   const codes = await removeExpiredCodes(kube, options);
 
-  const count = (match: (o: Outcome) => boolean) => outcomes.filter(match).length;
+  const { counts } = tally;
   const summary: ReapSummary = {
     checked,
-    workspaces: claims.length,
-    deleted: count((o) => o.result === "deleted" && o.reason !== "outdated"),
-    skipped: count((o) => o.result === "skipped"),
-    busy: count((o) => o.verdict === "busy"),
-    unreachable: count(
-      (o) => o.verdict === "unreachable" && o.result === "deleted" && o.reason !== "outdated",
-    ),
-    outdated: count((o) => o.result === "deleted" && o.reason === "outdated"),
-    failed: count((o) => o.result === "failed") + codes.failed,
+    workspaces,
+    deleted: counts.deleted,
+    skipped: counts.skipped,
+    busy: counts.busy,
+    unreachable: counts.unreachable,
+    outdated: counts.outdated,
+    failed: counts.failed + codes.failed,
     dryRun,
     durationMs: Math.round(performance.now() - started),
     expiredCodes: dryRun ? codes.expired : codes.removed,
-    reaped: byReason(outcomes.filter((o) => o.result === "deleted")),
-    keptBusy: byReason(outcomes.filter((o) => o.verdict === "busy")),
+    reaped: counts.reaped,
+    keptBusy: counts.keptBusy,
   };
   log.info(summary, "summary");
   return summary;
 }
 
-function byReason(outcomes: Outcome[]): Partial<Record<ReapReason, number>> {
-  const counts: Partial<Record<ReapReason, number>> = {};
-  for (const { reason } of outcomes) if (reason) counts[reason] = (counts[reason] ?? 0) + 1;
-  return counts;
-}
-
 /**
- * An idle instance is probed first (max-lifetime is a hard ceiling; ended and orphaned
- * Pods serve nothing): busy, it stays and its activity is recorded; idle or unreachable,
- * it goes as the plan said. An outdated instance's Pod is probed the same way; busy, it is
- * left for a later pass.
+ * A Pod whose owner was not read with it (strays.ts), judged once its owner is read again,
+ * by name, from etcd (not the cache: an owner made a moment ago must be found).
  */
-async function judgeAndAct(kube: Kube, action: ReapAction, options: ReapOptions): Promise<Outcome> {
-  const { probe } = options;
-  let verdict: Verdict | undefined;
-  const rolling = action.reason === "outdated";
-  if (probe && ((action.kind === "clientpod" && action.reason === "idle") || rolling)) {
-    verdict = action.target
-      ? await probeWithRetries(action.target, probe.timeoutMs)
-      : { verdict: "unreachable", unreachable: "no running Pod with an IP" };
-    // A rollout is maintenance: an instance that cannot say it is idle keeps its Pod.
-    if (rolling && verdict.verdict !== "idle") return leaveBusy(action, verdict, options);
-    if (verdict.verdict === "busy") return keepBusy(kube, action, verdict, options);
-  }
-  return act(kube, action, options, verdict);
-}
-
-/** How often a refusing instance is asked again (see probeWithRetries). */
-const REFUSED_RETRY_MS = 250;
-
-/**
- * The probe's verdict, asked again while the connection is refused, for at most half the
- * probe's bound, so a server that is really gone still costs less than one bound. A reaper
- * Job's pod is new at every pass, and a network policy implementation may not have admitted
- * its address yet in its first moments (seen on the real node: kube-router refused the first
- * probes of a fresh reaper pod); a server that really is gone keeps refusing.
- */
-async function probeWithRetries(target: ProbeTarget, timeoutMs: number): Promise<Verdict> {
-  const retryUntil = performance.now() + timeoutMs / 2;
-  let verdict = verdictOf(await probeInstance(target, timeoutMs));
-  while (
-    verdict.verdict === "unreachable" &&
-    verdict.unreachable.includes("ECONNREFUSED") &&
-    performance.now() + REFUSED_RETRY_MS < retryUntil
-  ) {
-    await new Promise((resolve) => setTimeout(resolve, REFUSED_RETRY_MS));
-    verdict = verdictOf(await probeInstance(target, Math.ceil(retryUntil - performance.now())));
-  }
-  return verdict;
-}
-
-/**
- * Replaces outdated Pods, longest idle first, until `max` are replaced or none is left: in
- * batches of what remains of `max`, so a busy or changed instance gives its place to the next
- * one without probing the whole fleet.
- */
-async function rollOut(
+async function judgeUnread(
   kube: Kube,
-  candidates: ReapAction[],
-  max: number,
+  pod: V1Pod,
+  now: Date,
   options: ReapOptions,
-  limit: ReturnType<typeof pLimit>,
-): Promise<Outcome[]> {
-  candidates.sort((a, b) => (b.idleSeconds ?? 0) - (a.idleSeconds ?? 0));
-  const outcomes: Outcome[] = [];
-  let replaced = 0;
-  let next = 0;
-  while (replaced < max && next < candidates.length) {
-    const batch = candidates.slice(next, next + max - replaced);
-    next += batch.length;
-    const results = await Promise.all(
-      batch.map((action) => limit(() => judgeAndAct(kube, action, options))),
+): Promise<Outcome | undefined> {
+  const owner = pod.metadata?.ownerReferences?.find((ref) => ref.controller)?.name;
+  let read: Awaited<ReturnType<Kube["clientPods"]["get"]>>;
+  try {
+    read = owner ? await retryTransient(() => kube.clientPods.get(owner)) : undefined;
+  } catch (error) {
+    options.log.error(
+      { name: pod.metadata?.name, owner, error: (error as Error).message },
+      "could not read a Pod's ClientPod",
     );
-    outcomes.push(...results);
-    replaced += results.filter((o) => o.result === "deleted").length;
+    return { result: "failed" };
   }
-  return outcomes;
+  const [action] = planUnread(pod, read, now, options.defaults);
+  return action && judgeAndAct(kube, action, options);
+}
+
+/**
+ * The pass's deletes and probes: at most `concurrency` at once, each counted as it finishes
+ * (nothing of it kept). A task that throws (not a failed delete, which is an outcome: a
+ * defect or a test's assertion) ends the pass once the others have finished.
+ */
+class Work {
+  readonly limit: LimitFunction;
+  private running = 0;
+  private waiting: (() => void)[] = [];
+  private failure: { error: unknown } | undefined;
+
+  constructor(
+    concurrency: number,
+    private readonly tally: Tally,
+  ) {
+    this.limit = pLimit(concurrency);
+  }
+
+  start(task: () => Promise<Outcome | undefined>): void {
+    this.running++;
+    this.limit(task)
+      .then(
+        (outcome) => outcome && this.tally.add(outcome),
+        (error: unknown) => {
+          this.failure ??= { error };
+        },
+      )
+      .finally(() => {
+        this.running--;
+        for (const wake of this.waiting.splice(0)) wake();
+      });
+  }
+
+  /** Until at most `count` tasks are queued or running. */
+  async below(count: number): Promise<void> {
+    while (this.running > (this.failure ? 0 : count)) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    if (this.failure) throw this.failure.error;
+  }
+
+  drained(): Promise<void> {
+    return this.below(0);
+  }
 }
 
 /** The current revision of each template, each read once per pass. */
@@ -245,19 +216,4 @@ class CurrentRevisions {
     );
     return new Map(entries);
   }
-}
-
-/** Deletes what the plan said (after the test hook), or reports it in a dry run. */
-async function act(
-  kube: Kube,
-  action: ReapAction,
-  options: ReapOptions,
-  verdict?: Verdict,
-): Promise<Outcome> {
-  const signal = verdict && signalFields(verdict);
-  await options.beforeWrite?.(action);
-  const result = options.dryRun
-    ? planned(action, options.log, signal)
-    : await execute(kube, action, options, signal);
-  return { result, verdict: verdict?.verdict, reason: action.reason };
 }

@@ -1,7 +1,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { ClientPod } from "../shared/instance/clientpod.js";
-import { planRollout, podsByName } from "./plan.js";
+import { podsByName } from "./plan.js";
+import { LongestIdle, planRollout, rolloutOfUnread } from "./rollout-plan.js";
 
 const MIN = 60_000;
 const t0 = new Date("2026-06-01T00:00:00Z");
@@ -109,7 +110,81 @@ describe("planRollout", () => {
     expect(actions).toEqual([]);
   });
 
+  it("compares with the template an instance's plan gives now, when told", () => {
+    const moved = {
+      ...clientPod("moved", 30),
+      spec: { ...clientPod("moved", 30).spec, plan: "pro" },
+    };
+    const revisions = new Map([
+      ["gptme-client", "old0000000"],
+      ["gptme-client-pro", "pro0000000"],
+    ]);
+    const templateOf = (cp: ClientPod) =>
+      cp.spec.plan === "pro" ? "gptme-client-pro" : cp.spec.podTemplate;
+    const actions = planRollout(
+      [moved, clientPod("stays", 30)],
+      podsByName([pod("moved", "old0000000"), pod("stays", "old0000000")]),
+      now,
+      revisions,
+      10 * MIN,
+      new Set(),
+      templateOf,
+    );
+    expect(actions.map((a) => a.name)).toEqual(["moved"]);
+  });
+
   it("counts exactly the rollout's idle time as enough", () => {
     expect(plan([clientPod("a", 10)], [pod("a", "old")]).map((a) => a.name)).toEqual(["a"]);
+  });
+
+  it("takes an instance whose Pod was not read with it by its recorded revision, and reads the Pod before it goes", () => {
+    const adopter = (name: string, revision: string) => {
+      const cp = clientPod(name, 60);
+      cp.metadata.annotations = { "gptme.ai/pool-member": `pool-${name}` };
+      cp.status = { ...cp.status, revision };
+      return cp;
+    };
+    const [candidate, ...rest] = plan(
+      [adopter("old", "old0000000"), adopter("new", "new0000000")],
+      [],
+    );
+    expect(rest).toEqual([]);
+    expect(candidate).toMatchObject({
+      name: "pool-old",
+      reason: "outdated",
+      unread: { pod: "pool-old", ownerUid: "uid-old", revision: "new0000000" },
+    });
+    if (!candidate) return;
+    const member = (revision: string, owner = "uid-old") => pod("pool-old", revision, { owner });
+    expect(rolloutOfUnread(candidate, member("old0000000"))).toMatchObject({
+      uid: "pod-pool-old",
+      resourceVersion: "rv-pool-old",
+      target: { host: "127.0.0.9", port: 5700 },
+      unread: undefined,
+    });
+    // Already current, another instance's, or gone: nothing to replace.
+    expect(rolloutOfUnread(candidate, member("new0000000"))).toBeUndefined();
+    expect(rolloutOfUnread(candidate, member("old0000000", "uid-other"))).toBeUndefined();
+    expect(rolloutOfUnread(candidate, undefined)).toBeUndefined();
+  });
+});
+
+describe("LongestIdle", () => {
+  it("keeps the candidates idle longest, however many are offered", () => {
+    const keep = new LongestIdle(3);
+    for (let page = 0; page < 100; page++) {
+      keep.offer(
+        Array.from({ length: 10 }, (_, i) => ({
+          kind: "pod" as const,
+          name: `p${page}-${i}`,
+          clientId: undefined,
+          reason: "outdated" as const,
+          idleSeconds: (page * 37 + i * 101) % 1000,
+          uid: "u",
+          resourceVersion: undefined,
+        })),
+      );
+    }
+    expect(keep.take().map((a) => a.idleSeconds)).toEqual([999, 998, 997]);
   });
 });

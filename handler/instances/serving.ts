@@ -44,6 +44,8 @@ interface Poller {
   deadline: number;
   /** The Pod as last known; settles when it serves, ends, goes, or the deadline passes. */
   done: Promise<V1Pod | undefined>;
+  /** The Pod as the poller last read it: what a waiter whose deadline comes first is given. */
+  latest: V1Pod;
 }
 
 /**
@@ -81,12 +83,12 @@ export class ServingProbes {
     let poller = this.pollers.get(uid);
     if (poller) poller.deadline = Math.max(poller.deadline, deadline);
     else {
-      const started: Poller = { deadline, done: Promise.resolve(pod) };
+      const started: Poller = { deadline, done: Promise.resolve(pod), latest: pod };
       started.done = this.poll(pod, started).finally(() => this.pollers.delete(uid));
       this.pollers.set(uid, started);
       poller = started;
     }
-    return this.race(poller.done, pod, deadline);
+    return this.race(poller, deadline);
   }
 
   /** The pollers running now (one per starting Pod some request waits for). */
@@ -107,6 +109,7 @@ export class ServingProbes {
         poller.deadline - Date.now(),
         this.deps.shutdown,
       );
+      if (current) poller.latest = current;
     }
     const url = current && !hasPodEnded(current) ? healthUrlOf(current) : undefined;
     if (!current || !url || current.metadata?.uid !== uid) return current;
@@ -137,12 +140,12 @@ export class ServingProbes {
     }
   }
 
-  /** The poller's answer, or `pod` at this waiter's own deadline or on shutdown. */
-  private race(
-    done: Promise<V1Pod | undefined>,
-    pod: V1Pod,
-    deadline: number,
-  ): Promise<V1Pod | undefined> {
+  /**
+   * The poller's answer, or at this waiter's own deadline (or on shutdown) the Pod as the
+   * poller last read it: one that got its IP meanwhile is answered with its address.
+   */
+  private race(poller: Poller, deadline: number): Promise<V1Pod | undefined> {
+    const { done } = poller;
     return new Promise((resolve) => {
       const { shutdown } = this.deps;
       const settle = (value: V1Pod | undefined) => {
@@ -150,10 +153,10 @@ export class ServingProbes {
         shutdown?.removeEventListener("abort", onAbort);
         resolve(value);
       };
-      const onAbort = () => settle(pod);
-      const timer = setTimeout(() => settle(pod), Math.max(0, deadline - Date.now()));
+      const onAbort = () => settle(poller.latest);
+      const timer = setTimeout(() => settle(poller.latest), Math.max(0, deadline - Date.now()));
       shutdown?.addEventListener("abort", onAbort);
-      done.then(settle, () => settle(pod));
+      done.then(settle, () => settle(poller.latest));
     });
   }
 }

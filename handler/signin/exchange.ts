@@ -35,7 +35,9 @@ export async function exchangeCode(
   if (publicUrl === undefined) throw new Error("the exchange needs PUBLIC_URL");
   const redeemed = await deps.codes.redeem(code, "login");
   if (!redeemed) return undefined;
-  const clientPod = await deps.kube.clientPods.get(redeemed.name);
+  // From the cache: a ClientPod recreated a moment ago and not seen yet only gets a token of
+  // the instance it replaced, which its gateway refuses.
+  const clientPod = await deps.kube.clientPods.get(redeemed.name, { fromCache: true });
   if (
     !clientPod ||
     clientPod.metadata.uid !== redeemed.uid ||

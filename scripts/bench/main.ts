@@ -4,6 +4,7 @@ import { coldPath } from "./cold.js";
 import { gatewayBench } from "./gateway.js";
 import { machine, ms, ROOT, ratio, say } from "./lib.js";
 import { memory } from "./memory.js";
+import { plansBench } from "./plans.js";
 import { poolBench } from "./pool.js";
 import { previewsBench } from "./previews.js";
 import { type ReaperRun, reaperAtScale } from "./reaper.js";
@@ -22,6 +23,7 @@ const headline: string[] = [];
 const wants = (name: string) => !only || only.split(",").includes(name);
 const ROUNDS_NOTE = "two rounds of each path, the order rotated";
 type PathStatsLike = { rps: number; p50: number; p99: number };
+type PlansRowSide = PathStatsLike & { calls: number };
 const signed = (n: number) => `${n >= 0 ? "+" : ""}${n.toFixed(0)}`;
 const pct = (a: number, b: number) => `${signed((a / b - 1) * 100)}%`;
 
@@ -162,6 +164,29 @@ ${rows.join("\n")}
   for (const r of results) {
     headline.push(
       `| cold, ${r.mode} | p50 ${ms(r.handler.p50)}, p99 ${ms(r.handler.p99)} | ${ratio(r.handler.p50, r.baseline.p50)} of create-claim-and-Pod-and-wait |`,
+    );
+  }
+}
+
+if (wants("plans")) {
+  const rows = await plansBench(quick ? 600 : 3_000, quick ? 5 : 10);
+  const cell = (r: PlansRowSide) =>
+    `${ms(r.p50)} | ${ms(r.p99)} | ${r.rps.toFixed(0)} | ${r.calls.toFixed(2)}`;
+  sections.push(`## Plans on against off
+
+The same paths through two handler processes in one namespace, both with API keys from a file:
+one with PLANS_FILE (two plans; the client's key line names \`pro\`, made from its own
+template), one without (the one plan \`default\`). The rounds alternate between them.
+API calls per request include the handler's own reads of the reaper's stats at scrape time (at
+most one per 15 s).
+
+| path | on p50 | on p99 | on req/s | on API calls | off p50 | off p99 | off req/s | off API calls |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+${rows.map((r) => `| ${r.path} | ${cell(r.on)} | ${cell(r.off)} |`).join("\n")}
+`);
+  for (const r of rows) {
+    headline.push(
+      `| plans, ${r.path} | on p50 ${ms(r.on.p50)}, ${r.on.calls.toFixed(2)} API calls | ${pct(r.on.p50, r.off.p50)} p50 vs off (${ms(r.off.p50)}, ${r.off.calls.toFixed(2)} API calls) |`,
     );
   }
 }

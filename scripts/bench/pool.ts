@@ -4,6 +4,7 @@ import { REFILL_AFTER_CLAIM_MS } from "../../handler/pool/warm-pool.js";
 import { tendPool } from "../../reaper/pool-pass.js";
 import { deleteInstance } from "../../shared/actions/instances.js";
 import { TokenKeyring } from "../../shared/actions/token-keyring.js";
+import { defaultPlans } from "../../shared/config/plans.js";
 import { MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
 import { POOL_NAME_PREFIX, podNameOf } from "../../shared/instance/parts.js";
 import { isServing } from "../../shared/instance/serving.js";
@@ -66,9 +67,13 @@ export async function poolBench(rate: number, seconds: number): Promise<PoolResu
   const kube = adminKube(namespace);
   const pass = () =>
     tendPool(kube, {
-      poolSize,
+      plans: defaultPlans({
+        template: "gptme-client",
+        maxInstancesPerClient: 5,
+        workspaceSize: "1Gi",
+        poolSize,
+      }),
       member: {
-        podTemplate: "gptme-client",
         resources: { defaultCpuLimit: "1", defaultMemoryLimit: "1Gi" },
         workspaces: { size: "1Gi", storageClass: undefined },
       },

@@ -21,15 +21,15 @@ export async function deleteInstance(
 }
 
 /**
- * Records that an instance just ended on its workspace claim (named `claimName`: it was last
+ * Records that an instance just ended on its workspace claim (named `workspaceName`: it was last
  * used now), so the retention counts from here; false when there is no claim.
  */
 export async function recordWorkspaceUse(
   kube: Kube,
-  claimName: string,
+  workspaceName: string,
   now: Date,
 ): Promise<boolean> {
-  return (await kube.claims.patch(claimName, lastUsedPatch(now))) !== undefined;
+  return (await kube.workspaces.patch(workspaceName, lastUsedPatch(now))) !== undefined;
 }
 
 /**

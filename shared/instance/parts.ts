@@ -24,7 +24,7 @@ export const ANNOTATION_TOKEN_SUBJECT = "gptme.ai/token-subject";
  * On an instance's ClientPod: its workspace claim when named otherwise (a returning client's
  * kept workspace, made for a pool member they were given before).
  */
-export const ANNOTATION_WORKSPACE_CLAIM = "gptme.ai/workspace-claim";
+export const ANNOTATION_WORKSPACE_NAME = "gptme.ai/workspace-claim";
 
 /** An instance's Pod name: its own (deterministic), or the pool member's it adopted. */
 export const POD_NAME = new RegExp(`^(${INSTANCE_NAME_PREFIX}|${POOL_NAME_PREFIX})[0-9a-f]{16}$`);
@@ -37,7 +37,7 @@ export const podNameOf = (cp: ClientPod): string =>
 
 /** The name of an instance's workspace claim. */
 export const workspaceNameOf = (cp: ClientPod): string =>
-  cp.metadata.annotations?.[ANNOTATION_WORKSPACE_CLAIM] ?? podNameOf(cp);
+  cp.metadata.annotations?.[ANNOTATION_WORKSPACE_NAME] ?? podNameOf(cp);
 
 /** The uid an instance's token is derived from. */
 export const tokenSubjectOf = (cp: ClientPod): string =>

@@ -28,14 +28,6 @@ export function isAnswerableAlone(pod: V1Pod): boolean {
   return !hasPodEnded(pod) && !isTerminating(pod) && ownerUidOf(pod) !== undefined;
 }
 
-/**
- * The Pod serving an instance, of those its labels select (usually one; two while one is
- * replaced): the one a request may answer from alone, else any, so repair sees it.
- */
-export function instancePodOf(pods: readonly V1Pod[]): V1Pod | undefined {
-  return pods.find(isAnswerableAlone) ?? pods.find((p) => !isTerminating(p)) ?? pods[0];
-}
-
 export function statusOf(pod: V1Pod | undefined): InstanceStatus {
   if (!pod) return "starting";
   if (isTerminating(pod)) return "terminating";

@@ -13,10 +13,19 @@ export class KubeApiError extends Error {
     readonly status: number,
     readonly reason: string,
     message: string,
+    /**
+     * For a list whose `continue` token expired (410 Expired): the token the API server offers
+     * to read the rest from the latest state (an "inconsistent" continuation), if it gave one.
+     */
+    readonly continueToken?: string,
   ) {
     super(message);
   }
 }
+
+/** A list's `continue` token is too old to read on from (410 Gone, reason Expired). */
+export const isExpiredList = (error: unknown): error is KubeApiError =>
+  error instanceof KubeApiError && error.status === 410;
 
 /** Maps what client-node throws onto the two errors callers handle. */
 export function toKubeError(error: unknown): KubeUnavailableError | KubeApiError {
@@ -33,6 +42,7 @@ export function toKubeError(error: unknown): KubeUnavailableError | KubeApiError
       code,
       status.reason ?? "Unknown",
       status.message ?? `API status ${code}`,
+      status.continue,
     );
   }
   if (error instanceof CallTimeoutError) {
@@ -48,10 +58,15 @@ export function toKubeError(error: unknown): KubeUnavailableError | KubeApiError
   return new KubeUnavailableError(`the API server call failed (${name ?? "unknown error"})`);
 }
 
-function parseStatus(body: unknown): { reason?: string; message?: string } {
+function parseStatus(body: unknown): { reason?: string; message?: string; continue?: string } {
   try {
     const status = typeof body === "string" ? JSON.parse(body) : body;
-    return { reason: status?.reason, message: status?.message };
+    const token = status?.metadata?.continue;
+    return {
+      reason: status?.reason,
+      message: status?.message,
+      continue: typeof token === "string" && token ? token : undefined,
+    };
   } catch {
     return {};
   }

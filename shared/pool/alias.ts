@@ -51,3 +51,48 @@ export function aliasedInstanceOf(object: V1ConfigMap | undefined): string | und
   if (object?.metadata?.deletionTimestamp) return undefined;
   return object?.data?.[INSTANCE_KEY];
 }
+
+// The same for a claimed instance's workspace, named after the member too: once the instance
+// is gone, its client's next instance of that id must find the workspace kept for it. A
+// ConfigMap of the instance's name, owned by the workspace (it lives as long as the workspace
+// does), naming it; a returning client's request reads it by name from the cache.
+
+export const WORKSPACE_ALIAS_KIND = "workspace-alias";
+const WORKSPACE_KEY = "workspace";
+
+export function workspaceAliasManifest(
+  instance: ClientPod,
+  workspace: { name: string; uid: string },
+): V1ConfigMap {
+  return {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: {
+      name: instance.metadata.name,
+      labels: {
+        ...fleetLabels(instance.spec.clientId, instance.spec.instanceId),
+        [LABEL_KIND]: WORKSPACE_ALIAS_KIND,
+      },
+      ownerReferences: [
+        {
+          apiVersion: "v1",
+          kind: "PersistentVolumeClaim",
+          name: workspace.name,
+          uid: workspace.uid,
+          blockOwnerDeletion: false,
+        },
+      ],
+    },
+    data: { [WORKSPACE_KEY]: workspace.name },
+  };
+}
+
+/** The workspace an alias names; undefined for any other ConfigMap of that name. */
+export function aliasedWorkspaceOf(object: V1ConfigMap | undefined): string | undefined {
+  const labels = object?.metadata?.labels;
+  if (labels?.[LABEL_KIND] !== WORKSPACE_ALIAS_KIND || labels[LABEL_MANAGED_BY] === undefined) {
+    return undefined;
+  }
+  if (object?.metadata?.deletionTimestamp) return undefined;
+  return object?.data?.[WORKSPACE_KEY];
+}

@@ -1,16 +1,15 @@
 import { randomBytes } from "node:crypto";
-import type { V1Pod } from "@kubernetes/client-node";
 import {
   type ClientPod,
+  DEFAULT_PLAN,
   LABEL_CLIENT,
   LABEL_INSTANCE,
   LABEL_MANAGED_BY,
+  LABEL_PLAN,
   MANAGED_BY,
   MANAGED_SELECTOR,
 } from "../instance/clientpod.js";
 import { POOL_NAME_PREFIX } from "../instance/parts.js";
-import { hasPodEnded, isPodReady, ownerUidOf } from "../instance/pod-status.js";
-import { isServing } from "../instance/serving.js";
 
 // The warm pool: started instances without a client (ClientPod, token Secret, workspace claim
 // and a Pod whose gptme-server answers), kept so that a new instance is handed out at once.
@@ -35,35 +34,21 @@ export const POOL_INSTANCE_ID = "pool";
 /** On a member's Pod: the resourceVersion of the PodTemplate it was made from (outdated when it moves). */
 export const ANNOTATION_POOL_TEMPLATE = "gptme.ai/pool-template";
 
-export const memberLabels = (): Record<string, string> => ({
+/** A member's labels: the pool's, and the plan it is kept for. */
+export const memberLabels = (plan: string): Record<string, string> => ({
   [LABEL_MANAGED_BY]: MANAGED_BY,
   [LABEL_POOL]: POOL_MEMBER,
+  [LABEL_PLAN]: plan,
 });
+
+/** The plan a member is kept for; one from before plans is the default plan's (POD_TEMPLATE). */
+export const memberPlanOf = (object: { metadata?: { labels?: Record<string, string> } }) =>
+  object.metadata?.labels?.[LABEL_PLAN] ?? DEFAULT_PLAN;
 
 export const newMemberName = (): string => POOL_NAME_PREFIX + randomBytes(8).toString("hex");
 
 export const isPoolMember = (object: { metadata?: { labels?: Record<string, string> } }) =>
   object.metadata?.labels?.[LABEL_POOL] === POOL_MEMBER;
-
-/**
- * The members a claim may take, best first: unclaimed, owned by their member ClientPod, not
- * ending; those already seen serving first (ready at once), then those the kubelet calls
- * Ready (its server answered the kubelet: one ask confirms it), then the rest (still
- * starting), in random order within each group so that replicas claiming at the same
- * moment rarely pick the same one.
- */
-export function claimable(pods: readonly V1Pod[], random: () => number = Math.random): V1Pod[] {
-  const usable = pods.filter(
-    (pod) =>
-      isPoolMember(pod) &&
-      ownerUidOf(pod) !== undefined &&
-      !pod.metadata?.deletionTimestamp &&
-      !hasPodEnded(pod),
-  );
-  const rank = (pod: V1Pod) => (isServing(pod) ? 0 : isPodReady(pod) ? 1 : 2);
-  const keyed = usable.map((pod) => ({ pod, key: rank(pod) + random() }));
-  return keyed.sort((a, b) => a.key - b.key).map((k) => k.pod);
-}
 
 /** JSON Patch paths escape "/" in a key as "~1" (and "~" as "~0"). */
 const pointer = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1");
@@ -102,6 +87,10 @@ export function adoptionPatch(
       path: `/metadata/labels/${pointer(LABEL_INSTANCE)}`,
       value: owner.spec.instanceId,
     },
+    // A member is claimed for its own plan only; the instance's record says so all the same.
+    ...(owner.spec.plan === undefined
+      ? []
+      : [{ op: "add", path: `/metadata/labels/${pointer(LABEL_PLAN)}`, value: owner.spec.plan }]),
     ...Object.entries(annotations).map(([key, value]) => ({
       op: "add",
       path: `/metadata/annotations/${pointer(key)}`,
