@@ -63,29 +63,30 @@ const SEEN_TIMEOUT_MS = 1_000;
  */
 export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSummary> {
   const { log } = options;
-  const limit = pLimit(options.concurrency);
   // By the pool's label, never every Pod of the fleet; Pods first (a member's ClientPod is
   // made before its Pod: see reap.ts).
-  const labelled = await readAll(podPages(kube, { labelSelector: POOL_SELECTOR, log }));
+  const pods = await readAll(podPages(kube, { labelSelector: POOL_SELECTOR, log }));
   const members = await readAll(clientPodPages(kube, { labelSelector: POOL_SELECTOR, log }));
-  const pods = [...labelled, ...(await podsClaimedOrGone(kube, members, labelled, limit))];
   const byPlan = new Map<string, ClientPod[]>();
   for (const member of members) {
     const plan = memberPlanOf(member);
     byPlan.set(plan, [...(byPlan.get(plan) ?? []), member]);
   }
   const total: PoolSummary = { members: 0, started: 0, removed: 0, seen: 0, failed: 0 };
-  const offered: (Plan | string)[] = [
+  const plans: (Plan | string)[] = [
     ...options.plans.all,
     // Members of plans no longer offered: each one goes (claimed ones once finished).
     ...[...byPlan.keys()].filter((name) => !options.plans.get(name)),
   ];
-  for (const plan of offered) {
+  for (const plan of plans) {
     const name = typeof plan === "string" ? plan : plan.name;
-    const summary = await tendPlanPool(kube, options, plan, byPlan.get(name) ?? [], pods, limit);
+    const summary = await tendPlanPool(kube, options, plan, byPlan.get(name) ?? [], pods);
     for (const key of Object.keys(total) as (keyof PoolSummary)[]) total[key] += summary[key];
   }
-  log.info({ ...total, poolSize: options.plans.poolSize, dryRun: options.dryRun }, "pool: summary");
+  options.log.info(
+    { ...total, poolSize: options.plans.poolSize, dryRun: options.dryRun },
+    "pool: summary",
+  );
   return total;
 }
 
@@ -96,20 +97,20 @@ async function tendPlanPool(
   offered: Plan | string,
   members: readonly ClientPod[],
   pods: readonly V1Pod[],
-  limit: LimitFunction,
 ): Promise<PoolSummary> {
   const { log, dryRun } = options;
   const planOf = typeof offered === "string" ? undefined : offered;
-  const planName = typeof offered === "string" ? offered : offered.name;
   const poolSize = planOf?.poolSize ?? 0;
   const template = planOf && (await kube.podTemplates.get(planOf.template));
+  const limit = pLimit(options.concurrency);
   const plan = planPool(
     members,
-    pods,
+    [...pods, ...(await podsClaimedOrGone(kube, members, pods, limit))],
     options.now(),
     poolSize,
     template?.metadata?.resourceVersion,
   );
+  const planName = typeof offered === "string" ? offered : offered.name;
   let failed = 0;
   const removed = await Promise.all(
     plan.remove.map((removal) =>
@@ -145,11 +146,14 @@ async function tendPlanPool(
             .catch(() => undefined);
           if (!recorded) return;
           seen++;
+          // From the member's ClientPod, kept whole (the pass keeps only part of each Pod).
+          const member = members.find((cp) => cp.metadata.uid === ownerUidOf(pod));
+          if (!member) return;
           const entry = {
-            uid: ownerUidOf(pod) ?? "",
-            tokenKeyId: pod.metadata?.annotations?.[ANNOTATION_TOKEN_KEY] ?? "",
-            serving: true,
+            uid: member.metadata.uid,
+            tokenKeyId: member.metadata.annotations?.[ANNOTATION_TOKEN_KEY] ?? "",
             plan: planName,
+            serving: true,
           };
           await indexMember(kube, name, entry).catch(() => undefined);
         }),
@@ -179,13 +183,18 @@ async function tendPlanPool(
             const deadline = Date.now() + waitMs;
             const served =
               waitMs > 0 &&
-              (await awaitMemberServing(kube, pod, keys.current, deadline, options.now).catch(
-                (error: unknown) => {
-                  const { message } = error as Error;
-                  log.warn({ name: pod.metadata?.name, error: message }, "pool: not recorded");
-                  return false;
-                },
-              ));
+              (await awaitMemberServing(
+                kube,
+                pod,
+                keys.current,
+                planName,
+                deadline,
+                options.now,
+              ).catch((error: unknown) => {
+                const { message } = error as Error;
+                log.warn({ name: pod.metadata?.name, error: message }, "pool: not recorded");
+                return false;
+              }));
             if (served) seen++;
           } else failed++;
         }),

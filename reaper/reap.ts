@@ -45,9 +45,6 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   /** Names of the workspace claims an instance or a Pod read uses. */
   const inUse = new BloomFilter();
   const current = new CurrentRevisions(kube, options.rollout);
-  const { plans } = options;
-  const templateOf = (cp: ClientPod) =>
-    plans ? currentTemplateOf(cp.spec, plans) : cp.spec.podTemplate;
   const outdated = options.rollout && new LongestIdle(options.rollout.max + ROLLOUT_RESERVE);
 
   // Pods first: the Pod list is then a snapshot older than the ClientPods', and a Pod whose
@@ -68,6 +65,9 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
     for (const pod of strays.unread) work.start(() => judgeUnread(kube, pod, now, options));
     if (outdated && options.rollout) {
       // A plan's template may have changed since its instances were made: theirs is its now.
+      const { plans } = options;
+      const templateOf = (cp: ClientPod) =>
+        plans ? currentTemplateOf(cp.spec, plans) : cp.spec.podTemplate;
       const revisions = await current.of(clientPods.map(templateOf));
       const names = new Set(leaving.map((a) => a.name));
       outdated.offer(

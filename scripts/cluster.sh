@@ -83,8 +83,7 @@ YAML
 
 # What a real node needs of the control plane: the API server advertised on the pod bridge
 # (the "kubernetes" Service's endpoint, relayed to loopback), its Service range on that
-# network, both in its certificate, a client certificate for the kubelet API (logs, exec),
-# and the KWOK controller leaving nodes it did not make alone.
+# network, both in its certificate, and a client certificate for the kubelet API (logs, exec).
 real_node_options() {
   # shellcheck source=scripts/real-node-env.sh
   source "$ROOT/scripts/real-node-env.sh"
@@ -108,12 +107,6 @@ real_node_patches() {
       # The node's address, not its name: a name would be looked up in this machine's DNS.
       - key: kubelet-preferred-address-types
         value: InternalIP
-  - name: kwok-controller
-    extraArgs:
-      - key: manage-all-nodes
-        value: "false"
-      - key: manage-nodes-with-annotation-selector
-        value: kwok.x-k8s.io/node=fake
 YAML
 }
 
@@ -143,6 +136,15 @@ options:
 $([ "$REAL_NODE" != 1 ] || real_node_options)
 componentsPatches:
 $([ "$REAL_NODE" != 1 ] || real_node_patches)
+  # KWOK runs only the nodes it made ('kwokctl scale node' marks them kwok.x-k8s.io/node=fake),
+  # not every node: the real node has its kubelet, and the scale benchmark's Node objects carry
+  # 100,000 Pods whose status it writes itself (scripts/bench/scale-fleet.ts).
+  - name: kwok-controller
+    extraArgs:
+      - key: manage-all-nodes
+        value: "false"
+      - key: manage-nodes-with-annotation-selector
+        value: kwok.x-k8s.io/node=fake
   # The quota controller counts a resource new to it (our CRD) only at its next full resync,
   # 5 minutes by default; until then the API server refuses ClientPods under the fleet's
   # ResourceQuota. A short period lets a fresh cluster take instances within a minute.
@@ -215,11 +217,12 @@ cmd_up() {
   say "starting cluster $CLUSTER_NAME"
   # kwokctl picks its components' ports as the highest free ones below 32767 and binds them
   # only later: two clusters created at once (two checkouts) picked the same ports and one
-  # failed with "address already in use". One creation at a time per machine.
+  # failed with "address already in use". One creation at a time per machine. The cluster's
+  # processes must not inherit the lock (9>&-): they would hold it for their whole life.
   mkdir -p "$CACHE_DIR"
   (
     flock 9
-    kwokctl --config "$STATE_DIR/kwokctl.yaml" create cluster --wait 2m >"$STATE_DIR/create.log" 2>&1
+    kwokctl --config "$STATE_DIR/kwokctl.yaml" create cluster --wait 2m >"$STATE_DIR/create.log" 2>&1 9>&-
   ) 9>"$CACHE_DIR/.create.lock" ||
     { tail -n 30 "$STATE_DIR/create.log" >&2; die "kwokctl could not start the cluster (log: $STATE_DIR/create.log)"; }
   cp "$KWOK_WORKDIR/clusters/$CLUSTER_NAME/kubeconfig.yaml" "$KUBECONFIG_OUT"

@@ -1,6 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { hasPodEnded } from "../../shared/instance/pod-status.js";
 import {
+  ANNOTATION_SERVING_SINCE,
   answersHealth,
   healthUrlOf,
   isServing,
@@ -12,8 +13,20 @@ import type { Kube } from "../../shared/kube/client.js";
 export const SERVING_POLL_MS = 100;
 /** A health answer slower than this counts as none (the next ask follows at once). */
 const ASK_TIMEOUT_MS = 1_000;
-/** Bounds the memory of Pods seen serving whose Pod reads may not show it yet. */
+/**
+ * Sightings are remembered this long: Pod reads from the API server's cache show the
+ * recorded sighting within moments; until they do, this replica knows it from here.
+ */
+export const SEEN_TTL_MS = 60_000;
+/** Bounds the sightings remembered at once, whatever the fleet's size. */
 const MAX_REMEMBERED = 10_000;
+
+/** A sighting this replica recorded: the annotation's value, and the Pod's IP then. */
+interface Sighting {
+  since: string;
+  podIP: string | undefined;
+  at: number;
+}
 
 export interface ServingDeps {
   kube: Kube;
@@ -44,8 +57,8 @@ interface Poller {
  */
 export class ServingProbes {
   private readonly pollers = new Map<string, Poller>();
-  /** Pods this replica saw serving (uid -> the Pod as recorded). */
-  private readonly seen = new Map<string, V1Pod>();
+  /** Pods this replica saw serving (by uid): a few strings each, not the Pod. */
+  private readonly seen = new Map<string, Sighting>();
   private readonly now: () => Date;
   private readonly ask: (url: string, timeoutMs: number) => Promise<boolean>;
   private readonly pollMs: number;
@@ -65,7 +78,7 @@ export class ServingProbes {
     const uid = pod.metadata?.uid;
     if (!uid || isServing(pod) || hasPodEnded(pod) || pod.metadata?.deletionTimestamp) return pod;
     const seen = this.seen.get(uid);
-    if (seen) return seen;
+    if (seen && Date.now() - seen.at < SEEN_TTL_MS) return withSighting(pod, seen);
     if (deadline <= Date.now() || this.deps.shutdown?.aborted) return pod;
     let poller = this.pollers.get(uid);
     if (poller) poller.deadline = Math.max(poller.deadline, deadline);
@@ -115,11 +128,16 @@ export class ServingProbes {
   }
 
   private remember(uid: string, pod: V1Pod): void {
-    if (this.seen.size >= MAX_REMEMBERED) {
-      const oldest = this.seen.keys().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
+    const since = pod.metadata?.annotations?.[ANNOTATION_SERVING_SINCE];
+    if (since === undefined) return;
+    const now = Date.now();
+    this.seen.delete(uid);
+    this.seen.set(uid, { since, podIP: pod.status?.podIP, at: now });
+    // Oldest first: expired sightings go, and the oldest beyond the bound.
+    for (const [key, { at }] of this.seen) {
+      if (this.seen.size <= MAX_REMEMBERED && now - at < SEEN_TTL_MS) break;
+      this.seen.delete(key);
     }
-    this.seen.set(uid, pod);
   }
 
   /**
@@ -141,6 +159,18 @@ export class ServingProbes {
       done.then(settle, () => settle(poller.latest));
     });
   }
+}
+
+/** The Pod as read, with the sighting this replica recorded on it (a read may predate it). */
+function withSighting(pod: V1Pod, { since, podIP }: Sighting): V1Pod {
+  return {
+    ...pod,
+    metadata: {
+      ...pod.metadata,
+      annotations: { ...pod.metadata?.annotations, [ANNOTATION_SERVING_SINCE]: since },
+    },
+    status: { ...pod.status, podIP: pod.status?.podIP ?? podIP },
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -31,8 +31,8 @@ export const pageQuery = z.object({
 const DEFAULT_PAGE_SIZE = 100;
 
 /**
- * The API server's list options for a page of the fleet (of one client, with `client`; of
- * one plan, with `plan`: a label selector, so the API server filters and pages stay full).
+ * The list options of one page the admin asked for: the fleet's objects, or one client's,
+ * or one plan's (a label selector: the API server filters, so pages stay full).
  */
 export function pageOptions(query: z.infer<typeof pageQuery>, plan?: string): ListOptions {
   return {

@@ -62,11 +62,15 @@ export function adminRolloutRoutes(app: H3, config: HandlerConfig, kube: Kube): 
     // The ClientPods and the Pods side by side, page by page, joined by name: only a few pages
     // of either are held, whatever the fleet's size. A Pod named otherwise than its instance
     // (adopted from the warm pool) is read by name.
-    const counts = new Map<string | null, { instances: number; outdated: number }>();
-    const current = new Map<string, string | undefined>();
     const plans = config.plans.current();
-    // Each instance against its plan's template as it is now (PLANS_FILE may have moved it).
+    // An instance's current template is its plan's (which may have changed since it was made).
     const templateOf = (cp: ClientPod) => currentTemplateOf(cp.spec, plans);
+    const counts = new Map<string | null, { instances: number; outdated: number }>();
+    // Every plan's template's current revision, then any other template an instance names.
+    const current = await currentRevisions(kube, config, [
+      plans.default.template,
+      ...plans.all.map((plan) => plan.template),
+    ]);
     let instances = 0;
     let outdated = 0;
     const batches = joinByName(
@@ -95,10 +99,6 @@ export function adminRolloutRoutes(app: H3, config: HandlerConfig, kube: Kube): 
         }
         counts.set(view.revision, count);
       }
-    }
-    const missing = plans.all.map((plan) => plan.template).filter((t) => !current.has(t));
-    for (const [name, revision] of await currentRevisions(kube, config, missing)) {
-      current.set(name, revision);
     }
     // The default plan's first (the fleet's template without PLANS_FILE), then every plan's.
     const currentRevision = current.get(plans.default.template) ?? null;

@@ -19,13 +19,6 @@ export interface WorkspaceItem {
   instanceId: string | null;
   /** What the claim has (its capacity once bound), else what it asked for. */
   size: string | null;
-  /**
-   * The size its instance's plan gives, when the claim is smaller and its StorageClass would
-   * not expand it (no `allowVolumeExpansion`); null otherwise.
-   */
-  wantedSize: string | null;
-  /** The plan of the instance it was made for; null: from before plans. */
-  plan: string | null;
   storageClass: string | null;
   /** The claim's phase: Pending, Bound or Lost. */
   phase: string | null;
@@ -39,6 +32,13 @@ export interface WorkspaceItem {
    */
   deletableAt: string | null;
   terminating: boolean;
+  /**
+   * The size its instance's plan gives, when the claim is smaller and its StorageClass would
+   * not expand it (no `allowVolumeExpansion`); null otherwise.
+   */
+  wantedSize: string | null;
+  /** The plan of the instance it was made for; null: from before plans. */
+  plan: string | null;
 }
 
 /** `GET /admin/workspaces`: the workspaces of every client (or one), a page at a time. */
@@ -72,8 +72,6 @@ export function workspaceItem(
     clientId: labels[LABEL_CLIENT] ?? null,
     instanceId: labels[LABEL_INSTANCE] ?? null,
     size: claim.status?.capacity?.storage ?? claim.spec?.resources?.requests?.storage ?? null,
-    wantedSize: claim.metadata?.annotations?.[ANNOTATION_WANTED_SIZE] ?? null,
-    plan: labels[LABEL_PLAN] ?? null,
     storageClass: claim.spec?.storageClassName ?? null,
     phase: claim.status?.phase ?? null,
     createdAt: isoOf(claim.metadata?.creationTimestamp),
@@ -84,6 +82,8 @@ export function workspaceItem(
         ? null
         : new Date(lastUsed.getTime() + retentionMs).toISOString(),
     terminating,
+    wantedSize: claim.metadata?.annotations?.[ANNOTATION_WANTED_SIZE] ?? null,
+    plan: labels[LABEL_PLAN] ?? null,
   };
 }
 

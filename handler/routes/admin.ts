@@ -32,8 +32,8 @@ export interface AdminDetail extends AdminItem {
 
 const listQuery = pageQuery.extend({
   status: z.enum(["starting", "ready", "failed", "terminating"]).optional(),
-  plan: z.string().regex(PLAN_NAME, "plan is a plan's name").optional(),
   outdated: z.enum(["true", "false"], "outdated is true or false").optional(),
+  plan: z.string().regex(PLAN_NAME, "plan is a plan's name").optional(),
 });
 
 const INSTANCE_NAME = POD_NAME;
@@ -54,6 +54,7 @@ export function adminRoutes(
     // the cache, then the template (its current revision): whatever the fleet's size.
     const page = await kube.clientPods.list(pageOptions(query, query.plan)).catch(expiredToken);
     const pods = await podsByName(kube, page.items.map(podNameOf));
+    // An instance's current template is its plan's (which may have changed since it was made).
     const plans = config.plans.current();
     const templateOf = (cp: ClientPod) => currentTemplateOf(cp.spec, plans);
     const current = await currentRevisions(kube, config, page.items.map(templateOf));

@@ -9,7 +9,6 @@ import type { Kube } from "../kube/client.js";
 import {
   ANNOTATION_POOL_TEMPLATE,
   memberLabels,
-  memberPlanOf,
   newMemberName,
   POOL_CLIENT_ID,
   POOL_INSTANCE_ID,
@@ -144,6 +143,7 @@ export async function awaitMemberServing(
   kube: Kube,
   started: V1Pod,
   key: TokenKey,
+  plan: string,
   deadline: number,
   now: () => Date = () => new Date(),
 ): Promise<boolean> {
@@ -158,12 +158,7 @@ export async function awaitMemberServing(
         metadata: { annotations: servingAnnotations(now()) },
       });
       if (!recorded) return false;
-      await indexMember(kube, name, {
-        uid: memberUid,
-        tokenKeyId: key.id,
-        serving: true,
-        plan: memberPlanOf(started),
-      });
+      await indexMember(kube, name, { uid: memberUid, tokenKeyId: key.id, plan, serving: true });
       return true;
     }
     await new Promise((resolve) => setTimeout(resolve, ASK_EVERY_MS));

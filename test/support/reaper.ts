@@ -10,7 +10,8 @@ const DAY = 86_400_000;
 
 /**
  * One reaper pass over a test namespace with the fleet's defaults (30m idle, 24h lifetime,
- * 30d workspace retention, probing), `options` overriding; its summary and action lines.
+ * 30d workspace retention, probing), `options` overriding; its summary, action lines and all
+ * its log lines.
  */
 export async function reapOnce(kube: Kube, options: Partial<ReapOptions> = {}) {
   const logs = new LogCapture();
@@ -25,8 +26,8 @@ export async function reapOnce(kube: Kube, options: Partial<ReapOptions> = {}) {
     ...options,
   });
   // biome-ignore lint/suspicious/noExplicitAny: log lines as a reader of the JSON sees them
-  const lines: any[] = logs.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "reap");
-  return { summary, lines };
+  const all: any[] = logs.lines.map((l) => JSON.parse(l));
+  return { summary, lines: all.filter((l) => l.msg === "reap"), all };
 }
 
 /** Records on a workspace claim that it was last used `agoMs` ago (as if it had aged). */
