@@ -2,7 +2,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { deleteInstance, instanceByPodName } from "../../shared/actions/instances.js";
 import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
-import { currentTemplateOf, type Plan, planRecordOf } from "../../shared/config/plans.js";
+import { currentTemplateOf, type Plan } from "../../shared/config/plans.js";
 import {
   type ClientPod,
   clientSelector,
@@ -12,25 +12,19 @@ import {
 import { instanceNameOf } from "../../shared/instance/names.js";
 import { partsOf, podNameOf } from "../../shared/instance/parts.js";
 import { ownerNameOf, ownerUidOf } from "../../shared/instance/pod-status.js";
-import {
-  type InstanceRecord,
-  isMirrorCurrent,
-  mirrorAnnotations,
-  mirrorLabels,
-  recordFromPod,
-  recordOf,
-} from "../../shared/instance/record.js";
-import { activityStatus, isActivityDue, isPhaseStale } from "../../shared/instance/status.js";
+import { type InstanceRecord, recordOf } from "../../shared/instance/record.js";
+import { isPhaseStale } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { endpointOf, type InstanceBody, instanceBody } from "./body.js";
-import { findOrCreateClientPod, planPatch, templateOf, type WantedInstance } from "./create.js";
+import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
 import { InstanceHints } from "./hints.js";
 import { isRepairTouchDue, warmStepOf } from "./next-step.js";
 import type { PoolClaims } from "./pool-claims.js";
 import { restorePod } from "./restore.js";
 import type { ServingProbes } from "./serving.js";
-import { endWorkspace, fitWorkspace, type WorkspaceEnd } from "./workspace.js";
+import { endWorkspace, type WorkspaceEnd } from "./workspace.js";
+import { InstanceWrites, type Written } from "./writes.js";
 
 /** What happens to instances, by plan (`none`: an instance from before plans). */
 export interface InstanceEvents {
@@ -80,8 +74,16 @@ export class Instances {
   /** What this replica remembers of instances it served (pool members' Pod names, activity). */
   private readonly hints = new InstanceHints();
   private readonly knownActivity = (name: string) => this.hints.lastActivityOf(name);
+  private readonly writes: InstanceWrites;
 
-  constructor(private readonly deps: InstanceDeps) {}
+  constructor(private readonly deps: InstanceDeps) {
+    this.writes = new InstanceWrites(deps, this.hints);
+  }
+
+  /** Records a running instance's activity (the gateway's traffic): see InstanceWrites. */
+  recordActivity(pod: V1Pod): Promise<Written | undefined> {
+    return this.writes.recordActivity(pod);
+  }
 
   /**
    * The instance of (client, instance id), created or repaired as needed, after waiting up
@@ -102,7 +104,7 @@ export class Instances {
     if (pod && step.kind !== "repair" && step.record.plan !== plan.name) {
       // The client's plan changed (or the instance is from before plans): recorded now, on
       // the ClientPod and the Pod's mirror; the rollout moves it to the plan's template.
-      const moved = await this.movePlan(pod, plan);
+      const moved = await this.writes.movePlan(pod, plan);
       if (moved) {
         const { clientPod, pod: mirrored } = moved;
         return this.body(
@@ -117,7 +119,7 @@ export class Instances {
       return this.body(step.record, await this.waitReady(pod, deadline), false, keys);
     }
     if (pod && step.kind === "record-activity") {
-      const touched = await this.recordActivity(pod);
+      const touched = await this.writes.recordActivity(pod);
       if (touched) {
         const { clientPod, pod: mirrored } = touched;
         return this.body(
@@ -130,38 +132,6 @@ export class Instances {
       // No ClientPod, or a newer one than the Pod's owner: the Pod is stale; repair below.
     }
     return this.repair({ clientId, instanceId, name, keys, plan }, pod, deadline);
-  }
-
-  /**
-   * Records a running instance's new plan: its ClientPod's plan, idle timeout and lifetime
-   * (and label), the Pod's mirror of them, and a workspace at least the plan's size. Its Pod
-   * runs on as it is; when the plan's template gives another revision, the reaper's rollout
-   * replaces it once idle (token, endpoint and workspace stay). Undefined when the ClientPod
-   * is gone or is not the Pod's owner.
-   */
-  private async movePlan(
-    pod: V1Pod,
-    plan: Plan,
-  ): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined } | undefined> {
-    const { kube } = this.deps;
-    const record = recordFromPod(pod);
-    const name = record?.name ?? ownerNameOf(pod) ?? "";
-    const clientPod = await this.recordPlan(name, plan);
-    if (!clientPod || ownerUidOf(pod) !== clientPod.metadata.uid) return undefined;
-    const mirrored = await kube.pods.patch(pod.metadata?.name ?? "", {
-      metadata: { labels: mirrorLabels(clientPod), annotations: mirrorAnnotations(clientPod) },
-    });
-    return { clientPod, pod: mirrored };
-  }
-
-  /** Writes a plan on an instance's ClientPod and fits its workspace to it; undefined when gone. */
-  private async recordPlan(name: string, plan: Plan): Promise<ClientPod | undefined> {
-    const { kube, config } = this.deps;
-    const clientPod = await kube.clientPods.patch(name, planPatch(planRecordOf(plan)));
-    if (clientPod?.status?.workspace && config.workspaces) {
-      await fitWorkspace(kube, clientPod.status.workspace.name, plan.workspaceSize);
-    }
-    return clientPod;
   }
 
   /**
@@ -180,46 +150,6 @@ export class Instances {
     const labels = pod?.metadata?.labels;
     const own = labels?.[LABEL_CLIENT] === clientId && labels?.[LABEL_INSTANCE] === instanceId;
     return own ? pod : undefined;
-  }
-
-  /**
-   * Writes activity for a running instance on its ClientPod, the truth the reaper reads,
-   * unless another replica wrote it within the interval (the ClientPod from the API server's
-   * cache says so): one write per instance per ACTIVITY_INTERVAL however many replicas serve
-   * it. The Pod's mirror is rewritten only when something besides activity changed (every
-   * Pod write wakes its watchers, the kubelet's included). Undefined when the ClientPod is
-   * gone, or is not the Pod's owner (the Pod is stale and a request will repair it). With
-   * `activity` false, records what is known of the Pod (its phase) alone.
-   */
-  async recordActivity(
-    pod: V1Pod,
-    { activity = true }: { activity?: boolean } = {},
-  ): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined } | undefined> {
-    const { kube, now, config } = this.deps;
-    const record = recordFromPod(pod);
-    const name = record?.name ?? ownerNameOf(pod) ?? pod.metadata?.name ?? "";
-    // A phase to record is a write whatever other replicas did: no need to look first.
-    if (activity && !(record && isPhaseStale(record, pod))) {
-      const cached = await kube.clientPods.get(name, { fromCache: true });
-      if (!cached || ownerUidOf(pod) !== cached.metadata.uid) return undefined;
-      const written = recordOf(cached);
-      if (
-        !isActivityDue(written, now(), config.activityIntervalMs) &&
-        !isPhaseStale(written, pod)
-      ) {
-        this.hints.noteActivity(name, written.lastActivity ?? written.createdAt);
-        return { clientPod: cached, pod };
-      }
-    }
-    const clientPod = await this.touch(name, pod, record, activity);
-    if (!clientPod || ownerUidOf(pod) !== clientPod.metadata.uid) return undefined;
-    const written = recordOf(clientPod);
-    this.hints.noteActivity(name, written.lastActivity ?? written.createdAt);
-    if (isMirrorCurrent(pod, clientPod)) return { clientPod, pod };
-    const mirrored = await kube.pods.patch(pod.metadata?.name ?? "", {
-      metadata: { labels: mirrorLabels(clientPod), annotations: mirrorAnnotations(clientPod) },
-    });
-    return { clientPod, pod: mirrored };
   }
 
   /** The caller's instances, each joined with its Pod: two list calls. */
@@ -298,15 +228,9 @@ export class Instances {
     if (clientPod.metadata.deletionTimestamp)
       return this.body(recordOf(clientPod), pod, false, keys, clientPod);
     if (clientPod.spec.plan !== plan.name) {
-      clientPod = (await this.recordPlan(name, plan)) ?? clientPod;
+      clientPod = (await this.writes.recordPlan(name, plan)) ?? clientPod;
       if (pod && ownerUidOf(pod) === clientPod.metadata.uid) {
-        pod =
-          (await kube.pods.patch(pod.metadata?.name ?? "", {
-            metadata: {
-              labels: mirrorLabels(clientPod),
-              annotations: mirrorAnnotations(clientPod),
-            },
-          })) ?? pod;
+        pod = (await this.writes.writeMirror(pod, clientPod)) ?? pod;
       }
     }
     if (
@@ -320,7 +244,7 @@ export class Instances {
     ) {
       // Only this ClientPod's own Pod says anything about its phase and IP.
       const ownPod = pod && ownerUidOf(pod) === clientPod.metadata.uid ? pod : undefined;
-      clientPod = (await this.touch(name, ownPod, recordOf(clientPod))) ?? clientPod;
+      clientPod = (await this.writes.touch(name, ownPod, recordOf(clientPod))) ?? clientPod;
     }
 
     const restored = await restorePod(this.deps, clientPod, {
@@ -339,7 +263,7 @@ export class Instances {
     // PHASE column follows and the next (warm) request finds nothing to write.
     if (current && isPhaseStale(recordOf(clientPod), current)) {
       // Its phase only: this request's activity is the one the cold path already wrote.
-      const recorded = await this.recordActivity(current, { activity: false });
+      const recorded = await this.writes.recordActivity(current, { activity: false });
       if (recorded) {
         clientPod = recorded.clientPod;
         current = recorded.pod ?? current;
@@ -373,28 +297,6 @@ export class Instances {
       deadline,
     });
     return restored.waited ? this.waitReady(restored.pod, deadline) : restored.pod;
-  }
-
-  /**
-   * Writes activity (and what is known of the Pod, and the new expiry when the record is
-   * known) on the ClientPod, or with `activity` false what is known of the Pod alone;
-   * undefined when it is gone.
-   */
-  private async touch(
-    name: string,
-    pod: V1Pod | undefined,
-    record: InstanceRecord | undefined,
-    activity = true,
-  ): Promise<ClientPod | undefined> {
-    const now = this.deps.now();
-    const touched = await this.deps.kube.clientPods.patchStatus(
-      name,
-      activity
-        ? activityStatus(record, now, pod, this.deps.config)
-        : { phase: pod?.status?.phase, podIP: pod?.status?.podIP },
-    );
-    if (touched && activity) this.hints.noteActivity(name, now);
-    return touched;
   }
 
   /** Ready is when its gptme-server answers: asked directly, not the kubelet's next probe. */
