@@ -5,6 +5,7 @@ import {
   indexMember,
   type MemberSettings,
   startMember,
+  unindexMember,
 } from "../shared/actions/pool-members.js";
 import type { TokenKeyring } from "../shared/actions/token-keyring.js";
 import type { Plan, Plans } from "../shared/config/plans.js";
@@ -20,7 +21,8 @@ import { ANNOTATION_CREATED_FOR } from "../shared/instance/workspace.js";
 import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { LABEL_POOL, memberPlanOf, POOL_SELECTOR } from "../shared/pool/member.js";
-import { type PoolRemoval, planPool } from "./pool-plan.js";
+import { entriesOf, POOL_INDEX_NAME } from "../shared/pool/member-index.js";
+import { type PoolRemoval, planPool, unlistedEntries } from "./pool-plan.js";
 import { clientPodPages, podPages, readAll, slimPod } from "./read.js";
 import { retryTransient } from "./retry.js";
 
@@ -41,7 +43,7 @@ export interface PoolOptions {
   servingWaitMs?: number;
 }
 
-export interface PoolSummary {
+export interface PlanPoolSummary {
   /** Healthy members after the pass (kept plus started). */
   members: number;
   started: number;
@@ -49,6 +51,12 @@ export interface PoolSummary {
   /** Members recorded as answering by this pass. */
   seen: number;
   failed: number;
+}
+
+/** The pass over every plan's pool: the plans' counts summed, and the index's pruning. */
+export interface PoolSummary extends PlanPoolSummary {
+  /** Index entries dropped for members that are gone. */
+  unindexed: number;
 }
 
 /** How long a member has to answer the pass's health check. */
@@ -72,7 +80,14 @@ export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSu
     const plan = memberPlanOf(member);
     byPlan.set(plan, [...(byPlan.get(plan) ?? []), member]);
   }
-  const total: PoolSummary = { members: 0, started: 0, removed: 0, seen: 0, failed: 0 };
+  const total: PoolSummary = {
+    members: 0,
+    started: 0,
+    removed: 0,
+    seen: 0,
+    failed: 0,
+    unindexed: 0,
+  };
   const plans: (Plan | string)[] = [
     ...options.plans.all,
     // Members of plans no longer offered: each one goes (claimed ones once finished).
@@ -81,13 +96,35 @@ export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSu
   for (const plan of plans) {
     const name = typeof plan === "string" ? plan : plan.name;
     const summary = await tendPlanPool(kube, options, plan, byPlan.get(name) ?? [], pods);
-    for (const key of Object.keys(total) as (keyof PoolSummary)[]) total[key] += summary[key];
+    for (const key of Object.keys(summary) as (keyof PlanPoolSummary)[]) total[key] += summary[key];
   }
+  if (!options.dryRun) total.unindexed = await pruneIndex(kube, members, options.log);
   options.log.info(
     { ...total, poolSize: options.plans.poolSize, dryRun: options.dryRun },
     "pool: summary",
   );
   return total;
+}
+
+/**
+ * Drops the pool index's entries of members that are gone. A handler replica counts the index
+ * before it starts a member, so stale entries would stop it refilling the pool (seen on the
+ * real node: three entries of removed members kept a plan's pool empty until the next pass).
+ * An entry that names no member the pass listed is read again by name before it goes: a
+ * member made since the list is kept.
+ */
+async function pruneIndex(kube: Kube, members: readonly ClientPod[], log: Logger): Promise<number> {
+  const index = await kube.configMaps.get(POOL_INDEX_NAME);
+  const entries = entriesOf(index);
+  let dropped = 0;
+  for (const name of unlistedEntries(entries, members)) {
+    const member = await kube.clientPods.get(name);
+    if (member && member.metadata.uid === entries.get(name)?.uid) continue;
+    await unindexMember(kube, name);
+    dropped++;
+  }
+  if (dropped > 0) log.info({ unindexed: dropped }, "pool: index entries of gone members dropped");
+  return dropped;
 }
 
 /** One plan's pool (a plan no longer offered: its name, and no members kept). */
@@ -97,7 +134,7 @@ async function tendPlanPool(
   offered: Plan | string,
   members: readonly ClientPod[],
   pods: readonly V1Pod[],
-): Promise<PoolSummary> {
+): Promise<PlanPoolSummary> {
   const { log, dryRun } = options;
   const planOf = typeof offered === "string" ? undefined : offered;
   const poolSize = planOf?.poolSize ?? 0;
@@ -207,7 +244,7 @@ async function tendPlanPool(
     );
     failed++;
   }
-  const summary: PoolSummary = {
+  const summary: PlanPoolSummary = {
     members: plan.members + started,
     started,
     removed: removed.filter(Boolean).length,
@@ -257,10 +294,14 @@ async function remove(kube: Kube, removal: PoolRemoval): Promise<boolean> {
         },
       });
     }
-    return (await kube.clientPods.delete(removal.name, { uid: removal.uid })) === "deleted";
+    const deleted =
+      (await kube.clientPods.delete(removal.name, { uid: removal.uid })) === "deleted";
+    if (deleted) await unindexMember(kube, removal.name);
+    return deleted;
   }
   // Its Pod and Secret follow it (garbage collection); its workspace was never anyone's.
   const deleted = (await kube.clientPods.delete(removal.name, { uid: removal.uid })) === "deleted";
-  if (deleted) await kube.workspaces.delete(removal.name);
+  if (deleted)
+    await Promise.all([kube.workspaces.delete(removal.name), unindexMember(kube, removal.name)]);
   return deleted;
 }

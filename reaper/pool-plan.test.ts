@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { ClientPod } from "../shared/instance/clientpod.js";
 import { ANNOTATION_SERVING_SINCE } from "../shared/instance/serving.js";
 import { ANNOTATION_POOL_TEMPLATE, LABEL_POOL, POOL_MEMBER } from "../shared/pool/member.js";
-import { MEMBER_START_GRACE_MS, planPool } from "./pool-plan.js";
+import { MEMBER_START_GRACE_MS, planPool, unlistedEntries } from "./pool-plan.js";
 
 const now = new Date("2026-01-01T12:00:00Z");
 const ago = (ms: number) => new Date(now.getTime() - ms);
@@ -94,5 +94,19 @@ describe("planPool", () => {
     const plan = planPool([member("a"), member("b")], [pod("a"), pod("b")], now, 0, "7");
     expect(plan.remove.map((r) => r.reason)).toEqual(["surplus", "surplus"]);
     expect(plan.start).toBe(0);
+  });
+});
+
+describe("unlistedEntries", () => {
+  it("names the index entries whose member the pass did not list, by name and uid", () => {
+    const listed = member("gptme-pool-a");
+    const entries = new Map([
+      ["gptme-pool-a", { uid: listed.metadata.uid }],
+      ["gptme-pool-b", { uid: "gone" }],
+      // Another name under a listed member's uid: not that member.
+      ["gptme-pool-a2", { uid: listed.metadata.uid }],
+    ]);
+    expect(unlistedEntries(entries, [listed])).toEqual(["gptme-pool-b", "gptme-pool-a2"]);
+    expect(unlistedEntries(new Map(), [listed])).toEqual([]);
   });
 });

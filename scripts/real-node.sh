@@ -99,6 +99,20 @@ containerd_up() {
   import_images
 }
 
+# One archive into containerd, tried up to three times: containerd 1.6 collects the snapshots
+# a replaced image no longer references while the next import unpacks layers over them, and
+# that import then fails with "parent snapshot ... does not exist" (seen importing the reaper
+# right after the handler, whose images share their base layers); a second try unpacks anew.
+import_archive() {
+  local try
+  for try in 1 2 3; do
+    ctr images import "$1" >>"$LOGS/import.log" 2>&1 && return 0
+    say "importing $(basename "$1") failed (try $try of 3); trying again"
+    sleep 2
+  done
+  return 1
+}
+
 # Every image the images script saved since it was last imported; a new build under the
 # same name replaces the old.
 import_images() {
@@ -107,8 +121,7 @@ import_images() {
   for archive in "$IMAGES_DIR"/*.tar; do
     stamp="$CONTAINERD_ROOT/imported/$(basename "$archive")"
     [ "$stamp" -nt "$archive" ] && ctr images ls -q | grep -q . && continue
-    ctr images import "$archive" >>"$LOGS/import.log" 2>&1 ||
-      die "importing $archive failed (log: $LOGS/import.log)"
+    import_archive "$archive" || die "importing $archive failed (log: $LOGS/import.log)"
     touch "$stamp"
     count=$((count + 1))
   done

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { indexMember } from "../../shared/actions/pool-members.js";
 import { POOL_NAME_PREFIX } from "../../shared/instance/parts.js";
 import { Kube } from "../../shared/kube/client.js";
 import { POOL_SELECTOR } from "../../shared/pool/member.js";
@@ -142,5 +143,27 @@ describe("a warm pool per plan", () => {
     // A plan without a pool does not even look for one: no claim, no miss.
     expect(metrics).not.toMatch(/^fleet_pool_\w+\{plan="solo"\}/m);
     expect(metrics).toMatch(/^fleet_instances_created_total\{plan="solo"\} 1$/m);
+  });
+
+  it("drops the index's entries of members that are gone, so that replicas refill the pool", async () => {
+    // A replica counts the index before it starts a member: entries of members that are gone
+    // (a member deleted by hand, a claim whose follow-up failed) would keep it from refilling.
+    const gone = `${POOL_NAME_PREFIX}00000000000000aa`;
+    await indexMember(kube, gone, { uid: "gone", tokenKeyId: "k", plan: "free", serving: true });
+    const [victim] = (await kube.clientPods.list({ labelSelector: POOL_SELECTOR })).items.filter(
+      (cp) => cp.metadata.labels?.["gptme.ai/plan"] === "free",
+    );
+    expect(victim).toBeDefined();
+    await kube.clientPods.delete(victim?.metadata.name ?? "");
+
+    const summary = await poolPass(namespace, env, 0);
+    expect(summary.unindexed).toBeGreaterThanOrEqual(2);
+    const entries = entriesOf(await kube.configMaps.get(POOL_INDEX_NAME));
+    expect(entries.has(gone)).toBe(false);
+    expect(entries.has(victim?.metadata.name ?? "")).toBe(false);
+    // Every entry left names a member that is there, under its uid.
+    for (const [name, entry] of entries) {
+      expect((await kube.clientPods.get(name))?.metadata.uid, name).toBe(entry.uid);
+    }
   });
 });

@@ -216,8 +216,13 @@ async function deploy(
   ]);
   k(["rollout", "status", "deployment/fleet-handler", "-n", NAMESPACE, "--timeout=300s"]);
   await onlyNewHandlers();
-  const { job } = runReaperJob("e2e-plans-fill");
+  const { job, lines } = runReaperJob("e2e-plans-fill");
   k(["delete", "job", job, "-n", NAMESPACE]);
+  // What the pass did for each plan's pool: why a pool is not full when a test waits for it.
+  for (const line of lines.filter((l) => String(l.msg).startsWith("pool"))) {
+    const { time: _time, level: _level, service: _service, ...fields } = line;
+    console.error(`[e2e] plans fill pass: ${JSON.stringify(fields)}`);
+  }
 
   const endpointPod = JSON.parse(
     k([
