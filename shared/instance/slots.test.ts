@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { slotHolderOf, slotManifest, slotNameOf, slotOrder } from "./slots.js";
+import { slotHolderOf, slotManifest, slotNameOf, slotNamesOf, slotOrder } from "./slots.js";
 
 const clientId = "c".repeat(32);
 
@@ -29,5 +29,12 @@ describe("instance slots", () => {
     expect(slot.metadata?.name).toBe(slotNameOf(clientId, 2));
     expect(slotHolderOf(slot)).toEqual({ name: "gptme-client-0123456789abcdef", uid: "uid-1" });
     expect(slot.metadata?.labels?.["gptme.ai/kind"]).toBe("instance-slot");
+  });
+
+  it("names every slot a client may hold under the largest limit in force", () => {
+    expect(slotNamesOf("client-a", [2, 5, 3])).toEqual(
+      [0, 1, 2, 3, 4].map((i) => slotNameOf("client-a", i)),
+    );
+    expect(slotNamesOf("client-a", [])).toEqual([]);
   });
 });

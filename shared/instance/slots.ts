@@ -7,7 +7,8 @@ import { sha256Hex } from "./names.js";
 // name fixed by (client, slot number) and owned by the instance's ClientPod. Taking a slot is
 // a create, which the API server makes atomic (of two racers for one slot exactly one gets
 // it), and the garbage collector frees it with the instance; no slot left is the limit. A
-// label query for the client's ClientPods, as before, walks every ClientPod of the namespace.
+// label query for the client's ClientPods walks every ClientPod of the namespace; the slots
+// also list a client's instances (GET /instances) by name.
 
 export const SLOT_KIND = "instance-slot";
 const INSTANCE_KEY = "instance";
@@ -48,6 +49,15 @@ export function slotManifest(instance: ClientPod, index: number): V1ConfigMap {
     },
     data: { [INSTANCE_KEY]: instance.metadata.name },
   };
+}
+
+/**
+ * The names of every slot a client may hold while the largest of `limits` is in force: an
+ * instance keeps the slot it took under an earlier, larger limit (a plan changed since).
+ */
+export function slotNamesOf(clientId: string, limits: readonly number[]): string[] {
+  const most = Math.max(0, ...limits);
+  return Array.from({ length: most }, (_, index) => slotNameOf(clientId, index));
 }
 
 /** Who holds a slot: its owner's name and uid, from the ConfigMap as read. */

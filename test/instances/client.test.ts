@@ -204,9 +204,21 @@ describe("client API on the real control plane", () => {
   });
 
   it("lists only the caller's instances and deletes one", async () => {
+    handler.counter.reset();
     const mine = await (await handler.request("/instances", { apiKey: KEY })).json();
     const ids = mine.items.map((i: { instanceId: string }) => i.instanceId).sort();
     expect(ids).toEqual(["first", "quick", "shared"]);
+    // By name through the client's slots, never a LIST that walks the namespace: its
+    // MAX_INSTANCES_PER_CLIENT slots, then each instance's ClientPod and Pod.
+    const slots = handler.config.maxInstancesPerClient;
+    expect(handler.counter.calls.filter((c) => c.startsWith("list"))).toEqual([]);
+    expect(handler.counter.calls.sort()).toEqual(
+      [
+        ...Array<string>(slots).fill("get configmaps"),
+        ...Array<string>(3).fill("get clientpods"),
+        ...Array<string>(3).fill("get pods"),
+      ].sort(),
+    );
     const theirs = await (await handler.request("/instances", { apiKey: OTHER_KEY })).json();
     expect(theirs.items.map((i: { instanceId: string }) => i.instanceId)).toEqual(["storm"]);
 
