@@ -11,14 +11,17 @@ import {
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reap } from "../../reaper/reap.js";
+import { indexMember } from "../../shared/actions/pool-members.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
+import { entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member-index.js";
 import { adminKubeConfig, eventually, kubeconfigPath } from "../support/cluster.js";
 import { serviceAccountKubeConfig } from "../support/credentials.js";
 import { LogCapture, startHandler } from "../support/fleet.js";
 import { EventStream, runInstancePod } from "../support/gptme.js";
 import { kubectl } from "../support/kubectl.js";
+import { poolPass } from "../support/pool.js";
 
 const MANIFESTS = resolve(import.meta.dirname, "../../k8s/local/fleet-operator");
 const NAMESPACE = "gptme-fleet";
@@ -353,6 +356,17 @@ describe("the manifests on a real API server", () => {
       expect(await kube.secrets.get(`${name}-token`).catch((e) => e)).toMatchObject({
         status: 403,
       });
+      // Its pool step keeps the pool's index clean: an entry of a member that is gone goes.
+      const gone = "gptme-pool-00000000000000bb";
+      await indexMember(adminKube, gone, {
+        uid: "gone",
+        tokenKeyId: "k",
+        plan: "default",
+        serving: true,
+      });
+      const pool = await poolPass(NAMESPACE, {}, 0, kc);
+      expect(pool).toMatchObject({ failed: 0, unindexed: 1 });
+      expect(entriesOf(await adminKube.configMaps.get(POOL_INDEX_NAME)).has(gone)).toBe(false);
       // It makes pool members (ClientPods among them) but never changes an instance.
       await expect(
         kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { tendPool } from "../../reaper/pool-pass.js";
 import { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import { loadHandlerConfig } from "../../shared/config/load.js";
@@ -12,12 +13,17 @@ import { LogCapture } from "./fleet.js";
  * settings `env` (the same ConfigMap): tops each plan's pool up, `poolSize` members being
  * POOL_SIZE (the default plan's, or every plan's that PLANS_FILE leaves without its own).
  */
-export async function poolPass(namespace: string, env: Record<string, string>, poolSize: number) {
+export async function poolPass(
+  namespace: string,
+  env: Record<string, string>,
+  poolSize: number,
+  kc: KubeConfig = adminKubeConfig(),
+) {
   const config = loadHandlerConfig({
     env: { NAMESPACE: namespace, CLIENT_AUTH: "open", ...env, POOL_SIZE: String(poolSize) },
     readFile: (path) => readFileSync(path, "utf8"),
   });
-  const kube = new Kube(adminKubeConfig(), namespace);
+  const kube = new Kube(kc, namespace);
   const logs = new LogCapture();
   try {
     return await tendPool(kube, {
