@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { type AddressInfo, createServer as createTcpServer } from "node:net";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
 import { probeWithRetries } from "./judge.js";
 
 // The probe's retries while the reaper's own address may not be admitted yet. Their state is
@@ -59,5 +59,20 @@ describe("probeWithRetries", () => {
       unreachable: "health: ECONNREFUSED; metrics: ECONNREFUSED",
     });
     expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it("waits for admission once per process: later probes of servers that never answer do not", async () => {
+    // A fresh process (module state): no server ever answers it.
+    vi.resetModules();
+    const fresh = await import("./judge.js");
+    const port = await freePort();
+    const options = { timeoutMs: 400, admissionWaitMs: 1_500 };
+    let started = performance.now();
+    const first = await fresh.probeWithRetries({ host: "127.0.0.1", port }, options);
+    expect(first.verdict).toBe("unreachable");
+    expect(performance.now() - started).toBeGreaterThanOrEqual(1_200);
+    started = performance.now();
+    await fresh.probeWithRetries({ host: "127.0.0.1", port }, options);
+    expect(performance.now() - started).toBeLessThan(1_000);
   });
 });

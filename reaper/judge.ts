@@ -62,32 +62,41 @@ async function unreadTarget(
 const REFUSED_RETRY_MS = 250;
 
 /**
- * Whether any gptme-server has answered this process yet. Network policy admits a new pod's
- * address a moment after the pod starts (seen on the real node: kube-router refused, then
- * dropped, the first probes of a fresh reaper Job's pod for over a second under load), so
- * until one answer came back a failure says as much about the reaper as about the instance.
- * Per process, like the address it is about.
+ * Whether any gptme-server has answered this process yet, and until when its first probes
+ * may wait for that. Network policy admits a new pod's address a moment after the pod starts
+ * (seen on the real node: kube-router refused, then dropped, the first probes of a fresh
+ * reaper Job's pod for over a second under load), so until one answer came back a failure
+ * says as much about the reaper as about the instance. Per process, like the address it is
+ * about; the window opens with the first probe and never again.
  */
 let answeredOnce = false;
+let admissionEndsAt: number | undefined;
+
+const awaitingAdmission = () =>
+  !answeredOnce && admissionEndsAt !== undefined && performance.now() < admissionEndsAt;
 
 /**
  * The probe's verdict, asked again while it may be the reaper's own network that failed it.
- * Once some instance has answered this process, only a refused connection is asked again, for
- * at most half the probe's bound, so a server that is really gone still costs less than one
- * bound. Before that, a refused or unanswered probe is asked again for up to
- * `admissionWaitMs` (the first probes of a pass wait together, not one after another).
+ * Once some instance has answered this process, or its first `admissionWaitMs` are over, only
+ * a refused connection is asked again, for at most half the probe's bound, so a server that
+ * is really gone still costs less than one bound. Within that window, a refused or unanswered
+ * probe is asked again until the window ends: the probes of a pass whose servers never
+ * answer wait for it once, together, not each in turn.
  */
 export async function probeWithRetries(
   target: ProbeTarget,
   { timeoutMs, admissionWaitMs = 0 }: { timeoutMs: number; admissionWaitMs?: number },
 ): Promise<Verdict> {
-  const retryUntil =
-    performance.now() + Math.max(timeoutMs / 2, answeredOnce ? 0 : admissionWaitMs);
+  admissionEndsAt ??= performance.now() + admissionWaitMs;
+  const retryUntil = Math.max(
+    performance.now() + timeoutMs / 2,
+    awaitingAdmission() ? (admissionEndsAt ?? 0) : 0,
+  );
   let verdict = await probeOnce(target, timeoutMs);
   while (
     verdict.verdict === "unreachable" &&
     (verdict.unreachable.includes("ECONNREFUSED") ||
-      (!answeredOnce && admissionWaitMs > 0 && verdict.unreachable.includes("no answer"))) &&
+      (awaitingAdmission() && verdict.unreachable.includes("no answer"))) &&
     performance.now() + REFUSED_RETRY_MS < retryUntil
   ) {
     await new Promise((resolve) => setTimeout(resolve, REFUSED_RETRY_MS));
