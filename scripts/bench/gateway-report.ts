@@ -80,14 +80,13 @@ sent straight to the upstream and through a real Traefik v3.6 (file provider, on
 per upstream, access log off), in the same run, at each concurrency (after ${r.warmUp.toLocaleString("en")} requests of
 warm-up per path, as a replica that has been serving; ${r.rounds} rounds of each path, the order
 rotated; ${n.toLocaleString("en")} requests per path and level for the minimal upstream, a fifth of that for
-gptme-server). Upstreams: a minimal
-node:http server in its own process at an instance's loopback pod IP (\`GET /ping\`, the
-proxy's own ceiling), and the real gptme-server 0.35.1 (\`GET /api/v2/conversations?limit=1\`,
-authenticated; Flask answers \`Connection: close\`, so every request is a new connection,
-direct or not). Also httpxy bare (no token, no lookup) in its own process. CPU per 1,000
-requests is each proxy process's own utime + stime from \`/proc\` over its runs: robust to the
-other load on the machine, unlike latencies and throughput ratios, which are comparable only
-within one run.
+gptme-server). Upstreams: a minimal node:http server in its own process at an instance's
+loopback pod IP (\`GET /ping\`, the proxy's own ceiling), and the real gptme-server 0.35.1
+(\`GET /api/v2/conversations?limit=1\`, authenticated; Flask answers \`Connection: close\`, so
+every request is a new connection, direct or not). Also httpxy bare (no token, no lookup) in
+its own process. CPU per 1,000 requests is each proxy process's own utime + stime from
+\`/proc\` over its runs: robust to the other load on the machine, unlike latencies and
+throughput ratios, which are comparable only within one run.
 
 The issue's aims, judged from this run (minimal upstream):
 
