@@ -132,8 +132,8 @@ export class InstanceProxy {
           return;
         }
         // undici closes the connection right after this returns, with an error made for the
-        // purpose whose stack trace alone cost a sixth of the gateway's CPU per gptme-server
-        // request (measured: docs/BENCHMARKS.md): made without one. The Client is not given
+        // purpose whose stack trace alone cost about a sixth of the gateway's CPU per
+        // gptme-server request (profiled: docs/BENCHMARKS.md): made without one. The Client is not given
         // back (its connection is gone; dropping it costs nothing).
         withoutStackTracesUntilNextTick();
       },
@@ -225,9 +225,11 @@ const restoreStackTraceLimit = () => {
 };
 
 /**
- * Errors made from now until the current callback has returned carry no stack trace (the
- * limit is back before any other callback or tick runs): for an error undici makes and
- * drops in the same synchronous call, never for one anybody logs.
+ * Errors made from now until the current callback has returned carry no stack trace: the
+ * limit is back at the first tick queued from here (only ticks this same callback queued
+ * earlier, such as the answer's own bookkeeping, run before it; no I/O callback or timer
+ * does). For an error undici makes and drops in the same synchronous call, never for one
+ * anybody logs.
  */
 function withoutStackTracesUntilNextTick(): void {
   if (savedStackTraceLimit !== undefined) return;
