@@ -6,6 +6,9 @@ import type { Target } from "./target.js";
 
 type Exchange = ServerResponse | Duplex;
 
+/** The status recorded for an exchange whose client went away before any answer (nginx's). */
+export const CLIENT_CLOSED_REQUEST = 499;
+
 /**
  * A front's open exchanges (proxied requests, event streams, WebSockets): each counts as
  * activity for as long as it is open, and can be cut when the process shuts down (streams
@@ -56,6 +59,8 @@ export interface RequestFacts {
   credential: RequestRecord["credential"];
   /** Closes its exchange, once one was opened. */
   close: (() => void) | undefined;
+  /** Its answer is over (sent, cut, or the client went away while it was being admitted). */
+  closed: boolean;
 }
 
 /**
@@ -75,13 +80,15 @@ export function recordWhenClosed(
     clientId: undefined,
     credential: undefined,
     close: undefined,
+    closed: false,
   };
   res.once("close", () => {
+    facts.closed = true;
     facts.close?.();
     requests.record({
       method: req.method ?? "GET",
       route,
-      status: res.statusCode,
+      status: res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST,
       seconds: (performance.now() - started) / 1000,
       instance: facts.instance,
       clientId: facts.clientId,

@@ -11,7 +11,7 @@ import type { GatewayActivity } from "./activity.js";
 import type { Admission } from "./admission.js";
 import { type Credential, GatewayCredential, presentedToken } from "./credentials.js";
 import type { ServingTarget } from "./decision.js";
-import { Exchanges, recordWhenClosed } from "./exchanges.js";
+import { CLIENT_CLOSED_REQUEST, Exchanges, recordWhenClosed } from "./exchanges.js";
 import type { KeysAtHand } from "./keys.js";
 import { type InstanceProxy, type ProxyCall, tooLarge } from "./proxy.js";
 import { invalidToken, rejectUpgrade, sendAnswer } from "./refusal.js";
@@ -79,6 +79,9 @@ export class Gateway {
     const forward = (admitted: Admitted) => {
       facts.clientId = admitted.target.record.clientId;
       facts.credential = admitted.credential;
+      // The client went away while it was held: nothing to forward, nothing to keep open
+      // (an exchange begun now would never close, and count as activity for ever).
+      if (facts.closed) return;
       const max = config.gateway.proxyMaxBodyBytes;
       if (Number(req.headers["content-length"] ?? 0) > max) throw tooLarge(max);
       facts.close = this.exchanges.begin(res, admitted.target);
@@ -107,8 +110,13 @@ export class Gateway {
     let status: number;
     try {
       admitted = await this.admit(req, parsed, {});
-      socket.once("close", this.exchanges.begin(socket, admitted.target));
-      status = await this.parts.proxy.ws(req, socket, head, admitted.call);
+      if (socket.destroyed) {
+        // The client went away while it was held: nothing to forward, nothing to keep open.
+        status = CLIENT_CLOSED_REQUEST;
+      } else {
+        socket.once("close", this.exchanges.begin(socket, admitted.target));
+        status = await this.parts.proxy.ws(req, socket, head, admitted.call);
+      }
     } catch (error) {
       const answer = answerError(error, this.parts.log, GATEWAY_ROUTE);
       status = answer.status;

@@ -7,6 +7,11 @@ import { Client } from "undici";
  * `Keep-Alive: timeout` is believed, less a second.
  */
 export const UPSTREAM_IDLE_MS = 4_000;
+/**
+ * Why an idle Client whose connection closed is destroyed: one error made once (undici would
+ * make one, stack trace and all, per Client; nothing is pending on an idle one to receive it).
+ */
+const CLOSED_WHILE_IDLE = new Error("the pod closed an idle connection");
 /** Idle connections kept per pod: as many as requests in flight to one pod at a busy moment. */
 const MAX_IDLE_PER_POD = 64;
 
@@ -82,7 +87,7 @@ export class PodClients {
       if (!idle || at === -1) return;
       idle.splice(at, 1);
       if (idle.length === 0) this.idle.delete(origin);
-      void client.destroy();
+      void client.destroy(CLOSED_WHILE_IDLE);
     });
     return client;
   }

@@ -80,6 +80,8 @@ export class InstanceProxy {
     let client: Client = clients.take(origin);
     let controller: Dispatcher.DispatchController | undefined;
     let started = false;
+    /** The pod said it closes this connection after its answer (gptme-server always does). */
+    let closes = false;
     let failed = false;
     let over = false;
     let retried = false;
@@ -106,6 +108,7 @@ export class InstanceProxy {
         // Informational answers (1xx) are the hop's own.
         if (status < 200 || over) return;
         started = true;
+        closes = saysClose(headers.connection);
         res.writeHead(
           status,
           statusMessage,
@@ -124,7 +127,15 @@ export class InstanceProxy {
         if (over) return;
         over = true;
         res.end();
-        clients.give(origin, client);
+        if (!closes) {
+          clients.give(origin, client);
+          return;
+        }
+        // undici closes the connection right after this returns, with an error made for the
+        // purpose whose stack trace alone cost about a sixth of the gateway's CPU per
+        // gptme-server request (profiled: docs/BENCHMARKS.md): made without one. The Client is not given
+        // back (its connection is gone; dropping it costs nothing).
+        withoutStackTracesUntilNextTick();
       },
       onResponseError(_controller, error: Error & { code?: string }) {
         if (over) return;
@@ -199,6 +210,32 @@ function failureOf(error: Error & { code?: string }, timeoutMs: number): FleetEr
     "instance_unreachable",
     `The instance cannot be reached (${error.code ?? "connection failed"}); try again shortly.`,
   );
+}
+
+/** Whether a Connection header closes the connection after this exchange. */
+function saysClose(connection: unknown): boolean {
+  return typeof connection === "string" && /(^|,)\s*close\s*(,|$)/i.test(connection);
+}
+
+let savedStackTraceLimit: number | undefined;
+const restoreStackTraceLimit = () => {
+  if (savedStackTraceLimit === undefined) return;
+  Error.stackTraceLimit = savedStackTraceLimit;
+  savedStackTraceLimit = undefined;
+};
+
+/**
+ * Errors made from now until the current callback has returned carry no stack trace: the
+ * limit is back at the first tick queued from here (only ticks this same callback queued
+ * earlier, such as the answer's own bookkeeping, run before it; no I/O callback or timer
+ * does). For an error undici makes and drops in the same synchronous call, never for one
+ * anybody logs.
+ */
+function withoutStackTracesUntilNextTick(): void {
+  if (savedStackTraceLimit !== undefined) return;
+  savedStackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  process.nextTick(restoreStackTraceLimit);
 }
 
 const clientOf = (socket: Socket) => ({

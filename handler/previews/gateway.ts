@@ -7,7 +7,7 @@ import { answerError } from "../errors/answer.js";
 import type { FleetError } from "../errors/fleet-error.js";
 import type { Front } from "../gateway/admission.js";
 import type { ServingTarget } from "../gateway/decision.js";
-import { Exchanges, recordWhenClosed } from "../gateway/exchanges.js";
+import { CLIENT_CLOSED_REQUEST, Exchanges, recordWhenClosed } from "../gateway/exchanges.js";
 import type { GatewayParts } from "../gateway/gateway.js";
 import type { ProxyCall } from "../gateway/headers.js";
 import { tooLarge } from "../gateway/proxy.js";
@@ -65,6 +65,8 @@ export class PreviewGateway {
     const refuse = (error: unknown) => refusePage(req, res, answerError(error, log, PREVIEW_ROUTE));
     const forward = ({ target, call }: Admitted) => {
       facts.clientId = target.record.clientId;
+      // The client went away while it was held: nothing to forward, nothing to keep open.
+      if (facts.closed) return;
       const max = config.gateway.proxyMaxBodyBytes;
       if (Number(req.headers["content-length"] ?? 0) > max) throw tooLarge(max);
       facts.close = this.exchanges.begin(res, target);
@@ -101,8 +103,13 @@ export class PreviewGateway {
       if (!host || !req.url?.startsWith("/")) throw notFound();
       const { target, call } = await this.admit(req, host);
       record = target.record;
-      socket.once("close", this.exchanges.begin(socket, target));
-      status = await this.parts.proxy.ws(req, socket, head, call);
+      if (socket.destroyed) {
+        // The client went away while it was held: nothing to forward, nothing to keep open.
+        status = CLIENT_CLOSED_REQUEST;
+      } else {
+        socket.once("close", this.exchanges.begin(socket, target));
+        status = await this.parts.proxy.ws(req, socket, head, call);
+      }
     } catch (error) {
       const answer = answerError(error, this.parts.log, PREVIEW_ROUTE);
       status = answer.status;

@@ -4,6 +4,7 @@ import * as http from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
+import { type EventLatency, eventLatency, readEvents } from "./events.js";
 import {
   adminKubeConfig,
   apiCalls,
@@ -14,10 +15,8 @@ import {
   podIpOf,
   ROOT,
   rssMb,
-  type Stats,
   say,
   startHandler,
-  stats,
 } from "./lib.js";
 import {
   answers,
@@ -29,6 +28,7 @@ import {
   Pooled,
   startProcess,
   startTraefik,
+  WARM_UP,
 } from "./proxy-lib.js";
 
 export type { PathStats } from "./proxy-lib.js";
@@ -46,8 +46,12 @@ export interface GatewayLevel {
 
 export interface GatewayResult {
   levels: GatewayLevel[];
+  /** Requests sent along each path before measuring. */
+  warmUp: number;
+  /** Rounds of each path per level, the order rotated. */
+  rounds: number;
   callsPerRequest: number;
-  events: { direct: Stats; gateway: Stats; traefik: Stats };
+  events: { direct: EventLatency; gateway: EventLatency; traefik: EventLatency };
   streams: {
     count: number;
     seconds: number;
@@ -61,43 +65,20 @@ export interface GatewayResult {
 }
 
 const KEY = "bench-gateway-key-01";
-const ROUNDS = 2;
-
-/** Reads an event stream of {"seq","t"} frames; latency is arrival time minus the writer's t. */
-function readEvents(
-  url: string,
-  headers: Record<string, string>,
-  agent: http.Agent,
-  onEvent: (seq: number, latencyMs: number) => void,
-): Promise<http.ClientRequest> {
-  return new Promise((resolveRequest, reject) => {
-    const request = http.get(url, { headers, agent }, (response) => {
-      if (response.statusCode !== 200) reject(new Error(`${url} answered ${response.statusCode}`));
-      let buffer = "";
-      response.setEncoding("utf8");
-      response.on("data", (chunk: string) => {
-        const now = performance.timeOrigin + performance.now();
-        buffer += chunk;
-        let end = buffer.indexOf("\n\n");
-        while (end !== -1) {
-          const frame = JSON.parse(buffer.slice(6, end)) as { seq: number; t: number };
-          onEvent(frame.seq, now - frame.t);
-          buffer = buffer.slice(end + 2);
-          end = buffer.indexOf("\n\n");
-        }
-      });
-      response.on("error", () => undefined);
-      resolveRequest(request);
-    });
-    request.on("error", (e) => (request.destroyed ? undefined : reject(e)));
-  });
-}
+/** Rounds of each path per level, the order rotated: the machine's other load falls on every path alike. */
+const ROUNDS = 4;
+/**
+ * Event latency: 5 rounds of 40 streams opened per path (each timed to its first event), then
+ * 1,000 events (one per 20 ms) read along every path at once.
+ */
+export const EVENT_SETTINGS = { rounds: 5, opens: 40, events: 1_000, skip: 25 };
 
 /**
  * The instance gateway against the same requests sent straight to the upstream, with a real
  * Traefik proxying the same upstreams as the anchor (latency, throughput and each proxy's
  * CPU per request), and httpxy bare: what the gateway adds, and what a library costs.
- * `BENCH_CPU_PROF=<dir>` runs the handler under `node --cpu-prof` (profile written at its exit).
+ * `requests` per path and level (over the rounds). `BENCH_CPU_PROF=<dir>` runs the handler
+ * under `node --cpu-prof` (profile written at its exit).
  */
 export async function gatewayBench(
   levels: number[],
@@ -211,9 +192,10 @@ export async function gatewayBench(
     } satisfies Record<string, LoadPath>;
     type Path = keyof typeof paths;
     const gatewayPaths: Path[] = ["gateway", "gptmeGateway"];
-    // gptme-server (Flask, a thread per request, Connection: close) is far slower.
+    // `requests` per path and level, over the rounds; gptme-server (Flask, a thread per
+    // request, Connection: close) is far slower: a fifth of that.
     const requestsOf = (p: Path) =>
-      p.startsWith("gptme") ? Math.max(200, Math.floor(requests / 5)) : requests;
+      Math.floor(p.startsWith("gptme") ? Math.max(400, requests / 5) / ROUNDS : requests / ROUNDS);
 
     const callsBefore = await apiCalls(handler.url);
     const results = await measureLevels(paths, levels, ROUNDS, requestsOf, (c, level) =>
@@ -222,33 +204,24 @@ export async function gatewayBench(
       ),
     );
     const gatewayRequests =
-      200 * gatewayPaths.length +
+      WARM_UP * gatewayPaths.length +
       levels.length * ROUNDS * gatewayPaths.map(requestsOf).reduce((a, b) => a + b, 0);
     const callsPerRequest = ((await apiCalls(handler.url)) - callsBefore) / gatewayRequests;
 
-    // Event latency: the upstream stamps each event; one stream direct, then one through
-    // Traefik, then one through the gateway.
+    // Event latency: the upstream stamps each event (the first at once); streams direct,
+    // through Traefik and through the gateway, in turns.
+    const events = await eventLatency(
+      {
+        direct: { url: `${upstreamUrl}/events`, headers: {} },
+        traefik: { url: `${traefikUrl("mini")}/events`, headers: {} },
+        gateway: {
+          url: `${handler.url}${mini.endpoint.path}/events`,
+          headers: auth(mini.endpoint.token),
+        },
+      },
+      EVENT_SETTINGS,
+    );
     const streamAgent = new http.Agent({ keepAlive: false, maxSockets: streamCount + 10 });
-    const latencyOf = async (url: string, headers: Record<string, string>) => {
-      const samples: number[] = [];
-      let done: () => void = () => undefined;
-      const finished = new Promise<void>((r) => (done = r));
-      const request = await readEvents(url, headers, streamAgent, (seq, latency) => {
-        if (seq >= 25) samples.push(latency); // after a warm-up
-        if (samples.length >= 500) done();
-      });
-      await finished;
-      request.destroy();
-      return stats(samples);
-    };
-    const events = {
-      direct: await latencyOf(`${upstreamUrl}/events`, {}),
-      traefik: await latencyOf(`${traefikUrl("mini")}/events`, {}),
-      gateway: await latencyOf(
-        `${handler.url}${mini.endpoint.path}/events`,
-        auth(mini.endpoint.token),
-      ),
-    };
 
     // Many open streams through one fresh handler (the load above leaves garbage that would
     // hide what the streams cost): memory, and every event delivered in order.
@@ -292,6 +265,8 @@ export async function gatewayBench(
     );
     return {
       levels: results,
+      warmUp: WARM_UP,
+      rounds: ROUNDS,
       callsPerRequest,
       events,
       profileDir,

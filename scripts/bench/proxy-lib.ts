@@ -151,6 +151,9 @@ export class Pooled {
   }
 }
 
+/** Requests sent along each path before anything is measured. */
+export const WARM_UP = 2_000;
+
 /**
  * Every path at each concurrency, `rounds` rounds with the order rotated (so no path always
  * runs first or after the same neighbour); `requestsOf` says how many GETs a path gets per round.
@@ -163,7 +166,8 @@ export async function measureLevels<P extends string>(
   onLevel: (concurrency: number, level: Record<P, PathStats>) => void = () => undefined,
 ): Promise<({ concurrency: number } & Record<P, PathStats>)[]> {
   const order = Object.keys(paths) as P[];
-  for (const p of order) await new Pooled().run(paths[p], 200, 4);
+  // Warm, as a replica that has been serving is: the JIT's work is done before measuring.
+  for (const p of order) await new Pooled().run(paths[p], WARM_UP, 4);
   const results: ({ concurrency: number } & Record<P, PathStats>)[] = [];
   for (const concurrency of levels) {
     const pooled = Object.fromEntries(order.map((p) => [p, new Pooled()])) as Record<P, Pooled>;
