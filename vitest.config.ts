@@ -15,11 +15,20 @@ export default defineConfig({
         },
       },
       {
+        // Checks of the repository's own files (Dockerfiles, manifests): no cluster needed.
+        test: {
+          name: "static",
+          include: ["test/static/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 60_000,
+        },
+      },
+      {
         test: {
           name: "integration",
           include: ["test/**/*.test.ts"],
           // The real-node suite has its own config (vitest.e2e.config.ts, npm run test:e2e).
-          exclude: ["test/e2e/**"],
+          exclude: ["test/e2e/**", "test/static/**"],
           environment: "node",
           // Starts (or reuses) the local control plane and installs the CRD once.
           globalSetup: ["test/support/global-setup.ts"],

@@ -1,8 +1,8 @@
 import { H3, type H3Event, type HTTPError } from "h3";
+import type { TokenKeyring } from "../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../shared/config/load.js";
 import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
-import type { TokenKeyring } from "../shared/tokens/keyring.js";
 import { corsHeaders, isPreflight, preflightHeaders } from "./cors.js";
 import { answerError } from "./errors/answer.js";
 import type { ClientIdentities } from "./identity/clients.js";

@@ -6,6 +6,7 @@ import { Kube } from "../shared/kube/client.js";
 import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
 import { createLogger, LogOutput } from "../shared/log.js";
 import { fleetVersion } from "../shared/version.js";
+import { drain, keepConnections } from "./connections.js";
 import { Metrics } from "./metrics.js";
 import { createFleetHandler } from "./server.js";
 
@@ -60,11 +61,13 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   listener.server.on("upgrade", fleet.upgrade);
+  keepConnections(listener.server);
   log.info(
     {
       port: config.httpPort,
       namespace: config.namespace,
-      podTemplate: config.podTemplate,
+      plans: config.plans.current().all.map((plan) => plan.name),
+      defaultPlan: config.plans.current().defaultName,
       version: fleetVersion(),
     },
     "listening",
@@ -82,13 +85,9 @@ async function main(): Promise<void> {
     stopping = true;
     const deadline = Date.now() + DRAIN_TIMEOUT_MS;
     log.info({ signal }, "draining");
+    // Readiness waits answer at once (202); the rest finishes, bounded.
     shutdown.abort();
-    fleet.gateway.cutOpenExchanges();
-    fleet.previews?.cutOpenExchanges();
-    const drained = await Promise.race([
-      listener.close().then(() => true),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS).unref()),
-    ]);
+    const drained = await drain(listener.server, fleet, DRAIN_TIMEOUT_MS);
     fleet.close();
     log.info({ drained }, "stopped");
     // A log reader that stops reading cannot hold the process past the bound.

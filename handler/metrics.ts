@@ -25,22 +25,28 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly instancesCreated = new Counter({
+  readonly instancesCreated: Counter<"plan"> = new Counter({
     name: "fleet_instances_created_total",
-    help: "Instances (ClientPods) created.",
+    help: "Instances (ClientPods) created, by plan.",
+    labelNames: ["plan"] as const,
     registers: [this.registry],
+    collect: () => this.seriesForPlans(this.instancesCreated),
   });
 
-  readonly instancesReplaced = new Counter({
+  readonly instancesReplaced: Counter<"plan"> = new Counter({
     name: "fleet_instances_replaced_total",
-    help: "Pods replaced because they had ended or were left over from an earlier ClientPod.",
+    help: "Pods replaced because they had ended or were left over from an earlier ClientPod, by plan.",
+    labelNames: ["plan"] as const,
     registers: [this.registry],
+    collect: () => this.seriesForPlans(this.instancesReplaced),
   });
 
-  readonly instancesDeleted = new Counter({
+  readonly instancesDeleted: Counter<"plan"> = new Counter({
     name: "fleet_instances_deleted_total",
-    help: "Instances deleted through the API.",
+    help: "Instances deleted through the API, by plan.",
+    labelNames: ["plan"] as const,
     registers: [this.registry],
+    collect: () => this.seriesForPlans(this.instancesDeleted),
   });
 
   readonly kubeRequests = new Counter({
@@ -94,25 +100,29 @@ export class Metrics {
 
   readonly poolClaims = new Counter({
     name: "fleet_pool_claims_total",
-    help: "New instances handed out from the warm pool (a started member adopted).",
+    help: "New instances handed out from the warm pool (a started member adopted), by plan.",
+    labelNames: ["plan"] as const,
     registers: [this.registry],
   });
 
   readonly poolMisses = new Counter({
     name: "fleet_pool_misses_total",
-    help: "New instances started cold while the warm pool was on: no member left, or all taken at once.",
+    help: "New instances started cold while their plan's pool was on: no member left, or all taken at once, by plan.",
+    labelNames: ["plan"] as const,
     registers: [this.registry],
   });
 
   readonly poolRefills = new Counter({
     name: "fleet_pool_refills_total",
-    help: "Pool members this replica started (a replacement for each claim).",
+    help: "Pool members this replica started (a replacement for each claim), by plan.",
+    labelNames: ["plan"] as const,
     registers: [this.registry],
   });
 
   readonly poolMembers = new Gauge({
     name: "fleet_pool_members",
-    help: "Unclaimed warm-pool members, as this replica last read them (at its last claim or miss).",
+    help: "Unclaimed warm-pool members of each plan, as this replica last read them (at its last claim or miss).",
+    labelNames: ["plan"] as const,
     registers: [this.registry],
   });
 
@@ -141,6 +151,18 @@ export class Metrics {
     this.buildInfo.set({ version: fleetVersion() }, 1);
   }
 
+  private planNames: () => string[] = () => [];
+
+  /** The plans offered now: every instance counter has a series for each from the start. */
+  knowPlans(source: () => string[]): void {
+    this.planNames = source;
+  }
+
+  /** A series at 0 for each plan offered, so that increase() sees the first instance. */
+  private seriesForPlans(counter: Counter<"plan">): void {
+    for (const plan of this.planNames()) counter.inc({ plan }, 0);
+  }
+
   /** Where the open exchanges gauge reads from, once the gateway exists. */
   countOpenExchanges(source: () => number): void {
     this.openExchanges = source;
@@ -167,15 +189,15 @@ export class Metrics {
   };
 
   readonly poolEvents: PoolEvents = {
-    claimed: () => this.poolClaims.inc(),
-    missed: () => this.poolMisses.inc(),
-    refilled: () => this.poolRefills.inc(),
-    members: (count) => this.poolMembers.set(count),
+    claimed: (plan) => this.poolClaims.inc({ plan }),
+    missed: (plan) => this.poolMisses.inc({ plan }),
+    refilled: (plan) => this.poolRefills.inc({ plan }),
+    members: (plan, count) => this.poolMembers.set({ plan }, count),
   };
 
   readonly instanceEvents: InstanceEvents = {
-    created: () => this.instancesCreated.inc(),
-    replaced: () => this.instancesReplaced.inc(),
-    deleted: () => this.instancesDeleted.inc(),
+    created: (plan) => this.instancesCreated.inc({ plan }),
+    replaced: (plan) => this.instancesReplaced.inc({ plan }),
+    deleted: (plan) => this.instancesDeleted.inc({ plan }),
   };
 }

@@ -13,11 +13,19 @@ export interface RequestRecord {
   credential?: "instance-token" | "sse-token";
 }
 
-/** One log line and the request metrics, for the routes and the gateway alike. */
+/** One log line and the request metrics, for the routes. */
 export function recordRequest(record: RequestRecord, log: Logger, metrics: Metrics): void {
-  const { method, route, status, seconds } = record;
+  countRequest(record, metrics);
+  logRequest(record, log);
+}
+
+function countRequest({ method, route, status, seconds }: RequestRecord, metrics: Metrics): void {
   metrics.requests.inc({ method, route, status });
   metrics.requestDuration.observe({ method, route }, seconds);
+}
+
+function logRequest(record: RequestRecord, log: Logger): void {
+  const { method, route, status, seconds } = record;
   log.info(
     {
       method,
@@ -30,4 +38,100 @@ export function recordRequest(record: RequestRecord, log: Logger, metrics: Metri
     },
     "request",
   );
+}
+
+/** How often the summary lines of proxied requests are written. */
+export const SUMMARY_INTERVAL_MS = 10_000;
+/** An exchange open this long (an event stream, a slow answer) gets a line of its own. */
+export const LONG_EXCHANGE_SECONDS = 1;
+/** Bounds the instances summarised at once: past it, the summary is written early. */
+const MAX_SUMMARIZED = 10_000;
+
+interface Summary {
+  route: string;
+  clientId: string | undefined;
+  requests: number;
+  statuses: Record<string, number>;
+  totalMs: number;
+  maxMs: number;
+}
+
+/**
+ * The request log of the proxied routes (the instance gateway, the preview hosts), where a
+ * line per request would cost more CPU than the proxying itself. Every request is counted in
+ * the request metrics. A request gets a line of its own (`"msg": "request"`, as the routes')
+ * when someone may need to find it: an answer of 400 or more (every refusal and every error),
+ * an exchange open a second or more (event streams, slow answers, WebSockets), or one
+ * admitted with an event-stream token. The others are summarised: one line per instance and
+ * route per `SUMMARY_INTERVAL_MS` (`"msg": "requests"`: how many, by status, mean and longest
+ * duration), and at shutdown.
+ */
+export class ProxiedRequestLog {
+  private readonly summaries = new Map<string, Summary>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    intervalMs = SUMMARY_INTERVAL_MS,
+  ) {
+    this.timer = setInterval(() => this.flush(), intervalMs);
+    this.timer.unref();
+  }
+
+  record(record: RequestRecord): void {
+    countRequest(record, this.metrics);
+    if (
+      record.status >= 400 ||
+      record.seconds >= LONG_EXCHANGE_SECONDS ||
+      record.credential === "sse-token" ||
+      record.instance === undefined
+    ) {
+      logRequest(record, this.log);
+      return;
+    }
+    const key = `${record.route} ${record.instance}`;
+    let summary = this.summaries.get(key);
+    if (!summary) {
+      if (this.summaries.size >= MAX_SUMMARIZED) this.flush();
+      summary = {
+        route: record.route,
+        clientId: record.clientId,
+        requests: 0,
+        statuses: {},
+        totalMs: 0,
+        maxMs: 0,
+      };
+      this.summaries.set(key, summary);
+    }
+    const ms = record.seconds * 1000;
+    summary.requests += 1;
+    summary.statuses[record.status] = (summary.statuses[record.status] ?? 0) + 1;
+    summary.totalMs += ms;
+    if (ms > summary.maxMs) summary.maxMs = ms;
+  }
+
+  /** Writes the summary lines of what was recorded since the last ones. */
+  flush(): void {
+    for (const [key, s] of this.summaries) {
+      this.log.info(
+        {
+          route: s.route,
+          instance: key.slice(s.route.length + 1),
+          clientId: s.clientId,
+          requests: s.requests,
+          statuses: s.statuses,
+          durationMsMean: Math.round((s.totalMs / s.requests) * 10) / 10,
+          durationMsMax: Math.round(s.maxMs * 10) / 10,
+        },
+        "requests",
+      );
+    }
+    this.summaries.clear();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.flush();
+  }
 }

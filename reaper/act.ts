@@ -1,4 +1,4 @@
-import { recordWorkspaceUse } from "../shared/instance/ops.js";
+import { recordWorkspaceUse } from "../shared/actions/instances.js";
 import type { DeleteResult, Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import type { ReapOptions } from "./options.js";
@@ -150,7 +150,7 @@ function deleteOf(kube: Kube, action: ReapAction): Promise<DeleteResult> {
       // Its Pod next, once this holds (execute), beside the workspace's stamp.
       return kube.clientPods.delete(action.name, read);
     case "workspace":
-      return kube.claims.delete(action.name, read);
+      return kube.workspaces.delete(action.name, read);
     case "pod":
       // An orphan by uid; an outdated Pod also by resourceVersion (unused since read).
       return kube.pods.delete(action.name, read);

@@ -3,17 +3,19 @@
 // garbage (one API call per delete) and small young/old generations collect it sooner
 // (measured in docs/BENCHMARKS.md). Run it as an executable to get them.
 import { renderUsage } from "citty";
+import { TokenKeyring } from "../shared/actions/token-keyring.js";
 import { ConfigError, defaultSources, loadMemberConfig } from "../shared/config/load.js";
 import { Kube } from "../shared/kube/client.js";
 import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
 import { createLogger, type Logger, LogOutput } from "../shared/log.js";
-import { TokenKeyring } from "../shared/tokens/keyring.js";
 import { fleetVersion } from "../shared/version.js";
 import { tendPool } from "./pool-pass.js";
 import { reap } from "./reap.js";
 import { command, type ReaperSettings, settingsFrom } from "./settings.js";
 import { abortedPass, passCountsOf, recordPass } from "./stats.js";
 
+/** How long a pass waits for the members it starts to answer (a gptme-server starts in seconds). */
+const MEMBER_SERVING_WAIT_MS = 60_000;
 /** The longest the last log lines may take to reach a slow reader before the reaper exits. */
 const EXIT_FLUSH_MS = 5_000;
 
@@ -90,8 +92,10 @@ async function tendPoolOf(kube: Kube, settings: ReaperSettings, log: Logger) {
   });
   const keyring = new TokenKeyring(config.instanceTokenKeys, kube, config.credentialsReloadMs);
   return tendPool(kube, {
-    poolSize: settings.poolSize,
-    member: { podTemplate: config.podTemplate, resources: config, workspaces: config.workspaces },
+    plans: settings.plans,
+    // Well inside the CronJob's deadline: members started now are ready when claimed.
+    servingWaitMs: MEMBER_SERVING_WAIT_MS,
+    member: { resources: config, workspaces: config.workspaces },
     keyring,
     concurrency: settings.concurrency,
     dryRun: settings.dryRun,

@@ -1,3 +1,4 @@
+import type { Plans } from "../shared/config/plans.js";
 import type { ExpiryDefaults } from "../shared/instance/expiry.js";
 import type { RevisionSettings } from "../shared/instance/revision.js";
 import type { Logger } from "../shared/log.js";
@@ -25,6 +26,11 @@ export interface ReapOptions {
    * busy, at most `max` per pass; false or unset: no rollout (ROLLOUT=off).
    */
   rollout?: false | { idleMs: number; max: number; revision: RevisionSettings };
+  /**
+   * The plans (PLANS_FILE): an instance's current template is its plan's; unset, or a plan
+   * no longer offered, the one it records it was made from.
+   */
+  plans?: Plans;
   /**
    * Runs for each action once it is judged (probed) and before the reaper writes (deletes
    * it, or records it busy); tests use it to make races deterministic.

@@ -1,7 +1,7 @@
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { type ClientPod, LABEL_CLIENT } from "../shared/instance/clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "../shared/instance/expiry.js";
-import { type InstanceParts, partsOf } from "../shared/instance/ops.js";
+import { type InstanceParts, partsOf } from "../shared/instance/parts.js";
 import { instancePortOf } from "../shared/instance/pod-spec.js";
 import { hasPodEnded, ownerNameOf, ownerUidOf } from "../shared/instance/pod-status.js";
 import { lastUsedOf } from "../shared/instance/workspace.js";

@@ -122,13 +122,13 @@ export function podPages(
 }
 
 /** Every fleet workspace claim, page by page, slimmed. */
-export function claimPages(
+export function workspacePages(
   kube: Kube,
   options: Omit<PagesOptions<V1PersistentVolumeClaim>, "slim"> = {},
 ): AsyncGenerator<V1PersistentVolumeClaim[]> {
-  return pages((query) => kube.claims.list(query), {
+  return pages((query) => kube.workspaces.list(query), {
     what: "persistentvolumeclaims",
-    slim: slimClaim,
+    slim: slimWorkspace,
     ...options,
   });
 }
@@ -196,7 +196,7 @@ export function slimPod(pod: V1Pod): V1Pod {
   };
 }
 
-export function slimClaim(claim: V1PersistentVolumeClaim): V1PersistentVolumeClaim {
+export function slimWorkspace(claim: V1PersistentVolumeClaim): V1PersistentVolumeClaim {
   return {
     metadata: {
       name: claim.metadata?.name,

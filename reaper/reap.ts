@@ -1,15 +1,17 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import pLimit, { type LimitFunction } from "p-limit";
+import { currentTemplateOf } from "../shared/config/plans.js";
+import type { ClientPod } from "../shared/instance/clientpod.js";
 import { revisionOf } from "../shared/instance/revision.js";
 import type { Kube } from "../shared/kube/client.js";
+import { joinByName } from "../shared/kube/join.js";
 import type { Outcome } from "./act.js";
 import { BloomFilter } from "./bloom.js";
 import { removeExpiredCodes } from "./expired-codes.js";
-import { joinByName } from "./join.js";
 import { act, judgeAndAct, rollOut } from "./judge.js";
 import type { ReapOptions } from "./options.js";
 import { claimsInUse, planClientPods, planWorkspaces, podsByName } from "./plan.js";
-import { claimPages, clientPodPages, PAGE_SIZE, podPages, startedFirst } from "./read.js";
+import { clientPodPages, PAGE_SIZE, podPages, startedFirst, workspacePages } from "./read.js";
 import { retryTransient } from "./retry.js";
 import { LongestIdle, planRollout } from "./rollout-plan.js";
 import { ownersNamedOtherwise, planStrays, planUnread } from "./strays.js";
@@ -62,9 +64,15 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
     for (const action of strays.orphans) work.start(() => act(kube, action, options));
     for (const pod of strays.unread) work.start(() => judgeUnread(kube, pod, now, options));
     if (outdated && options.rollout) {
-      const revisions = await current.of(clientPods.map((cp) => cp.spec.podTemplate));
+      // A plan's template may have changed since its instances were made: theirs is its now.
+      const { plans } = options;
+      const templateOf = (cp: ClientPod) =>
+        plans ? currentTemplateOf(cp.spec, plans) : cp.spec.podTemplate;
+      const revisions = await current.of(clientPods.map(templateOf));
       const names = new Set(leaving.map((a) => a.name));
-      outdated.offer(planRollout(clientPods, index, now, revisions, options.rollout.idleMs, names));
+      outdated.offer(
+        planRollout(clientPods, index, now, revisions, options.rollout.idleMs, names, templateOf),
+      );
     }
     // Reading runs ahead of deleting by at most two pages of actions.
     await work.below(2 * pageSize);
@@ -82,7 +90,7 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   // mounting: the claim waits for the next pass). A claim made or used after its read fails
   // the delete's precondition.
   let workspaces = 0;
-  for await (const claims of claimPages(kube, { log, pageSize })) {
+  for await (const claims of workspacePages(kube, { log, pageSize })) {
     workspaces += claims.length;
     const retired = planWorkspaces(claims, inUse, options.now(), options.workspaceRetentionMs);
     for (const action of retired) work.start(() => act(kube, action, options));

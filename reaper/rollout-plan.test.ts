@@ -110,6 +110,29 @@ describe("planRollout", () => {
     expect(actions).toEqual([]);
   });
 
+  it("compares with the template an instance's plan gives now, when told", () => {
+    const moved = {
+      ...clientPod("moved", 30),
+      spec: { ...clientPod("moved", 30).spec, plan: "pro" },
+    };
+    const revisions = new Map([
+      ["gptme-client", "old0000000"],
+      ["gptme-client-pro", "pro0000000"],
+    ]);
+    const templateOf = (cp: ClientPod) =>
+      cp.spec.plan === "pro" ? "gptme-client-pro" : cp.spec.podTemplate;
+    const actions = planRollout(
+      [moved, clientPod("stays", 30)],
+      podsByName([pod("moved", "old0000000"), pod("stays", "old0000000")]),
+      now,
+      revisions,
+      10 * MIN,
+      new Set(),
+      templateOf,
+    );
+    expect(actions.map((a) => a.name)).toEqual(["moved"]);
+  });
+
   it("counts exactly the rollout's idle time as enough", () => {
     expect(plan([clientPod("a", 10)], [pod("a", "old")]).map((a) => a.name)).toEqual(["a"]);
   });

@@ -1,6 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { ClientPod } from "../shared/instance/clientpod.js";
-import { partsOf } from "../shared/instance/ops.js";
+import { partsOf } from "../shared/instance/parts.js";
 import { hasPodEnded, ownerUidOf } from "../shared/instance/pod-status.js";
 import { podRevisionOf } from "../shared/instance/revision.js";
 import { isPoolMember } from "../shared/pool/member.js";
@@ -24,13 +24,15 @@ export function planRollout(
   current: ReadonlyMap<string, string | undefined>,
   idleMs: number,
   leaving: ReadonlySet<string>,
+  /** The template an instance's Pod is made from now (its plan's); default: the one it records. */
+  templateOf: (cp: ClientPod) => string = (cp) => cp.spec.podTemplate,
 ): ReapAction[] {
   const actions: ReapAction[] = [];
   for (const cp of clientPods) {
     const { name, uid: ownerUid, creationTimestamp, deletionTimestamp } = cp.metadata;
     // Outdated pool members are the pool pass's: it removes them and starts new ones.
     if (deletionTimestamp || leaving.has(name) || isPoolMember(cp)) continue;
-    const revision = current.get(cp.spec.podTemplate);
+    const revision = current.get(templateOf(cp));
     if (revision === undefined) continue;
     const since = cp.status?.lastActivity ?? creationTimestamp;
     const idle = now.getTime() - since.getTime();

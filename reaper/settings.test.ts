@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../shared/config/load.js";
+import { ConfigError, Plans } from "../shared/config/load.js";
 import { settingsFrom } from "./settings.js";
 
 const sources = (env: Record<string, string> = {}) => ({
@@ -25,6 +25,7 @@ describe("reaper settings", () => {
         revision: { defaultCpuLimit: "1", defaultMemoryLimit: "1Gi", workspaces: true },
       },
       logLevel: "info",
+      plans: expect.any(Plans),
       poolSize: 0,
     });
   });
@@ -34,6 +35,27 @@ describe("reaper settings", () => {
     expect(() => settingsFrom([], sources({ NAMESPACE: "fleet", POOL_SIZE: "-1" }))).toThrow(
       /^POOL_SIZE: /,
     );
+  });
+
+  it("reads the plans: each keeps its pool, every pool together is the pass's", () => {
+    const plans =
+      "default: free\nplans:\n  free: {template: a, poolSize: 2}\n  pro: {template: b}\n";
+    const settings = settingsFrom([], {
+      env: { NAMESPACE: "fleet", PLANS_FILE: "/plans.yaml", POOL_SIZE: "1" },
+      readFile: () => plans,
+    });
+    expect(settings.plans.all.map((p) => [p.name, p.template, p.poolSize])).toEqual([
+      ["free", "a", 2],
+      ["pro", "b", 1],
+    ]);
+    expect(settings.poolSize).toBe(3);
+    // A bad file stops the pass before it starts (exit 2), naming the file and the field.
+    expect(() =>
+      settingsFrom([], {
+        env: { NAMESPACE: "fleet", PLANS_FILE: "/plans.yaml" },
+        readFile: () => "plans:\n  free: {template: a}\n",
+      }),
+    ).toThrow(/^PLANS_FILE: \/plans.yaml: default: /);
   });
 
   it("takes the rollout from ROLLOUT and ROLLOUT_IDLE, and its bound from --max-rollout", () => {

@@ -4,7 +4,9 @@ import {
   ConfigError,
   defaultSources,
   loadFleetConfig,
+  loadPlans,
   loadRolloutConfig,
+  type Plans,
   type RolloutConfig,
 } from "../shared/config/load.js";
 
@@ -84,7 +86,9 @@ export interface ReaperSettings {
   /** Undefined with ROLLOUT=off. */
   rollout: (Omit<RolloutConfig, "enabled"> & { max: number }) | undefined;
   logLevel: string;
-  /** POOL_SIZE: the pass keeps this many pool members (0: no pool). */
+  /** The plans (PLANS_FILE, else one plan from POOL_SIZE and POD_TEMPLATE): each keeps its pool. */
+  plans: Plans;
+  /** Every plan's pool together: the pass keeps this many members (0: no pool). */
   poolSize: number;
 }
 
@@ -140,6 +144,10 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
     }
   }
   const rollout = loadRolloutConfig(sources);
+  const plans = loadPlans({
+    ...sources,
+    env: { ...sources.env, NAMESPACE: fleet.namespace },
+  }).current();
   const probeTimeoutMs = duration(
     "probe-timeout",
     parsed["probe-timeout"],
@@ -166,6 +174,7 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
         ? { idleMs: rollout.idleMs, revision: rollout.revision, max: maxRollout }
         : undefined,
     logLevel: fleet.logLevel,
-    poolSize: fleet.poolSize,
+    plans,
+    poolSize: plans.poolSize,
   };
 }

@@ -1,7 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { type ClientPod, LABEL_CLIENT } from "../shared/instance/clientpod.js";
 import type { ExpiryDefaults } from "../shared/instance/expiry.js";
-import { partsOf } from "../shared/instance/ops.js";
+import { partsOf } from "../shared/instance/parts.js";
 import { hasPodEnded, ownerNameOf, ownerUidOf } from "../shared/instance/pod-status.js";
 import { planClientPods, podsByName, type ReapAction } from "./plan.js";
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run bench [-- --quick] [-- --only=reaper,warm,cold,storm,memory,signin,previews,pool]: the benchmarks, against
+# npm run bench [-- --quick] [-- --only=reaper,warm,cold,storm,memory,signin,previews,pool,plans]: the benchmarks, against
 # the local control plane, written to docs/BENCHMARKS.md.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

@@ -21,8 +21,14 @@ go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
 mkdir -p "$BIN_DIR" "$SRC_DIR"
 # One build at a time per cache: two checkouts (or a test run and `npm run dev`) starting at
 # once would otherwise build the same binary twice and race to move it into place.
-exec 9>"$CACHE_DIR/.build.lock"
-flock 9
+# Taken only when something is to be built: a checkout whose binaries are all cached never
+# waits for another's long build (the real node's, say).
+lock_for_build() {
+  [ -n "${BUILD_LOCKED:-}" ] && return 0
+  exec 9>"$CACHE_DIR/.build.lock"
+  flock 9
+  BUILD_LOCKED=1
+}
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
 # Runs a long go command with a heartbeat, so a cold build never looks hung.
@@ -48,6 +54,8 @@ build_k8s_commands() {
   local version=$1; shift
   local names=("$@")
   local suffixed=("${names[@]/%/-v$version}")
+  have "${suffixed[@]}" && return 0
+  lock_for_build
   have "${suffixed[@]}" && return 0
   local dir="$SRC_DIR/kubernetes-$version"
   mkdir -p "$dir" && cd "$dir"
@@ -89,6 +97,8 @@ build_kubernetes() {
 # support includes Debian's containerd 1.6.
 build_node() {
   have kubelet-v"$NODE_K8S_VERSION" kube-proxy-v"$NODE_K8S_VERSION" && return 0
+  lock_for_build
+  have kubelet-v"$NODE_K8S_VERSION" kube-proxy-v"$NODE_K8S_VERSION" && return 0
   say "building kubelet and kube-proxy v$NODE_K8S_VERSION for the real node (5-20 minutes on 2 cores)"
   # The kubelet calls the runtime through cgo-free code; CGO off like the control plane.
   build_k8s_commands "$NODE_K8S_VERSION" kubelet kube-proxy
@@ -97,6 +107,8 @@ build_node() {
 # kube-router, run with only its network policy firewall (iptables + ipset): it fits this
 # kernel, which lacks the nftables queue kube-network-policies needs.
 build_kube_router() {
+  have "kube-router-v$KUBE_ROUTER_VERSION" && return 0
+  lock_for_build
   have "kube-router-v$KUBE_ROUTER_VERSION" && return 0
   say "building kube-router v$KUBE_ROUTER_VERSION (3-10 minutes)"
   local dir="$SRC_DIR/kube-router-$KUBE_ROUTER_VERSION"
@@ -109,6 +121,8 @@ build_kube_router() {
 }
 
 build_etcd() {
+  have "etcd-v$ETCD_VERSION" && return 0
+  lock_for_build
   have "etcd-v$ETCD_VERSION" && return 0
   say "building etcd v$ETCD_VERSION (a few minutes)"
   local dir="$SRC_DIR/etcd-$ETCD_VERSION"
@@ -135,6 +149,8 @@ GO
 
 build_kwok() {
   have "kwok-v$KWOK_VERSION" "kwokctl-v$KWOK_VERSION" && return 0
+  lock_for_build
+  have "kwok-v$KWOK_VERSION" "kwokctl-v$KWOK_VERSION" && return 0
   say "building kwok and kwokctl v$KWOK_VERSION (a few minutes)"
   local gobin="$SRC_DIR/kwok-$KWOK_VERSION/bin"
   mkdir -p "$gobin"
@@ -145,6 +161,8 @@ build_kwok() {
 }
 
 build_traefik() {
+  have "traefik-v$TRAEFIK_VERSION" && return 0
+  lock_for_build
   have "traefik-v$TRAEFIK_VERSION" && return 0
   say "building Traefik v$TRAEFIK_VERSION (5-15 minutes)"
   local dir="$SRC_DIR/traefik-$TRAEFIK_VERSION"

@@ -215,7 +215,14 @@ cmd_up() {
   local started=$SECONDS
   cluster_config >"$STATE_DIR/kwokctl.yaml"
   say "starting cluster $CLUSTER_NAME"
-  kwokctl --config "$STATE_DIR/kwokctl.yaml" create cluster --wait 2m >"$STATE_DIR/create.log" 2>&1 ||
+  # kwokctl picks its components' ports as the highest free ones below 32767 and binds them
+  # only later: two clusters created at once (two checkouts) picked the same ports and one
+  # failed with "address already in use". One creation at a time per machine.
+  mkdir -p "$CACHE_DIR"
+  (
+    flock 9
+    kwokctl --config "$STATE_DIR/kwokctl.yaml" create cluster --wait 2m >"$STATE_DIR/create.log" 2>&1
+  ) 9>"$CACHE_DIR/.create.lock" ||
     { tail -n 30 "$STATE_DIR/create.log" >&2; die "kwokctl could not start the cluster (log: $STATE_DIR/create.log)"; }
   cp "$KWOK_WORKDIR/clusters/$CLUSTER_NAME/kubeconfig.yaml" "$KUBECONFIG_OUT"
   kwokctl scale node --replicas "$NODES" \

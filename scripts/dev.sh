@@ -32,6 +32,13 @@ DEV_KEY=${DEV_KEY:-dev-client-key-0001}
 export PREVIEW_DOMAIN=${PREVIEW_DOMAIN:-preview.localhost}
 # A warm pool, so a new instance is ready at once (each member runs a real gptme-server here).
 export POOL_SIZE=${POOL_SIZE:-3}
+# A model out of the box: every dev client has the plan `dev` (docs/plans.md), whose template
+# (k8s/local/models/) gives gptme-server a default model; its provider is an OpenAI-compatible
+# stand-in on this machine that checks the key it is given. The key lives in a file here and
+# in the Secret fleet-model-credentials, never in the template or a ClientPod.
+MODEL_PORT=${MODEL_PORT:-5702}
+MODEL_KEY_FILE="$ROOT/.cluster/dev/model-api-key"
+export PLANS_FILE=${PLANS_FILE:-$ROOT/.cluster/dev/plans.yaml}
 
 bash scripts/cluster.sh up
 export KUBECONFIG="$ROOT/.cluster/kubeconfig"
@@ -39,6 +46,21 @@ say "applying the Traefik CRDs and k8s/local/fleet-operator/"
 kubectl apply --server-side --force-conflicts -f k8s/local/traefik/00-crds.yaml >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 kubectl apply -f k8s/local/fleet-operator/ >/dev/null
+say "the dev plan's model: k8s/local/models/, its key in Secret fleet-model-credentials"
+kubectl apply -f k8s/local/models/ >/dev/null
+mkdir -p "$ROOT/.cluster/dev"
+[ -s "$PLANS_FILE" ] || cat >"$PLANS_FILE" <<YAML
+# npm run dev's plans (edit while it runs: the handler re-reads this within CREDENTIALS_RELOAD).
+default: dev
+plans:
+  dev: {template: gptme-client-model, poolSize: $POOL_SIZE}
+YAML
+[ -s "$MODEL_KEY_FILE" ] ||
+  (umask 077 && node -e 'process.stdout.write(require("crypto").randomBytes(24).toString("base64url"))' >"$MODEL_KEY_FILE")
+kubectl -n "$NAMESPACE" create secret generic fleet-model-credentials \
+  --from-file=apiKey="$MODEL_KEY_FILE" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+kubectl -n "$NAMESPACE" create configmap fleet-model \
+  --from-literal=baseUrl="http://127.0.0.1:$MODEL_PORT/v1" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 quota_counted() {
   [ -n "$(kubectl -n gptme-fleet get resourcequota fleet-instances \
     -o jsonpath='{.status.used.count/clientpods\.gptme\.ai}')" ]
@@ -68,6 +90,7 @@ restore() {
   [ -n "${pods_pid:-}" ] && kill "$pods_pid" 2>/dev/null || true
   [ -n "${webui_pid:-}" ] && kill "$webui_pid" 2>/dev/null || true
   [ -n "${link_pid:-}" ] && kill "$link_pid" 2>/dev/null || true
+  [ -n "${model_pid:-}" ] && kill "$model_pid" 2>/dev/null || true
 }
 trap restore EXIT
 
@@ -77,6 +100,8 @@ npx tsc -p tsconfig.scripts.json
 say "starting Traefik on 127.0.0.1:$TRAEFIK_PORT (first run builds it: 5-15 minutes)"
 bash scripts/traefik.sh "$TRAEFIK_PORT" "$NAMESPACE" &
 traefik_pid=$!
+node .bench/scripts/model-endpoint.js "$MODEL_PORT" fleet-model "$MODEL_KEY_FILE" &
+model_pid=$!
 say "running a real gptme-server for each instance's pod (KWOK pods run no containers)"
 node .bench/scripts/dev-pods.js "$NAMESPACE" "$(bash scripts/gptme-server.sh)" &
 pods_pid=$!
@@ -105,6 +130,7 @@ cat >&2 <<MSG
   curl -s -H "Authorization: Bearer <endpoint.token>" http://127.0.0.1:$TRAEFIK_PORT<endpoint.path>/api/v2/conversations
 
 [dev] gptme's web UI:        $WEBUI_URL   (a sign-in link for a dev client follows once the handler is up)
+[dev] plans:                 $PLANS_FILE (the plan dev: gptme/fleet-model at http://127.0.0.1:$MODEL_PORT/v1, a stand-in on this machine)
 [dev] a new sign-in link:    curl -s -X POST -H 'X-API-Key: $DEV_KEY' http://127.0.0.1:$HTTP_PORT/instances/default/login
 [dev] a preview (an app on 127.0.0.1:5173, as if started inside the instance; open the url in a browser):
   curl -s -X POST http://127.0.0.1:$TRAEFIK_PORT/api/v1/my-secret-key-123/instances/default/previews/5173

@@ -1,6 +1,5 @@
 import type { V1ConfigMap } from "@kubernetes/client-node";
-import { LABEL_MANAGED_BY, MANAGED_BY } from "./instance/clientpod.js";
-import { LABEL_KIND } from "./tokens/signin-code.js";
+import { LABEL_KIND, LABEL_MANAGED_BY, MANAGED_BY } from "./instance/clientpod.js";
 
 // The reaper is a Job: nothing of it is left to scrape once a pass ends. So each real pass
 // adds its counts to one ConfigMap, and the handler exports them on /metrics. Counters are

@@ -35,6 +35,7 @@ const ANSWERS: Record<ErrorCode, { status: number; retryAfterSeconds?: number }>
   invalid_code: { status: 401 },
   preview_sign_in_required: { status: 401 },
   unknown_api_key: { status: 403 },
+  unknown_plan: { status: 403 },
   admin_disabled: { status: 403 },
   not_found: { status: 404 },
   previews_disabled: { status: 404 },

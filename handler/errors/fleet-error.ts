@@ -8,6 +8,7 @@ export type ErrorCode =
   | "bad_request"
   | "missing_api_key"
   | "unknown_api_key"
+  | "unknown_plan"
   | "unauthorized"
   | "admin_disabled"
   | "not_found"

@@ -1,124 +1,100 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import type { V1Pod } from "@kubernetes/client-node";
 import type { HandlerConfig } from "../../shared/config/load.js";
-import { instanceByPodName } from "../../shared/instance/ops.js";
-import { type InstanceRecord, recordOf } from "../../shared/instance/record.js";
-import { type Connection, connectionOf, statusOf, tokenOf } from "../../shared/instance/status.js";
-import type { Kube } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
 import { corsHeaders, type HeaderMap, isPreflight, preflightHeaders } from "../cors.js";
 import { answerError } from "../errors/answer.js";
-import type { Instances } from "../instances/instances.js";
-import type { ServingProbes } from "../instances/serving.js";
 import type { Metrics } from "../metrics.js";
-import { recordRequest } from "../request-log.js";
-import { GatewayActivity } from "./activity.js";
-import {
-  type Credential,
-  credentialOf,
-  type PresentedToken,
-  presentedToken,
-} from "./credentials.js";
-import { holdUntilServing } from "./hold.js";
-import { InstanceProxy, type ProxyCall, tooLarge } from "./proxy.js";
-import { invalidToken, Refusal, rejectUpgrade, sendAnswer, sendRefusal } from "./refusal.js";
+import type { ProxiedRequestLog } from "../request-log.js";
+import type { GatewayActivity } from "./activity.js";
+import type { Admission } from "./admission.js";
+import { type Credential, GatewayCredential, presentedToken } from "./credentials.js";
+import type { ServingTarget } from "./decision.js";
+import { Exchanges, recordWhenClosed } from "./exchanges.js";
+import type { KeysAtHand } from "./keys.js";
+import { type InstanceProxy, type ProxyCall, tooLarge } from "./proxy.js";
+import { invalidToken, rejectUpgrade, sendAnswer } from "./refusal.js";
 import { GATEWAY_ROUTE, type GatewayRequest, parseGatewayUrl } from "./request.js";
-import type { Target, Targets } from "./targets.js";
+import { tokenFor } from "./target.js";
+import type { Targets } from "./targets.js";
 
-export interface GatewayDeps {
+/** What the instance gateway and the preview hosts share: one admission, one proxy, one activity. */
+export interface GatewayParts {
   config: HandlerConfig;
-  kube: Kube;
-  keyring: TokenKeyring;
-  instances: Instances;
-  /** The instances' Pods as this replica last read them (shared with the routes, which drop deleted ones). */
+  keys: KeysAtHand;
+  admission: Admission;
+  proxy: InstanceProxy;
+  activity: GatewayActivity;
+  /** The proxied routes' request log (lines and summaries) and request metrics. */
+  requests: ProxiedRequestLog;
   targets: Targets;
-  /** Asks starting gptme-servers whether they answer (shared with the instance routes). */
-  serving: ServingProbes;
   log: Logger;
   metrics: Metrics;
-  now?: () => Date;
+  now: () => Date;
+}
+
+/** A request admitted: to which instance, with which credential, and what its pod receives. */
+interface Admitted {
+  target: ServingTarget;
+  credential: Credential;
+  call: ProxyCall;
 }
 
 /**
  * The instance gateway: `/api/v1/instances/<name>/...` carries a client's traffic to its
  * instance's gptme-server. Every exchange is authenticated with the instance's own token
- * (the same 401 whether or not the instance exists), reaches only a Ready pod, never
- * creates an instance, and counts as activity for as long as it stays open.
+ * (the same 401 whether or not the instance exists), reaches only its own serving Pod (a
+ * starting one is waited for, a missing one started again), never creates an instance, and
+ * counts as activity for as long as it stays open. This front reads the token and the path;
+ * the admission decides. A request for a known serving instance is admitted without waiting
+ * for anything (no promise, no read).
  */
 export class Gateway {
-  private readonly targets: Targets;
-  private readonly activity: GatewayActivity;
-  private readonly proxy: InstanceProxy;
-  /** Pods being started again here: the requests held for one instance share its restart. */
-  private readonly healing = new Map<string, Promise<V1Pod | undefined>>();
-  /** Open exchanges, cut when the process shuts down (streams never end by themselves). */
-  private readonly open = new Set<{ destroy(): void }>();
+  readonly exchanges: Exchanges;
+  /** The CORS headers of each allowed origin (and of any other), worked out once. */
+  private readonly cors = new Map<string | undefined, HeaderMap>();
 
-  constructor(private readonly deps: GatewayDeps) {
-    const { config, instances, log } = deps;
-    this.targets = deps.targets;
-    this.activity = new GatewayActivity(
-      instances,
-      this.targets,
-      config.activityIntervalMs,
-      log,
-      deps.now,
-    );
-    this.proxy = new InstanceProxy({
-      timeoutMs: config.gateway.proxyTimeoutMs,
-      maxBodyBytes: config.gateway.proxyMaxBodyBytes,
-    });
+  constructor(private readonly parts: GatewayParts) {
+    this.exchanges = new Exchanges(parts.activity);
   }
 
   /** Exchanges in flight (streams included). */
   get openExchanges(): number {
-    return this.activity.openStreams;
+    return this.exchanges.count;
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = performance.now();
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    const { config, log, requests } = this.parts;
     const parsed = parseGatewayUrl(req.url ?? "");
+    const facts = recordWhenClosed(req, res, GATEWAY_ROUTE, requests, parsed?.name);
     const origin = req.headers.origin;
-    const cors = corsHeaders(origin, this.deps.config.gateway.corsOrigins);
-    let record: InstanceRecord | undefined;
-    let credential: Credential | undefined;
-    res.once("close", () =>
-      recordRequest(
-        {
-          method: req.method ?? "GET",
-          route: GATEWAY_ROUTE,
-          status: res.statusCode,
-          seconds: (performance.now() - started) / 1000,
-          clientId: record?.clientId,
-          instance: parsed?.name,
-          credential,
-        },
-        this.deps.log,
-        this.deps.metrics,
-      ),
-    );
     if (isPreflight(req.method, req.headers as HeaderMap)) {
-      res.writeHead(204, preflightHeaders(origin, this.deps.config.gateway.corsOrigins)).end();
+      res.writeHead(204, preflightHeaders(origin, config.gateway.corsOrigins)).end();
       return;
     }
-    try {
-      const { call, target, kind } = await this.admit(req, parsed, cors);
-      record = target.record;
-      credential = kind;
-      const length = Number(req.headers["content-length"] ?? 0);
-      if (length > this.deps.config.gateway.proxyMaxBodyBytes) {
-        throw tooLarge(this.deps.config.gateway.proxyMaxBodyBytes);
-      }
-      this.track(res, target);
-      await this.proxy.web(req, res, call, (failure) => {
-        if (failure.code === "instance_unreachable" && parsed) this.targets.forget(parsed.name);
-        sendRefusal(res, failure, cors);
+    const cors = this.corsOf(origin);
+    const refuse = (error: unknown) =>
+      sendAnswer(res, answerError(error, log, GATEWAY_ROUTE), cors);
+    const forward = (admitted: Admitted) => {
+      facts.clientId = admitted.target.record.clientId;
+      facts.credential = admitted.credential;
+      const max = config.gateway.proxyMaxBodyBytes;
+      if (Number(req.headers["content-length"] ?? 0) > max) throw tooLarge(max);
+      facts.close = this.exchanges.begin(res, admitted.target);
+      this.parts.proxy.web(req, res, admitted.call, (failure) => {
+        if (failure.code === "instance_unreachable")
+          this.parts.targets.forget(admitted.target.podName);
+        refuse(failure);
       });
+    };
+    try {
+      const admitted = this.admit(req, parsed, cors);
+      if (admitted instanceof Promise) {
+        admitted.then(forward).catch(refuse);
+      } else forward(admitted);
     } catch (error) {
-      sendAnswer(res, answerError(error, this.deps.log, GATEWAY_ROUTE), cors);
+      refuse(error);
     }
   }
 
@@ -126,85 +102,71 @@ export class Gateway {
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on("error", () => socket.destroy());
     const parsed = parseGatewayUrl(req.url ?? "");
+    const started = performance.now();
+    let admitted: Admitted | undefined;
+    let status: number;
     try {
-      const { call, target } = await this.admit(req, parsed, {});
-      this.track(socket, target);
-      await this.proxy.ws(req, socket, head, call);
+      admitted = await this.admit(req, parsed, {});
+      socket.once("close", this.exchanges.begin(socket, admitted.target));
+      status = await this.parts.proxy.ws(req, socket, head, admitted.call);
     } catch (error) {
-      rejectUpgrade(socket, answerError(error, this.deps.log, GATEWAY_ROUTE));
+      const answer = answerError(error, this.parts.log, GATEWAY_ROUTE);
+      status = answer.status;
+      rejectUpgrade(socket, answer);
     }
-  }
-
-  /**
-   * Cuts every open exchange: on shutdown, event streams and WebSockets would otherwise
-   * hold the drain until its bound. Clients reconnect, through another replica.
-   */
-  cutOpenExchanges(): void {
-    for (const exchange of this.open) exchange.destroy();
-  }
-
-  close(): void {
-    this.proxy.close();
-  }
-
-  /** Counts the exchange as activity while it is open, and keeps it cuttable. */
-  private track(exchange: ServerResponse | Duplex, target: Target): void {
-    this.activity.noteRequest(target);
-    const close = this.activity.open(target.pod.metadata?.name ?? "");
-    this.open.add(exchange);
-    exchange.once("close", () => {
-      close();
-      this.open.delete(exchange);
+    this.parts.requests.record({
+      method: req.method ?? "GET",
+      route: GATEWAY_ROUTE,
+      status,
+      seconds: (performance.now() - started) / 1000,
+      instance: parsed?.name,
+      clientId: admitted?.target.record.clientId,
+      credential: admitted?.credential,
     });
   }
 
-  /** Checks the token and the instance's readiness; what to forward, or a Refusal. */
-  private async admit(
+  /** Cuts every open exchange (on shutdown; streams never end by themselves). */
+  cutOpenExchanges(): void {
+    this.exchanges.cutAll();
+  }
+
+  /** The token the request presents, checked against the instance its path names. */
+  private admit(
     req: IncomingMessage,
     parsed: GatewayRequest | undefined,
     cors: HeaderMap,
-  ): Promise<{ call: ProxyCall; target: Target; kind: Credential }> {
+  ): Admitted | Promise<Admitted> {
     const presented = parsed && presentedToken(req.method, req.headers, parsed);
     if (!parsed || !presented) throw invalidToken();
-    const keys = await this.deps.keyring.keys();
-    let decision = await this.decide(parsed, presented, keys, false);
-    // A cached lookup may predate the instance's new Pod (recreated, or Ready a moment
-    // ago): read once more before turning the request away.
-    if (decision instanceof Refusal && decision.details.cached) {
-      decision = await this.decide(parsed, presented, keys, true);
+    const { config, now, admission } = this.parts;
+    const ttl = config.signin.sseTokenTtlMs;
+    const keys = this.parts.keys.get();
+    if (!(keys instanceof Promise)) {
+      const front = new GatewayCredential(presented, keys, now, ttl);
+      const admitted = admission.admitNow(parsed.name, front);
+      if (admitted) return this.admitted(admitted, parsed, keys, cors);
     }
-    // Its Pod is gone (drained, evicted, replaced by a rollout) or ended: start it again, as
-    // GET /instances/:id would, and hold the request until it answers (GATEWAY_HOLD).
-    if (decision instanceof Refusal && decision.details.missing) {
-      const pod = await this.heal(parsed.name);
-      if (pod && statusOf(pod) === "ready") {
-        this.targets.remember(parsed.name, pod);
-        decision = await this.decide(parsed, presented, keys, false);
-      }
-    }
-    // Its own Pod is starting: hold the request until gptme-server answers.
-    if (
-      decision instanceof Refusal &&
-      decision.details.starting &&
-      (await holdUntilServing(
-        decision.details.starting,
-        this.deps.serving,
-        this.targets,
-        this.deps.config.gateway.holdMs,
-      ))
-    ) {
-      decision = await this.decide(parsed, presented, keys, false);
-    }
-    if (decision instanceof Refusal) throw decision;
-    const { target, connection, token, kind } = decision;
-    this.deps.metrics.gatewayCredentials.inc({ kind });
+    return (async () => {
+      const known = await keys;
+      const front = new GatewayCredential(presented, known, now, ttl);
+      return this.admitted(await admission.admit(parsed.name, front), parsed, known, cors);
+    })();
+  }
+
+  private admitted(
+    { target, credential }: { target: ServingTarget; credential: Credential },
+    parsed: GatewayRequest,
+    keys: TokenKeys,
+    cors: HeaderMap,
+  ): Admitted {
+    this.parts.metrics.gatewayCredentials.inc({ kind: credential });
     return {
-      kind,
       target,
+      credential,
       call: {
-        host: connection.host,
-        port: connection.port,
-        token,
+        host: target.pod.host,
+        port: target.pod.port,
+        authorization: tokenFor(target, keys).authorization,
         prefix: parsed.prefix,
         upstreamPath: parsed.upstreamPath,
         responseHeaders: cors,
@@ -212,60 +174,15 @@ export class Gateway {
     };
   }
 
-  /**
-   * Starts an instance's Pod again and waits for it within the hold. Other replicas may do
-   * the same at once: the Pod's fixed name lets only one create succeed (the others use it).
-   */
-  private heal(name: string): Promise<V1Pod | undefined> {
-    let healing = this.healing.get(name);
-    if (!healing) {
-      const deadline = Date.now() + this.deps.config.gateway.holdMs;
-      healing = this.deps.instances
-        .restart(name, deadline)
-        .finally(() => this.healing.delete(name));
-      this.healing.set(name, healing);
+  private corsOf(origin: string | undefined): HeaderMap {
+    const allowed = this.parts.config.gateway.corsOrigins;
+    // Origins outside the list share one answer: the map stays as small as the list.
+    const key = origin !== undefined && allowed.includes(origin) ? origin : undefined;
+    let headers = this.cors.get(key);
+    if (!headers) {
+      headers = corsHeaders(key, allowed);
+      this.cors.set(key, headers);
     }
-    return healing;
-  }
-
-  private async decide(
-    parsed: GatewayRequest,
-    presented: PresentedToken,
-    keys: TokenKeys,
-    fresh: boolean,
-  ): Promise<
-    Refusal | { target: Target; connection: Connection; token: string; kind: Credential }
-  > {
-    const { target, cached } = await this.targets.get(parsed.name, { fresh });
-    const record = target?.record ?? (await this.clientPodRecord(parsed.name));
-    const expected = record && tokenOf(record, keys);
-    const now = this.deps.now?.() ?? new Date();
-    const ttlMs = this.deps.config.signin.sseTokenTtlMs;
-    const kind = record && expected && credentialOf(presented, expected, record, keys, now, ttlMs);
-    if (!record || !expected || !kind) {
-      return invalidToken(cached);
-    }
-    const connection = target && connectionOf(target.pod);
-    const ownPod = target?.record?.uid === record.uid;
-    const status = target && statusOf(target.pod);
-    if (!target || !ownPod || status !== "ready") {
-      return new Refusal(
-        "instance_starting",
-        "The instance is not ready yet; GET /instances/<id> starts it if needed, then try again.",
-        {
-          cached,
-          starting: ownPod && status === "starting" ? target : undefined,
-          missing: !target || !ownPod || status === "failed" || status === "terminating",
-        },
-      );
-    }
-    if (!connection) throw new Error("a serving Pod without an address");
-    return { target, connection, token: expected, kind };
-  }
-
-  /** An instance whose Pod is missing (being created or replaced) is known by its ClientPod. */
-  private async clientPodRecord(podName: string): Promise<InstanceRecord | undefined> {
-    const clientPod = await instanceByPodName(this.deps.kube, podName);
-    return clientPod && recordOf(clientPod);
+    return headers;
   }
 }

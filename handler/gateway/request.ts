@@ -1,5 +1,5 @@
 import { GATEWAY_PREFIX } from "../../shared/instance/names.js";
-import { POD_NAME } from "../../shared/pool/member.js";
+import { POD_NAME } from "../../shared/instance/parts.js";
 
 /** The gateway's route, as request logs and metrics name it. */
 export const GATEWAY_ROUTE = `${GATEWAY_PREFIX}:name/**`;

@@ -1,7 +1,9 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { type InstanceRecord, recordFromPod } from "../../shared/instance/record.js";
+import { instanceByPodName } from "../../shared/actions/instances.js";
+import { ownerUidOf } from "../../shared/instance/pod-status.js";
+import { recordFromPod, recordOf } from "../../shared/instance/record.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { podNameOf } from "../../shared/pool/member.js";
+import { podViewOf, type Target } from "./target.js";
 
 /**
  * How long a looked-up instance is reused. A Pod's IP, port and owner (hence its token) are
@@ -10,22 +12,41 @@ import { podNameOf } from "../../shared/pool/member.js";
  * forgotten), one replaced since has a new token its gptme-server checks itself.
  */
 export const TARGET_TTL_MS = 1_000;
-/** Bounds the cache's memory whatever names clients try. */
+/** How long a name that names no instance is remembered (a request for it reads nothing). */
+export const MISS_TTL_MS = 1_000;
+/** An instance no request has named for this long is dropped. */
+export const IDLE_MS = 60_000;
+/** Bounds on what one replica remembers, whatever names clients try: misses apart, so they never push real instances out. */
 const MAX_TARGETS = 10_000;
+const MAX_MISSES = 10_000;
 
-/** An instance's Pod as the gateway sees it: where to send traffic and whose token to check. */
-export interface Target {
-  pod: V1Pod;
-  /** Undefined when the Pod lacks the fleet's mirror (not the gateway's to serve). */
-  record: InstanceRecord | undefined;
+/** What a request learns of a name. */
+export interface Lookup {
+  /** Undefined: no instance has this name. */
+  target: Target | undefined;
+  /** When it was read (epoch ms). */
+  readAt: number;
+  /** Read before this request (from the cache), not for it. */
+  cached: boolean;
 }
 
-/** The Pods behind gateway requests, each read at most once per TTL per replica. */
+interface Found {
+  target: Target;
+  readAt: number;
+}
+
+/**
+ * The instances gateway and preview requests name, each read at most once per TTL per
+ * replica, by name from the API server's cache (never a LIST, never a quorum read), kept as
+ * small records. A name met for the first time is looked up by its instance (its ClientPod,
+ * or a pool member's alias: one read, so a name that names nothing costs one read, then
+ * nothing for `MISS_TTL_MS`), then its Pod; after that the Pod alone is read again, whose
+ * mirror carries the instance.
+ */
 export class Targets {
-  private readonly cache = new Map<string, { target: Target | undefined; readAt: number }>();
-  private readonly pending = new Map<string, Promise<Target | undefined>>();
-  /** Instance name to the name of the pool member's Pod it adopted (fixed for its ClientPod's life). */
-  private readonly adopted = new Map<string, string>();
+  private readonly found = new Map<string, Found>();
+  private readonly missing = new Map<string, number>();
+  private readonly pending = new Map<string, Promise<Lookup>>();
 
   constructor(
     private readonly kube: Kube,
@@ -33,74 +54,115 @@ export class Targets {
   ) {}
 
   /**
-   * The instance's Pod, from the cache or one read of the API server's watch cache;
-   * `fresh` skips the cache (when a cached answer would turn a request away).
+   * The instance a request names (a Pod's name, as gateway paths carry, or an instance's, as
+   * preview hosts do), from the cache or read; `fresh` reads in any case.
    */
-  async get(
-    name: string,
-    { fresh = false } = {},
-  ): Promise<{ target: Target | undefined; cached: boolean }> {
-    const cached = this.cache.get(name);
-    if (!fresh && cached && this.now() - cached.readAt < TARGET_TTL_MS) {
-      return { target: cached.target, cached: true };
+  get(name: string, { fresh = false } = {}): Promise<Lookup> | Lookup {
+    const now = this.now();
+    const found = this.found.get(name);
+    if (!fresh) {
+      if (found && now - found.readAt < TARGET_TTL_MS) {
+        return { target: found.target, readAt: found.readAt, cached: true };
+      }
+      const missedAt = this.missing.get(name);
+      if (missedAt !== undefined && now - missedAt < MISS_TTL_MS) {
+        return { target: undefined, readAt: missedAt, cached: true };
+      }
     }
-    // Concurrent requests for one instance share one read.
+    // Concurrent requests for one name share one read.
     let pending = this.pending.get(name);
     if (!pending) {
-      pending = this.read(name).finally(() => this.pending.delete(name));
+      pending = this.read(name, found?.target).finally(() => this.pending.delete(name));
       this.pending.set(name, pending);
     }
-    return { target: await pending, cached: false };
+    return pending;
   }
 
-  /**
-   * An instance's Pod by the instance's name (a preview host names the instance, while a Pod
-   * adopted from the warm pool keeps its member's name, which `get` and `forget` know it
-   * by). The adopted name is read from the ClientPod once and kept while its Pod is found.
-   */
-  async ofInstance(
-    name: string,
-    { fresh = false } = {},
-  ): Promise<{ target: Target | undefined; cached: boolean }> {
-    const adopted = this.adopted.get(name);
-    if (adopted) {
-      const found = await this.get(adopted, { fresh });
-      if (found.target) return found;
-      this.adopted.delete(name);
+  /** What is known of a name without reading (undefined when a request would read). */
+  cached(name: string): Lookup | undefined {
+    const found = this.found.get(name);
+    if (found && this.now() - found.readAt < TARGET_TTL_MS) {
+      return { target: found.target, readAt: found.readAt, cached: true };
     }
-    const own = await this.get(name, { fresh });
-    if (own.target) return own;
-    const clientPod = await this.kube.clientPods.get(name);
-    const podName = clientPod ? podNameOf(clientPod) : name;
-    if (podName === name) return own;
-    if (this.adopted.size >= MAX_TARGETS) this.adopted.clear();
-    this.adopted.set(name, podName);
-    return this.get(podName, { fresh });
+    return undefined;
   }
 
-  /** Drops what is known of an instance: it refused a connection, or was deleted here. */
+  /** Drops what is known of a name (its Pod refused a connection). */
   forget(name: string): void {
-    this.cache.delete(name);
+    this.found.delete(name);
+    this.missing.delete(name);
   }
 
-  /** Keeps a newer state of an instance's Pod than the API server's cache may hold yet. */
-  remember(name: string, pod: V1Pod): void {
-    this.store(name, { pod, record: recordFromPod(pod) });
-  }
-
-  private async read(name: string): Promise<Target | undefined> {
-    const pod = await this.kube.pods.get(name, { fromCache: true });
-    const target = pod && { pod, record: recordFromPod(pod) };
-    this.store(name, target);
-    return target;
-  }
-
-  private store(name: string, target: Target | undefined): void {
-    this.cache.delete(name);
-    if (this.cache.size >= MAX_TARGETS) {
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
+  /** Drops an instance under every name it is known by (it was deleted here). */
+  forgetInstance(name: string): void {
+    this.forget(name);
+    for (const [key, { target }] of this.found) {
+      if (target.record.name === name) this.found.delete(key);
     }
-    this.cache.set(name, { target, readAt: this.now() });
+  }
+
+  /** Keeps a newer state of a name's Pod than the API server's cache may hold yet. */
+  remember(name: string, pod: V1Pod): void {
+    const known = this.found.get(name)?.target;
+    const record = recordFromPod(pod) ?? known?.record;
+    if (!record) return;
+    const podName = pod.metadata?.name ?? known?.podName ?? name;
+    this.store(name, { podName, record, pod: podViewOf(pod) });
+  }
+
+  /** How many names are remembered (instances, misses). */
+  get size(): { found: number; missing: number } {
+    return { found: this.found.size, missing: this.missing.size };
+  }
+
+  private async read(name: string, known: Target | undefined): Promise<Lookup> {
+    const target = await this.readTarget(name, known);
+    if (target) this.store(name, target);
+    else this.storeMiss(name);
+    return { target, readAt: this.now(), cached: false };
+  }
+
+  private async readTarget(name: string, known: Target | undefined): Promise<Target | undefined> {
+    const { pods } = this.kube;
+    if (known) {
+      // The Pod alone: its mirror carries the instance, as long as it is still the instance's.
+      const pod = await pods.get(known.podName, { fromCache: true });
+      if (pod && ownerUidOf(pod) === known.record.uid) {
+        return {
+          podName: known.podName,
+          record: recordFromPod(pod) ?? known.record,
+          pod: podViewOf(pod),
+        };
+      }
+    }
+    // Its instance first: a name that names none costs this one read.
+    const clientPod = await instanceByPodName(this.kube, name);
+    if (!clientPod) return undefined;
+    const record = recordOf(clientPod);
+    const pod = await pods.get(record.podName, { fromCache: true });
+    return { podName: record.podName, record, pod: pod && podViewOf(pod) };
+  }
+
+  private store(name: string, target: Target): void {
+    const now = this.now();
+    this.missing.delete(name);
+    // Insertion order is read order: the oldest reads come first, to expire or to evict.
+    this.found.delete(name);
+    this.found.set(name, { target, readAt: now });
+    for (const [key, { readAt }] of this.found) {
+      if (this.found.size <= MAX_TARGETS && now - readAt < IDLE_MS) break;
+      this.found.delete(key);
+    }
+  }
+
+  private storeMiss(name: string): void {
+    const now = this.now();
+    this.found.delete(name);
+    this.missing.delete(name);
+    this.missing.set(name, now);
+    for (const [key, readAt] of this.missing) {
+      if (this.missing.size <= MAX_MISSES && now - readAt < MISS_TTL_MS) break;
+      this.missing.delete(key);
+    }
   }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { type HandlerConfig, loadHandlerConfig, parseApiKeys } from "../../shared/config/load.js";
 import type { Current } from "../../shared/config/reloading-file.js";
 import { answerOf, fleetErrorOf } from "../errors/answer.js";
-import { clientIdFor, requireAdmin } from "./auth.js";
+import { clientOfKey, requireAdmin } from "./auth.js";
 
 /** A credential a test changes, as a reloaded file would. */
 function changing<T>(value: T): Current<T> & { set(next: T): void } {
@@ -31,14 +31,19 @@ describe("credentials are read per request", () => {
   it("a key removed from the allowlist is refused from its next request; a new one works", () => {
     const apiKeys = changing(parseApiKeys("old-key-1234\n"));
     const config = { ...base(), apiKeys };
-    expect(clientIdFor("old-key-1234", config)).toMatch(/^[0-9a-f]{16,}$/);
-    expect(refusal(() => clientIdFor("new-key-1234", config))).toMatchObject({ statusCode: 403 });
+    expect(clientOfKey("old-key-1234", config).clientId).toMatch(/^[0-9a-f]{16,}$/);
+    expect(refusal(() => clientOfKey("new-key-1234", config))).toMatchObject({ statusCode: 403 });
     apiKeys.set(parseApiKeys("new-key-1234\n"));
-    expect(refusal(() => clientIdFor("old-key-1234", config))).toMatchObject({
+    expect(refusal(() => clientOfKey("old-key-1234", config))).toMatchObject({
       statusCode: 403,
       code: "unknown_api_key",
     });
-    expect(clientIdFor("new-key-1234", config)).toMatch(/^[0-9a-f]{16,}$/);
+    expect(clientOfKey("new-key-1234", config)).toEqual({
+      clientId: expect.stringMatching(/^[0-9a-f]{16,}$/),
+      plan: undefined,
+    });
+    apiKeys.set(parseApiKeys("new-key-1234 pro\n"));
+    expect(clientOfKey("new-key-1234", config).plan).toBe("pro");
   });
 
   it("a changed admin token replaces the old one", () => {

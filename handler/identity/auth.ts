@@ -4,8 +4,18 @@ import { API_KEY_PATTERN, clientIdOf, sha256Hex } from "../../shared/instance/na
 import { FleetError } from "../errors/fleet-error.js";
 import { bearerOf } from "./bearer.js";
 
-/** The client behind an API key, or the error that refuses it. The key itself goes no further. */
-export function clientIdFor(apiKey: string | null | undefined, config: HandlerConfig): string {
+/** A client as its credential names it: the one-way client id, and the plan named with it. */
+export interface NamedClient {
+  clientId: string;
+  /** Undefined: none named (the default plan). */
+  plan: string | undefined;
+}
+
+/**
+ * The client behind an API key, with the plan its API_KEYS_FILE line names, or the error
+ * that refuses it. The key itself goes no further.
+ */
+export function clientOfKey(apiKey: string | null | undefined, config: HandlerConfig): NamedClient {
   if (apiKey === undefined || apiKey === null || apiKey === "") {
     throw new FleetError("missing_api_key", "Send your API key in the X-API-Key header.");
   }
@@ -15,10 +25,11 @@ export function clientIdFor(apiKey: string | null | undefined, config: HandlerCo
       "An API key is 8 to 256 characters of A-Z, a-z, 0-9 and . _ ~ + / = -",
     );
   }
-  if (config.apiKeys && !config.apiKeys.current().allows(apiKey)) {
+  const allowlist = config.apiKeys?.current();
+  if (allowlist && !allowlist.allows(apiKey)) {
     throw new FleetError("unknown_api_key", "This API key is not allowed to use the fleet.");
   }
-  return clientIdOf(apiKey, config.clientIdSecret);
+  return { clientId: clientIdOf(apiKey, config.clientIdSecret), plan: allowlist?.planOf(apiKey) };
 }
 
 /** Checks an admin's bearer token in constant time; refuses everyone when none is configured. */

@@ -1,8 +1,9 @@
-import type { HandlerConfig } from "../../shared/config/load.js";
+import type { HandlerConfig, Plan } from "../../shared/config/load.js";
+import { PLAN_NAME } from "../../shared/config/plans.js";
 import { clientIdOf } from "../../shared/instance/names.js";
 import type { Logger } from "../../shared/log.js";
 import { FleetError } from "../errors/fleet-error.js";
-import { clientIdFor } from "./auth.js";
+import { clientOfKey, type NamedClient } from "./auth.js";
 import { bearerOf } from "./bearer.js";
 import { InvalidJwtError, JwksUnavailableError, JwtVerifier } from "./jwt.js";
 
@@ -11,6 +12,12 @@ export interface Credentials {
   /** From X-API-Key, or the path of `/api/v1/:apiKey/...`. */
   apiKey: string | null | undefined;
   authorization: string | null | undefined;
+}
+
+/** Who is asking, and the plan their instances get. */
+export interface Client {
+  clientId: string;
+  plan: Plan;
 }
 
 /**
@@ -40,7 +47,19 @@ export class ClientIdentities {
     this.verifier?.stop();
   }
 
-  async clientIdOf({ apiKey, authorization }: Credentials): Promise<string> {
+  /**
+   * The client and their plan: the one named with their key (API_KEYS_FILE) or in their
+   * token (JWT_PLAN_CLAIM), else the default. A plan the plans in use do not have is 403
+   * unknown_plan, on every client route: nothing is made for a plan nobody defined.
+   */
+  async clientOf(credentials: Credentials): Promise<Client> {
+    const named = await this.namedClientOf(credentials);
+    const plan = this.config.plans.current().get(named.plan);
+    if (!plan) throw unknownPlan(named.plan ?? "");
+    return { clientId: named.clientId, plan };
+  }
+
+  private async namedClientOf({ apiKey, authorization }: Credentials): Promise<NamedClient> {
     const { keys } = this.config.clientAuth;
     const bearer = this.verifier && !apiKey ? bearerOf(authorization ?? undefined) : undefined;
     if (bearer && this.verifier) return this.fromJwt(this.verifier, bearer);
@@ -53,14 +72,14 @@ export class ClientIdentities {
     if (!keys) {
       throw new FleetError("missing_api_key", "Send Authorization: Bearer <your sign-in token>.");
     }
-    return clientIdFor(apiKey, this.config);
+    return clientOfKey(apiKey, this.config);
   }
 
-  private async fromJwt(verifier: JwtVerifier, token: string): Promise<string> {
+  private async fromJwt(verifier: JwtVerifier, token: string): Promise<NamedClient> {
     try {
-      const { issuer, subject } = await verifier.verify(token);
+      const { issuer, subject, plan } = await verifier.verify(token);
       // A newline cannot occur in an API key: a token's client never equals a key's.
-      return clientIdOf(`${issuer}\n${subject}`, this.config.clientIdSecret);
+      return { clientId: clientIdOf(`${issuer}\n${subject}`, this.config.clientIdSecret), plan };
     } catch (error) {
       if (error instanceof JwksUnavailableError) {
         throw new FleetError(
@@ -78,4 +97,14 @@ export class ClientIdentities {
       throw error;
     }
   }
+}
+
+/** 403 unknown_plan: the plan is named only when it could be one (a claim can hold anything). */
+function unknownPlan(name: string) {
+  const named = PLAN_NAME.test(name) ? `"${name}" ` : "";
+  const message = `Your plan ${named}is not offered by this fleet, so no instance can be made for it.`;
+  return new FleetError("unknown_plan", message, {
+    error: message,
+    hint: "Your account names a plan this fleet does not offer: ask the fleet's operator to add it or to move you to another plan.",
+  });
 }

@@ -13,6 +13,7 @@ const settings = (jwksUrl: string, extra: Partial<JwtSettings> = {}): JwtSetting
   issuer: ISSUER,
   audience: "authenticated",
   refreshMs: 1_000,
+  planClaim: undefined,
   secret: undefined,
   ...extra,
 });

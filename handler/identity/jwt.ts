@@ -1,13 +1,21 @@
 import { createHash } from "node:crypto";
-import { decodeProtectedHeader, errors, type JWTVerifyOptions, jwtVerify } from "jose";
+import {
+  decodeProtectedHeader,
+  errors,
+  type JWTPayload,
+  type JWTVerifyOptions,
+  jwtVerify,
+} from "jose";
 import type { JwtSettings } from "../../shared/config/jwt-settings.js";
 import type { Logger } from "../../shared/log.js";
 import { JwksCache, JwksUnavailableError } from "./jwks.js";
 
-/** The person a verified token names: the issuer and its subject. */
+/** The person a verified token names: the issuer and its subject, and the plan it names. */
 export interface JwtIdentity {
   issuer: string;
   subject: string;
+  /** The claim at JWT_PLAN_CLAIM; undefined when unset or absent (the default plan). */
+  plan?: string | undefined;
 }
 
 /** A token that failed: the reason is for the log, never for the caller. */
@@ -71,7 +79,7 @@ export class JwtVerifier {
     } catch {
       throw new InvalidJwtError("not a JWS compact token");
     }
-    let payload: { sub?: string; exp?: number };
+    let payload: JWTPayload;
     try {
       if (alg === "HS256") {
         const secret = this.settings.secret?.current();
@@ -96,7 +104,8 @@ export class JwtVerifier {
       }
       throw error;
     }
-    const identity = { issuer: this.settings.issuer, subject: String(payload.sub) };
+    const identity: JwtIdentity = { issuer: this.settings.issuer, subject: String(payload.sub) };
+    if (this.settings.planClaim) identity.plan = planClaimOf(payload, this.settings.planClaim);
     this.remember(digest, identity, (payload.exp ?? 0) * 1000 + LEEWAY_SECONDS * 1000);
     return identity;
   }
@@ -108,4 +117,19 @@ export class JwtVerifier {
       until: Math.min(expiresAt, this.now() + REMEMBER_MS),
     });
   }
+}
+
+/**
+ * The plan a token's claim names, at a dot path (`app_metadata.plan`). Absent or null: none
+ * (the default plan). Anything but a string or a number cannot name a plan and is kept as
+ * it is written, so that it is refused as a plan the fleet does not offer.
+ */
+export function planClaimOf(payload: JWTPayload, path: readonly string[]): string | undefined {
+  let value: unknown = payload;
+  for (const key of path) {
+    if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  if (value === undefined || value === null) return undefined;
+  return typeof value === "string" ? value : JSON.stringify(value);
 }

@@ -17,6 +17,7 @@ const record = {
   idleTimeoutSeconds: undefined,
   maxLifetimeSeconds: undefined,
   workspace: undefined,
+  plan: "pro" as string | undefined,
 };
 const readyPod: V1Pod = {
   metadata: { name: record.name, annotations: { "gptme.ai/serving-since": created.toISOString() } },
@@ -31,6 +32,7 @@ describe("instanceBody", () => {
     expect(instanceBody(record, readyPod, true, defaults, endpoint)).toEqual({
       name: record.name,
       instanceId: "default",
+      plan: "pro",
       status: "ready",
       created: true,
       connection: { host: "10.0.0.12", port: 5700, url: "http://10.0.0.12:5700" },
@@ -41,6 +43,10 @@ describe("instanceBody", () => {
       expiresAt: "2026-01-01T00:30:00.000Z",
     });
     expect(instanceBody(record, readyPod, false, defaults, null, true).status).toBe("terminating");
+    // An instance from before plans names none.
+    expect(instanceBody({ ...record, plan: undefined }, readyPod, false, defaults, null).plan).toBe(
+      null,
+    );
   });
 
   it("says which workspace the instance has, and whether it was kept from an earlier one", () => {

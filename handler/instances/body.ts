@@ -8,9 +8,9 @@ import {
   connectionOf,
   type InstanceStatus,
   statusOf,
-  tokenOf,
 } from "../../shared/instance/status.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
+import { tokenOf } from "../../shared/tokens/instance-token.js";
 
 // The instance as the client API answers it: what GET /instances/:id, the admin API and
 // sign-in put in their bodies.
@@ -27,6 +27,8 @@ export interface Endpoint {
 export interface InstanceBody {
   name: string;
   instanceId: string;
+  /** The plan it was made for (or moved to); null for an instance from before plans. */
+  plan: string | null;
   status: InstanceStatus;
   /** True when this request started a new Pod: a fresh gptme-server, no earlier state. */
   created: boolean;
@@ -65,6 +67,7 @@ export function instanceBody(
   const body: InstanceBody = {
     name: record.name,
     instanceId: record.instanceId,
+    plan: record.plan ?? null,
     status: clientPodTerminating ? "terminating" : statusOf(pod),
     created,
     connection: connectionOf(pod),

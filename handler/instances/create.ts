@@ -1,8 +1,9 @@
 import type { V1PodTemplate } from "@kubernetes/client-node";
 import type { HandlerConfig } from "../../shared/config/load.js";
-import { type ClientPod, clientPodManifest } from "../../shared/instance/clientpod.js";
+import { type Plan, type PlanRecord, planRecordOf } from "../../shared/config/plans.js";
+import { type ClientPod, clientPodManifest, LABEL_PLAN } from "../../shared/instance/clientpod.js";
+import { ANNOTATION_WORKSPACE_NAME } from "../../shared/instance/parts.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { ANNOTATION_WORKSPACE_CLAIM } from "../../shared/pool/member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { FleetError } from "../errors/fleet-error.js";
 import { enforceLimits } from "./limits.js";
@@ -15,7 +16,7 @@ import { createRefused } from "./refusals.js";
 export interface CreateDeps {
   kube: Kube;
   config: HandlerConfig;
-  events: { created(): void };
+  events: { created(plan: string): void };
 }
 
 /** What a request asks for, and the token keys it was answered with. */
@@ -24,6 +25,8 @@ export interface WantedInstance {
   instanceId: string;
   name: string;
   keys: TokenKeys;
+  /** The client's plan: the new instance's template, timeouts, limit and workspace size. */
+  plan: Plan;
 }
 
 /**
@@ -33,7 +36,7 @@ export interface WantedInstance {
  */
 export async function findOrCreateClientPod(
   deps: CreateDeps,
-  { clientId, instanceId, name, keys }: WantedInstance,
+  { clientId, instanceId, name, keys, plan }: WantedInstance,
   /** A kept workspace claim of another name (made for a pool member) to mount. */
   keptWorkspace?: string,
 ): Promise<{ clientPod: ClientPod; created: boolean }> {
@@ -42,27 +45,44 @@ export async function findOrCreateClientPod(
     name,
     clientId,
     instanceId,
-    podTemplate: config.podTemplate,
+    podTemplate: plan.template,
+    plan: planRecordOf(plan),
     tokenKeyId: keys.current.id,
   });
   if (keptWorkspace && keptWorkspace !== name) {
     manifest.metadata.annotations = {
       ...manifest.metadata.annotations,
-      [ANNOTATION_WORKSPACE_CLAIM]: keptWorkspace,
+      [ANNOTATION_WORKSPACE_NAME]: keptWorkspace,
     };
   }
   // Loops only when the ClientPod is deleted between our create and our read.
   for (let attempt = 0; attempt < 3; attempt++) {
     const result = await kube.clientPods.create(manifest).catch(createRefused);
     if (result.created) {
-      await enforceLimits(kube, config, result.object);
-      deps.events.created();
+      await enforceLimits(kube, config, result.object, plan);
+      deps.events.created(plan.name);
       return { clientPod: result.object, created: true };
     }
     const existing = await kube.clientPods.get(name);
     if (existing) return { clientPod: existing, created: false };
   }
   throw new Error(`ClientPod ${name} kept vanishing while being created`);
+}
+
+/**
+ * The merge patch that moves an instance to a plan: its label, and the plan with its idle
+ * timeout and lifetime on the spec (the reaper reads them there, and needs no plans); a plan
+ * that sets none removes them (null), and the fleet-wide ones apply.
+ */
+export function planPatch(plan: PlanRecord): object {
+  return {
+    metadata: { labels: { [LABEL_PLAN]: plan.name } },
+    spec: {
+      plan: plan.name,
+      idleTimeoutSeconds: plan.idleTimeoutSeconds ?? null,
+      maxLifetimeSeconds: plan.maxLifetimeSeconds ?? null,
+    },
+  };
 }
 
 /** The PodTemplate instances are made from; missing: 500 template_not_found, nothing created. */

@@ -1,41 +1,48 @@
 import type { V1Pod } from "@kubernetes/client-node";
+import { deleteInstance, instanceByPodName } from "../../shared/actions/instances.js";
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
+import { currentTemplateOf, type Plan, planRecordOf } from "../../shared/config/plans.js";
 import {
   type ClientPod,
   clientSelector,
-  instanceSelector,
+  LABEL_CLIENT,
+  LABEL_INSTANCE,
 } from "../../shared/instance/clientpod.js";
 import { instanceNameOf } from "../../shared/instance/names.js";
-import { deleteInstance, instanceByPodName, partsOf } from "../../shared/instance/ops.js";
+import { partsOf, podNameOf } from "../../shared/instance/parts.js";
 import { ownerNameOf, ownerUidOf } from "../../shared/instance/pod-status.js";
 import {
   type InstanceRecord,
+  isMirrorCurrent,
   mirrorAnnotations,
+  mirrorLabels,
   recordFromPod,
   recordOf,
 } from "../../shared/instance/record.js";
-import {
-  activityStatus,
-  instancePodOf,
-  isActivityDue,
-  isAnswerableAlone,
-  isPhaseStale,
-} from "../../shared/instance/status.js";
+import { activityStatus, isActivityDue, isPhaseStale } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { podNameOf } from "../../shared/pool/member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
-import type { WarmPool } from "../pool/warm-pool.js";
 import { endpointOf, type InstanceBody, instanceBody } from "./body.js";
-import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
+import { findOrCreateClientPod, planPatch, templateOf, type WantedInstance } from "./create.js";
+import { InstanceHints } from "./hints.js";
+import { isRepairTouchDue, warmStepOf } from "./next-step.js";
+import type { PoolClaims } from "./pool-claims.js";
 import { restorePod } from "./restore.js";
 import type { ServingProbes } from "./serving.js";
-import { endWorkspace, type WorkspaceEnd } from "./workspace.js";
+import { endWorkspace, fitWorkspace, type WorkspaceEnd } from "./workspace.js";
 
+/** What happens to instances, by plan (`none`: an instance from before plans). */
 export interface InstanceEvents {
-  created(): void;
-  replaced(): void;
-  deleted(): void;
+  created(plan: string): void;
+  replaced(plan: string): void;
+  deleted(plan: string): void;
+}
+
+/** Who asks for an instance: the client, and the plan its instances get now. */
+export interface Requester {
+  clientId: string;
+  plan: Plan;
 }
 
 export interface InstanceDeps {
@@ -47,12 +54,16 @@ export interface InstanceDeps {
   /** Asks starting gptme-servers whether they answer (shared with the gateway). */
   serving: ServingProbes;
   /** Hands out started instances for new ones; undefined with POOL_SIZE=0. */
-  pool?: WarmPool;
+  pool?: PoolClaims;
   /** Told of the Pod name of every instance deleted here (the gateway forgets it at once). */
   onRemoved?: (name: string) => void;
   /** Aborted when the process shuts down: readiness waits end early so draining is quick. */
   shutdown?: AbortSignal;
 }
+
+/** An instance's plan as its metrics name it: `none` for one from before plans. */
+export const planLabelOf = (clientPod: ClientPod | undefined): string =>
+  clientPod?.spec.plan ?? "none";
 
 /** What a delete did: the instance, and its workspace (null: it had none). */
 export interface Removal {
@@ -66,6 +77,10 @@ export interface Removal {
  * instance", so an interrupted call is finished by the next one, on any replica.
  */
 export class Instances {
+  /** What this replica remembers of instances it served (pool members' Pod names, activity). */
+  private readonly hints = new InstanceHints();
+  private readonly knownActivity = (name: string) => this.hints.lastActivityOf(name);
+
   constructor(private readonly deps: InstanceDeps) {}
 
   /**
@@ -73,31 +88,35 @@ export class Instances {
    * to `waitMs` for its Pod to be Ready. A running instance costs one read, plus the
    * throttled activity write.
    */
-  async ensure(clientId: string, instanceId: string, waitMs: number): Promise<InstanceBody> {
-    const { kube } = this.deps;
+  async ensure(
+    { clientId, plan }: Requester,
+    instanceId: string,
+    waitMs: number,
+  ): Promise<InstanceBody> {
     const name = instanceNameOf(clientId, instanceId);
     const deadline = Date.now() + waitMs;
     const keys = await this.deps.keyring.keys();
-    // From the API server's cache: a running instance is the common case and the cheapest
-    // read; a stale "missing" only sends this request down the repair path, which reads fresh.
-    // By labels, not by name: an instance made from a pool member runs the member's Pod, whose
-    // name was fixed before its client was known.
-    const pods = await kube.pods.list({
-      labelSelector: instanceSelector(clientId, instanceId),
-      fromCache: true,
-    });
-    const pod = instancePodOf(pods.items);
-
-    if (pod && isAnswerableAlone(pod)) {
-      const record = recordFromPod(pod);
-      if (
-        record &&
-        !isActivityDue(record, this.deps.now(), this.deps.config.activityIntervalMs) &&
-        !isPhaseStale(record, pod)
-      ) {
-        return this.body(record, await this.waitReady(pod, deadline), false, keys);
+    const pod = await this.readPod(name, clientId, instanceId);
+    const { now, config } = this.deps;
+    const step = warmStepOf(pod, now(), config.activityIntervalMs, this.knownActivity);
+    if (pod && step.kind !== "repair" && step.record.plan !== plan.name) {
+      // The client's plan changed (or the instance is from before plans): recorded now, on
+      // the ClientPod and the Pod's mirror; the rollout moves it to the plan's template.
+      const moved = await this.movePlan(pod, plan);
+      if (moved) {
+        const { clientPod, pod: mirrored } = moved;
+        return this.body(
+          recordOf(clientPod),
+          await this.waitReady(mirrored, deadline),
+          false,
+          keys,
+        );
       }
-      // Activity is due (or the Pod lacks its mirror).
+      // No ClientPod, or a newer one than the Pod's owner: repair below.
+    } else if (pod && step.kind === "answer") {
+      return this.body(step.record, await this.waitReady(pod, deadline), false, keys);
+    }
+    if (pod && step.kind === "record-activity") {
       const touched = await this.recordActivity(pod);
       if (touched) {
         const { clientPod, pod: mirrored } = touched;
@@ -110,24 +129,95 @@ export class Instances {
       }
       // No ClientPod, or a newer one than the Pod's owner: the Pod is stale; repair below.
     }
-    return this.repair({ clientId, instanceId, name, keys }, pod, deadline);
+    return this.repair({ clientId, instanceId, name, keys, plan }, pod, deadline);
   }
 
   /**
-   * Writes activity for a running instance: on the ClientPod, the truth the reaper reads,
-   * then on the Pod's mirror. Undefined when the ClientPod is gone, or is not the Pod's owner
-   * (the Pod is stale and a request for the instance will repair it).
+   * Records a running instance's new plan: its ClientPod's plan, idle timeout and lifetime
+   * (and label), the Pod's mirror of them, and a workspace at least the plan's size. Its Pod
+   * runs on as it is; when the plan's template gives another revision, the reaper's rollout
+   * replaces it once idle (token, endpoint and workspace stay). Undefined when the ClientPod
+   * is gone or is not the Pod's owner.
+   */
+  private async movePlan(
+    pod: V1Pod,
+    plan: Plan,
+  ): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined } | undefined> {
+    const { kube } = this.deps;
+    const record = recordFromPod(pod);
+    const name = record?.name ?? ownerNameOf(pod) ?? "";
+    const clientPod = await this.recordPlan(name, plan);
+    if (!clientPod || ownerUidOf(pod) !== clientPod.metadata.uid) return undefined;
+    const mirrored = await kube.pods.patch(pod.metadata?.name ?? "", {
+      metadata: { labels: mirrorLabels(clientPod), annotations: mirrorAnnotations(clientPod) },
+    });
+    return { clientPod, pod: mirrored };
+  }
+
+  /** Writes a plan on an instance's ClientPod and fits its workspace to it; undefined when gone. */
+  private async recordPlan(name: string, plan: Plan): Promise<ClientPod | undefined> {
+    const { kube, config } = this.deps;
+    const clientPod = await kube.clientPods.patch(name, planPatch(planRecordOf(plan)));
+    if (clientPod?.status?.workspace && config.workspaces) {
+      await fitWorkspace(kube, clientPod.status.workspace.name, plan.workspaceSize);
+    }
+    return clientPod;
+  }
+
+  /**
+   * The instance's Pod, read by name from the API server's cache: a running instance is the
+   * common case and the cheapest read, at the same cost in any fleet (a label query walks
+   * every Pod of the namespace); a stale "missing" only sends the request down the repair
+   * path, which reads fresh. A Pod of that name that is not this instance's (a pool member's
+   * name this replica remembers from an earlier instance) counts as none.
+   */
+  private async readPod(
+    name: string,
+    clientId: string,
+    instanceId: string,
+  ): Promise<V1Pod | undefined> {
+    const pod = await this.deps.kube.pods.get(this.hints.podNameOf(name), { fromCache: true });
+    const labels = pod?.metadata?.labels;
+    const own = labels?.[LABEL_CLIENT] === clientId && labels?.[LABEL_INSTANCE] === instanceId;
+    return own ? pod : undefined;
+  }
+
+  /**
+   * Writes activity for a running instance on its ClientPod, the truth the reaper reads,
+   * unless another replica wrote it within the interval (the ClientPod from the API server's
+   * cache says so): one write per instance per ACTIVITY_INTERVAL however many replicas serve
+   * it. The Pod's mirror is rewritten only when something besides activity changed (every
+   * Pod write wakes its watchers, the kubelet's included). Undefined when the ClientPod is
+   * gone, or is not the Pod's owner (the Pod is stale and a request will repair it). With
+   * `activity` false, records what is known of the Pod (its phase) alone.
    */
   async recordActivity(
     pod: V1Pod,
     { activity = true }: { activity?: boolean } = {},
   ): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined } | undefined> {
+    const { kube, now, config } = this.deps;
     const record = recordFromPod(pod);
     const name = record?.name ?? ownerNameOf(pod) ?? pod.metadata?.name ?? "";
+    // A phase to record is a write whatever other replicas did: no need to look first.
+    if (activity && !(record && isPhaseStale(record, pod))) {
+      const cached = await kube.clientPods.get(name, { fromCache: true });
+      if (!cached || ownerUidOf(pod) !== cached.metadata.uid) return undefined;
+      const written = recordOf(cached);
+      if (
+        !isActivityDue(written, now(), config.activityIntervalMs) &&
+        !isPhaseStale(written, pod)
+      ) {
+        this.hints.noteActivity(name, written.lastActivity ?? written.createdAt);
+        return { clientPod: cached, pod };
+      }
+    }
     const clientPod = await this.touch(name, pod, record, activity);
     if (!clientPod || ownerUidOf(pod) !== clientPod.metadata.uid) return undefined;
-    const mirrored = await this.deps.kube.pods.patch(pod.metadata?.name ?? "", {
-      metadata: { annotations: mirrorAnnotations(clientPod) },
+    const written = recordOf(clientPod);
+    this.hints.noteActivity(name, written.lastActivity ?? written.createdAt);
+    if (isMirrorCurrent(pod, clientPod)) return { clientPod, pod };
+    const mirrored = await kube.pods.patch(pod.metadata?.name ?? "", {
+      metadata: { labels: mirrorLabels(clientPod), annotations: mirrorAnnotations(clientPod) },
     });
     return { clientPod, pod: mirrored };
   }
@@ -159,7 +249,8 @@ export class Instances {
     const parts = clientPod ? partsOf(clientPod) : { pod: name, workspace: name };
     const deleted = (await deleteInstance(kube, name, undefined, parts.pod)) === "deleted";
     this.deps.onRemoved?.(parts.pod);
-    if (deleted) this.deps.events.deleted();
+    this.hints.forget(name);
+    if (deleted) this.deps.events.deleted(planLabelOf(clientPod));
     const workspace = await endWorkspace(
       kube,
       parts.workspace,
@@ -179,11 +270,20 @@ export class Instances {
     pod: V1Pod | undefined,
     deadline: number,
   ): Promise<InstanceBody> {
-    const { config } = this.deps;
-    const { name, keys } = wanted;
-    // No Pod for it: a new instance, unless its ClientPod exists (the claim then finds it).
+    const { config, kube } = this.deps;
+    const { name, keys, plan } = wanted;
+    // No Pod where the warm read looked: its ClientPod says whether the instance exists, and
+    // where its Pod is when that has a pool member's name (remembered from now on).
+    let existing: ClientPod | undefined;
+    if (!pod) {
+      existing = await kube.clientPods.get(name, { fromCache: true });
+      const podName = existing && podNameOf(existing);
+      if (podName) this.hints.notePodName(name, podName);
+      if (podName && podName !== name) pod = await kube.pods.get(podName, { fromCache: true });
+    }
     let keptWorkspace: string | undefined;
-    if (!pod && this.deps.pool) {
+    // A plan without a pool (poolSize 0) starts cold at once, as with the pool off.
+    if (!pod && !existing && this.deps.pool && plan.poolSize > 0) {
       const claim = await this.deps.pool.claim(wanted, keys);
       if (claim.claimed) {
         const { clientPod } = claim;
@@ -192,14 +292,31 @@ export class Instances {
       }
       keptWorkspace = claim.keptWorkspace;
     }
-    // The template first: when it is missing, nothing is created.
-    const template = await templateOf(this.deps.kube, config.podTemplate);
+    // The plan's template first: when it is missing, nothing is created.
+    const template = await templateOf(this.deps.kube, plan.template);
     let { clientPod, created } = await findOrCreateClientPod(this.deps, wanted, keptWorkspace);
     if (clientPod.metadata.deletionTimestamp)
       return this.body(recordOf(clientPod), pod, false, keys, clientPod);
+    if (clientPod.spec.plan !== plan.name) {
+      clientPod = (await this.recordPlan(name, plan)) ?? clientPod;
+      if (pod && ownerUidOf(pod) === clientPod.metadata.uid) {
+        pod =
+          (await kube.pods.patch(pod.metadata?.name ?? "", {
+            metadata: {
+              labels: mirrorLabels(clientPod),
+              annotations: mirrorAnnotations(clientPod),
+            },
+          })) ?? pod;
+      }
+    }
     if (
-      !created &&
-      isActivityDue(recordOf(clientPod), this.deps.now(), config.activityIntervalMs)
+      isRepairTouchDue(
+        clientPod,
+        created,
+        this.deps.now(),
+        config.activityIntervalMs,
+        this.knownActivity,
+      )
     ) {
       // Only this ClientPod's own Pod says anything about its phase and IP.
       const ownPod = pod && ownerUidOf(pod) === clientPod.metadata.uid ? pod : undefined;
@@ -245,7 +362,7 @@ export class Instances {
     if (!clientPod || clientPod.metadata.deletionTimestamp) return undefined;
     const [pod, template, keys] = await Promise.all([
       kube.pods.get(podNameOf(clientPod)),
-      templateOf(kube, clientPod.spec.podTemplate),
+      templateOf(kube, currentTemplateOf(clientPod.spec, this.deps.config.plans.current())),
       this.deps.keyring.keys(),
     ]);
     const restored = await restorePod(this.deps, clientPod, {
@@ -269,12 +386,15 @@ export class Instances {
     record: InstanceRecord | undefined,
     activity = true,
   ): Promise<ClientPod | undefined> {
-    return this.deps.kube.clientPods.patchStatus(
+    const now = this.deps.now();
+    const touched = await this.deps.kube.clientPods.patchStatus(
       name,
       activity
-        ? activityStatus(record, this.deps.now(), pod, this.deps.config)
+        ? activityStatus(record, now, pod, this.deps.config)
         : { phase: pod?.status?.phase, podIP: pod?.status?.podIP },
     );
+    if (touched && activity) this.hints.noteActivity(name, now);
+    return touched;
   }
 
   /** Ready is when its gptme-server answers: asked directly, not the kubelet's next probe. */

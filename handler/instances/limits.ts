@@ -1,31 +1,37 @@
 import type { HandlerConfig } from "../../shared/config/load.js";
-import { type ClientPod, clientSelector } from "../../shared/instance/clientpod.js";
+import type { Plan } from "../../shared/config/plans.js";
+import type { ClientPod } from "../../shared/instance/clientpod.js";
+import { slotHolderOf, slotManifest, slotNameOf, slotOrder } from "../../shared/instance/slots.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { FleetError } from "../errors/fleet-error.js";
 import { fleetFull } from "./refusals.js";
 
 /**
- * Checks a new ClientPod against the limits after it is created, so two replicas racing past
- * a limit cannot both keep theirs: whoever counts too many deletes its own again (uid
- * precondition), before any Pod exists. Of two racers at least one sees the other.
+ * Checks a new ClientPod against the limits after it is created: it takes one of its client's
+ * slots (shared/instance/slots.ts: exact across replicas, at the same cost in any fleet), and
+ * the fleet must not be over MAX_INSTANCES (the namespace's ResourceQuota is the atomic
+ * backstop). Over a limit, it deletes its own ClientPod again (uid precondition; its slot goes
+ * with it) before any Pod exists.
  */
 export async function enforceLimits(
   kube: Kube,
   config: HandlerConfig,
   clientPod: ClientPod,
+  /** The client's plan: its per-client limit. */
+  plan: Plan,
   /** `fleet: false`: the ClientPod takes a pool member's place, already counted. */
   { fleet = true } = {},
 ): Promise<void> {
-  const [own, fleetSize] = await Promise.all([
-    kube.clientPods.list({ labelSelector: clientSelector(clientPod.spec.clientId) }),
+  const limit = plan.maxInstancesPerClient;
+  const [slot, fleetSize] = await Promise.all([
+    takeSlot(kube, clientPod, limit),
     fleet ? kube.clientPods.count() : 0,
   ]);
-  const ownLive = own.items.filter((cp) => !cp.metadata.deletionTimestamp).length;
   let rejection: Error | undefined;
-  if (ownLive > config.maxInstancesPerClient) {
+  if (!slot) {
     rejection = new FleetError(
       "instance_limit",
-      `You already have ${config.maxInstancesPerClient} instances, the most allowed; delete one first.`,
+      `You already have ${limit} ${limit === 1 ? "instance" : "instances"}, the most your plan "${plan.name}" allows; delete one first.`,
     );
   } else if (fleet && fleetSize > config.maxInstances) {
     rejection = fleetFull();
@@ -34,4 +40,32 @@ export async function enforceLimits(
     await kube.clientPods.delete(clientPod.metadata.name, { uid: clientPod.metadata.uid });
     throw rejection;
   }
+}
+
+/**
+ * Takes a free slot of the instance's client for it; false when all are held. A slot still
+ * held for an instance that is gone or being deleted (the garbage collector frees it moments
+ * later) is freed here and taken.
+ */
+async function takeSlot(kube: Kube, clientPod: ClientPod, slots: number): Promise<boolean> {
+  const { clientId } = clientPod.spec;
+  for (const index of slotOrder(clientPod.metadata.name, slots)) {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if ((await kube.configMaps.create(slotManifest(clientPod, index))).created) return true;
+      const name = slotNameOf(clientId, index);
+      const slot = await kube.configMaps.get(name);
+      if (!slot) continue;
+      const holder = slotHolderOf(slot);
+      if (holder?.uid === clientPod.metadata.uid) return true;
+      if (holder && (await isHeld(kube, holder))) break;
+      await kube.configMaps.delete(name, { uid: slot.metadata?.uid ?? "" });
+    }
+  }
+  return false;
+}
+
+/** Whether the instance holding a slot is still there and not being deleted. */
+async function isHeld(kube: Kube, holder: { name: string; uid: string }): Promise<boolean> {
+  const instance = await kube.clientPods.get(holder.name);
+  return instance?.metadata.uid === holder.uid && !instance.metadata.deletionTimestamp;
 }

@@ -1,13 +1,11 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import type { ClientPod } from "../../shared/instance/clientpod.js";
-import { hasPodEnded, ownerUidOf } from "../../shared/instance/pod-status.js";
-import { isTerminating } from "../../shared/instance/status.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import { templateOf } from "./create.js";
+import { podStepOf } from "./next-step.js";
 import { type StartDeps, startPod } from "./start.js";
 
 export interface RestoreDeps extends StartDeps {
-  events: { replaced(): void };
+  events: { replaced(plan: string): void };
 }
 
 /** Where a ClientPod's Pod stands, and what a restore is to do by when. */
@@ -16,7 +14,7 @@ export interface RestoreInput {
   created: boolean;
   /** Its Pod as read, if any. */
   pod: V1Pod | undefined;
-  /** The fleet's current template (the ClientPod's own is read when it names another). */
+  /** The template a new Pod is made from: the instance's plan's, as it is now. */
   template: V1PodTemplate;
   keys: TokenKeys;
   deadline: number;
@@ -32,8 +30,8 @@ export interface Restored {
 }
 
 /**
- * Moves a ClientPod's Pod one step toward running: an ended or stale one is deleted, a
- * terminating one waited out, a missing one started. Shared by a request's repair and the
+ * Moves a ClientPod's Pod one step toward running, as podStepOf decides: an ended or stale
+ * one is deleted, a terminating one waited out, a missing one started. Shared by a request's repair and the
  * gateway's heal; every step tolerates another replica doing the same at the same time.
  */
 export async function restorePod(
@@ -42,32 +40,23 @@ export async function restorePod(
   { created, pod, template, keys, deadline }: RestoreInput,
 ): Promise<Restored> {
   const { kube } = deps;
-  const { name } = clientPod.metadata;
   let current = pod;
-  let podCreated = false;
-  if (
-    current &&
-    !isTerminating(current) &&
-    (hasPodEnded(current) || ownerUidOf(current) !== clientPod.metadata.uid)
-  ) {
-    // Ended, or left over from an earlier ClientPod: replace it. The uid precondition makes
-    // sure we delete the Pod we judged, not one another replica just created.
-    const podName = current.metadata?.name ?? name;
+  let step = podStepOf(clientPod, current);
+  if (current && step === "replace") {
+    // The uid precondition makes sure we delete the Pod we judged, not one another replica
+    // just created; then the Pod as it is now decides (gone, terminating, or already anew).
+    const podName = current.metadata?.name ?? clientPod.metadata.name;
     if ((await kube.pods.delete(podName, { uid: current.metadata?.uid })) === "deleted")
-      deps.events.replaced();
+      deps.events.replaced(clientPod.spec.plan ?? "none");
     current = await kube.pods.get(podName);
+    step = podStepOf(clientPod, current);
   }
-  if (current && isTerminating(current)) {
+  if (current && step === "wait-out") {
     current = await kube.pods.waitFor(current, () => false, deadline - Date.now(), deps.shutdown);
     if (current) return { clientPod, pod: current, created: false, waited: false };
+    step = "start";
   }
-  if (!current) {
-    const source =
-      clientPod.spec.podTemplate === template.metadata?.name
-        ? template
-        : await templateOf(kube, clientPod.spec.podTemplate);
-    const started = await startPod(deps, clientPod, source, keys, { isNew: created, deadline });
-    ({ clientPod, pod: current, created: podCreated } = started);
-  }
-  return { clientPod, pod: current, created: podCreated, waited: true };
+  if (step !== "start") return { clientPod, pod: current, created: false, waited: true };
+  const started = await startPod(deps, clientPod, template, keys, { isNew: created, deadline });
+  return { ...started, waited: true };
 }

@@ -96,4 +96,17 @@ describe("ServingProbes", () => {
     expect(await probes.waitUntilServing(pod, Date.now() + 300)).toBe(pod);
     expect(writes).toEqual([]);
   });
+
+  it("answers a waiter whose deadline comes first with the Pod as last read: its new IP", async () => {
+    const { port } = await healthServer(60_000);
+    const { kube } = recordingKube();
+    const withIp = podAt(port);
+    const withoutIp: V1Pod = { ...withIp, status: { phase: "Pending" } };
+    // The watch sees the Pod get its IP a moment after the request began waiting.
+    (kube.pods as unknown as { waitFor: () => Promise<V1Pod> }).waitFor = async () => withIp;
+    const probes = new ServingProbes({ kube, pollMs: 50 });
+    const answered = await probes.waitUntilServing(withoutIp, Date.now() + 300);
+    expect(answered?.status?.podIP).toBe("127.0.0.1");
+    expect(answered && isServing(answered)).toBe(false);
+  });
 });

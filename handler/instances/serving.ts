@@ -1,6 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { hasPodEnded } from "../../shared/instance/pod-status.js";
 import {
+  ANNOTATION_SERVING_SINCE,
   answersHealth,
   healthUrlOf,
   isServing,
@@ -12,8 +13,20 @@ import type { Kube } from "../../shared/kube/client.js";
 export const SERVING_POLL_MS = 100;
 /** A health answer slower than this counts as none (the next ask follows at once). */
 const ASK_TIMEOUT_MS = 1_000;
-/** Bounds the memory of Pods seen serving whose Pod reads may not show it yet. */
+/**
+ * Sightings are remembered this long: Pod reads from the API server's cache show the
+ * recorded sighting within moments; until they do, this replica knows it from here.
+ */
+export const SEEN_TTL_MS = 60_000;
+/** Bounds the sightings remembered at once, whatever the fleet's size. */
 const MAX_REMEMBERED = 10_000;
+
+/** A sighting this replica recorded: the annotation's value, and the Pod's IP then. */
+interface Sighting {
+  since: string;
+  podIP: string | undefined;
+  at: number;
+}
 
 export interface ServingDeps {
   kube: Kube;
@@ -31,6 +44,8 @@ interface Poller {
   deadline: number;
   /** The Pod as last known; settles when it serves, ends, goes, or the deadline passes. */
   done: Promise<V1Pod | undefined>;
+  /** The Pod as the poller last read it: what a waiter whose deadline comes first is given. */
+  latest: V1Pod;
 }
 
 /**
@@ -42,8 +57,8 @@ interface Poller {
  */
 export class ServingProbes {
   private readonly pollers = new Map<string, Poller>();
-  /** Pods this replica saw serving (uid -> the Pod as recorded). */
-  private readonly seen = new Map<string, V1Pod>();
+  /** Pods this replica saw serving (by uid): a few strings each, not the Pod. */
+  private readonly seen = new Map<string, Sighting>();
   private readonly now: () => Date;
   private readonly ask: (url: string, timeoutMs: number) => Promise<boolean>;
   private readonly pollMs: number;
@@ -63,17 +78,17 @@ export class ServingProbes {
     const uid = pod.metadata?.uid;
     if (!uid || isServing(pod) || hasPodEnded(pod) || pod.metadata?.deletionTimestamp) return pod;
     const seen = this.seen.get(uid);
-    if (seen) return seen;
+    if (seen && Date.now() - seen.at < SEEN_TTL_MS) return withSighting(pod, seen);
     if (deadline <= Date.now() || this.deps.shutdown?.aborted) return pod;
     let poller = this.pollers.get(uid);
     if (poller) poller.deadline = Math.max(poller.deadline, deadline);
     else {
-      const started: Poller = { deadline, done: Promise.resolve(pod) };
+      const started: Poller = { deadline, done: Promise.resolve(pod), latest: pod };
       started.done = this.poll(pod, started).finally(() => this.pollers.delete(uid));
       this.pollers.set(uid, started);
       poller = started;
     }
-    return this.race(poller.done, pod, deadline);
+    return this.race(poller, deadline);
   }
 
   /** The pollers running now (one per starting Pod some request waits for). */
@@ -94,6 +109,7 @@ export class ServingProbes {
         poller.deadline - Date.now(),
         this.deps.shutdown,
       );
+      if (current) poller.latest = current;
     }
     const url = current && !hasPodEnded(current) ? healthUrlOf(current) : undefined;
     if (!current || !url || current.metadata?.uid !== uid) return current;
@@ -112,19 +128,24 @@ export class ServingProbes {
   }
 
   private remember(uid: string, pod: V1Pod): void {
-    if (this.seen.size >= MAX_REMEMBERED) {
-      const oldest = this.seen.keys().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
+    const since = pod.metadata?.annotations?.[ANNOTATION_SERVING_SINCE];
+    if (since === undefined) return;
+    const now = Date.now();
+    this.seen.delete(uid);
+    this.seen.set(uid, { since, podIP: pod.status?.podIP, at: now });
+    // Oldest first: expired sightings go, and the oldest beyond the bound.
+    for (const [key, { at }] of this.seen) {
+      if (this.seen.size <= MAX_REMEMBERED && now - at < SEEN_TTL_MS) break;
+      this.seen.delete(key);
     }
-    this.seen.set(uid, pod);
   }
 
-  /** The poller's answer, or `pod` at this waiter's own deadline or on shutdown. */
-  private race(
-    done: Promise<V1Pod | undefined>,
-    pod: V1Pod,
-    deadline: number,
-  ): Promise<V1Pod | undefined> {
+  /**
+   * The poller's answer, or at this waiter's own deadline (or on shutdown) the Pod as the
+   * poller last read it: one that got its IP meanwhile is answered with its address.
+   */
+  private race(poller: Poller, deadline: number): Promise<V1Pod | undefined> {
+    const { done } = poller;
     return new Promise((resolve) => {
       const { shutdown } = this.deps;
       const settle = (value: V1Pod | undefined) => {
@@ -132,12 +153,24 @@ export class ServingProbes {
         shutdown?.removeEventListener("abort", onAbort);
         resolve(value);
       };
-      const onAbort = () => settle(pod);
-      const timer = setTimeout(() => settle(pod), Math.max(0, deadline - Date.now()));
+      const onAbort = () => settle(poller.latest);
+      const timer = setTimeout(() => settle(poller.latest), Math.max(0, deadline - Date.now()));
       shutdown?.addEventListener("abort", onAbort);
-      done.then(settle, () => settle(pod));
+      done.then(settle, () => settle(poller.latest));
     });
   }
+}
+
+/** The Pod as read, with the sighting this replica recorded on it (a read may predate it). */
+function withSighting(pod: V1Pod, { since, podIP }: Sighting): V1Pod {
+  return {
+    ...pod,
+    metadata: {
+      ...pod.metadata,
+      annotations: { ...pod.metadata?.annotations, [ANNOTATION_SERVING_SINCE]: since },
+    },
+    status: { ...pod.status, podIP: pod.status?.podIP ?? podIP },
+  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,13 +1,18 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
 import { type HandlerConfig, revisionSettingsOf } from "../../shared/config/load.js";
-import type { ClientPod, ClientPodStatus } from "../../shared/instance/clientpod.js";
+import {
+  type ClientPod,
+  type ClientPodStatus,
+  clientPodSchema,
+} from "../../shared/instance/clientpod.js";
+import { podNameOf } from "../../shared/instance/parts.js";
 import { buildPod } from "../../shared/instance/pod-spec.js";
 import { mirrorAnnotations, recordOf } from "../../shared/instance/record.js";
 import { ANNOTATION_REVISION, revisionOf } from "../../shared/instance/revision.js";
-import { activityStatus, tokenOf } from "../../shared/instance/status.js";
+import { activityStatus } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
-import { podNameOf } from "../../shared/pool/member.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
+import { tokenOf } from "../../shared/tokens/instance-token.js";
 import { tokenEnv, tokenSecret } from "../../shared/tokens/secret.js";
 import { podRefused } from "./refusals.js";
 import { ensureWorkspace } from "./workspace.js";
@@ -29,10 +34,10 @@ export interface Started {
 }
 
 /**
- * Starts the Pod of a ClientPod that has none, in the order its parts need each other: the
- * workspace claim (made, or found and marked used), the status (a new instance's first, or
- * the workspace it now has), the token's Secret, then the Pod that mounts and reads them.
- * Every step tolerates another replica doing the same at the same time.
+ * Starts the Pod of a ClientPod that has none, in two rounds of writes: the workspace claim
+ * (made, or found and marked used) and the token's Secret; then the status (a new instance's
+ * first, or the workspace it now has) and the Pod that mounts and reads them. Every step
+ * tolerates another replica doing the same at the same time.
  */
 export async function startPod(
   deps: StartDeps,
@@ -43,9 +48,19 @@ export async function startPod(
 ): Promise<Started> {
   const { kube, config } = deps;
   const { name } = clientPod.metadata;
-  const workspace =
-    config.workspaces &&
-    (await ensureWorkspace(kube, clientPod, config.workspaces, deps.now, deadline, deps.shutdown));
+  // The workspace claim and the token's Secret need only the ClientPod: made at once. The
+  // Secret's 409 means it exists, with this very token (its name carries the ClientPod's uid,
+  // its content is derived from it).
+  const token = tokenOf(recordOf(clientPod), keys);
+  // The workspace its plan gives (an instance from before plans: the default plan's size).
+  const plans = config.plans.current();
+  const plan =
+    (clientPod.spec.plan !== undefined && plans.get(clientPod.spec.plan)) || plans.default;
+  const workspaces = config.workspaces && { ...config.workspaces, size: plan.workspaceSize };
+  const [workspace] = await Promise.all([
+    workspaces && ensureWorkspace(kube, clientPod, workspaces, deps.now, deadline, deps.shutdown),
+    token ? kube.secrets.create(tokenSecret(clientPod, token)) : undefined,
+  ]);
 
   // A status from the start: `kubectl get cpod` shows PHASE, LAST ACTIVITY and EXPIRES for
   // an instance nobody has used yet (its creation is its first activity, as its body says).
@@ -62,22 +77,37 @@ export async function startPod(
   // instance, or a Pod started again from a newer template).
   const revision = revisionOf(template, revisionSettingsOf(config));
   if (clientPod.status?.revision !== revision) status = { ...status, revision };
-  if (status) clientPod = (await kube.clientPods.patchStatus(name, status)) ?? clientPod;
-  if (config.workspaces && !workspace) return { clientPod, pod: undefined, created: false };
+  if (config.workspaces && !workspace) {
+    if (status) clientPod = (await kube.clientPods.patchStatus(name, status)) ?? clientPod;
+    return { clientPod, pod: undefined, created: false };
+  }
 
-  // The token's Secret before the Pod that reads it; 409: it exists, with this very token
-  // (the name carries the ClientPod's uid, the content is derived from it).
-  const token = tokenOf(recordOf(clientPod), keys);
-  if (token) await kube.secrets.create(tokenSecret(clientPod, token));
-  const built = buildPod(template, clientPod, {
-    annotations: { ...mirrorAnnotations(clientPod), [ANNOTATION_REVISION]: revision },
+  // Made from another template than it records (its plan's changed, or its plan did): the
+  // ClientPod says what its Pod is made from.
+  const templateName = template.metadata?.name ?? clientPod.spec.podTemplate;
+  const moved =
+    templateName !== clientPod.spec.podTemplate
+      ? kube.clientPods.patch(name, { spec: { podTemplate: templateName } })
+      : undefined;
+
+  // The Pod mirrors the ClientPod with this status: both writes go out at once.
+  const withStatus = status
+    ? clientPodSchema.parse({ ...clientPod, status: { ...clientPod.status, ...status } })
+    : clientPod;
+  const built = buildPod(template, withStatus, {
+    annotations: { ...mirrorAnnotations(withStatus), [ANNOTATION_REVISION]: revision },
     resources: config,
     env: token ? [tokenEnv(clientPod)] : [],
-    workspaceClaim: workspace ? workspace.name : undefined,
+    workspacePvc: workspace ? workspace.name : undefined,
   });
   // An instance made from a pool member keeps the member's Pod name (its gateway path).
   const pod = { ...built, metadata: { ...built.metadata, name: podNameOf(clientPod) } };
-  const result = await kube.pods.create(pod).catch(podRefused);
+  const [patched, result] = await Promise.all([
+    status ? kube.clientPods.patchStatus(name, status) : undefined,
+    kube.pods.create(pod).catch(podRefused),
+    moved,
+  ]);
+  clientPod = patched ?? clientPod;
   // 409: another replica created it a moment ago; use theirs.
   if (result.created) return { clientPod, pod: result.object, created: true };
   return { clientPod, pod: await kube.pods.get(podNameOf(clientPod)), created: false };

@@ -1,11 +1,16 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { H3, H3Event } from "h3";
 import { type HandlerConfig, revisionSettingsOf } from "../../shared/config/load.js";
+import { currentTemplateOf } from "../../shared/config/plans.js";
 import { type ClientPod, MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
+import { isPoolName, podNameOf } from "../../shared/instance/parts.js";
 import { hasPodEnded, ownerUidOf } from "../../shared/instance/pod-status.js";
 import { podRevisionOf, revisionOf } from "../../shared/instance/revision.js";
+import type { ListOptions, Page } from "../../shared/kube/calls.js";
 import type { Kube } from "../../shared/kube/client.js";
+import { joinByName } from "../../shared/kube/join.js";
 import { requireAdmin } from "../identity/auth.js";
+import { podsByName } from "./admin-paging.js";
 
 /** Objects per list call when the rollout reads the whole fleet. */
 const PAGE_SIZE = 500;
@@ -54,58 +59,77 @@ export function revisionView(
 export function adminRolloutRoutes(app: H3, config: HandlerConfig, kube: Kube): void {
   app.get("/admin/rollout", async (event: H3Event) => {
     requireAdmin(event.req.headers.get("authorization"), config);
-    // Pods first, then ClientPods: every Pod read has its ClientPod in the later read.
-    const pods = new Map<string, V1Pod>();
-    let token: string | undefined;
-    do {
-      const page = await kube.pods.list({
-        labelSelector: MANAGED_SELECTOR,
-        limit: PAGE_SIZE,
-        continue: token,
-      });
-      for (const pod of page.items) pods.set(pod.metadata?.name ?? "", pod);
-      token = page.continue;
-    } while (token);
-    const clientPods: ClientPod[] = [];
-    do {
-      const page = await kube.clientPods.list({
-        labelSelector: MANAGED_SELECTOR,
-        limit: PAGE_SIZE,
-        continue: token,
-      });
-      clientPods.push(...page.items);
-      token = page.continue;
-    } while (token);
-
-    const current = await currentRevisions(kube, config, [
-      config.podTemplate,
-      ...clientPods.map((cp) => cp.spec.podTemplate),
-    ]);
+    // The ClientPods and the Pods side by side, page by page, joined by name: only a few pages
+    // of either are held, whatever the fleet's size. A Pod named otherwise than its instance
+    // (adopted from the warm pool) is read by name.
+    const plans = config.plans.current();
+    // An instance's current template is its plan's (which may have changed since it was made).
+    const templateOf = (cp: ClientPod) => currentTemplateOf(cp.spec, plans);
     const counts = new Map<string | null, { instances: number; outdated: number }>();
+    // Every plan's template's current revision, then any other template an instance names.
+    const current = await currentRevisions(kube, config, [
+      plans.default.template,
+      ...plans.all.map((plan) => plan.template),
+    ]);
+    let instances = 0;
     let outdated = 0;
-    for (const cp of clientPods) {
-      const view = revisionView(cp, pods.get(cp.metadata.name), current.get(cp.spec.podTemplate));
-      const count = counts.get(view.revision) ?? { instances: 0, outdated: 0 };
-      count.instances += 1;
-      if (view.outdated) {
-        count.outdated += 1;
-        outdated += 1;
+    const batches = joinByName(
+      pagesOf((options) => kube.clientPods.list(options)),
+      pagesOf((options) => kube.pods.list(options)),
+    );
+    for await (const { left: clientPods, right: pods } of batches) {
+      const byName = new Map(pods.map((pod) => [pod.metadata?.name ?? "", pod]));
+      const adopted = await podsByName(
+        kube,
+        clientPods.map(podNameOf).filter((name) => !byName.has(name) && isPoolName(name)),
+      );
+      const templates = clientPods.map(templateOf).filter((t) => !current.has(t));
+      for (const [name, revision] of await currentRevisions(kube, config, templates)) {
+        current.set(name, revision);
       }
-      counts.set(view.revision, count);
+      for (const cp of clientPods) {
+        const pod = byName.get(podNameOf(cp)) ?? adopted.get(podNameOf(cp));
+        const view = revisionView(cp, pod, current.get(templateOf(cp)));
+        const count = counts.get(view.revision) ?? { instances: 0, outdated: 0 };
+        count.instances += 1;
+        instances += 1;
+        if (view.outdated) {
+          count.outdated += 1;
+          outdated += 1;
+        }
+        counts.set(view.revision, count);
+      }
     }
-    const currentRevision = current.get(config.podTemplate) ?? null;
+    // The default plan's first (the fleet's template without PLANS_FILE), then every plan's.
+    const currentRevision = current.get(plans.default.template) ?? null;
+    const currents = new Set(plans.all.map((plan) => current.get(plan.template)));
     return {
-      template: config.podTemplate,
+      template: plans.default.template,
       current: currentRevision,
-      instances: clientPods.length,
+      plans: plans.all.map((plan) => ({
+        plan: plan.name,
+        template: plan.template,
+        current: current.get(plan.template) ?? null,
+      })),
+      instances,
       outdated,
       revisions: [...counts]
         .map(([revision, count]) => ({
           revision,
-          current: revision !== null && revision === currentRevision,
+          current: revision !== null && currents.has(revision),
           ...count,
         }))
         .sort((a, b) => b.instances - a.instances),
     };
   });
+}
+
+/** The fleet's objects of one kind, a page at a time, in name order. */
+async function* pagesOf<T>(list: (options: ListOptions) => Promise<Page<T>>): AsyncGenerator<T[]> {
+  let token: string | undefined;
+  do {
+    const page = await list({ labelSelector: MANAGED_SELECTOR, limit: PAGE_SIZE, continue: token });
+    yield page.items;
+    token = page.continue;
+  } while (token);
 }

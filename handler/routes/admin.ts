@@ -1,17 +1,19 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { getQuery, getRouterParam, type H3, type H3Event } from "h3";
+import { getRouterParam, type H3, type H3Event } from "h3";
 import { z } from "zod";
 import type { HandlerConfig } from "../../shared/config/load.js";
-import { type ClientPod, LABEL_CLIENT, MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
+import { currentTemplateOf, PLAN_NAME } from "../../shared/config/plans.js";
+import type { ClientPod } from "../../shared/instance/clientpod.js";
 import { expiryOf } from "../../shared/instance/expiry.js";
-import { ownerNameOf } from "../../shared/instance/pod-status.js";
+import { POD_NAME, podNameOf } from "../../shared/instance/parts.js";
 import { recordOf } from "../../shared/instance/record.js";
-import { type Kube, KubeApiError, type ListOptions } from "../../shared/kube/client.js";
-import { isPoolMember, POD_NAME, POOL_SELECTOR, podNameOf } from "../../shared/pool/member.js";
+import type { Kube } from "../../shared/kube/client.js";
+import { isPoolMember } from "../../shared/pool/member.js";
 import { FleetError } from "../errors/fleet-error.js";
 import { requireAdmin } from "../identity/auth.js";
 import { endpointOf, type InstanceBody, instanceBody } from "../instances/body.js";
 import type { Instances } from "../instances/instances.js";
+import { expiredToken, pageOptions, pageQuery, parseQuery, podsByName } from "./admin-paging.js";
 import { currentRevisions, type RevisionView, revisionView } from "./admin-rollout.js";
 import { purgeOf } from "./purge.js";
 
@@ -28,27 +30,13 @@ export interface AdminDetail extends AdminItem {
   lastReap: { at: string; verdict: string; detail: string | null } | null;
 }
 
-/** The query of a paged admin list: `?client=&limit=&continue=`. */
-export const pageQuery = z.object({
-  client: z
-    .string()
-    .regex(/^[0-9a-f]{16,64}$/, "client is a client id: 16 to 64 lowercase hex digits")
-    .optional(),
-  limit: z
-    .string()
-    .regex(/^\d+$/, "limit is a whole number from 1 to 500")
-    .transform(Number)
-    .refine((n) => n >= 1 && n <= 500, "limit is a whole number from 1 to 500")
-    .optional(),
-  continue: z.string().min(1).max(4096).optional(),
-});
 const listQuery = pageQuery.extend({
   status: z.enum(["starting", "ready", "failed", "terminating"]).optional(),
   outdated: z.enum(["true", "false"], "outdated is true or false").optional(),
+  plan: z.string().regex(PLAN_NAME, "plan is a plan's name").optional(),
 });
 
 const INSTANCE_NAME = POD_NAME;
-const DEFAULT_PAGE_SIZE = 100;
 
 /** The admin API: every instance of every client, behind the admin token. */
 export function adminRoutes(
@@ -62,28 +50,16 @@ export function adminRoutes(
   app.get("/admin/pods", async (event) => {
     admin(event);
     const query = parseQuery(listQuery, event);
-    // One page of ClientPods straight from the API server, then their Pods in one list
-    // call selected by the page's clients, then the template (its current revision): three
-    // calls per page, whatever the fleet's size.
-    const page = await kube.clientPods.list(pageOptions(query)).catch(expiredToken);
-    const pods = await podsOf(
-      kube,
-      page.items.map((cp) => cp.spec.clientId),
-    );
-    // Pool members' Pods carry no client label: one more call when the page has any.
-    if (page.items.some(isPoolMember)) {
-      const members = await kube.pods.list({ labelSelector: POOL_SELECTOR });
-      for (const pod of members.items) pods.set(pod.metadata?.name ?? "", pod);
-    }
-    const current = await currentRevisions(
-      kube,
-      config,
-      page.items.map((cp) => cp.spec.podTemplate),
-    );
+    // One page of ClientPods straight from the API server, then each one's Pod by name from
+    // the cache, then the template (its current revision): whatever the fleet's size.
+    const page = await kube.clientPods.list(pageOptions(query, query.plan)).catch(expiredToken);
+    const pods = await podsByName(kube, page.items.map(podNameOf));
+    // An instance's current template is its plan's (which may have changed since it was made).
+    const plans = config.plans.current();
+    const templateOf = (cp: ClientPod) => currentTemplateOf(cp.spec, plans);
+    const current = await currentRevisions(kube, config, page.items.map(templateOf));
     const items = page.items
-      .map((cp) =>
-        adminItem(cp, pods.get(cp.metadata.name), config, current.get(cp.spec.podTemplate)),
-      )
+      .map((cp) => adminItem(cp, pods.get(podNameOf(cp)), config, current.get(templateOf(cp))))
       .filter((item) => !query.status || item.status === query.status)
       .filter((item) => !query.outdated || String(item.outdated) === query.outdated);
     // "" on the last page, as the API server itself says it.
@@ -96,8 +72,9 @@ export function adminRoutes(
     const clientPod = await kube.clientPods.get(name);
     if (!clientPod) throw notFound(name);
     const pod = await kube.pods.get(podNameOf(clientPod));
-    const current = await currentRevisions(kube, config, [clientPod.spec.podTemplate]);
-    return adminDetail(clientPod, pod, config, current.get(clientPod.spec.podTemplate));
+    const template = currentTemplateOf(clientPod.spec, config.plans.current());
+    const current = await currentRevisions(kube, config, [template]);
+    return adminDetail(clientPod, pod, config, current.get(template));
   });
 
   app.delete("/admin/pods/:name", async (event) => {
@@ -149,49 +126,6 @@ function adminDetail(
 }
 
 /** The list options of one page the admin asked for: the fleet's objects, or one client's. */
-export function pageOptions(query: z.infer<typeof pageQuery>): ListOptions {
-  return {
-    labelSelector: query.client
-      ? `${MANAGED_SELECTOR},${LABEL_CLIENT}=${query.client}`
-      : MANAGED_SELECTOR,
-    limit: query.limit ?? DEFAULT_PAGE_SIZE,
-    continue: query.continue,
-  };
-}
-
-/** The query, or 400 invalid_query naming what is wrong with it. */
-export function parseQuery<S extends z.ZodType>(schema: S, event: H3Event): z.infer<S> {
-  const parsed = schema.safeParse(getQuery(event));
-  if (!parsed.success) {
-    throw new FleetError("invalid_query", parsed.error.issues[0]?.message ?? "invalid query");
-  }
-  return parsed.data;
-}
-
-/** The Pods of some clients (those of a page), by name, in one list call. */
-export async function podsOf(
-  kube: Kube,
-  clientIds: Iterable<string | undefined>,
-): Promise<Map<string, V1Pod>> {
-  const clients = [...new Set(clientIds)].filter((id) => id !== undefined);
-  if (clients.length === 0) return new Map();
-  const pods = await kube.pods.list({
-    labelSelector: `${MANAGED_SELECTOR},${LABEL_CLIENT} in (${clients.join(",")})`,
-  });
-  return new Map(pods.items.map((pod) => [ownerNameOf(pod) ?? pod.metadata?.name ?? "", pod]));
-}
-
-/** A continue token the API server refuses (malformed, or expired after a few minutes). */
-export function expiredToken(error: unknown): never {
-  if (error instanceof KubeApiError && (error.status === 400 || error.status === 410)) {
-    throw new FleetError(
-      "invalid_query",
-      "The continue token is invalid or has expired; list again without it.",
-    );
-  }
-  throw error;
-}
-
 function nameOf(event: H3Event): string {
   const name = getRouterParam(event, "name") ?? "";
   // Anything that is not an instance name cannot name an instance.

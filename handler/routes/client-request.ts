@@ -1,25 +1,28 @@
 import { getQuery, getRouterParam, type H3Event } from "h3";
 import { INSTANCE_ID_PATTERN } from "../../shared/instance/names.js";
 import { FleetError } from "../errors/fleet-error.js";
-import type { ClientIdentities } from "../identity/clients.js";
+import type { Client, ClientIdentities } from "../identity/clients.js";
 
 // What every client route reads from its request: who is asking, for which instance, and how
 // long it will wait. Each refuses malformed input with the contract's 400 before anything runs.
 
 const MAX_WAIT_SECONDS = 60;
 
-/** The caller's client id, from its key or its platform token (CLIENT_AUTH). */
+/**
+ * The caller, from its key or its platform token (CLIENT_AUTH), with its plan: 403
+ * unknown_plan when the plans in use have none of that name, before anything is made.
+ */
 export async function identify(
   event: H3Event,
   identities: ClientIdentities,
   apiKey: string | null | undefined,
-): Promise<string> {
-  const clientId = await identities.clientIdOf({
+): Promise<Client> {
+  const client = await identities.clientOf({
     apiKey,
     authorization: event.req.headers.get("authorization"),
   });
-  event.context.clientId = clientId;
-  return clientId;
+  event.context.clientId = client.clientId;
+  return client;
 }
 
 export const headerKey = (event: H3Event): string | null => event.req.headers.get("x-api-key");

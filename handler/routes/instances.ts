@@ -25,12 +25,12 @@ export function instanceRoutes(
   );
 
   app.get("/instances", async (event) => {
-    const clientId = await identify(event, identities, headerKey(event));
+    const { clientId } = await identify(event, identities, headerKey(event));
     return { items: await instances.list(clientId) };
   });
 
   app.delete("/instances/:instanceId", async (event) => {
-    const clientId = await identify(event, identities, headerKey(event));
+    const { clientId } = await identify(event, identities, headerKey(event));
     const instanceId = instanceIdOf(event);
     const name = instanceNameOf(clientId, instanceId);
     event.context.instanceName = name;
@@ -47,11 +47,11 @@ export async function getInstance(
   identities: ClientIdentities,
   apiKey: string | null | undefined,
 ): Promise<InstanceBody> {
-  const clientId = await identify(event, identities, apiKey);
+  const { clientId, plan } = await identify(event, identities, apiKey);
   const instanceId = instanceIdOf(event);
   const waitMs = waitOf(event, config.readyWaitMs);
   event.context.instanceName = instanceNameOf(clientId, instanceId);
-  const body = await instances.ensure(clientId, instanceId, waitMs);
+  const body = await instances.ensure({ clientId, plan }, instanceId, waitMs);
   if (body.status !== "ready") {
     event.res.status = 202;
     event.res.headers.set("retry-after", String(retryAfterOf("instance_starting")));

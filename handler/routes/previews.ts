@@ -49,7 +49,7 @@ async function previewLink(
   { config, kube, codes, identities }: LinkDeps,
   apiKey: string | null | undefined,
 ): Promise<PreviewLink> {
-  const clientId = await identify(event, identities, apiKey);
+  const { clientId } = await identify(event, identities, apiKey);
   const instanceId = instanceIdOf(event);
   const port = portOf(event);
   const previews = config.previews;

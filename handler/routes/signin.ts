@@ -1,7 +1,7 @@
 import type { H3, H3Event } from "h3";
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import type { Kube } from "../../shared/kube/client.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
 import { FleetError } from "../errors/fleet-error.js";
 import type { ClientIdentities } from "../identity/clients.js";
 import { type InstanceBody, instanceUidOf } from "../instances/body.js";

@@ -63,7 +63,10 @@ export class SigninCodes {
   ): Promise<T | undefined> {
     if (!isCodeShaped(code)) return undefined;
     const name = codeObjectName(code);
-    const record = await this.kube.codes.get(name);
+    // From the API server's cache; a code minted a moment ago may not be there yet, so a
+    // miss is read once more from etcd. Either way the delete below decides.
+    const record =
+      (await this.kube.codes.get(name, { fromCache: true })) ?? (await this.kube.codes.get(name));
     // Another purpose's code stays valid for its own use; an expired one is the reaper's.
     if (!record || record.purpose !== purpose || isCodeExpired(record, this.now())) {
       return undefined;

@@ -1,8 +1,8 @@
+import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { recordOf } from "../../shared/instance/record.js";
-import { tokenOf } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
-import type { TokenKeyring } from "../../shared/tokens/keyring.js";
+import { tokenOf } from "../../shared/tokens/instance-token.js";
 import { endpointOf } from "../instances/body.js";
 import type { SigninCodes } from "./code-store.js";
 import { sseTokenOf } from "./sse-token.js";
@@ -35,7 +35,9 @@ export async function exchangeCode(
   if (publicUrl === undefined) throw new Error("the exchange needs PUBLIC_URL");
   const redeemed = await deps.codes.redeem(code, "login");
   if (!redeemed) return undefined;
-  const clientPod = await deps.kube.clientPods.get(redeemed.name);
+  // From the cache: a ClientPod recreated a moment ago and not seen yet only gets a token of
+  // the instance it replaced, which its gateway refuses.
+  const clientPod = await deps.kube.clientPods.get(redeemed.name, { fromCache: true });
   if (
     !clientPod ||
     clientPod.metadata.uid !== redeemed.uid ||

@@ -2,7 +2,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { ClientPod } from "../../shared/instance/clientpod.js";
 import { buildPod } from "../../shared/instance/pod-spec.js";
 import { isPodReady } from "../../shared/instance/pod-status.js";
-import { workspaceClaim } from "../../shared/instance/workspace.js";
+import { workspacePvc } from "../../shared/instance/workspace.js";
 import {
   adminKube,
   answerHealth,
@@ -51,19 +51,19 @@ export async function coldPath(sequential: number, burst: number): Promise<ColdR
       spec: { clientId: "0".repeat(32), instanceId: "x", podTemplate: "gptme-client" },
     } as ClientPod;
     const direct = async (name: string) => {
-      const claim = workspaceClaim(
+      const claim = workspacePvc(
         { name, uid: "x", clientId: owner.spec.clientId, instanceId: "x" },
         { size: "1Gi", storageClass: undefined },
         new Date(),
       );
-      if (!(await kube.claims.create(claim)).created) throw new Error("baseline claim exists");
+      if (!(await kube.workspaces.create(claim)).created) throw new Error("baseline claim exists");
       const pod: V1Pod = buildPod(
         template,
         { ...owner, metadata: { ...owner.metadata, name } },
         {
           annotations: {},
           resources: { defaultCpuLimit: "1", defaultMemoryLimit: "1Gi" },
-          workspaceClaim: name,
+          workspacePvc: name,
         },
       );
       pod.metadata = { ...pod.metadata, ownerReferences: undefined };

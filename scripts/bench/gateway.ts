@@ -1,5 +1,5 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { type ChildProcess, execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
 import * as http from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -7,7 +7,6 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import {
   adminKubeConfig,
   apiCalls,
-  closedLoop,
   createNamespace,
   deleteNamespace,
   httpGet,
@@ -20,8 +19,19 @@ import {
   startHandler,
   stats,
 } from "./lib.js";
+import {
+  answers,
+  assertLocal,
+  freePort,
+  type LoadPath,
+  measureLevels,
+  type PathStats,
+  Pooled,
+  startProcess,
+  startTraefik,
+} from "./proxy-lib.js";
 
-export type PathStats = Stats & { rps: number };
+export type { PathStats } from "./proxy-lib.js";
 
 export interface GatewayLevel {
   concurrency: number;
@@ -29,15 +39,15 @@ export interface GatewayLevel {
   traefik: PathStats;
   gateway: PathStats;
   bareHttpxy: PathStats;
-  bareH3: PathStats;
   gptmeDirect: PathStats;
+  gptmeTraefik: PathStats;
   gptmeGateway: PathStats;
 }
 
 export interface GatewayResult {
   levels: GatewayLevel[];
   callsPerRequest: number;
-  events: { direct: Stats; gateway: Stats };
+  events: { direct: Stats; gateway: Stats; traefik: Stats };
   streams: {
     count: number;
     seconds: number;
@@ -46,74 +56,12 @@ export interface GatewayResult {
     received: number;
     lost: number;
   };
+  /** Where the handler's CPU profile was written (BENCH_CPU_PROF), if asked for. */
+  profileDir?: string;
 }
 
 const KEY = "bench-gateway-key-01";
 const ROUNDS = 2;
-
-/** Starts a process and waits for it to print "listening" (or for an HTTP answer at `probe`). */
-async function startProcess(
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  probe?: string,
-): Promise<ChildProcess> {
-  const proc = spawn(command, args, {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  proc.stdout?.on("data", (d) => (output += d));
-  proc.stderr?.on("data", (d) => (output += d));
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (
-      probe ? (await httpGet(probe).catch(() => undefined))?.status : output.includes("listening")
-    )
-      return proc;
-    if (proc.exitCode !== null || Date.now() > deadline)
-      throw new Error(`${command} did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function assertLocal(host: string): void {
-  if (!/^127\.\d+\.\d+\.\d+$/.test(host))
-    throw new Error(`refusing to reach ${host}: loopback pod IPs only`);
-}
-
-async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-/** A closed loop of GETs against one URL; latencies and throughput. */
-async function load(
-  url: string,
-  requests: number,
-  concurrency: number,
-  headers: Record<string, string> = {},
-): Promise<{ latencies: number[]; seconds: number }> {
-  return closedLoop(requests, concurrency, async () => {
-    const { status } = await httpGet(url, headers);
-    if (status !== 200) throw new Error(`${url} answered ${status}`);
-  });
-}
-
-class Pooled {
-  private readonly latencies: number[] = [];
-  private seconds = 0;
-  add(run: { latencies: number[]; seconds: number }): void {
-    this.latencies.push(...run.latencies);
-    this.seconds += run.seconds;
-  }
-  summary(): PathStats {
-    return { ...stats(this.latencies), rps: this.latencies.length / this.seconds };
-  }
-}
 
 /** Reads an event stream of {"seq","t"} frames; latency is arrival time minus the writer's t. */
 function readEvents(
@@ -147,8 +95,9 @@ function readEvents(
 
 /**
  * The instance gateway against the same requests sent straight to the upstream, with a real
- * Traefik proxying the same minimal upstream as the anchor, and the two proxy libraries
- * bare: what the gateway adds, and what its library costs.
+ * Traefik proxying the same upstreams as the anchor (latency, throughput and each proxy's
+ * CPU per request), and httpxy bare: what the gateway adds, and what a library costs.
+ * `BENCH_CPU_PROF=<dir>` runs the handler under `node --cpu-prof` (profile written at its exit).
  */
 export async function gatewayBench(
   levels: number[],
@@ -157,7 +106,12 @@ export async function gatewayBench(
 ): Promise<GatewayResult> {
   const namespace = await createNamespace("bench-gateway");
   await installTemplate(namespace);
-  const handler = await startHandler(namespace, { MAX_INSTANCES_PER_CLIENT: "5" });
+  const profileDir = process.env.BENCH_CPU_PROF;
+  const handler = await startHandler(
+    namespace,
+    { MAX_INSTANCES_PER_CLIENT: "5" },
+    profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
+  );
   const procs: ChildProcess[] = [];
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
   try {
@@ -170,7 +124,6 @@ export async function gatewayBench(
       if (status !== 202 && status !== 200) throw new Error(`instance ${id}: ${status} ${body}`);
       const parsed = JSON.parse(body) as {
         name: string;
-        connection: { host: string; port: number };
         endpoint: { path: string; token: string };
       };
       const host = await podIpOf(namespace, parsed.name);
@@ -180,15 +133,23 @@ export async function gatewayBench(
     const mini = await instance("mini");
     const slow = await instance("streams");
     const gptme = await instance("gptme");
-    const upstream = "bench/upstream.js";
-    const node = (file: string) => resolve(ROOT, ".bench/scripts", file);
+    const node = (file: string) => resolve(ROOT, ".bench/scripts/bench", file);
+    const upstreamUrl = `http://${mini.connection.host}:5700`;
     procs.push(
-      await startProcess(process.execPath, [node(upstream), mini.connection.host, "5700"]),
+      await startProcess(
+        process.execPath,
+        [node("upstream.js"), mini.connection.host, "5700"],
+        {},
+        answers(`${upstreamUrl}/ping`),
+      ),
     );
     procs.push(
-      await startProcess(process.execPath, [node(upstream), slow.connection.host, "5700"], {
-        EVENT_INTERVAL_MS: "1000",
-      }),
+      await startProcess(
+        process.execPath,
+        [node("upstream.js"), slow.connection.host, "5700"],
+        { EVENT_INTERVAL_MS: "1000" },
+        answers(`http://${slow.connection.host}:5700/ping`),
+      ),
     );
 
     // gptme-server as the pod's container would run it: its IP, its port, its Secret's token.
@@ -206,111 +167,67 @@ export async function gatewayBench(
         gptmeBin,
         ["serve", "--host", gptme.connection.host, "--port", "5700"],
         { HOME: mkdtempSync(join(tmpdir(), "bench-gptme-")), GPTME_SERVER_TOKEN: token },
-        `${gptmeUrl}/api/v2/server/health`,
+        async () => (await httpGet(`${gptmeUrl}/api/v2/server/health`)).status === 200,
       ),
     );
 
-    // Traefik proxying the same minimal upstream (file provider, one route).
-    const traefikPort = await freePort();
-    const dir = resolve(ROOT, ".bench/traefik");
-    mkdirSync(dir, { recursive: true });
-    const upstreamUrl = `http://${mini.connection.host}:5700`;
-    writeFileSync(
-      join(dir, "dynamic.yaml"),
-      `http:\n  routers:\n    all: {rule: "PathPrefix(\`/\`)", service: mini, entryPoints: [web]}\n  services:\n    mini: {loadBalancer: {servers: [{url: "${upstreamUrl}"}]}}\n`,
-    );
-    const traefikBin = execFileSync(
-      "bash",
-      [
-        "-c",
-        `source ${resolve(ROOT, "scripts/cluster-env.sh")}; echo "$BIN_DIR/traefik-v$TRAEFIK_VERSION"`,
-      ],
-      { encoding: "utf8" },
-    ).trim();
-    procs.push(
-      await startProcess(
-        traefikBin,
-        [
-          `--entryPoints.web.address=127.0.0.1:${traefikPort}`,
-          `--providers.file.filename=${join(dir, "dynamic.yaml")}`,
-          "--log.level=ERROR",
-        ],
-        {},
-        `http://127.0.0.1:${traefikPort}/ping`,
-      ),
-    );
-    const h3Port = await freePort();
+    // Traefik proxying the same upstreams (file provider, one entry point per upstream).
+    const traefik = await startTraefik([
+      { name: "mini", upstream: upstreamUrl },
+      { name: "gptme", upstream: gptmeUrl },
+    ]);
+    procs.push(traefik.proc);
     const httpxyPort = await freePort();
-    procs.push(
-      await startProcess(process.execPath, [
-        node("bench/proxies.js"),
-        "h3",
-        String(h3Port),
-        upstreamUrl,
-      ]),
+    const bareHttpxy = await startProcess(
+      process.execPath,
+      [node("proxies.js"), "httpxy", String(httpxyPort), upstreamUrl],
+      {},
+      answers(`http://127.0.0.1:${httpxyPort}/ping`),
     );
-    procs.push(
-      await startProcess(process.execPath, [
-        node("bench/proxies.js"),
-        "httpxy",
-        String(httpxyPort),
-        upstreamUrl,
-      ]),
-    );
+    procs.push(bareHttpxy);
 
     const auth = (t: string) => ({ authorization: `Bearer ${t}` });
+    const traefikUrl = (name: string) => `http://127.0.0.1:${traefik.ports[name]}`;
     const paths = {
       direct: { url: `${upstreamUrl}/ping`, headers: {} },
-      traefik: { url: `http://127.0.0.1:${traefikPort}/ping`, headers: {} },
+      traefik: { url: `${traefikUrl("mini")}/ping`, headers: {}, pid: traefik.proc.pid },
       gateway: {
         url: `${handler.url}${mini.endpoint.path}/ping`,
         headers: auth(mini.endpoint.token),
+        pid: handler.pid,
       },
-      bareHttpxy: { url: `http://127.0.0.1:${httpxyPort}/ping`, headers: {} },
-      bareH3: { url: `http://127.0.0.1:${h3Port}/ping`, headers: {} },
+      bareHttpxy: { url: `http://127.0.0.1:${httpxyPort}/ping`, headers: {}, pid: bareHttpxy.pid },
       gptmeDirect: { url: `${gptmeUrl}/api/v2/conversations?limit=1`, headers: auth(token) },
+      gptmeTraefik: {
+        url: `${traefikUrl("gptme")}/api/v2/conversations?limit=1`,
+        headers: auth(token),
+        pid: traefik.proc.pid,
+      },
       gptmeGateway: {
         url: `${handler.url}${gptme.endpoint.path}/api/v2/conversations?limit=1`,
         headers: auth(gptme.endpoint.token),
+        pid: handler.pid,
       },
-    } as const;
+    } satisfies Record<string, LoadPath>;
     type Path = keyof typeof paths;
-    const order = Object.keys(paths) as Path[];
+    const gatewayPaths: Path[] = ["gateway", "gptmeGateway"];
+    // gptme-server (Flask, a thread per request, Connection: close) is far slower.
+    const requestsOf = (p: Path) =>
+      p.startsWith("gptme") ? Math.max(200, Math.floor(requests / 5)) : requests;
 
-    // Warm-up, then the measured rounds with the order rotated.
-    for (const p of order) await load(paths[p].url, 200, 4, paths[p].headers);
-    let gatewayRequests = 0;
     const callsBefore = await apiCalls(handler.url);
-    const results: GatewayLevel[] = [];
-    for (const concurrency of levels) {
-      const pooled = Object.fromEntries(order.map((p) => [p, new Pooled()])) as Record<
-        Path,
-        Pooled
-      >;
-      for (let round = 0; round < ROUNDS; round++) {
-        const rotated = [
-          ...order.slice(round % order.length),
-          ...order.slice(0, round % order.length),
-        ];
-        for (const p of rotated) {
-          // gptme-server (Flask, a thread per request, Connection: close) is far slower.
-          const n = p.startsWith("gptme") ? Math.max(200, Math.floor(requests / 5)) : requests;
-          pooled[p].add(await load(paths[p].url, n, concurrency, paths[p].headers));
-          if (p === "gateway" || p === "gptmeGateway") gatewayRequests += n;
-        }
-      }
-      const level = Object.fromEntries(order.map((p) => [p, pooled[p].summary()])) as Record<
-        Path,
-        PathStats
-      >;
-      results.push({ concurrency, ...level });
+    const results = await measureLevels(paths, levels, ROUNDS, requestsOf, (c, level) =>
       say(
-        `gateway c=${concurrency}: direct p50 ${level.direct.p50.toFixed(2)} ms, traefik ${level.traefik.p50.toFixed(2)}, gateway ${level.gateway.p50.toFixed(2)}, gptme direct ${level.gptmeDirect.p50.toFixed(2)}, via gateway ${level.gptmeGateway.p50.toFixed(2)}`,
-      );
-    }
+        `gateway c=${c}: p50 direct ${level.direct.p50.toFixed(2)} ms, traefik ${level.traefik.p50.toFixed(2)}, gateway ${level.gateway.p50.toFixed(2)}; CPU/1000 traefik ${level.traefik.cpuPer1000Ms?.toFixed(0)} ms, gateway ${level.gateway.cpuPer1000Ms?.toFixed(0)} ms; gptme via traefik ${level.gptmeTraefik.cpuPer1000Ms?.toFixed(0)} ms, via gateway ${level.gptmeGateway.cpuPer1000Ms?.toFixed(0)} ms`,
+      ),
+    );
+    const gatewayRequests =
+      200 * gatewayPaths.length +
+      levels.length * ROUNDS * gatewayPaths.map(requestsOf).reduce((a, b) => a + b, 0);
     const callsPerRequest = ((await apiCalls(handler.url)) - callsBefore) / gatewayRequests;
 
-    // Event latency: the upstream stamps each event; one stream direct, then one through the gateway.
+    // Event latency: the upstream stamps each event; one stream direct, then one through
+    // Traefik, then one through the gateway.
     const streamAgent = new http.Agent({ keepAlive: false, maxSockets: streamCount + 10 });
     const latencyOf = async (url: string, headers: Record<string, string>) => {
       const samples: number[] = [];
@@ -326,6 +243,7 @@ export async function gatewayBench(
     };
     const events = {
       direct: await latencyOf(`${upstreamUrl}/events`, {}),
+      traefik: await latencyOf(`${traefikUrl("mini")}/events`, {}),
       gateway: await latencyOf(
         `${handler.url}${mini.endpoint.path}/events`,
         auth(mini.endpoint.token),
@@ -335,7 +253,11 @@ export async function gatewayBench(
     // Many open streams through one fresh handler (the load above leaves garbage that would
     // hide what the streams cost): memory, and every event delivered in order.
     const fresh = await startHandler(namespace);
-    await load(`${fresh.url}${slow.endpoint.path}/ping`, 200, 4, auth(slow.endpoint.token));
+    await new Pooled().run(
+      { url: `${fresh.url}${slow.endpoint.path}/ping`, headers: auth(slow.endpoint.token) },
+      200,
+      4,
+    );
     await new Promise((r) => setTimeout(r, 2_000));
     const rssBeforeMb = rssMb(fresh.pid);
     const seen = new Array<number>(streamCount).fill(-1);
@@ -372,6 +294,7 @@ export async function gatewayBench(
       levels: results,
       callsPerRequest,
       events,
+      profileDir,
       streams: { count: streamCount, seconds: holdSeconds, rssBeforeMb, rssOpenMb, received, lost },
     };
   } finally {

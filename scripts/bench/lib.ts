@@ -23,9 +23,20 @@ export function say(text: string): void {
 
 export async function createNamespace(prefix: string): Promise<string> {
   const name = `${prefix}-${randomBytes(3).toString("hex")}`;
-  await adminKubeConfig()
-    .makeApiClient(CoreV1Api)
-    .createNamespace({ body: { metadata: { name, labels: { "gptme.ai/bench": "true" } } } });
+  const core = adminKubeConfig().makeApiClient(CoreV1Api);
+  await core.createNamespace({
+    body: { metadata: { name, labels: { "gptme.ai/bench": "true" } } },
+  });
+  // Pods are refused until the controller-manager has made the namespace's default
+  // ServiceAccount (moments later; seconds on a busy machine).
+  for (let i = 0; i < 600; i++) {
+    const made = await core.readNamespacedServiceAccount({ name: "default", namespace: name }).then(
+      () => true,
+      () => false,
+    );
+    if (made) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   return name;
 }
 
@@ -134,6 +145,7 @@ export interface BenchHandler {
 export async function startHandler(
   namespace: string,
   env: Record<string, string> = {},
+  nodeArgs: string[] = [],
 ): Promise<BenchHandler> {
   const { spawn } = await import("node:child_process");
   const { createServer } = await import("node:net");
@@ -141,7 +153,7 @@ export async function startHandler(
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
   await new Promise((r) => server.close(r));
-  const proc = spawn(process.execPath, [resolve(ROOT, "dist/handler/main.js")], {
+  const proc = spawn(process.execPath, [...nodeArgs, resolve(ROOT, "dist/handler/main.js")], {
     env: {
       ...process.env,
       KUBECONFIG,
@@ -173,6 +185,22 @@ export function rssMb(pid: number): number {
   const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
   return Number(kb) / 1024;
 }
+
+/**
+ * CPU time a process has used so far (its utime + stime from /proc, all threads, in ms): what
+ * a proxy costs per request, robust to whatever else the machine runs.
+ */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name may hold spaces: the fields after it start past its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS;
+}
+
+/** The kernel's clock ticks per second (USER_HZ), as /proc counts CPU time. */
+const CLOCK_TICKS =
+  Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
 
 /** Sum of the handler's Kubernetes API calls, from its own /metrics. */
 export async function apiCalls(url: string): Promise<number> {

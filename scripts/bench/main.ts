@@ -4,6 +4,7 @@ import { coldPath } from "./cold.js";
 import { gatewayBench } from "./gateway.js";
 import { machine, ms, ROOT, ratio, say } from "./lib.js";
 import { memory } from "./memory.js";
+import { plansBench } from "./plans.js";
 import { poolBench } from "./pool.js";
 import { previewsBench } from "./previews.js";
 import { type ReaperRun, reaperAtScale } from "./reaper.js";
@@ -24,6 +25,7 @@ const headline: string[] = [];
 const wants = (name: string) => !only || only.split(",").includes(name);
 const ROUNDS_NOTE = "two rounds of each path, the order rotated";
 type PathStatsLike = { rps: number; p50: number; p99: number };
+type PlansRowSide = PathStatsLike & { calls: number };
 const signed = (n: number) => `${n >= 0 ? "+" : ""}${n.toFixed(0)}`;
 const pct = (a: number, b: number) => `${signed((a / b - 1) * 100)}%`;
 
@@ -69,68 +71,80 @@ ${ratios.join("\n")}
 }
 
 if (wants("gateway")) {
-  const r = await gatewayBench([1, 16, 64], quick ? 500 : 3_000, quick ? 200 : 1_000);
+  const r = await gatewayBench([1, 16, 64], quick ? 1_000 : 10_000, quick ? 200 : 1_000);
   const added = (a: number, b: number) => ms(a - b);
-  const rows = r.levels.map((l) => {
-    const t = (x: PathStatsLike) => `${x.rps.toFixed(0)} / ${ms(x.p50)} / ${ms(x.p99)}`;
-    return `| ${l.concurrency} | ${t(l.direct)} | ${t(l.traefik)} | ${t(l.gateway)} | ${t(l.bareHttpxy)} | ${t(l.bareH3)} | ${t(l.gptmeDirect)} | ${t(l.gptmeGateway)} |`;
-  });
-  const overhead = r.levels.map(
+  const t = (x: PathStatsLike) => `${x.rps.toFixed(0)} / ${ms(x.p50)} / ${ms(x.p99)}`;
+  const cpu = (x: { cpuPer1000Ms?: number }) => `${(x.cpuPer1000Ms ?? Number.NaN).toFixed(0)} ms`;
+  const cpuRatio = (a: { cpuPer1000Ms?: number }, b: { cpuPer1000Ms?: number }) =>
+    ratio(a.cpuPer1000Ms ?? Number.NaN, b.cpuPer1000Ms ?? Number.NaN);
+  const rows = r.levels.map(
     (l) =>
-      `| ${l.concurrency} | ${added(l.traefik.p50, l.direct.p50)} / ${added(l.traefik.p99, l.direct.p99)} | ${added(l.gateway.p50, l.direct.p50)} / ${added(l.gateway.p99, l.direct.p99)} | ${ratio(l.gateway.p50 - l.direct.p50, l.traefik.p50 - l.direct.p50)} | ${ratio(l.traefik.rps, l.direct.rps)} | ${ratio(l.gateway.rps, l.direct.rps)} | ${added(l.bareHttpxy.p50, l.direct.p50)} | ${added(l.bareH3.p50, l.direct.p50)} | ${added(l.gptmeGateway.p50, l.gptmeDirect.p50)} / ${added(l.gptmeGateway.p99, l.gptmeDirect.p99)} | ${ratio(l.gptmeGateway.rps, l.gptmeDirect.rps)} |`,
+      `| ${l.concurrency} | ${t(l.direct)} | ${t(l.traefik)} | ${t(l.gateway)} | ${t(l.bareHttpxy)} |`,
   );
+  const cpuRows = r.levels.map(
+    (l) =>
+      `| ${l.concurrency} | ${cpu(l.gateway)} | ${cpu(l.traefik)} | ${cpuRatio(l.gateway, l.traefik)} | ${ratio(l.gateway.rps, l.direct.rps)} | ${ratio(l.traefik.rps, l.direct.rps)} | ${added(l.gateway.p50, l.direct.p50)} / ${added(l.gateway.p99, l.direct.p99)} | ${added(l.traefik.p50, l.direct.p50)} / ${added(l.traefik.p99, l.direct.p99)} | ${ratio(l.gateway.p50 - l.direct.p50, l.traefik.p50 - l.direct.p50)} | ${cpu(l.bareHttpxy)} |`,
+  );
+  const gptmeRows = r.levels.map(
+    (l) =>
+      `| ${l.concurrency} | ${t(l.gptmeDirect)} | ${t(l.gptmeTraefik)} | ${t(l.gptmeGateway)} | ${cpu(l.gptmeGateway)} | ${cpu(l.gptmeTraefik)} | ${cpuRatio(l.gptmeGateway, l.gptmeTraefik)} | ${ratio(l.gptmeGateway.rps, l.gptmeDirect.rps)} | ${ratio(l.gptmeTraefik.rps, l.gptmeDirect.rps)} |`,
+  );
+  const n = r.levels[0]?.gateway.count ?? 0;
   sections.push(`## Instance gateway
 
 One handler process proxying \`/api/v1/instances/<name>/...\` (token check, instance lookup,
-activity, httpxy), against the same request sent straight to the upstream, in the same run,
-at each concurrency (${ROUNDS_NOTE}). Upstreams: a minimal node:http server in its own
-process at an instance's loopback pod IP (\`GET /ping\`, the proxy's own ceiling), and the real
-gptme-server 0.35.1 (\`GET /api/v2/conversations?limit=1\`, authenticated; Flask answers
-\`Connection: close\`, so every request is a new connection, direct or not). Anchor: a real
-Traefik v3.6 (file provider, one route) proxying the same minimal upstream. Also, bare (no
-token, no lookup), each in its own process: httpxy (what the gateway uses) and h3's
-\`proxyRequest\` (fetch-based); http-proxy-3 2.x needs Node >= 22 and was not measured.
+activity, request log and metrics at \`LOG_LEVEL=info\`, the proxy), against the same request
+sent straight to the upstream and through a real Traefik v3.6 (file provider, one entry point
+per upstream, access log off), in the same run, at each concurrency (${ROUNDS_NOTE};
+${n.toLocaleString("en")} requests per path and level for the minimal upstream). Upstreams: a minimal node:http server
+in its own process at an instance's loopback pod IP (\`GET /ping\`, the proxy's own ceiling),
+and the real gptme-server 0.35.1 (\`GET /api/v2/conversations?limit=1\`, authenticated; Flask
+answers \`Connection: close\`, so every request is a new connection, direct or not). Also
+httpxy bare (no token, no lookup) in its own process. CPU per 1,000 requests is each proxy
+process's own utime + stime from \`/proc\` over its runs: robust to the other load on the
+machine, unlike the throughput ratios, which are comparable only within one run.
 
-req/s / p50 / p99 per path:
+req/s / p50 / p99 per path (minimal upstream):
 
-| concurrency | direct | Traefik | gateway | bare httpxy | bare h3 proxy | gptme direct | gptme via gateway |
-|---:|---|---|---|---|---|---|---|
+| concurrency | direct | Traefik | gateway | bare httpxy |
+|---:|---|---|---|---|
 ${rows.join("\n")}
 
-Added latency (p50 / p99) and throughput ratios against direct:
+CPU per 1,000 proxied requests, throughput against direct, added latency:
 
-| concurrency | Traefik adds | gateway adds | gateway's added p50 / Traefik's | Traefik throughput | gateway throughput | bare httpxy adds (p50) | bare h3 adds (p50) | gateway adds to gptme | gptme throughput via gateway |
+| concurrency | gateway CPU / 1,000 | Traefik CPU / 1,000 | gateway / Traefik (aim ≤ 1.5×) | gateway throughput vs direct (aim ≥ 0.5× at 16, 64) | Traefik | gateway adds p50 / p99 | Traefik adds p50 / p99 | gateway's added p50 / Traefik's (aim ≤ 1.2× at c=1) | bare httpxy CPU / 1,000 |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-${overhead.join("\n")}
+${cpuRows.join("\n")}
+
+The real gptme-server upstream (req/s / p50 / p99; CPU per 1,000 of the proxy process):
+
+| concurrency | gptme direct | via Traefik | via gateway | gateway CPU / 1,000 | Traefik CPU / 1,000 | gateway / Traefik | gateway throughput vs direct | Traefik |
+|---:|---|---|---|---:|---:|---:|---:|---:|
+${gptmeRows.join("\n")}
 
 API calls per proxied request: ${r.callsPerRequest.toFixed(4)} (the instance lookup is cached for
 1 s per replica; activity is written at most once per instance per \`ACTIVITY_INTERVAL\`).
 
 **Event stream**, time from the upstream writing an event to the client reading it (500 events,
-one every 20 ms): direct p50 ${ms(r.events.direct.p50)}, p99 ${ms(r.events.direct.p99)}; through the
-gateway p50 ${ms(r.events.gateway.p50)}, p99 ${ms(r.events.gateway.p99)}: added p99
-${ms(r.events.gateway.p99 - r.events.direct.p99)}.
+one every 20 ms): direct p50 ${ms(r.events.direct.p50)}, p99 ${ms(r.events.direct.p99)}; through Traefik
+p50 ${ms(r.events.traefik.p50)}, p99 ${ms(r.events.traefik.p99)}; through the gateway p50 ${ms(r.events.gateway.p50)},
+p99 ${ms(r.events.gateway.p99)}: the gateway adds ${ms(r.events.gateway.p99 - r.events.direct.p99)} at p99 (Traefik ${ms(r.events.traefik.p99 - r.events.direct.p99)}).
 
 **${r.streams.count.toLocaleString("en")} concurrent open streams** through one handler for ${r.streams.seconds} s
 (one event per second each): handler RSS ${r.streams.rssBeforeMb.toFixed(0)} MB before, ${r.streams.rssOpenMb.toFixed(0)} MB at most
 while open (${signed(r.streams.rssOpenMb - r.streams.rssBeforeMb)} MB); ${r.streams.received.toLocaleString("en")} events received, ${r.streams.lost} lost.
 `);
-  const c1 = r.levels[0];
-  if (c1) {
+  for (const l of r.levels) {
     headline.push(
-      `| gateway, c=1, minimal upstream | adds p50 ${added(c1.gateway.p50, c1.direct.p50)}, p99 ${added(c1.gateway.p99, c1.direct.p99)} | Traefik adds p50 ${added(c1.traefik.p50, c1.direct.p50)}: ${ratio(c1.gateway.p50 - c1.direct.p50, c1.traefik.p50 - c1.direct.p50)} of Traefik's (aim ≤ 1.5×, < 1.5 ms) |`,
-    );
-  }
-  for (const l of r.levels.slice(1)) {
-    headline.push(
-      `| gateway, c=${l.concurrency}, minimal upstream | ${l.gateway.rps.toFixed(0)} req/s, adds p50 ${added(l.gateway.p50, l.direct.p50)} | ${ratio(l.gateway.rps, l.direct.rps)} of direct throughput; Traefik ${ratio(l.traefik.rps, l.direct.rps)} |`,
+      `| gateway, c=${l.concurrency}, minimal upstream | ${cpu(l.gateway)} CPU per 1,000 requests (Traefik ${cpu(l.traefik)}: ${cpuRatio(l.gateway, l.traefik)}, aim ≤ 1.5×); ${l.gateway.rps.toFixed(0)} req/s, ${ratio(l.gateway.rps, l.direct.rps)} of direct | Traefik ${ratio(l.traefik.rps, l.direct.rps)} of direct; gateway adds p50 ${added(l.gateway.p50, l.direct.p50)}, Traefik ${added(l.traefik.p50, l.direct.p50)} (${ratio(l.gateway.p50 - l.direct.p50, l.traefik.p50 - l.direct.p50)}) |`,
     );
   }
   headline.push(
-    `| gateway, event stream | adds p99 ${ms(r.events.gateway.p99 - r.events.direct.p99)} | aim < 2 ms |`,
+    `| gateway, event stream | adds p99 ${ms(r.events.gateway.p99 - r.events.direct.p99)} | aim < 1 ms; Traefik adds ${ms(r.events.traefik.p99 - r.events.direct.p99)} |`,
     `| gateway, ${r.streams.count} open streams | ${signed(r.streams.rssOpenMb - r.streams.rssBeforeMb)} MB RSS, ${r.streams.lost} events lost | aim < 100 MB, none lost |`,
     `| gateway, API calls per proxied request | ${r.callsPerRequest.toFixed(4)} | aim ≤ 1 |`,
   );
+  if (r.profileDir) say(`gateway: the handler's CPU profile is in ${r.profileDir}`);
 }
 
 if (wants("cold")) {
@@ -152,6 +166,29 @@ ${rows.join("\n")}
   for (const r of results) {
     headline.push(
       `| cold, ${r.mode} | p50 ${ms(r.handler.p50)}, p99 ${ms(r.handler.p99)} | ${ratio(r.handler.p50, r.baseline.p50)} of create-claim-and-Pod-and-wait |`,
+    );
+  }
+}
+
+if (wants("plans")) {
+  const rows = await plansBench(quick ? 600 : 3_000, quick ? 5 : 10);
+  const cell = (r: PlansRowSide) =>
+    `${ms(r.p50)} | ${ms(r.p99)} | ${r.rps.toFixed(0)} | ${r.calls.toFixed(2)}`;
+  sections.push(`## Plans on against off
+
+The same paths through two handler processes in one namespace, both with API keys from a file:
+one with PLANS_FILE (two plans; the client's key line names \`pro\`, made from its own
+template), one without (the one plan \`default\`). The rounds alternate between them.
+API calls per request include the handler's own reads of the reaper's stats at scrape time (at
+most one per 15 s).
+
+| path | on p50 | on p99 | on req/s | on API calls | off p50 | off p99 | off req/s | off API calls |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+${rows.map((r) => `| ${r.path} | ${cell(r.on)} | ${cell(r.off)} |`).join("\n")}
+`);
+  for (const r of rows) {
+    headline.push(
+      `| plans, ${r.path} | on p50 ${ms(r.on.p50)}, ${r.on.calls.toFixed(2)} API calls | ${pct(r.on.p50, r.off.p50)} p50 vs off (${ms(r.off.p50)}, ${r.off.calls.toFixed(2)} API calls) |`,
     );
   }
 }

@@ -2,19 +2,16 @@ import { Writable } from "node:stream";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { REFILL_AFTER_CLAIM_MS } from "../../handler/pool/warm-pool.js";
 import { tendPool } from "../../reaper/pool-pass.js";
+import { deleteInstance } from "../../shared/actions/instances.js";
+import { TokenKeyring } from "../../shared/actions/token-keyring.js";
+import { defaultPlans } from "../../shared/config/plans.js";
 import { MANAGED_SELECTOR } from "../../shared/instance/clientpod.js";
-import { deleteInstance } from "../../shared/instance/ops.js";
+import { POOL_NAME_PREFIX, podNameOf } from "../../shared/instance/parts.js";
 import { isServing } from "../../shared/instance/serving.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
-import {
-  LABEL_POOL,
-  POOL_NAME_PREFIX,
-  POOL_SELECTOR,
-  podNameOf,
-} from "../../shared/pool/member.js";
+import { LABEL_POOL, POOL_SELECTOR } from "../../shared/pool/member.js";
 import { parseTokenKeys } from "../../shared/tokens/instance-token.js";
-import { TokenKeyring } from "../../shared/tokens/keyring.js";
 import { answerPodHealth } from "../lib/pod-health.js";
 import {
   adminKube,
@@ -70,9 +67,13 @@ export async function poolBench(rate: number, seconds: number): Promise<PoolResu
   const kube = adminKube(namespace);
   const pass = () =>
     tendPool(kube, {
-      poolSize,
+      plans: defaultPlans({
+        template: "gptme-client",
+        maxInstancesPerClient: 5,
+        workspaceSize: "1Gi",
+        poolSize,
+      }),
       member: {
-        podTemplate: "gptme-client",
         resources: { defaultCpuLimit: "1", defaultMemoryLimit: "1Gi" },
         workspaces: { size: "1Gi", storageClass: undefined },
       },

@@ -9,6 +9,7 @@ import {
 } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import { type HandlerConfig, revisionSettingsOf } from "../../shared/config/load.js";
+import { planRecordOf } from "../../shared/config/plans.js";
 import { type ClientPod, clientPodManifest } from "../../shared/instance/clientpod.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { buildPod } from "../../shared/instance/pod-spec.js";
@@ -16,7 +17,7 @@ import { mirrorAnnotations, recordOf } from "../../shared/instance/record.js";
 import { ANNOTATION_REVISION, revisionOf } from "../../shared/instance/revision.js";
 import { ANNOTATION_SERVING_SINCE, HEALTH_PATH } from "../../shared/instance/serving.js";
 import { activityStatus } from "../../shared/instance/status.js";
-import { workspaceClaim } from "../../shared/instance/workspace.js";
+import { workspacePvc } from "../../shared/instance/workspace.js";
 import { KubeCalls, mergePatch } from "../../shared/kube/calls.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { instanceTokenOf, type TokenKey } from "../../shared/tokens/instance-token.js";
@@ -267,6 +268,7 @@ export function fleetBuilder(
   // The fleet's own transport (one keep-alive agent), not client-node's TLS handshake per call.
   const { core } = new KubeCalls(kc, namespace, {}, 30_000);
   const revision = revisionOf(template, revisionSettingsOf(config));
+  const plan = config.plans.current().default;
   const uids: string[] = [];
   const make = async (index: number) => {
     const { apiKey, instanceId, name } = instanceAt(index);
@@ -276,7 +278,8 @@ export function fleetBuilder(
         name,
         clientId,
         instanceId,
-        podTemplate: config.podTemplate,
+        podTemplate: plan.template,
+        plan: planRecordOf(plan),
         tokenKeyId: key.id,
       }),
     );
@@ -290,13 +293,13 @@ export function fleetBuilder(
     let cp: ClientPod = made.object;
     const { uid, creationTimestamp } = cp.metadata;
     uids[index] = uid;
-    const claim = workspaceClaim(
-      { name, uid, clientId, instanceId },
-      { size: "1Gi", storageClass: undefined },
+    const claim = workspacePvc(
+      { name, uid, clientId, instanceId, plan: plan.name },
+      { size: plan.workspaceSize, storageClass: undefined },
       creationTimestamp,
     );
     // A claim kept from the instance of that name the reaper deleted: the user's workspace.
-    const claimed = await kube.claims.create({
+    const claimed = await kube.workspaces.create({
       ...claim,
       spec: { ...claim.spec, volumeName: NO_VOLUME },
     });
@@ -320,7 +323,7 @@ export function fleetBuilder(
       },
       resources: config,
       env: [tokenEnv(cp)],
-      workspaceClaim: name,
+      workspacePvc: name,
     });
     pod.spec = {
       ...pod.spec,

@@ -3,7 +3,9 @@ import { Writable } from "node:stream";
 import { CoreV1Api } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import { tendPool } from "../../reaper/pool-pass.js";
+import { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import { loadHandlerConfig } from "../../shared/config/load.js";
+import { defaultPlans } from "../../shared/config/plans.js";
 import { isServing } from "../../shared/instance/serving.js";
 import { createLogger } from "../../shared/log.js";
 import { POOL_SELECTOR } from "../../shared/pool/member.js";
@@ -12,7 +14,6 @@ import {
   newTokenKey,
   parseTokenKeys,
 } from "../../shared/tokens/instance-token.js";
-import { TokenKeyring } from "../../shared/tokens/keyring.js";
 import { answerPodHealth } from "../lib/pod-health.js";
 import {
   adminKube,
@@ -114,7 +115,7 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
     env: { NAMESPACE: namespace, CLIENT_AUTH: "open", ...env },
     readFile: (path) => readFileSync(path, "utf8"),
   });
-  const template = await kube.podTemplates.get(config.podTemplate);
+  const template = await kube.podTemplates.get(config.plans.current().default.template);
   if (!template) throw new Error("no PodTemplate");
   const nodes = new BenchNodes(kc, namespace);
   const upstream = await startUpstream();
@@ -288,7 +289,7 @@ async function sizesOf(namespace: string): Promise<Record<string, number>> {
   const { name } = instanceAt(0);
   const cp = await kube.clientPods.get(name);
   const pod = await kube.pods.get(name);
-  const claim = await kube.claims.get(name);
+  const claim = await kube.workspaces.get(name);
   const secrets = await adminKubeConfig()
     .makeApiClient(CoreV1Api)
     .listNamespacedSecret({ namespace, limit: 1, labelSelector: `gptme.ai/instance=i0` });
@@ -331,12 +332,13 @@ async function poolClaims(
   const fill = async () => {
     for (let i = 0; i < 120; i++) {
       await tendPool(kube, {
-        poolSize: POOL_SIZE,
-        member: {
-          podTemplate: config.podTemplate,
-          resources: config,
-          workspaces: config.workspaces,
-        },
+        plans: defaultPlans({
+          template: config.plans.current().default.template,
+          maxInstancesPerClient: 50,
+          workspaceSize: "1Gi",
+          poolSize: POOL_SIZE,
+        }),
+        member: { resources: config, workspaces: config.workspaces },
         keyring,
         concurrency: 4,
         dryRun: false,

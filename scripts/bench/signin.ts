@@ -67,7 +67,14 @@ async function verifierCost(
   key: Awaited<ReturnType<typeof signingKey>>,
 ): Promise<{ first: Stats; remembered: Stats }> {
   const verifier = new JwtVerifier(
-    { jwksUrl, issuer: ISSUER, audience: "authenticated", refreshMs: 300_000, secret: undefined },
+    {
+      jwksUrl,
+      issuer: ISSUER,
+      audience: "authenticated",
+      refreshMs: 300_000,
+      planClaim: undefined,
+      secret: undefined,
+    },
     createLogger({ level: "silent", name: "bench" }, process.stderr),
   );
   verifier.start();

@@ -1,16 +1,25 @@
 import { API_KEY_PATTERN, sha256Hex } from "../instance/names.js";
 import { parseTokenKeys, type TokenKeys } from "../tokens/instance-token.js";
 import { ConfigError } from "./error.js";
+import { PLAN_NAME } from "./plans.js";
 import type { FileFormat } from "./reloading-file.js";
 
 // The formats of the credential files the handler reads (and re-reads while it runs).
 
-/** The keys allowed to be clients, held as SHA-256 digests so no raw key stays in memory. */
+/**
+ * The keys allowed to be clients, held as SHA-256 digests so no raw key stays in memory,
+ * each with the plan its line names (none: the default plan).
+ */
 export class ApiKeyAllowlist {
-  constructor(private readonly digests: ReadonlySet<string>) {}
+  constructor(private readonly digests: ReadonlyMap<string, string | undefined>) {}
 
   allows(apiKey: string): boolean {
     return this.digests.has(sha256Hex(apiKey));
+  }
+
+  /** The plan named after the key on its line; undefined for none (or a key not listed). */
+  planOf(apiKey: string): string | undefined {
+    return this.digests.get(sha256Hex(apiKey));
   }
 
   get size(): number {
@@ -18,19 +27,27 @@ export class ApiKeyAllowlist {
   }
 }
 
-/** Reads an API_KEYS_FILE: one key or `sha256:<hex>` per line; blank lines and `#` comments skipped. */
+/**
+ * Reads an API_KEYS_FILE: one key or `sha256:<hex>` per line, optionally followed by
+ * whitespace and the name of the key's plan (`sha256:<hex> pro`); blank lines and `#`
+ * comments skipped. Whether the plan exists is decided per request (PLANS_FILE changes
+ * on its own).
+ */
 export function parseApiKeys(text: string): ApiKeyAllowlist {
-  const digests = new Set<string>();
+  const digests = new Map<string, string | undefined>();
   text.split(/\r?\n/).forEach((raw, index) => {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) return;
-    const hashed = /^sha256:([0-9a-fA-F]{64})$/.exec(line);
-    if (hashed?.[1]) digests.add(hashed[1].toLowerCase());
-    else if (API_KEY_PATTERN.test(line)) digests.add(sha256Hex(line));
-    else
-      throw new ConfigError(
-        `API_KEYS_FILE: line ${index + 1} is neither an API key nor sha256:<64 hex digits>`,
-      );
+    const [key = "", plan, ...rest] = line.split(/\s+/);
+    const where = `API_KEYS_FILE: line ${index + 1}`;
+    const hashed = /^sha256:([0-9a-fA-F]{64})$/.exec(key);
+    const digest = hashed?.[1]?.toLowerCase() ?? (API_KEY_PATTERN.test(key) && sha256Hex(key));
+    if (!digest) throw new ConfigError(`${where} is neither an API key nor sha256:<64 hex digits>`);
+    if (rest.length > 0) throw new ConfigError(`${where} has more than a key and a plan`);
+    if (plan !== undefined && !PLAN_NAME.test(plan)) {
+      throw new ConfigError(`${where}: what follows the key is not a plan's name`);
+    }
+    digests.set(digest, plan);
   });
   return new ApiKeyAllowlist(digests);
 }

@@ -181,6 +181,17 @@ describe("loadHandlerConfig", () => {
     [{ CLIENT_AUTH: "jwt", JWT_ISSUER: "https://idp.example.com" }, "JWT_JWKS_URL"],
     [{ CLIENT_AUTH: "open", JWT_JWKS_URL: "idp.example.com/jwks" }, "JWT_JWKS_URL"],
     [{ JWT_JWKS_REFRESH: "sometimes" }, "JWT_JWKS_REFRESH"],
+    [{ JWT_PLAN_CLAIM: "app_metadata.plan" }, "JWT_PLAN_CLAIM"],
+    [
+      {
+        CLIENT_AUTH: "jwt",
+        JWT_ISSUER: "i",
+        JWT_JWKS_URL: "http://127.0.0.1:1/jwks",
+        JWT_PLAN_CLAIM: "app_metadata..plan",
+      },
+      "JWT_PLAN_CLAIM",
+    ],
+    [{ PLANS_FILE: "/missing.yaml" }, "PLANS_FILE"],
     [{ LOGIN_CODE_TTL: "0" }, "LOGIN_CODE_TTL"],
     [{ SSE_TOKEN_TTL: "a while" }, "SSE_TOKEN_TTL"],
     [{ WEBUI_URL: "chat.example.com" }, "WEBUI_URL"],
@@ -229,6 +240,7 @@ describe("loadHandlerConfig", () => {
         issuer: "https://project.supabase.co/auth/v1",
         audience: "authenticated",
         refreshMs: 5 * 60_000,
+        planClaim: undefined,
       },
     });
     expect(config.clientAuth.jwt?.secret?.current()).toBe("s".repeat(32));
@@ -237,6 +249,15 @@ describe("loadHandlerConfig", () => {
       sources({ CLIENT_AUTH: "jwt", JWT_JWKS_URL: "http://127.0.0.1:1/jwks", JWT_ISSUER: "i" }),
     );
     expect(jwtOnly.clientAuth.keys).toBe(false);
+    const planned = loadHandlerConfig(
+      sources({
+        CLIENT_AUTH: "jwt",
+        JWT_JWKS_URL: "http://127.0.0.1:1/jwks",
+        JWT_ISSUER: "i",
+        JWT_PLAN_CLAIM: "app_metadata.plan",
+      }),
+    );
+    expect(planned.clientAuth.jwt?.planClaim).toEqual(["app_metadata", "plan"]);
   });
 
   it("reads the sign-in settings, and accepts the desktop app's origins", () => {
@@ -373,6 +394,26 @@ describe("parseApiKeys", () => {
     expect(keys.allows("plain-key-1234")).toBe(true);
     expect(keys.allows("hashed-key-1234")).toBe(true);
     expect(keys.allows("other-key-1234")).toBe(false);
+  });
+
+  it("reads the plan named after a key, hashed or plain", () => {
+    const keys = parseApiKeys(
+      `plain-key-1234 pro\nsha256:${sha256Hex("hashed-key-1234")}\tteam.gold\nfree-key-1234\n`,
+    );
+    expect(keys.size).toBe(3);
+    expect(keys.planOf("plain-key-1234")).toBe("pro");
+    expect(keys.planOf("hashed-key-1234")).toBe("team.gold");
+    expect(keys.planOf("free-key-1234")).toBeUndefined();
+    expect(keys.allows("free-key-1234")).toBe(true);
+  });
+
+  it("refuses a line with more than a key and a plan, or a plan that cannot be a name, never quoting it", () => {
+    expect(() => parseApiKeys("good-key-1234 pro extra\n")).toThrow(
+      /^API_KEYS_FILE: line 1 has more than a key and a plan$/,
+    );
+    expect(() => parseApiKeys("good-key-1234\ngood-key-5678 pro!\n")).toThrow(
+      /^API_KEYS_FILE: line 2: what follows the key is not a plan's name$/,
+    );
   });
 
   it("names the line, not its content, when a line is neither", () => {

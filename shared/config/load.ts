@@ -9,6 +9,7 @@ import {
   memberSettingsOf,
   reloadingFiles,
 } from "./member.js";
+import { defaultPlans, type Plans, plansFormat } from "./plans.js";
 import { type Current, fixed, type ReloadingFile } from "./reloading-file.js";
 import type { ClientAuth, PreviewConfig, SigninConfig } from "./signin.js";
 import { checkSigninEnv, signinEnv, signinSettingsOf } from "./signin.js";
@@ -24,6 +25,7 @@ import { byteSize, duration, originList, positiveInt, wholeNumber } from "./valu
 export { ApiKeyAllowlist, parseApiKeys } from "./credential-formats.js";
 export { ConfigError } from "./error.js";
 export { loadMemberConfig, type MemberConfig, type TokenKeySource } from "./member.js";
+export { DEFAULT_PLAN, type Plan, Plans } from "./plans.js";
 export { loadRolloutConfig, type RolloutConfig } from "./rollout.js";
 export type { ClientAuth, PreviewConfig, SigninConfig } from "./signin.js";
 export {
@@ -45,9 +47,17 @@ const fleetEnv = {
   POOL_SIZE: wholeNumber.prefault("0"),
 };
 
-const handlerEnv = {
+/** What the plans are made of: PLANS_FILE, and the variables a plan's left-out fields take. */
+const planEnv = {
   ...fleetEnv,
   ...memberEnv,
+  PLANS_FILE: z.string().min(1).optional(),
+  MAX_INSTANCES_PER_CLIENT: positiveInt.prefault("5"),
+  MAX_INSTANCES: positiveInt.prefault("200"),
+};
+
+const handlerEnv = {
+  ...planEnv,
   HTTP_PORT: z
     .string()
     .regex(/^\d+$/, "expected a port number")
@@ -58,8 +68,6 @@ const handlerEnv = {
   ADMIN_TOKEN_FILE: z.string().min(1).optional(),
   API_KEYS_FILE: z.string().min(1).optional(),
   CLIENT_ID_SECRET: z.string().optional(),
-  MAX_INSTANCES_PER_CLIENT: positiveInt.prefault("5"),
-  MAX_INSTANCES: positiveInt.prefault("200"),
   READY_WAIT: duration({ max: 60_000 }).prefault("20s"),
   ACTIVITY_INTERVAL: duration().prefault("60s"),
   ...signinEnv,
@@ -93,6 +101,8 @@ export interface HandlerConfig extends FleetConfig, MemberConfig {
   adminToken: Current<string> | undefined;
   /** Unset: any well-formed key is a client. Read per request: its file can change. */
   apiKeys: Current<ApiKeyAllowlist> | undefined;
+  /** The plans (PLANS_FILE, else one plan `default`). Read per request: its file can change. */
+  plans: Current<Plans>;
   /** The files above, re-read (within CREDENTIALS_RELOAD of a change) once started. */
   credentialFiles: ReloadingFile<unknown>[];
   clientIdSecret: string | undefined;
@@ -163,6 +173,7 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
     apiKeys: env.API_KEYS_FILE
       ? reloading("API_KEYS_FILE", env.API_KEYS_FILE, apiKeysFormat)
       : undefined,
+    plans: loadPlans(sources, credentialFiles),
     credentialFiles,
     clientIdSecret: env.CLIENT_ID_SECRET,
     maxInstancesPerClient: env.MAX_INSTANCES_PER_CLIENT,
@@ -182,6 +193,35 @@ export function loadHandlerConfig(sources: ConfigSources = defaultSources()): Ha
         ? { size: env.WORKSPACE_SIZE, storageClass: env.WORKSPACE_STORAGE_CLASS }
         : undefined,
   };
+}
+
+/**
+ * The plans: PLANS_FILE (read now, so a bad file stops the start; pushed on `files` to be
+ * re-read once started), or one plan `default` made from the fleet-wide variables. The
+ * reaper reads them once per pass; the handler re-reads the file within CREDENTIALS_RELOAD.
+ */
+export function loadPlans(
+  sources: ConfigSources = defaultSources(),
+  files: ReloadingFile<unknown>[] = [],
+): Current<Plans> {
+  const env = parseEnv(planEnv, sources.env);
+  const defaults = {
+    template: env.POD_TEMPLATE,
+    maxInstancesPerClient: env.MAX_INSTANCES_PER_CLIENT,
+    workspaceSize: env.WORKSPACE_SIZE,
+    poolSize: env.POOL_SIZE,
+  };
+  if (!env.PLANS_FILE) return fixed(defaultPlans(defaults));
+  const format = plansFormat({
+    path: env.PLANS_FILE,
+    defaults,
+    maxInstances: env.MAX_INSTANCES,
+  });
+  return reloadingFiles(sources, env.CREDENTIALS_RELOAD, files)(
+    "PLANS_FILE",
+    env.PLANS_FILE,
+    format,
+  );
 }
 
 /** The handler's view of what goes into a revision. */

@@ -23,6 +23,10 @@ export const signinEnv = {
   JWT_AUDIENCE: z.string().min(1).default("authenticated"),
   JWT_JWKS_REFRESH: duration({ min: 1_000 }).prefault("5m"),
   JWT_SECRET_FILE: z.string().min(1).optional(),
+  JWT_PLAN_CLAIM: z
+    .string()
+    .regex(/^[^.\s]+(\.[^.\s]+)*$/, "expected a claim's dot path such as app_metadata.plan")
+    .optional(),
   WEBUI_URL: z
     .url({
       protocol: /^https?$/,
@@ -82,6 +86,11 @@ export function checkSigninEnv(env: SigninEnv, clientAuthSet: boolean): void {
     );
   }
   const wantsJwt = env.CLIENT_AUTH.includes("jwt");
+  if (env.JWT_PLAN_CLAIM && !wantsJwt) {
+    throw new ConfigError(
+      `JWT_PLAN_CLAIM: names a claim of sign-in tokens, which CLIENT_AUTH=${env.CLIENT_AUTH} does not accept`,
+    );
+  }
   if (wantsJwt && !env.JWT_ISSUER) {
     throw new ConfigError(`JWT_ISSUER: required with CLIENT_AUTH=${env.CLIENT_AUTH}`);
   }
@@ -106,6 +115,7 @@ export function signinSettingsOf(
             issuer: env.JWT_ISSUER ?? "",
             audience: env.JWT_AUDIENCE,
             refreshMs: env.JWT_JWKS_REFRESH,
+            planClaim: env.JWT_PLAN_CLAIM?.split("."),
             secret: env.JWT_SECRET_FILE
               ? reloading("JWT_SECRET_FILE", env.JWT_SECRET_FILE, secretFormat("JWT_SECRET_FILE"))
               : undefined,

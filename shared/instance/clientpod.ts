@@ -10,6 +10,12 @@ export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
 export const MANAGED_BY = "gptme-fleet";
 export const LABEL_CLIENT = "gptme.ai/client";
 export const LABEL_INSTANCE = "gptme.ai/instance";
+/** The plan an instance (or pool member) was made for: ClientPod, Pod and workspace claim. */
+export const LABEL_PLAN = "gptme.ai/plan";
+/** The plan every client has without PLANS_FILE (and what objects from before plans were). */
+export const DEFAULT_PLAN = "default";
+/** What a fleet object other than an instance's is: a sign-in code, the reaper's stats, a pool alias. */
+export const LABEL_KIND = "gptme.ai/kind";
 /** Which token key an instance's token is derived from (its id, not the key). */
 export const ANNOTATION_TOKEN_KEY = "gptme.ai/token-key";
 
@@ -49,6 +55,8 @@ export const clientPodSchema = z.object({
     clientId: z.string().regex(/^[0-9a-f]{16,}$/),
     instanceId: z.string(),
     podTemplate: z.string(),
+    /** Unset on instances made before plans. */
+    plan: z.string().optional(),
     idleTimeoutSeconds: z.number().int().positive().optional(),
     maxLifetimeSeconds: z.number().int().positive().optional(),
   }),
@@ -113,22 +121,40 @@ export interface NewClientPod {
   clientId: string;
   instanceId: string;
   podTemplate: string;
+  /** The plan it is made for, with its timeouts (seconds) recorded so the reaper needs no plans. */
+  plan?: {
+    name: string;
+    idleTimeoutSeconds: number | undefined;
+    maxLifetimeSeconds: number | undefined;
+  };
   /** The id of the key the instance's token is derived from (instances made by the handler). */
   tokenKeyId?: string;
 }
 
 /** The manifest of a new ClientPod. */
 export function clientPodManifest(spec: NewClientPod) {
+  const { plan } = spec;
+  const labels: Record<string, string> = fleetLabels(spec.clientId, spec.instanceId);
+  if (plan) labels[LABEL_PLAN] = plan.name;
   return {
     apiVersion: API_VERSION,
     kind: KIND,
     metadata: {
       name: spec.name,
-      labels: fleetLabels(spec.clientId, spec.instanceId),
+      labels,
       annotations: (spec.tokenKeyId ? { [ANNOTATION_TOKEN_KEY]: spec.tokenKeyId } : undefined) as
         | Record<string, string>
         | undefined,
     },
-    spec: { clientId: spec.clientId, instanceId: spec.instanceId, podTemplate: spec.podTemplate },
+    spec: {
+      clientId: spec.clientId,
+      instanceId: spec.instanceId,
+      podTemplate: spec.podTemplate,
+      ...(plan && {
+        plan: plan.name,
+        idleTimeoutSeconds: plan.idleTimeoutSeconds,
+        maxLifetimeSeconds: plan.maxLifetimeSeconds,
+      }),
+    },
   };
 }

@@ -126,15 +126,15 @@ describe("buildPod", () => {
   });
 
   it("mounts the instance's workspace claim when it has one", () => {
-    const withClaim = buildPod(hostile, owner, {
+    const withWorkspace = buildPod(hostile, owner, {
       annotations: {},
       resources: defaults,
-      workspaceClaim: owner.metadata.name,
+      workspacePvc: owner.metadata.name,
     });
-    expect(withClaim.spec?.volumes).toEqual([
+    expect(withWorkspace.spec?.volumes).toEqual([
       { name: "workspace", persistentVolumeClaim: { claimName: owner.metadata.name } },
     ]);
-    expect(withClaim.spec?.containers[0]?.volumeMounts).toEqual([
+    expect(withWorkspace.spec?.containers[0]?.volumeMounts).toEqual([
       { name: "workspace", mountPath: "/workspace" },
     ]);
     expect(pod.spec?.volumes).toBeUndefined();

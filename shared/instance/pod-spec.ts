@@ -5,7 +5,7 @@ import type {
   V1PodTemplate,
   V1ResourceRequirements,
 } from "@kubernetes/client-node";
-import { API_VERSION, type ClientPod, fleetLabels, KIND } from "./clientpod.js";
+import { API_VERSION, type ClientPod, fleetLabels, KIND, LABEL_PLAN } from "./clientpod.js";
 import { withWorkspace } from "./pod-workspace.js";
 
 /** The port gptme-server listens on when the template names no container port `http`. */
@@ -25,7 +25,7 @@ export interface InstancePod {
   /** Set on the instance's own container, replacing the template's variables of the same names. */
   env?: V1EnvVar[];
   /** The instance's workspace claim; undefined: the template's own `workspace` volume, if any. */
-  workspaceClaim?: string | undefined;
+  workspacePvc?: string | undefined;
 }
 
 /**
@@ -38,8 +38,8 @@ export interface InstancePod {
 export function buildPod(template: V1PodTemplate, owner: ClientPod, instance: InstancePod): V1Pod {
   const source = structuredClone(template.template ?? {});
   const templateSpec = source.spec ?? { containers: [] };
-  const spec = instance.workspaceClaim
-    ? withWorkspace(templateSpec, instance.workspaceClaim, servingIndex(templateSpec.containers))
+  const spec = instance.workspacePvc
+    ? withWorkspace(templateSpec, instance.workspacePvc, servingIndex(templateSpec.containers))
     : templateSpec;
   const { name, uid } = owner.metadata;
   return {
@@ -50,6 +50,7 @@ export function buildPod(template: V1PodTemplate, owner: ClientPod, instance: In
       labels: {
         ...source.metadata?.labels,
         ...fleetLabels(owner.spec.clientId, owner.spec.instanceId),
+        ...(owner.spec.plan === undefined ? {} : { [LABEL_PLAN]: owner.spec.plan }),
       },
       annotations: { ...source.metadata?.annotations, ...instance.annotations },
       ownerReferences: [

@@ -25,11 +25,17 @@ describe("withWorkspace", () => {
     expect(spec.volumes?.[0]).toEqual({ name: "workspace", emptyDir: { sizeLimit: "1Gi" } });
   });
 
-  it("mounts it at /workspace on the instance's container when the template has none", () => {
+  it("mounts it at /workspace as HOME on the instance's container when the template has none", () => {
     const spec: V1PodSpec = {
       containers: [
         { name: "sidecar" },
-        { name: "server", env: [{ name: "XDG_DATA_HOME", value: "/elsewhere" }] },
+        {
+          name: "server",
+          env: [
+            { name: "XDG_DATA_HOME", value: "/elsewhere" },
+            { name: "HOME", value: "/home/app" },
+          ],
+        },
       ],
     };
     const result = withWorkspace(spec, "gptme-client-1", 1);
@@ -39,6 +45,7 @@ describe("withWorkspace", () => {
       name: "server",
       volumeMounts: [{ name: "workspace", mountPath: "/workspace" }],
       env: [
+        { name: "HOME", value: "/workspace" },
         { name: "XDG_DATA_HOME", value: "/workspace/.local/share" },
         { name: "XDG_CONFIG_HOME", value: "/workspace/.config" },
       ],

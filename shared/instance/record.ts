@@ -1,17 +1,19 @@
 import type { V1Pod } from "@kubernetes/client-node";
+import type { Workspace } from "./clientpod.js";
+import { ANNOTATION_TOKEN_KEY, type ClientPod, LABEL_PLAN } from "./clientpod.js";
 import {
   ANNOTATION_TOKEN_SUBJECT,
-  ANNOTATION_WORKSPACE_CLAIM,
+  ANNOTATION_WORKSPACE_NAME,
   podNameOf,
   tokenSubjectOf,
-} from "../pool/member.js";
-import type { Workspace } from "./clientpod.js";
-import { ANNOTATION_TOKEN_KEY, type ClientPod } from "./clientpod.js";
+} from "./parts.js";
 import { ownerNameOf, ownerUidOf } from "./pod-status.js";
 
 // The Pod mirrors what a request needs from its ClientPod, so that a request for a running
 // instance reads the Pod alone (one API call). The ClientPod stays the truth: the mirror is
-// rewritten with every activity write and whenever a Pod is created.
+// written when a Pod is created and rewritten when anything but activity changes (activity
+// alone would rewrite every busy instance's Pod, waking its watchers, each interval; the
+// ClientPod and each replica's memory of it carry activity instead).
 export const ANNOTATION_CREATED_AT = "gptme.ai/created-at";
 export const ANNOTATION_LAST_ACTIVITY = "gptme.ai/last-activity";
 export const ANNOTATION_IDLE_TIMEOUT = "gptme.ai/idle-timeout-seconds";
@@ -43,6 +45,8 @@ export interface InstanceRecord {
   workspace: Workspace | undefined;
   /** The Pod phase last recorded on the ClientPod (`kubectl get cpod` shows it). */
   phase?: string | undefined;
+  /** Its client's plan when it was made (or last moved); undefined: made before plans. */
+  plan?: string | undefined;
 }
 
 export function recordOf(cp: ClientPod): InstanceRecord {
@@ -60,7 +64,13 @@ export function recordOf(cp: ClientPod): InstanceRecord {
     maxLifetimeSeconds: cp.spec.maxLifetimeSeconds,
     workspace: cp.status?.workspace,
     phase: cp.status?.phase,
+    plan: cp.spec.plan,
   };
+}
+
+/** The labels that mirror a ClientPod onto its Pod, beside the fleet's own: its plan. */
+export function mirrorLabels(cp: ClientPod): Record<string, string | null> {
+  return { [LABEL_PLAN]: cp.spec.plan ?? null };
 }
 
 /** The annotations that mirror a ClientPod onto its Pod. */
@@ -82,10 +92,20 @@ export function mirrorAnnotations(cp: ClientPod): Record<string, string> {
   }
   if (record.workspace) annotations[ANNOTATION_WORKSPACE] = record.workspace.state;
   if (record.workspace && record.workspace.name !== record.podName) {
-    annotations[ANNOTATION_WORKSPACE_CLAIM] = record.workspace.name;
+    annotations[ANNOTATION_WORKSPACE_NAME] = record.workspace.name;
   }
   if (record.phase) annotations[ANNOTATION_PHASE] = record.phase;
   return annotations;
+}
+
+/** Whether the Pod's mirror says all the ClientPod says, activity aside (its plan label too). */
+export function isMirrorCurrent(pod: V1Pod, cp: ClientPod): boolean {
+  if (pod.metadata?.labels?.[LABEL_PLAN] !== cp.spec.plan) return false;
+  const mirrored = pod.metadata?.annotations ?? {};
+  const wanted = mirrorAnnotations(cp);
+  return Object.entries(wanted).every(
+    ([key, value]) => key === ANNOTATION_LAST_ACTIVITY || mirrored[key] === value,
+  );
 }
 
 /** The record mirrored on a Pod, or undefined when the mirror is missing or unreadable. */
@@ -115,10 +135,11 @@ export function recordFromPod(pod: V1Pod): InstanceRecord | undefined {
     idleTimeoutSeconds: secondsOf(annotations[ANNOTATION_IDLE_TIMEOUT]),
     maxLifetimeSeconds: secondsOf(annotations[ANNOTATION_MAX_LIFETIME]),
     workspace: workspaceOf(
-      annotations[ANNOTATION_WORKSPACE_CLAIM] ?? podName,
+      annotations[ANNOTATION_WORKSPACE_NAME] ?? podName,
       annotations[ANNOTATION_WORKSPACE],
     ),
     phase: annotations[ANNOTATION_PHASE],
+    plan: labels[LABEL_PLAN],
   };
 }
 

@@ -48,7 +48,7 @@ export function revisionOf(template: V1PodTemplate, settings: RevisionSettings):
       defaultMemoryLimit: settings.defaultMemoryLimit,
     },
     env: [PLACEHOLDER_TOKEN_ENV],
-    workspaceClaim: settings.workspaces ? "workspace" : undefined,
+    workspacePvc: settings.workspaces ? "workspace" : undefined,
   });
   return createHash("sha256").update(canonicalJson(pod)).digest("hex").slice(0, 10);
 }

@@ -1,6 +1,6 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { mirrorAnnotations, recordFromPod } from "./record.js";
+import { isMirrorCurrent, mirrorAnnotations, mirrorLabels, recordFromPod } from "./record.js";
 import {
   activityStatus,
   connectionOf,
@@ -165,6 +165,50 @@ describe("the pod mirror", () => {
 
   it("is missing when the annotations are", () => {
     expect(recordFromPod({ metadata: { name: "x" } })).toBeUndefined();
+  });
+
+  it("carries the plan as the Pod's label, and is not current while the label lags", () => {
+    const cp = {
+      apiVersion: "gptme.ai/v1" as const,
+      kind: "ClientPod" as const,
+      metadata: {
+        name: record.name,
+        namespace: "ns",
+        uid: record.uid,
+        resourceVersion: "1",
+        creationTimestamp: created,
+      },
+      spec: { clientId: record.clientId, instanceId: "default", podTemplate: "t", plan: "pro" },
+    };
+    const pod = (plan?: string): V1Pod => ({
+      metadata: {
+        name: record.name,
+        annotations: mirrorAnnotations(cp),
+        labels: {
+          "gptme.ai/instance": "default",
+          "gptme.ai/client": record.clientId,
+          ...(plan ? { "gptme.ai/plan": plan } : {}),
+        },
+        ownerReferences: [
+          {
+            apiVersion: "gptme.ai/v1",
+            kind: "ClientPod",
+            name: cp.metadata.name,
+            uid: record.uid,
+            controller: true,
+          },
+        ],
+      },
+    });
+    expect(mirrorLabels(cp)).toEqual({ "gptme.ai/plan": "pro" });
+    expect(recordFromPod(pod("pro"))?.plan).toBe("pro");
+    expect(isMirrorCurrent(pod("pro"), cp)).toBe(true);
+    expect(isMirrorCurrent(pod("free"), cp)).toBe(false);
+    expect(isMirrorCurrent(pod(), cp)).toBe(false);
+    // An instance from before plans: no label to mirror, and none removed.
+    const old = { ...cp, spec: { ...cp.spec, plan: undefined } };
+    expect(mirrorLabels(old)).toEqual({ "gptme.ai/plan": null });
+    expect(isMirrorCurrent(pod(), old)).toBe(true);
   });
 });
 

@@ -1,5 +1,4 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { instanceTokenOf, type TokenKeys } from "../tokens/instance-token.js";
 import type { ClientPodStatus } from "./clientpod.js";
 import { type ExpiryDefaults, expiryOf } from "./expiry.js";
 import { instancePortOf } from "./pod-spec.js";
@@ -27,14 +26,6 @@ export const isTerminating = (pod: V1Pod): boolean => Boolean(pod.metadata?.dele
  */
 export function isAnswerableAlone(pod: V1Pod): boolean {
   return !hasPodEnded(pod) && !isTerminating(pod) && ownerUidOf(pod) !== undefined;
-}
-
-/**
- * The Pod serving an instance, of those its labels select (usually one; two while one is
- * replaced): the one a request may answer from alone, else any, so repair sees it.
- */
-export function instancePodOf(pods: readonly V1Pod[]): V1Pod | undefined {
-  return pods.find(isAnswerableAlone) ?? pods.find((p) => !isTerminating(p)) ?? pods[0];
 }
 
 export function statusOf(pod: V1Pod | undefined): InstanceStatus {
@@ -85,10 +76,4 @@ export function activityStatus(
     expiresAt:
       record && expiryOf({ ...record, lastActivity: now }, defaults).expiresAt.toISOString(),
   };
-}
-
-/** The instance's token, when its key is known (older instances have none). */
-export function tokenOf(record: InstanceRecord, keys: TokenKeys): string | undefined {
-  const key = record.tokenKeyId === undefined ? undefined : keys.byId.get(record.tokenKeyId);
-  return key && instanceTokenOf(key, record.tokenSubject);
 }

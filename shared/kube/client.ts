@@ -34,7 +34,7 @@ export class Kube {
   readonly podTemplates: PodTemplates;
   readonly secrets: Secrets;
   /** Instance workspaces. */
-  readonly claims: PersistentVolumeClaims;
+  readonly workspaces: PersistentVolumeClaims;
   /** One-time sign-in codes (shared/signin-code.ts). */
   readonly codes: CodeObjects;
   /** ConfigMaps read and written whole (the reaper's stats, shared/reaper-stats.ts). */
@@ -52,7 +52,7 @@ export class Kube {
     this.pods = new Pods(this.api);
     this.podTemplates = new PodTemplates(this.api);
     this.secrets = new Secrets(this.api);
-    this.claims = new PersistentVolumeClaims(this.api);
+    this.workspaces = new PersistentVolumeClaims(this.api);
     this.codes = new CodeObjects(this.api);
     this.configMaps = new ConfigMaps(this.api);
   }

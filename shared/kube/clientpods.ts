@@ -26,10 +26,16 @@ export class ClientPods {
     return { group: GROUP, version: VERSION, plural: PLURAL, namespace: this.api.namespace };
   }
 
-  async get(name: string): Promise<ClientPod | undefined> {
+  /**
+   * `fromCache` reads the API server's watch cache (resourceVersion=0), as the Pods' get
+   * does: for request paths, whose cost must not grow with the fleet or reach etcd; a
+   * moment-old answer is what a moment-earlier request would have got.
+   */
+  async get(name: string, { fromCache = false } = {}): Promise<ClientPod | undefined> {
+    const path = `/apis/${GROUP}/${VERSION}/namespaces/${this.api.namespace}/${PLURAL}/${encodeURIComponent(name)}`;
     const raw = await this.api
       .call("get", "clientpods", () =>
-        this.api.custom.getNamespacedCustomObject({ ...this.crd, name }),
+        this.api.getJson<unknown>(fromCache ? `${path}?resourceVersion=0` : path),
       )
       .catch(absentOn404);
     return raw === undefined ? undefined : clientPodSchema.parse(raw);

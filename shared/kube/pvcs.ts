@@ -11,19 +11,28 @@ import {
 } from "./calls.js";
 import { absentOn404, absentOn409 } from "./errors.js";
 
-/** PersistentVolumeClaims: the instances' workspaces (shared/workspace.ts). */
+/** PersistentVolumeClaims: the instances' workspaces (shared/instance/workspace.ts). */
 export class PersistentVolumeClaims {
   constructor(private readonly api: KubeCalls) {}
 
-  async get(name: string): Promise<V1PersistentVolumeClaim | undefined> {
+  /** `fromCache`: from the API server's watch cache (resourceVersion=0), as Pods.get. */
+  async get(
+    name: string,
+    { fromCache = false } = {},
+  ): Promise<V1PersistentVolumeClaim | undefined> {
+    const path = `/api/v1/namespaces/${this.api.namespace}/persistentvolumeclaims/${encodeURIComponent(name)}`;
     return this.api
       .call("get", "persistentvolumeclaims", () =>
-        this.api.core.readNamespacedPersistentVolumeClaim({ name, namespace: this.api.namespace }),
+        fromCache
+          ? this.api.getJson<V1PersistentVolumeClaim>(`${path}?resourceVersion=0`)
+          : this.api.core.readNamespacedPersistentVolumeClaim({
+              name,
+              namespace: this.api.namespace,
+            }),
       )
       .catch(absentOn404);
   }
 
-  /** Creates a claim; `created: false` when one of that name exists (409). */
   async create(body: V1PersistentVolumeClaim): Promise<CreateResult<V1PersistentVolumeClaim>> {
     const claim = await this.api
       .call("create", "persistentvolumeclaims", () =>

@@ -18,11 +18,15 @@ export class CodeObjects {
     return created !== undefined;
   }
 
-  /** The code behind an object name; undefined when absent or not a code object. */
-  async get(name: string): Promise<CodeRecord | undefined> {
+  /**
+   * The code behind an object name; undefined when absent or not a code object. `fromCache`
+   * reads the API server's watch cache (resourceVersion=0): no etcd read.
+   */
+  async get(name: string, { fromCache = false } = {}): Promise<CodeRecord | undefined> {
+    const path = `/api/v1/namespaces/${this.api.namespace}/configmaps/${encodeURIComponent(name)}`;
     const object = await this.api
       .call("get", "configmaps", () =>
-        this.api.core.readNamespacedConfigMap({ name, namespace: this.api.namespace }),
+        this.api.getJson<V1ConfigMap>(fromCache ? `${path}?resourceVersion=0` : path),
       )
       .catch(absentOn404);
     return object === undefined ? undefined : codeRecordOf(object);

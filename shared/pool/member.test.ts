@@ -1,10 +1,9 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { ClientPod } from "../instance/clientpod.js";
-import { ANNOTATION_SERVING_SINCE } from "../instance/serving.js";
-import { adoptionPatch, claimable, LABEL_POOL, POOL_MEMBER } from "./member.js";
+import { adoptionPatch, LABEL_POOL, POOL_MEMBER } from "./member.js";
 
-const member = (
+const _member = (
   name: string,
   extra: Partial<V1Pod["metadata"]> = {},
   phase = "Running",
@@ -18,33 +17,6 @@ const member = (
     ...extra,
   },
   status: { phase, podIP: "127.42.0.3" },
-});
-
-describe("claimable", () => {
-  it("offers unclaimed, running members, those seen serving first", () => {
-    const serving = member("serving", {
-      labels: { [LABEL_POOL]: POOL_MEMBER },
-      annotations: { [ANNOTATION_SERVING_SINCE]: new Date().toISOString() },
-    });
-    const kubeletReady = member("kubelet-ready");
-    kubeletReady.status = {
-      ...kubeletReady.status,
-      conditions: [{ type: "Ready", status: "True" }],
-    };
-    const pods = [
-      member("cold"),
-      kubeletReady,
-      serving,
-      member("ended", {}, "Failed"),
-      member("going", { deletionTimestamp: new Date() }),
-      member("claimed", { labels: { "gptme.ai/client": "c" } }),
-    ];
-    expect(claimable(pods, () => 0).map((p) => p.metadata?.name)).toEqual([
-      "serving",
-      "kubelet-ready",
-      "cold",
-    ]);
-  });
 });
 
 describe("adoptionPatch", () => {

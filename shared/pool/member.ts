@@ -1,16 +1,15 @@
 import { randomBytes } from "node:crypto";
-import type { V1Pod } from "@kubernetes/client-node";
 import {
   type ClientPod,
+  DEFAULT_PLAN,
   LABEL_CLIENT,
   LABEL_INSTANCE,
   LABEL_MANAGED_BY,
+  LABEL_PLAN,
   MANAGED_BY,
   MANAGED_SELECTOR,
 } from "../instance/clientpod.js";
-import { INSTANCE_NAME_PREFIX } from "../instance/names.js";
-import { hasPodEnded, isPodReady, ownerUidOf } from "../instance/pod-status.js";
-import { isServing } from "../instance/serving.js";
+import { POOL_NAME_PREFIX } from "../instance/parts.js";
 
 // The warm pool: started instances without a client (ClientPod, token Secret, workspace claim
 // and a Pod whose gptme-server answers), kept so that a new instance is handed out at once.
@@ -21,86 +20,35 @@ import { isServing } from "../instance/serving.js";
 // another request has the instance), recording which member it adopts, and then adopts the
 // member's Pod under a test-and-set JSON patch (it must still be an unclaimed member owned by
 // its member ClientPod), which moves the Pod's owner and labels to the instance. Two writes.
-// The Pod keeps its name; requests find an instance's Pod by its labels.
+// The Pod keeps its name: the instance records it (instance/parts.ts), and an alias of that
+// name leads back to the instance (alias.ts).
 
 /** Marks a pool member's objects (ClientPod, Pod, Secret, workspace claim) until claimed. */
 export const LABEL_POOL = "gptme.ai/pool";
 export const POOL_MEMBER = "member";
 export const POOL_SELECTOR = `${MANAGED_SELECTOR},${LABEL_POOL}=${POOL_MEMBER}`;
-/** Prefix of a member's names: random, since no client is known when it is made. */
-export const POOL_NAME_PREFIX = "gptme-pool-";
 /** A member has no client: its ClientPod's spec says so with these (no key hashes to 32 zeros). */
 export const POOL_CLIENT_ID = "0".repeat(32);
 export const POOL_INSTANCE_ID = "pool";
 
-/**
- * On an instance made from a member: the member's name, which is its Pod's and workspace
- * claim's name (on the ClientPod), and the uid its token was derived from (on the ClientPod
- * and the Pod): the member ClientPod's, fixed in the Pod's environment when it started.
- */
-export const ANNOTATION_POOL_MEMBER = "gptme.ai/pool-member";
-/**
- * On an instance's ClientPod made from a member: the same member (Pod) name as a label, so
- * that its gateway path, which names the Pod, leads back to the instance when the Pod is gone
- * (an eviction, a rollout) and must be started again.
- */
-export const LABEL_POD = "gptme.ai/pod";
-export const ANNOTATION_TOKEN_SUBJECT = "gptme.ai/token-subject";
-/**
- * On an instance's ClientPod: its workspace claim when named otherwise (a returning client's
- * kept workspace, made for a pool member they were given before).
- */
-export const ANNOTATION_WORKSPACE_CLAIM = "gptme.ai/workspace-claim";
-
 /** On a member's Pod: the resourceVersion of the PodTemplate it was made from (outdated when it moves). */
 export const ANNOTATION_POOL_TEMPLATE = "gptme.ai/pool-template";
 
-export const memberLabels = (): Record<string, string> => ({
+/** A member's labels: the pool's, and the plan it is kept for. */
+export const memberLabels = (plan: string): Record<string, string> => ({
   [LABEL_MANAGED_BY]: MANAGED_BY,
   [LABEL_POOL]: POOL_MEMBER,
+  [LABEL_PLAN]: plan,
 });
 
-/** An instance's Pod name: its own (deterministic), or the pool member's it adopted. */
-export const POD_NAME = new RegExp(`^(${INSTANCE_NAME_PREFIX}|${POOL_NAME_PREFIX})[0-9a-f]{16}$`);
+/** The plan a member is kept for; one from before plans is the default plan's (POD_TEMPLATE). */
+export const memberPlanOf = (object: { metadata?: { labels?: Record<string, string> } }) =>
+  object.metadata?.labels?.[LABEL_PLAN] ?? DEFAULT_PLAN;
 
 export const newMemberName = (): string => POOL_NAME_PREFIX + randomBytes(8).toString("hex");
 
-export const isPoolName = (name: string): boolean => name.startsWith(POOL_NAME_PREFIX);
-
 export const isPoolMember = (object: { metadata?: { labels?: Record<string, string> } }) =>
   object.metadata?.labels?.[LABEL_POOL] === POOL_MEMBER;
-
-/** The name of the Pod (and workspace claim) an instance's ClientPod uses. */
-export const podNameOf = (cp: ClientPod): string =>
-  cp.metadata.annotations?.[ANNOTATION_POOL_MEMBER] ?? cp.metadata.name;
-
-/** The name of an instance's workspace claim. */
-export const workspaceNameOf = (cp: ClientPod): string =>
-  cp.metadata.annotations?.[ANNOTATION_WORKSPACE_CLAIM] ?? podNameOf(cp);
-
-/** The uid an instance's token is derived from. */
-export const tokenSubjectOf = (cp: ClientPod): string =>
-  cp.metadata.annotations?.[ANNOTATION_TOKEN_SUBJECT] ?? cp.metadata.uid;
-
-/**
- * The members a claim may take, best first: unclaimed, owned by their member ClientPod, not
- * ending; those already seen serving first (ready at once), then those the kubelet calls
- * Ready (its server answered the kubelet: one ask confirms it), then the rest (still
- * starting), in random order within each group so that replicas claiming at the same
- * moment rarely pick the same one.
- */
-export function claimable(pods: readonly V1Pod[], random: () => number = Math.random): V1Pod[] {
-  const usable = pods.filter(
-    (pod) =>
-      isPoolMember(pod) &&
-      ownerUidOf(pod) !== undefined &&
-      !pod.metadata?.deletionTimestamp &&
-      !hasPodEnded(pod),
-  );
-  const rank = (pod: V1Pod) => (isServing(pod) ? 0 : isPodReady(pod) ? 1 : 2);
-  const keyed = usable.map((pod) => ({ pod, key: rank(pod) + random() }));
-  return keyed.sort((a, b) => a.key - b.key).map((k) => k.pod);
-}
 
 /** JSON Patch paths escape "/" in a key as "~1" (and "~" as "~0"). */
 const pointer = (key: string) => key.replaceAll("~", "~0").replaceAll("/", "~1");
@@ -139,6 +87,10 @@ export function adoptionPatch(
       path: `/metadata/labels/${pointer(LABEL_INSTANCE)}`,
       value: owner.spec.instanceId,
     },
+    // A member is claimed for its own plan only; the instance's record says so all the same.
+    ...(owner.spec.plan === undefined
+      ? []
+      : [{ op: "add", path: `/metadata/labels/${pointer(LABEL_PLAN)}`, value: owner.spec.plan }]),
     ...Object.entries(annotations).map(([key, value]) => ({
       op: "add",
       path: `/metadata/annotations/${pointer(key)}`,

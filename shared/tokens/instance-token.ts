@@ -1,4 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type { InstanceRecord } from "../instance/record.js";
 
 /**
  * Instance tokens: every instance's bearer token is derived from its ClientPod's uid under a
@@ -80,4 +81,10 @@ export function tokensMatch(presented: string, expected: string): boolean {
   const a = Buffer.from(presented);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The instance's token, when its key is known (older instances have none). */
+export function tokenOf(record: InstanceRecord, keys: TokenKeys): string | undefined {
+  const key = record.tokenKeyId === undefined ? undefined : keys.byId.get(record.tokenKeyId);
+  return key && instanceTokenOf(key, record.tokenSubject);
 }

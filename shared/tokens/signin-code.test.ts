@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { LABEL_KIND } from "../instance/clientpod.js";
 import {
   CODE_KIND,
   codeManifest,
@@ -6,7 +7,6 @@ import {
   codeRecordOf,
   isCodeExpired,
   isCodeShaped,
-  LABEL_KIND,
   newCode,
 } from "./signin-code.js";
 

@@ -6,6 +6,7 @@ import {
   KIND,
   LABEL_CLIENT,
   LABEL_INSTANCE,
+  LABEL_KIND,
   LABEL_MANAGED_BY,
   MANAGED_BY,
 } from "../instance/clientpod.js";
@@ -19,8 +20,6 @@ import {
  * needs no read access to Secrets, where every instance's token lives.
  */
 
-/** Marks the fleet's code objects, for the reaper's list. */
-export const LABEL_KIND = "gptme.ai/kind";
 export const CODE_KIND = "signin-code";
 /** Selects every code object (the reaper removes expired ones). */
 export const CODE_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY},${LABEL_KIND}=${CODE_KIND}`;

@@ -108,7 +108,7 @@ describe("admin API", () => {
     expect(ready.items.length).toBeGreaterThanOrEqual(3);
   });
 
-  it("pages through the API server, three calls per page (the lists, and the template's revision)", async () => {
+  it("pages through the API server: a page of ClientPods, each one's Pod by name, the template's revision", async () => {
     const seen = new Set<string>();
     let token = "";
     let pages = 0;
@@ -118,8 +118,12 @@ describe("admin API", () => {
       const page = await (
         await handler.request(`/admin/pods?limit=4${query}`, { headers: auth })
       ).json();
-      expect(handler.counter.calls).toEqual(["list clientpods", "list pods", "get podtemplates"]);
       expect(page.items.length).toBeLessThanOrEqual(4);
+      expect(handler.counter.calls).toEqual([
+        "list clientpods",
+        ...page.items.map(() => "get pods"),
+        "get podtemplates",
+      ]);
       for (const item of page.items) seen.add(item.name);
       token = page.continue;
       pages++;

@@ -10,7 +10,13 @@ import {
   podNameOf,
   readPod,
 } from "./support/fleet.js";
-import { deleteAsClient, gateway, readClaim, readVolume, reapAsIdle } from "./support/workspace.js";
+import {
+  deleteAsClient,
+  gateway,
+  readVolume,
+  readWorkspace,
+  reapAsIdle,
+} from "./support/workspace.js";
 
 const KEY = "e2e-workspace-key-0001";
 const ID = "notes";
@@ -33,7 +39,7 @@ describe("workspaces on the real node", () => {
     endpoint: { path: string; token: string };
     podName: string;
     podUid: string;
-    claimName: string;
+    workspaceName: string;
   };
   let volumeName: string;
   let directory: string;
@@ -51,16 +57,19 @@ describe("workspaces on the real node", () => {
     const podName = podNameOf(body);
     // Its claim is named as its Pod: the instance's own name, or the claimed member's.
     expect(body.workspace).toEqual({ name: podName, state: "new" });
-    const claimName = podName;
+    const workspaceName = podName;
 
-    const claim = await readClaim(claimName);
+    const claim = await readWorkspace(workspaceName);
     expect(claim?.spec?.storageClassName).toBe("real-node-local");
     expect(claim?.status?.phase).toBe("Bound");
     // No owner: nothing garbage-collects it with the instance.
     expect(claim?.metadata?.ownerReferences).toBeUndefined();
     volumeName = claim?.spec?.volumeName ?? "";
     const volume = await readVolume(volumeName);
-    expect(volume?.spec?.claimRef).toMatchObject({ name: claimName, uid: claim?.metadata?.uid });
+    expect(volume?.spec?.claimRef).toMatchObject({
+      name: workspaceName,
+      uid: claim?.metadata?.uid,
+    });
     directory = volume?.spec?.local?.path ?? "";
     expect(directory).toBe(
       resolve(import.meta.dirname, "../../.cluster/real-node/volumes", volumeName),
@@ -68,7 +77,7 @@ describe("workspaces on the real node", () => {
 
     const pod = await readPod(podName);
     expect(pod?.spec?.volumes?.find((v) => v.name === "workspace")?.persistentVolumeClaim).toEqual({
-      claimName,
+      workspaceName,
     });
     expect(pod?.spec?.securityContext).toMatchObject({ runAsUser: 1000, fsGroup: 1000 });
     // The directory is root's; the kubelet gave it to the pod's fsGroup on mount (group
@@ -85,7 +94,7 @@ describe("workspaces on the real node", () => {
       endpoint: body.endpoint,
       podName,
       podUid: pod?.metadata?.uid ?? "",
-      claimName,
+      workspaceName,
     };
     const kind = podName === body.name ? "started cold" : "a claimed pool member";
     console.error(
@@ -111,7 +120,7 @@ describe("workspaces on the real node", () => {
   });
 
   it("is kept when the reaper Job deletes the idle instance", async () => {
-    const before = (await readClaim(first.claimName))?.metadata?.annotations?.[
+    const before = (await readWorkspace(first.workspaceName))?.metadata?.annotations?.[
       "gptme.ai/last-used"
     ];
     const lines = await reapAsIdle(first.name);
@@ -126,7 +135,7 @@ describe("workspaces on the real node", () => {
       "the reaped instance's pod to be gone",
     );
 
-    const claim = await readClaim(first.claimName);
+    const claim = await readWorkspace(first.workspaceName);
     expect(claim?.metadata?.deletionTimestamp).toBeUndefined();
     expect(claim?.spec?.volumeName).toBe(volumeName);
     // The reaper recorded the end of its use: retention counts from here.
@@ -141,16 +150,16 @@ describe("workspaces on the real node", () => {
     const readyAfterMs = Date.now() - started;
     expect(status, JSON.stringify(body)).toBe(200);
     expect(body).toMatchObject({ name: first.name, status: "ready", created: true });
-    expect(body.workspace).toEqual({ name: first.claimName, state: "kept" });
+    expect(body.workspace).toEqual({ name: first.workspaceName, state: "kept" });
     // Never a pool member over a kept workspace: its own Pod, over the claim it had.
     expect(podNameOf(body)).toBe(body.name);
 
     const pod = await readPod(body.name);
     expect(pod?.metadata?.uid).not.toBe(first.podUid);
     expect(pod?.spec?.volumes?.find((v) => v.name === "workspace")?.persistentVolumeClaim).toEqual({
-      claimName: first.claimName,
+      workspaceName: first.workspaceName,
     });
-    expect((await readClaim(first.claimName))?.spec?.volumeName).toBe(volumeName);
+    expect((await readWorkspace(first.workspaceName))?.spec?.volumeName).toBe(volumeName);
     // A new instance has a new token; the old one no longer opens anything.
     expect(body.endpoint.token).not.toBe(first.endpoint.token);
 
@@ -170,7 +179,7 @@ describe("workspaces on the real node", () => {
     // The claim waits for its pod to go (kubernetes.io/pvc-protection), the volume for its
     // claim; then the node's provisioner removes the directory and the volume.
     await eventually(
-      async () => ((await readClaim(first.claimName)) ? undefined : true),
+      async () => ((await readWorkspace(first.workspaceName)) ? undefined : true),
       "the purged claim to be gone",
     );
     await eventually(

@@ -96,7 +96,7 @@ describe("the gateway heals a missing Pod", () => {
     expect((await podOf(instance.name))?.metadata?.uid).toBe(pod.metadata?.uid);
     for (const { handler, http } of replicas) {
       const metrics = await (await fetch(`${http.url}/metrics`)).text();
-      expect(metrics).toMatch(/^fleet_instances_replaced_total 0$/m);
+      expect(metrics).toMatch(/^fleet_instances_replaced_total\{plan="default"\} 0$/m);
       // Each replica tried one create at most (the loser's answered 409 and it used the winner's).
       expect(handler.counter.calls.filter((c) => c === "create pods").length).toBeLessThanOrEqual(
         1,

@@ -1,6 +1,6 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from "node:http";
 import type { Socket } from "node:net";
-import { CoreV1Api } from "@kubernetes/client-node";
+import { CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   adminKubeConfig,
@@ -301,11 +301,19 @@ describe("gateway proxy mechanics", () => {
   });
 
   it("keeps an open stream alive past PROXY_TIMEOUT and refreshes lastActivity while it is open", async () => {
-    const core = adminKubeConfig().makeApiClient(CoreV1Api);
+    // The ClientPod's lastActivity: the truth the reaper reads (the Pod's mirror is not
+    // rewritten for activity alone).
+    const custom = adminKubeConfig().makeApiClient(CustomObjectsApi);
     const mirror = async () =>
-      (await core.readNamespacedPod({ name: instance.name, namespace })).metadata?.annotations?.[
-        "gptme.ai/last-activity"
-      ] ?? "";
+      (
+        (await custom.getNamespacedCustomObject({
+          group: "gptme.ai",
+          version: "v1",
+          namespace,
+          plural: "clientpods",
+          name: instance.name,
+        })) as { status?: { lastActivity?: string } }
+      ).status?.lastActivity ?? "";
     const abort = new AbortController();
     const response = await fetch(url("/stream"), { headers: auth(), signal: abort.signal });
     const reader = response.body?.getReader();

@@ -96,7 +96,7 @@ describe("client API on the real control plane", () => {
     const res = await handler.request("/instances/first", { apiKey: KEY });
     expect(res.status).toBe(200);
     expect((await res.json()).created).toBe(false);
-    expect(handler.counter.calls).toEqual(["list pods"]);
+    expect(handler.counter.calls).toEqual(["get pods"]);
   });
 
   it("answers the same through the path-key route", async () => {

@@ -55,7 +55,7 @@ describe("a warm request after its ClientPod was deleted outside the fleet", () 
         expect(
           (await (await handler.request(`/instances/${id}?wait=0`, { apiKey: KEY })).json()).status,
         ).toBe("ready");
-        expect(handler.counter.calls).toEqual(["list pods"]);
+        expect(handler.counter.calls).toEqual(["get pods"]);
 
         const deletedAt = Date.now();
         await custom.deleteNamespacedCustomObject({

@@ -53,12 +53,12 @@ describe("PHASE follows the Pod", () => {
 
     handler.counter.reset();
     await handler.request("/instances/p?wait=0", { apiKey: KEY });
-    expect(handler.counter.calls).toEqual(["list pods", "patch clientpods", "patch pods"]);
+    expect(handler.counter.calls).toEqual(["get pods", "patch clientpods", "patch pods"]);
     expect(await phaseOf(first.name)).toBe("Running");
 
     handler.counter.reset();
     await handler.request("/instances/p?wait=0", { apiKey: KEY });
-    expect(handler.counter.calls).toEqual(["list pods"]);
+    expect(handler.counter.calls).toEqual(["get pods"]);
   });
 });
 

@@ -85,7 +85,7 @@ describe("ready means gptme-server answers; the gateway holds a starting instanc
     const elsewhere = await instance(two, "late", 0);
     expect(elsewhere.status).toBe(200);
     expect(elsewhere.body.status).toBe("ready");
-    expect(two.counter.calls).toEqual(["list pods"]);
+    expect(two.counter.calls).toEqual(["get pods"]);
   }, 90_000);
 
   it("holds a gateway request for a starting instance and answers it once gptme-server is up", async () => {

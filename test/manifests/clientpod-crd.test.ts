@@ -8,7 +8,9 @@ import {
   createTestNamespace,
   deleteTestNamespace,
   eventually,
+  kubeconfigPath,
 } from "../support/cluster.js";
+import { kubectlTable } from "../support/kubectl.js";
 
 // The foundation's proof: the CRD installs, ClientPods round-trip through the real API server
 // (status subresource included), and a Pod they own runs on a KWOK node and is garbage
@@ -111,6 +113,37 @@ describe("ClientPod CRD on the local control plane", () => {
       async () => ((await kube.pods.get(name)) ? undefined : true),
       "the garbage collector to delete the pod",
     );
+  });
+
+  it("carries a plan: spec.plan with its timeouts, the label, and the Plan column", async () => {
+    const planned = instanceNameOf(clientId, "planned");
+    const created = await kube.clientPods.create(
+      clientPodManifest({
+        name: planned,
+        clientId,
+        instanceId: "planned",
+        podTemplate: "gptme-client-pro",
+        plan: { name: "pro", idleTimeoutSeconds: 7200, maxLifetimeSeconds: 86_400 },
+      }),
+    );
+    expect(created.created).toBe(true);
+    const read = await kube.clientPods.get(planned);
+    expect(read?.spec).toEqual({
+      clientId,
+      instanceId: "planned",
+      podTemplate: "gptme-client-pro",
+      plan: "pro",
+      idleTimeoutSeconds: 7200,
+      maxLifetimeSeconds: 86_400,
+    });
+    expect(read?.metadata.labels?.["gptme.ai/plan"]).toBe("pro");
+    const rows = kubectlTable(kubeconfigPath(), ["-n", namespace, "cpod", planned]);
+    expect(rows).toEqual([expect.objectContaining({ NAME: planned, PLAN: "pro" })]);
+    // A plan's name is a label value: the schema refuses anything else.
+    await expect(
+      kube.clientPods.patch(planned, { spec: { plan: "not a plan" } }),
+    ).rejects.toMatchObject({ status: 422 });
+    await kube.clientPods.delete(planned);
   });
 
   it("rejects a pod that breaks the restricted Pod Security Standard", async () => {

@@ -93,6 +93,11 @@ describe("the manifests on a real API server", () => {
         "CronJob/fleet-reaper",
         "CustomResourceDefinition/clientpods.gptme.ai",
         "Deployment/fleet-handler",
+        "FlowSchema/fleet-handler",
+        "FlowSchema/fleet-handler-lists",
+        "FlowSchema/fleet-reaper",
+        "PriorityLevelConfiguration/fleet-background",
+        "PriorityLevelConfiguration/fleet-handler",
         "Namespace/gptme-fleet",
         "NetworkPolicy/client-pods-egress",
         "NetworkPolicy/client-pods-ingress",
@@ -318,11 +323,11 @@ describe("the manifests on a real API server", () => {
       expect(summary.deleted).toBeGreaterThanOrEqual(2);
       expect(summary.busy).toBe(1);
       // The reaped instance's workspace stays, its last use patched; the unused one went.
-      const reapedClaim = await adminKube.claims.get(name);
+      const reapedWorkspace = await adminKube.workspaces.get(name);
       expect(
-        Date.parse(reapedClaim?.metadata?.annotations?.["gptme.ai/last-used"] ?? ""),
+        Date.parse(reapedWorkspace?.metadata?.annotations?.["gptme.ai/last-used"] ?? ""),
       ).toBeGreaterThan(Date.parse(hourAgo));
-      const retired = await adminKube.claims.get(unused);
+      const retired = await adminKube.workspaces.get(unused);
       expect(retired === undefined || Boolean(retired.metadata?.deletionTimestamp)).toBe(true);
       const kept = await adminKube.clientPods.get(busy);
       expect(kept?.status?.lastReap).toMatchObject({ verdict: "busy" });
@@ -344,7 +349,10 @@ describe("the manifests on a real API server", () => {
       await expect(
         kc.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace: NAMESPACE }),
       ).rejects.toMatchObject({ code: 403 });
-      expect(await kube.pods.get(name).catch((e) => e)).toMatchObject({ status: 403 });
+      // Secrets by name: only the token key's (every instance's token Secret stays closed).
+      expect(await kube.secrets.get(`${name}-token`).catch((e) => e)).toMatchObject({
+        status: 403,
+      });
       // It makes pool members (ClientPods among them) but never changes an instance.
       await expect(
         kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(

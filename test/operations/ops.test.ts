@@ -70,19 +70,20 @@ describe("operations endpoints", () => {
     expect(metrics.get(`fleet_http_requests_total{${route},status="200"}`)).toBe(2);
     expect(metrics.get(`fleet_http_requests_total{${route},status="400"}`)).toBe(1);
     expect(metrics.get(`fleet_http_request_duration_seconds_count{${route}}`)).toBe(3);
-    expect(metrics.get("fleet_instances_created_total")).toBe(1);
-    expect(metrics.get("fleet_instances_deleted_total")).toBe(1);
-    expect(metrics.get("fleet_instances_replaced_total")).toBe(0);
+    // By plan: without PLANS_FILE, every client's is `default`.
+    expect(metrics.get('fleet_instances_created_total{plan="default"}')).toBe(1);
+    expect(metrics.get('fleet_instances_deleted_total{plan="default"}')).toBe(1);
+    expect(metrics.get('fleet_instances_replaced_total{plan="default"}')).toBe(0);
     expect(
       metrics.get('fleet_kubernetes_requests_total{verb="create",resource="clientpods"}'),
     ).toBe(1);
     expect(
-      metrics.get('fleet_kubernetes_requests_total{verb="list",resource="pods"}'),
+      metrics.get('fleet_kubernetes_requests_total{verb="get",resource="pods"}'),
     ).toBeGreaterThanOrEqual(2);
   });
 
   it("counts Kubernetes API errors by verb, and not the 404s that are answers", async () => {
-    // A configured token key: the first call a request makes is then the Pods' read (a list).
+    // A configured token key: the first call a request makes is then the Pod's read (a get).
     const offline = startHandler(
       namespace,
       { INSTANCE_TOKEN_SECRET: "k".repeat(40) },
@@ -93,7 +94,7 @@ describe("operations endpoints", () => {
       await offline.request("/instances/x", { apiKey: "metrics-key-0000002" });
       const failed = parseMetrics(await offline.metrics.registry.metrics());
       expect(
-        failed.get('fleet_kubernetes_errors_total{verb="list",resource="pods",kind="unavailable"}'),
+        failed.get('fleet_kubernetes_errors_total{verb="get",resource="pods",kind="unavailable"}'),
       ).toBe(1);
 
       await broken.request("/instances/x", { apiKey: "metrics-key-0000002" });

@@ -45,7 +45,7 @@ describe("an instance claimed from the warm pool, by its own name and its member
 
   const podOf = (name: string) =>
     core.readNamespacedPod({ name, namespace }).catch(() => undefined);
-  const claimOf = (name: string) =>
+  const workspaceOf = (name: string) =>
     core.readNamespacedPersistentVolumeClaim({ name, namespace }).catch(() => undefined);
   const gateway = (path: string) =>
     fetch(`${http.url}${instance.endpoint.path}${path}`, {
@@ -142,7 +142,7 @@ describe("an instance claimed from the warm pool, by its own name and its member
 
   it("deletes its Pod with it, and purges the member-named workspace claim", async () => {
     expect(instance.workspace.name).toBe(podName);
-    expect(await claimOf(podName)).toBeDefined();
+    expect(await workspaceOf(podName)).toBeDefined();
     const res = await handler.request("/instances/claimed?purge=true", {
       method: "DELETE",
       apiKey: KEY,
@@ -151,7 +151,7 @@ describe("an instance claimed from the warm pool, by its own name and its member
     // Deleted by the handler itself, not left to the garbage collector.
     const pod = await podOf(podName);
     expect(pod === undefined || Boolean(pod.metadata?.deletionTimestamp)).toBe(true);
-    const claim = await claimOf(podName);
+    const claim = await workspaceOf(podName);
     expect(claim === undefined || Boolean(claim.metadata?.deletionTimestamp)).toBe(true);
   });
 });

@@ -1,7 +1,8 @@
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REFILL_AFTER_CLAIM_MS } from "../../handler/pool/warm-pool.js";
-import { POOL_NAME_PREFIX, POOL_SELECTOR } from "../../shared/pool/member.js";
+import { POOL_NAME_PREFIX } from "../../shared/instance/parts.js";
+import { POOL_SELECTOR } from "../../shared/pool/member.js";
 import {
   adminKubeConfig,
   createTestNamespace,

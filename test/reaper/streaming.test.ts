@@ -9,9 +9,9 @@ import {
   KIND,
 } from "../../shared/instance/clientpod.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
+import { ANNOTATION_POOL_MEMBER, LABEL_POD } from "../../shared/instance/parts.js";
 import { mergePatch } from "../../shared/kube/calls.js";
 import { Kube, type ListOptions } from "../../shared/kube/client.js";
-import { ANNOTATION_POOL_MEMBER, LABEL_POD } from "../../shared/pool/member.js";
 import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "../support/cluster.js";
 import { expireContinueTokens, heldContinueToken, localEtcdUrl } from "../support/etcd.js";
 import { fleetServiceAccount } from "../support/rbac.js";

@@ -39,7 +39,7 @@ describe("reaper: workspace retention", () => {
   const reapNow = (options: Partial<ReapOptions> = {}) =>
     reapOnce(kube, { workspaceRetentionMs: RETENTION, ...options });
   const isGone = async (name: string) => {
-    const claim = await kube.claims.get(name);
+    const claim = await kube.workspaces.get(name);
     return claim === undefined || Boolean(claim.metadata?.deletionTimestamp);
   };
 
@@ -90,7 +90,10 @@ describe("reaper: workspace retention", () => {
       }),
     ]);
     expect(lines[0].idleSeconds).toBeGreaterThanOrEqual((RETENTION + DAY) / 1000 - 60);
-    await eventually(async () => ((await kube.claims.get(old)) ? undefined : true), "old to go");
+    await eventually(
+      async () => ((await kube.workspaces.get(old)) ? undefined : true),
+      "old to go",
+    );
     expect(await isGone(recent)).toBe(false);
     expect(await isGone(running)).toBe(false);
   });

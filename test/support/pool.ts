@@ -1,26 +1,28 @@
+import { readFileSync } from "node:fs";
 import { tendPool } from "../../reaper/pool-pass.js";
+import { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import { loadHandlerConfig } from "../../shared/config/load.js";
 import { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
-import { TokenKeyring } from "../../shared/tokens/keyring.js";
 import { adminKubeConfig } from "./cluster.js";
 import { LogCapture } from "./fleet.js";
 
 /**
  * The reaper's pool pass over a namespace, as `fleet-reaper` runs it with the handler's
- * settings `env` (the same ConfigMap): tops the pool up to `poolSize` members.
+ * settings `env` (the same ConfigMap): tops each plan's pool up, `poolSize` members being
+ * POOL_SIZE (the default plan's, or every plan's that PLANS_FILE leaves without its own).
  */
 export async function poolPass(namespace: string, env: Record<string, string>, poolSize: number) {
   const config = loadHandlerConfig({
-    env: { NAMESPACE: namespace, CLIENT_AUTH: "open", ...env },
-    readFile: () => "",
+    env: { NAMESPACE: namespace, CLIENT_AUTH: "open", ...env, POOL_SIZE: String(poolSize) },
+    readFile: (path) => readFileSync(path, "utf8"),
   });
   const kube = new Kube(adminKubeConfig(), namespace);
   const logs = new LogCapture();
   try {
     return await tendPool(kube, {
-      poolSize,
-      member: { podTemplate: config.podTemplate, resources: config, workspaces: config.workspaces },
+      plans: config.plans.current(),
+      member: { resources: config, workspaces: config.workspaces },
       keyring: new TokenKeyring(config.instanceTokenKeys, kube, 10_000),
       concurrency: 4,
       dryRun: false,

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { claimDir } from "../../scripts/lib/pod-mounts.js";
+import { workspaceDir } from "../../scripts/lib/pod-mounts.js";
 import { Kube } from "../../shared/kube/client.js";
 import {
   adminKubeConfig,
@@ -76,7 +76,7 @@ describe("workspaces outlive their instances", () => {
     const { status, body } = await get("fresh");
     expect(status).toBe(202);
     expect(body).toMatchObject({ created: true, workspace: { name: body.name, state: "new" } });
-    const claim = await kube.claims.get(body.name);
+    const claim = await kube.workspaces.get(body.name);
     expect(claim?.metadata?.ownerReferences).toBeUndefined();
     expect(claim?.metadata?.labels).toMatchObject({
       "app.kubernetes.io/managed-by": "gptme-fleet",
@@ -86,7 +86,7 @@ describe("workspaces outlive their instances", () => {
     // volume's binding, which the scheduler already waited for).
     await eventually(
       async () =>
-        (await kube.claims.get(body.name))?.status?.phase === "Bound" ? true : undefined,
+        (await kube.workspaces.get(body.name))?.status?.phase === "Bound" ? true : undefined,
       "the claim to be bound",
     );
     expect(claim?.spec?.resources?.requests?.storage).toBe("1Gi");
@@ -105,7 +105,7 @@ describe("workspaces outlive their instances", () => {
     await get("fresh");
     handler.counter.reset();
     expect((await get("fresh")).body.workspace).toEqual({ name: body.name, state: "new" });
-    expect(handler.counter.calls).toEqual(["list pods"]);
+    expect(handler.counter.calls).toEqual(["get pods"]);
   });
 
   it("keeps the user's conversations through the reaper: the next instance finds them", async () => {
@@ -117,7 +117,7 @@ describe("workspaces outlive their instances", () => {
     });
     expect(put.status).toBe(200);
     // gptme-server wrote it into the directory behind the instance's claim.
-    const dir = await claimDir(core, namespace, first.name);
+    const dir = await workspaceDir(core, namespace, first.name);
     expect(readdirSync(join(dir, ".local/share/gptme/logs"))).toContain("lunch-notes");
 
     // The user goes to lunch: idle past the timeout, its gptme-server not working.
@@ -128,7 +128,7 @@ describe("workspaces outlive their instances", () => {
     expect(lines.find((l) => l.name === first.name)).toMatchObject({ reason: "idle" });
     await server.stop();
     expect(await clientPodNames(namespace)).not.toContain(first.name);
-    const kept = await kube.claims.get(first.name);
+    const kept = await kube.workspaces.get(first.name);
     expect(kept?.metadata?.deletionTimestamp).toBeUndefined();
     expect(
       Date.parse(kept?.metadata?.annotations?.["gptme.ai/last-used"] ?? ""),
@@ -147,7 +147,7 @@ describe("workspaces outlive their instances", () => {
       name: "workspace",
       persistentVolumeClaim: { claimName: first.name },
     });
-    expect(await claimDir(core, namespace, second.name)).toBe(dir);
+    expect(await workspaceDir(core, namespace, second.name)).toBe(dir);
     const again = await serve(second.name);
     const listed = await (await gptme(again, "conversations")).json();
     expect(JSON.stringify(listed)).toContain("lunch-notes");
@@ -157,13 +157,13 @@ describe("workspaces outlive their instances", () => {
 
   it("keeps the workspace on delete, and purges it only when asked, instance or not", async () => {
     const { body } = await get("purge-me");
-    const dir = await claimDir(core, namespace, body.name);
+    const dir = await workspaceDir(core, namespace, body.name);
     const kept = await remove("purge-me");
     expect(kept).toEqual({
       status: 200,
       body: { name: body.name, deleted: true, workspace: "kept" },
     });
-    expect(await kube.claims.get(body.name)).toBeDefined();
+    expect(await kube.workspaces.get(body.name)).toBeDefined();
     expect(existsSync(dir)).toBe(true);
 
     // The instance is gone; its workspace can still be purged.
@@ -174,7 +174,7 @@ describe("workspaces outlive their instances", () => {
     });
     // The claim goes, and with it the volume and its directory (reclaim policy Delete).
     await eventually(
-      async () => ((await kube.claims.get(body.name)) ? undefined : true),
+      async () => ((await kube.workspaces.get(body.name)) ? undefined : true),
       "the purged claim to be gone",
     );
     await eventually(async () => (existsSync(dir) ? undefined : true), "its directory to go");
@@ -197,7 +197,7 @@ describe("workspaces outlive their instances", () => {
     expect(await response.json()).toEqual({ name: body.name, deleted: true, workspace: "purged" });
     expect(await clientPodNames(namespace)).not.toContain(body.name);
     await eventually(
-      async () => ((await kube.claims.get(body.name)) ? undefined : true),
+      async () => ((await kube.workspaces.get(body.name)) ? undefined : true),
       "the purged claim to be gone",
     );
   });
@@ -259,7 +259,7 @@ describe("workspaces outlive their instances", () => {
     });
     await core.deleteNamespacedPersistentVolumeClaim({ name: body.name, namespace });
     await new Promise((r) => setTimeout(r, 3_000));
-    const held = await kube.claims.get(body.name);
+    const held = await kube.workspaces.get(body.name);
     expect(held?.metadata?.deletionTimestamp).toBeDefined();
     expect(held?.metadata?.finalizers).toContain("kubernetes.io/pvc-protection");
     // The instance still works, its data still there.
@@ -268,7 +268,7 @@ describe("workspaces outlive their instances", () => {
     // Once its Pod is gone, so is the claim.
     await remove("protected");
     await eventually(
-      async () => ((await kube.claims.get(body.name)) ? undefined : true),
+      async () => ((await kube.workspaces.get(body.name)) ? undefined : true),
       "the claim to go with its last Pod",
     );
   });
@@ -282,7 +282,7 @@ describe("workspaces outlive their instances", () => {
       expect(response.status).toBe(202);
       expect(body.workspace).toBeNull();
       expect(off.counter.calls.filter((c) => c.endsWith("persistentvolumeclaims"))).toEqual([]);
-      expect(await kube.claims.get(body.name)).toBeUndefined();
+      expect(await kube.workspaces.get(body.name)).toBeUndefined();
       expect((await kube.pods.get(body.name))?.spec?.volumes).toBeUndefined();
       const deleted = await off.request("/instances/no-workspace", {
         apiKey: KEY,
@@ -304,7 +304,7 @@ describe("workspaces outlive their instances", () => {
       expect((await request("two")).status).toBe(429);
       expect((await request("one", "DELETE")).status).toBe(200);
       expect([200, 202]).toContain((await request("two")).status);
-      const workspaces = await kube.claims.list({
+      const workspaces = await kube.workspaces.list({
         labelSelector: "gptme.ai/instance in (one,two)",
       });
       expect(workspaces.items).toHaveLength(2);

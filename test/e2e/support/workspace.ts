@@ -2,7 +2,7 @@ import type { V1PersistentVolume, V1PersistentVolumeClaim } from "@kubernetes/cl
 import { inject } from "vitest";
 import { core, expire, handlerPods, k, NAMESPACE, runReaperJob } from "./fleet.js";
 
-export async function readClaim(name: string): Promise<V1PersistentVolumeClaim | undefined> {
+export async function readWorkspace(name: string): Promise<V1PersistentVolumeClaim | undefined> {
   return core()
     .readNamespacedPersistentVolumeClaim({ name, namespace: NAMESPACE })
     .catch(() => undefined);

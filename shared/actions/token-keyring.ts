@@ -1,6 +1,6 @@
 import type { TokenKeySource } from "../config/load.js";
 import type { Kube } from "../kube/client.js";
-import { newTokenKey, parseTokenKeys, type TokenKeys } from "./instance-token.js";
+import { newTokenKey, parseTokenKeys, type TokenKeys } from "../tokens/instance-token.js";
 
 /** The Secret that holds the fleet's token keys when no other source is configured. */
 export const TOKEN_KEY_SECRET = "fleet-instance-token-key";

@@ -1,0 +1,52 @@
+import type { ClientPod } from "../instance/clientpod.js";
+import { isPoolName, podNameOf } from "../instance/parts.js";
+import { lastUsedPatch } from "../instance/workspace.js";
+import type { DeletePreconditions, DeleteResult, Kube } from "../kube/client.js";
+import { aliasedInstanceOf } from "../pool/alias.js";
+
+/**
+ * Deletes an instance: its ClientPod (with the preconditions, if any) and then its Pod, so
+ * the instance is gone at once rather than when the garbage collector gets to it. The Pod is
+ * deleted only when the ClientPod was: a conflict leaves both alone. Its workspace stays.
+ */
+export async function deleteInstance(
+  kube: Kube,
+  name: string,
+  preconditions?: DeletePreconditions,
+  podName: string = name,
+): Promise<DeleteResult> {
+  const result = await kube.clientPods.delete(name, preconditions);
+  if (result === "deleted") await kube.pods.delete(podName);
+  return result;
+}
+
+/**
+ * Records that an instance just ended on its workspace claim (named `workspaceName`: it was last
+ * used now), so the retention counts from here; false when there is no claim.
+ */
+export async function recordWorkspaceUse(
+  kube: Kube,
+  workspaceName: string,
+  now: Date,
+): Promise<boolean> {
+  return (await kube.workspaces.patch(workspaceName, lastUsedPatch(now))) !== undefined;
+}
+
+/**
+ * The instance whose Pod has this name (a gateway path names the Pod): the ClientPod of that
+ * name, or for a Pod adopted from the warm pool (named after its member), the instance its
+ * alias names. Found even when the Pod itself is gone, so that it can be started again; by
+ * name from the API server's cache, at the same cost in any fleet.
+ */
+export async function instanceByPodName(
+  kube: Kube,
+  podName: string,
+): Promise<ClientPod | undefined> {
+  if (!isPoolName(podName)) return kube.clientPods.get(podName, { fromCache: true });
+  const alias = await kube.configMaps.get(podName, { fromCache: true });
+  const name = aliasedInstanceOf(alias);
+  const clientPod =
+    name === undefined ? undefined : await kube.clientPods.get(name, { fromCache: true });
+  // An alias outlives a recreated instance of that name until the garbage collector gets to it.
+  return clientPod && podNameOf(clientPod) === podName ? clientPod : undefined;
+}

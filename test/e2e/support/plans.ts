@@ -1,0 +1,335 @@
+import { execFileSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { loadYaml } from "@kubernetes/client-node";
+import { eventually, k, NAMESPACE, runReaperJob } from "./fleet.js";
+
+// Plans on the real node: the deployed handler and reaper with PLANS_FILE (a plan `model` whose
+// template gives gptme-server a model, beside the default), API keys naming plans, and the
+// model endpoint in the cluster: the OpenAI-compatible stand-in (scripts/lib/model-endpoint.ts)
+// in a Pod of the handler's image, behind a Service, with the NetworkPolicies of
+// k8s/local/models/. Everything is put back as it was by `restore`.
+
+const ROOT = resolve(import.meta.dirname, "../../..");
+export const MODEL_KEY = "e2e-plans-model-key-0001";
+export const DEFAULT_KEY = "e2e-plans-default-key-01";
+const MOUNT = "/etc/fleet/plans";
+
+const digest = (key: string) => createHash("sha256").update(key).digest("hex");
+
+export interface ModelPlan {
+  /** The endpoint Pod's IP and port (what the NetworkPolicy opens). */
+  endpoint: { ip: string; port: number };
+  /** The provider key in the Secret (the test checks that no fleet object holds it). */
+  providerKey: string;
+  restore(): void;
+}
+
+/** A saved object, stripped of what the API server owns, to put back with `kubectl replace`. */
+function saved(kind: string, name: string): string {
+  const object = JSON.parse(k(["get", kind, name, "-n", NAMESPACE, "-o", "json"]));
+  delete object.metadata.resourceVersion;
+  delete object.metadata.uid;
+  delete object.metadata.creationTimestamp;
+  delete object.metadata.generation;
+  delete object.metadata.managedFields;
+  delete object.status;
+  return JSON.stringify(object);
+}
+
+/**
+ * The JSON patch that mounts the plans' ConfigMap into the pod spec at `path` of `object` (a
+ * saved Deployment or CronJob) and sets `env`, appending to what the spec has.
+ */
+function mountPatch(object: string, path: string, env: Record<string, string>): string {
+  // biome-ignore lint/suspicious/noExplicitAny: the saved object, walked by its JSON pointer
+  let spec: any = JSON.parse(object);
+  for (const part of path.split("/").filter(Boolean)) spec = spec?.[part];
+  const volume = { name: "plans", configMap: { name: "fleet-plans" } };
+  const mount = { name: "plans", mountPath: MOUNT, readOnly: true };
+  return JSON.stringify([
+    spec?.volumes
+      ? { op: "add", path: `${path}/volumes/-`, value: volume }
+      : { op: "add", path: `${path}/volumes`, value: [volume] },
+    spec?.containers?.[0]?.volumeMounts
+      ? { op: "add", path: `${path}/containers/0/volumeMounts/-`, value: mount }
+      : { op: "add", path: `${path}/containers/0/volumeMounts`, value: [mount] },
+    ...Object.entries(env).map(([name, value]) => ({
+      op: "add",
+      path: `${path}/containers/0/env/-`,
+      value: { name, value },
+    })),
+  ]);
+}
+
+/**
+ * Deploys plans: `default` (gptme-client, `defaultPool` members) and `model`
+ * (gptme-client-model, `modelPool` members), API keys (by digest) naming them, the model
+ * endpoint, and fills both pools with one reaper pass.
+ */
+export async function deployModelPlan({ defaultPool = 1, modelPool = 1 } = {}): Promise<ModelPlan> {
+  const handler = saved("deployment", "fleet-handler");
+  const reaper = saved("cronjob", "fleet-reaper");
+  const providerKey = `sk-e2e-${randomBytes(12).toString("hex")}`;
+  const dir = mkdtempSync(join(tmpdir(), "e2e-plans-"));
+
+  // The stand-in's code, as built for npm run dev, run by the handler image's Node.
+  execFileSync("npx", ["tsc", "-p", "tsconfig.scripts.json"], { cwd: ROOT, stdio: "ignore" });
+  const built = resolve(ROOT, ".bench/scripts");
+  k([
+    "create",
+    "configmap",
+    "fleet-model-endpoint-code",
+    "-n",
+    NAMESPACE,
+    `--from-file=cli.js=${join(built, "model-endpoint.js")}`,
+    `--from-file=lib.js=${join(built, "lib/model-endpoint.js")}`,
+    `--from-literal=package.json={"type":"module"}`,
+  ]);
+  writeFileSync(join(dir, "apiKey"), providerKey);
+  k([
+    "create",
+    "secret",
+    "generic",
+    "fleet-model-credentials",
+    "-n",
+    NAMESPACE,
+    `--from-file=apiKey=${join(dir, "apiKey")}`,
+  ]);
+  k(["apply", "-f", "-"], endpointManifests());
+  k(["rollout", "status", "deployment/fleet-model-endpoint", "-n", NAMESPACE, "--timeout=180s"]);
+  const clusterIp = k([
+    "get",
+    "service",
+    "fleet-model-endpoint",
+    "-n",
+    NAMESPACE,
+    "-o",
+    "jsonpath={.spec.clusterIP}",
+  ]);
+  k([
+    "create",
+    "configmap",
+    "fleet-model",
+    "-n",
+    NAMESPACE,
+    `--from-literal=baseUrl=http://${clusterIp}/v1`,
+  ]);
+  // The model plan's template, placed and imaged as the overlay places gptme-client.
+  const template = loadYaml<Record<string, never>>(
+    readFileSync(resolve(ROOT, "k8s/local/models/podtemplate-gptme-client-model.yaml"), "utf8"),
+  ) as unknown as {
+    template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } };
+  };
+  const spec = template.template.spec;
+  spec.nodeSelector = { "gptme.ai/real-node": "true" };
+  spec.tolerations = [
+    { key: "gptme.ai/real-node", operator: "Equal", value: "true", effect: "NoSchedule" },
+  ];
+  const container = spec.containers[0] as Record<string, unknown>;
+  container.image = "localhost/gptme-fleet/gptme-server:local";
+  container.imagePullPolicy = "Never";
+  k(["apply", "-f", "-"], JSON.stringify(template));
+  k(["apply", "-f", resolve(ROOT, "k8s/local/models/networkpolicy-model.yaml")]);
+
+  const plans = [
+    "default: default",
+    "plans:",
+    `  default: {template: gptme-client, poolSize: ${defaultPool}}`,
+    `  model: {template: gptme-client-model, poolSize: ${modelPool}}`,
+  ].join("\n");
+  const keys = `sha256:${digest(DEFAULT_KEY)}\nsha256:${digest(MODEL_KEY)} model\n`;
+  writeFileSync(join(dir, "plans.yaml"), `${plans}\n`);
+  writeFileSync(join(dir, "api-keys"), keys);
+  k([
+    "create",
+    "configmap",
+    "fleet-plans",
+    "-n",
+    NAMESPACE,
+    `--from-file=plans.yaml=${join(dir, "plans.yaml")}`,
+    `--from-file=api-keys=${join(dir, "api-keys")}`,
+  ]);
+  const env = {
+    PLANS_FILE: `${MOUNT}/plans.yaml`,
+    API_KEYS_FILE: `${MOUNT}/api-keys`,
+    CLIENT_AUTH: "keys",
+  };
+  k([
+    "patch",
+    "deployment",
+    "fleet-handler",
+    "-n",
+    NAMESPACE,
+    "--type=json",
+    "-p",
+    mountPatch(handler, "/spec/template/spec", env),
+  ]);
+  k([
+    "patch",
+    "cronjob",
+    "fleet-reaper",
+    "-n",
+    NAMESPACE,
+    "--type=json",
+    "-p",
+    mountPatch(reaper, "/spec/jobTemplate/spec/template/spec", {
+      PLANS_FILE: `${MOUNT}/plans.yaml`,
+    }),
+  ]);
+  k(["rollout", "status", "deployment/fleet-handler", "-n", NAMESPACE, "--timeout=300s"]);
+  await onlyNewHandlers();
+  const { job } = runReaperJob("e2e-plans-fill");
+  k(["delete", "job", job, "-n", NAMESPACE]);
+
+  const endpointPod = JSON.parse(
+    k([
+      "get",
+      "pods",
+      "-n",
+      NAMESPACE,
+      "-l",
+      "app.kubernetes.io/name=fleet-model-endpoint",
+      "-o",
+      "json",
+    ]),
+  ).items[0];
+  return {
+    endpoint: { ip: endpointPod?.status?.podIP ?? "", port: 8080 },
+    providerKey,
+    restore: () => {
+      k(["replace", "-f", "-"], handler);
+      k(["replace", "-f", "-"], reaper);
+      k(["rollout", "status", "deployment/fleet-handler", "-n", NAMESPACE, "--timeout=300s"]);
+      for (const [kind, name] of [
+        ["deployment", "fleet-model-endpoint"],
+        ["service", "fleet-model-endpoint"],
+        ["configmap", "fleet-model-endpoint-code"],
+        ["configmap", "fleet-model"],
+        ["configmap", "fleet-plans"],
+        ["secret", "fleet-model-credentials"],
+        ["podtemplate", "gptme-client-model"],
+        ["networkpolicy", "client-pods-model-egress"],
+        ["networkpolicy", "fleet-model-endpoint-ingress"],
+      ] as const) {
+        k(["delete", kind, name, "-n", NAMESPACE, "--ignore-not-found"]);
+      }
+      // The model plan's members and instances: their plan is gone with its template.
+      k(["delete", "clientpods", "-n", NAMESPACE, "-l", "gptme.ai/plan=model", "--wait=true"]);
+    },
+  };
+}
+
+/** Waits until no handler pod of the previous template is left serving. */
+async function onlyNewHandlers(): Promise<void> {
+  await eventually(
+    async () => {
+      const pods = JSON.parse(
+        k([
+          "get",
+          "pods",
+          "-n",
+          NAMESPACE,
+          "-l",
+          "app.kubernetes.io/name=fleet-handler",
+          "-o",
+          "json",
+        ]),
+      ).items as { spec?: { containers?: { env?: { name: string }[] }[] } }[];
+      const planned = pods.filter((p) =>
+        p.spec?.containers?.[0]?.env?.some((e) => e.name === "PLANS_FILE"),
+      );
+      return pods.length > 0 && planned.length === pods.length ? true : undefined;
+    },
+    "only handlers with the plans to serve",
+    180_000,
+  );
+}
+
+/** The stand-in in a Pod of the handler's image, restricted like every pod here, and its Service. */
+function endpointManifests(): string {
+  const labels = { "app.kubernetes.io/name": "fleet-model-endpoint" };
+  return JSON.stringify({
+    apiVersion: "v1",
+    kind: "List",
+    items: [
+      {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "fleet-model-endpoint", namespace: NAMESPACE, labels },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: labels },
+          template: {
+            metadata: { labels },
+            spec: {
+              automountServiceAccountToken: false,
+              enableServiceLinks: false,
+              nodeSelector: { "gptme.ai/real-node": "true" },
+              tolerations: [
+                {
+                  key: "gptme.ai/real-node",
+                  operator: "Equal",
+                  value: "true",
+                  effect: "NoSchedule",
+                },
+              ],
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: 1000,
+                runAsGroup: 1000,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
+              containers: [
+                {
+                  name: "model",
+                  image: "localhost/gptme-fleet/fleet-handler:local",
+                  imagePullPolicy: "Never",
+                  command: ["node", "/model/cli.js", "8080", "fleet-model", "/keys/apiKey"],
+                  env: [{ name: "MODEL_ENDPOINT_HOST", value: "0.0.0.0" }],
+                  ports: [{ name: "http", containerPort: 8080 }],
+                  readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+                  resources: {
+                    requests: { cpu: "50m", memory: "64Mi" },
+                    limits: { cpu: "500m", memory: "128Mi" },
+                  },
+                  securityContext: {
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    capabilities: { drop: ["ALL"] },
+                  },
+                  volumeMounts: [
+                    { name: "code", mountPath: "/model", readOnly: true },
+                    { name: "keys", mountPath: "/keys", readOnly: true },
+                  ],
+                },
+              ],
+              volumes: [
+                {
+                  name: "code",
+                  configMap: {
+                    name: "fleet-model-endpoint-code",
+                    items: [
+                      { key: "cli.js", path: "cli.js" },
+                      { key: "lib.js", path: "lib/model-endpoint.js" },
+                      { key: "package.json", path: "package.json" },
+                    ],
+                  },
+                },
+                { name: "keys", secret: { secretName: "fleet-model-credentials" } },
+              ],
+            },
+          },
+        },
+      },
+      {
+        apiVersion: "v1",
+        kind: "Service",
+        metadata: { name: "fleet-model-endpoint", namespace: NAMESPACE, labels },
+        spec: { selector: labels, ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+      },
+    ],
+  });
+}
