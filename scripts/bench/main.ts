@@ -466,7 +466,8 @@ if (only?.split(",").includes("scale")) {
   const sizes = (process.env.SCALE_SIZES ?? (quick ? "1000,5000" : "1000,10000,100000"))
     .split(",")
     .map(Number);
-  const { section, headlines } = scaleReport(await scaleBench(sizes, quick ? 50 : 200));
+  const result = await scaleBench(sizes, quick ? 50 : 200);
+  const { section, headlines } = scaleReport(result, sizes.at(-1) ?? 0);
   sections.push(section);
   headline.push(...headlines);
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import {
   CoordinationV1Api,
@@ -42,6 +43,17 @@ const PODS_PER_NODE = 1_000;
 const NODE_TAINT = { key: "gptme.ai/bench", value: "scale", effect: "NoSchedule" };
 /** Writes in flight while building: tens, so the API server's own limits are not what is measured. */
 const BUILD_CONCURRENCY = 16;
+/**
+ * The machine's available memory (MB) below which the fleet stops growing: it is shared, and
+ * an out-of-memory kill would take someone else's process (SCALE_MEMORY_FLOOR_MB).
+ */
+const MEMORY_FLOOR_MB = Number(process.env.SCALE_MEMORY_FLOOR_MB ?? 4_000);
+
+function availableMb(): number {
+  const kb = /MemAvailable:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1];
+  return Number(kb) / 1024;
+}
+
 /** A claim bound to a volume that does not exist stays Pending, quietly: no provisioning, no events. */
 const NO_VOLUME = "bench-scale-no-volume";
 
@@ -247,8 +259,11 @@ export async function startUpstream(): Promise<{ server: Server; answered: () =>
 }
 
 export interface FleetBuilder {
-  /** Makes instances [from, to); returns how long it took (s). */
-  build(from: number, to: number): Promise<number>;
+  /**
+   * Makes instances [from, to), or fewer if the machine's memory runs short (the control plane
+   * takes about 0.2 GB per 1,000 instances): how long it took (s), and the size reached.
+   */
+  build(from: number, to: number): Promise<{ seconds: number; size: number }>;
   /** Makes again those of the given instances that are gone (after a reaper pass). */
   rebuild(indices: number[]): Promise<number>;
   /** The uid of an instance's ClientPod (its token is derived from it). */
@@ -357,18 +372,28 @@ export function fleetBuilder(
       mergePatch,
     );
   };
+  /** Makes `indices` in order; stops starting new ones once memory runs short. */
   const run = async (indices: Iterable<number>, total: number) => {
     const started = performance.now();
     const limit = pLimit(BUILD_CONCURRENCY);
     let done = 0;
+    let reached = -1;
+    let short = false;
     const tasks: Promise<void>[] = [];
     for (const index of indices) {
       tasks.push(
         limit(async () => {
+          if (short) return;
+          reached = Math.max(reached, index);
           await make(index);
-          if (++done % 5_000 === 0) {
-            const rate = done / ((performance.now() - started) / 1000);
-            say(`scale:   ${done}/${total} instances (${rate.toFixed(0)}/s)`);
+          if (++done % 1_000 === 0) {
+            short = availableMb() < MEMORY_FLOOR_MB;
+            if (done % 5_000 === 0 || short) {
+              const rate = done / ((performance.now() - started) / 1000);
+              say(
+                `scale:   ${done}/${total} instances (${rate.toFixed(0)}/s, ${availableMb().toFixed(0)} MB of memory available)`,
+              );
+            }
           }
         }),
       );
@@ -376,7 +401,7 @@ export function fleetBuilder(
     // Every task finished before this returns, even on a failure: nothing is made afterwards.
     const failure = (await Promise.allSettled(tasks)).find((r) => r.status === "rejected");
     if (failure) throw failure.reason;
-    return (performance.now() - started) / 1000;
+    return { seconds: (performance.now() - started) / 1000, reached: reached + 1, short };
   };
   return {
     build: async (from, to) => {
@@ -384,9 +409,12 @@ export function fleetBuilder(
       function* range() {
         for (let i = from; i < to; i++) yield i;
       }
-      return run(range(), to - from);
+      const { seconds, reached, short } = await run(range(), to - from);
+      if (short)
+        say(`scale: stopped growing at ${reached} instances: the machine's memory is short`);
+      return { seconds, size: short ? reached : to };
     },
-    rebuild: (indices) => run(indices, indices.length),
+    rebuild: async (indices) => (await run(indices, indices.length)).seconds,
     uidOf: (index) => {
       const uid = uids[index];
       if (!uid) throw new Error(`instance ${index} was not built`);

@@ -1,4 +1,4 @@
-import { readFileSync, realpathSync } from "node:fs";
+import { readdirSync, readFileSync, realpathSync } from "node:fs";
 import { resolve } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeTransport } from "../../shared/kube/transport.js";
@@ -15,6 +15,9 @@ export interface ControlPlane {
   etcdWrites: number;
   apiServerRssMb: number;
   etcdRssMb: number;
+  /** The other control-plane processes: their informers hold the fleet too. */
+  controllerManagerRssMb: number;
+  schedulerRssMb: number;
   /** etcd's database file, and the part of it in use (the rest is free pages until a defrag). */
   etcdDbMb: number;
   etcdDbInUseMb: number;
@@ -31,12 +34,27 @@ function sum(text: string, metric: string, keep: (labels: string) => boolean = (
   return total;
 }
 
+const clusterDir = () =>
+  resolve(realpathSync(resolve(ROOT, ".cluster")), "kwok/clusters/gptme-fleet");
+
+/** Resident memory of this cluster's process running `binary`, from /proc. */
+function processRssMb(binary: string): number {
+  const path = `${clusterDir()}/bin/${binary}`;
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").startsWith(`${path}\0`)) continue;
+      const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+      return Number(kb) / 1024;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return Number.NaN;
+}
+
 /** The local cluster's etcd client URL, from the kwokctl configuration beside the kubeconfig. */
 function etcdUrl(): string {
-  const config = resolve(
-    realpathSync(resolve(ROOT, ".cluster")),
-    "kwok/clusters/gptme-fleet/kwok.yaml",
-  );
+  const config = resolve(clusterDir(), "kwok.yaml");
   const url = /--listen-client-urls=(http:\/\/127\.0\.0\.1:\d+)/.exec(
     readFileSync(config, "utf8"),
   )?.[1];
@@ -59,6 +77,8 @@ export function controlPlane(kc: KubeConfig): { read(): Promise<ControlPlane>; c
         ),
         apiServerRssMb: mb(sum(api, "process_resident_memory_bytes")),
         etcdRssMb: mb(sum(store, "process_resident_memory_bytes")),
+        controllerManagerRssMb: processRssMb("kube-controller-manager"),
+        schedulerRssMb: processRssMb("kube-scheduler"),
         etcdDbMb: mb(sum(store, "etcd_mvcc_db_total_size_in_bytes")),
         etcdDbInUseMb: mb(sum(store, "etcd_mvcc_db_total_size_in_use_in_bytes")),
       };

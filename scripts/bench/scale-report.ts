@@ -19,7 +19,10 @@ const PATHS: [string, (s: SizeResult) => PathCost][] = [
   ["pool claim (`?wait=30`)", (s) => s.claim],
 ];
 
-export function scaleReport(r: ScaleResult): { section: string; headlines: string[] } {
+export function scaleReport(
+  r: ScaleResult,
+  wanted: number,
+): { section: string; headlines: string[] } {
   const sizes = r.sizes;
   const first = sizes[0];
   const last = sizes.at(-1);
@@ -100,7 +103,15 @@ gateway's uncached requests each to an instance the process has not seen, then t
 cold starts and pool claims one at a time (their Pods on the KWOK nodes), then one pass of
 \`dist/reaper/main.js --idle-timeout 12h\` (probing each idle instance; its CronJob has
 \`activeDeadlineSeconds: 240\` and 256 Mi), the reaped instances made again, and one gateway request
-to every active instance. JSON size of one object of each kind: ${bytes}.
+to every active instance. JSON size of one object of each kind: ${bytes}.${
+    last && last.instances < wanted
+      ? `
+
+**The fleet stopped growing at ${n(last.instances)} of ${n(wanted)} instances**: the machine's available
+memory fell below its floor (4 GB; the machine is shared with other clusters, and an out-of-memory
+kill would take someone else's process). The control plane's memory at that size is below.`
+      : ""
+  }
 
 Latency, p50 / p99, and growth of the p50 from the smallest fleet to the largest:
 

@@ -153,9 +153,11 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
   };
 
   try {
-    for (const size of sizes) {
-      say(`scale: growing the fleet to ${size} instances in ${namespace}`);
-      const buildSeconds = await builder.build(built, size);
+    for (const wanted of sizes) {
+      say(`scale: growing the fleet to ${wanted} instances in ${namespace}`);
+      const grown = await builder.build(built, wanted);
+      const size = grown.size;
+      const buildSeconds = grown.seconds;
       built = size;
       if (Object.keys(objectBytes).length === 0) objectBytes = await sizesOf(namespace);
       // Instances to measure, spread over the fleet; none idle (the reaper's pass is on them).
@@ -257,6 +259,7 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
       } finally {
         await handler.stop();
       }
+      if (size < wanted) break; // The machine can hold no more.
     }
     return { sizes: results, objectBytes };
   } catch (error) {
