@@ -17,6 +17,7 @@ import { buildPod } from "../../shared/instance/pod-spec.js";
 import { mirrorAnnotations, recordOf } from "../../shared/instance/record.js";
 import { ANNOTATION_REVISION, revisionOf } from "../../shared/instance/revision.js";
 import { ANNOTATION_SERVING_SINCE, HEALTH_PATH } from "../../shared/instance/serving.js";
+import { slotManifest } from "../../shared/instance/slots.js";
 import { activityStatus } from "../../shared/instance/status.js";
 import { workspacePvc } from "../../shared/instance/workspace.js";
 import { KubeCalls, mergePatch } from "../../shared/kube/calls.js";
@@ -26,8 +27,8 @@ import { tokenEnv, tokenSecret } from "../../shared/tokens/secret.js";
 import { say } from "./lib.js";
 
 // A fleet of tens of thousands of instances on the local control plane, as the handler leaves
-// them (ClientPod and its status, workspace claim, token Secret, Pod from the production
-// template, running, seen answering), written directly with bounded concurrency. KWOK does not
+// them (ClientPod and its status, instance slot, workspace claim, token Secret, Pod from the
+// production template, running, seen answering), written directly with bounded concurrency. KWOK does not
 // run these Pods: they are bound to Node objects no controller manages, whose heartbeats this
 // process renews, and their status is written here through the status subresource. Every
 // instance's pod IP is one address where one listener answers as an idle gptme-server does.
@@ -314,10 +315,12 @@ export function fleetBuilder(
       creationTimestamp,
     );
     // A claim kept from the instance of that name the reaper deleted: the user's workspace.
-    const claimed = await kube.workspaces.create({
-      ...claim,
-      spec: { ...claim.spec, volumeName: NO_VOLUME },
-    });
+    // Its client's instance slot beside it (a slot of the instance reaped before may not have
+    // gone yet: then it holds none, which no measurement here reads).
+    const [claimed] = await Promise.all([
+      kube.workspaces.create({ ...claim, spec: { ...claim.spec, volumeName: NO_VOLUME } }),
+      kube.configMaps.create(slotManifest(cp, index % INSTANCES_PER_CLIENT)),
+    ]);
     const now = new Date();
     const lastActivity = isIdle(index) ? new Date(now.getTime() - IDLE_FOR_MS) : now;
     const status = activityStatus(recordOf(cp), lastActivity, undefined, config);

@@ -43,6 +43,11 @@ export function scaleReport(
     `| ${what} | ${sizes.map(f).join(" | ")} |${g ? growth(g) : grows ? " |" : ""}`;
   const memory = [
     row(
+      "reaper pass, `--dry-run` (reads and probes, deletes nothing): wall time / peak RSS",
+      (s) => `${s.reaperDryRun.seconds.toFixed(1)} s / ${mb(s.reaperDryRun.peakRssMb)}`,
+      (s) => s.reaperDryRun.seconds,
+    ),
+    row(
       "reaper pass, wall time",
       (s) => `${s.reaper.seconds.toFixed(1)} s`,
       (s) => s.reaper.seconds,
@@ -93,15 +98,15 @@ export function scaleReport(
   const section = `## Scale
 
 One fleet grown in one namespace to ${sizes.map((s) => n(s.instances)).join(", ")} instances, each as the handler leaves
-it (ClientPod with its status, workspace claim, token Secret, Pod from the production template,
+it (ClientPod with its status, instance slot, workspace claim, token Secret, Pod from the production template,
 running and seen answering), written directly, 16 instances in flight. The Pods are bound to
 Node objects no controller runs (this process renews their Leases and plays the kubelet's part
 for deletions) and share one pod IP where one listener answers as an idle gptme-server. One in
 ten instances was last used a day ago. At each size, a fresh handler process
 (\`MAX_INSTANCES=1000000\`): latencies (p50 / p99, closed loop; warm over 64 instances, the
 gateway's uncached requests each to an instance the process has not seen, then the same again),
-cold starts and pool claims one at a time (their Pods on the KWOK nodes), then one pass of
-\`dist/reaper/main.js --idle-timeout 12h\` (probing each idle instance; its CronJob has
+cold starts and pool claims one at a time (their Pods on the KWOK nodes), then a pass of
+\`dist/reaper/main.js --idle-timeout 12h --dry-run\` and a real one (probing each idle instance; its CronJob has
 \`activeDeadlineSeconds: 240\` and 256 Mi), the reaped instances made again, and one gateway request
 to every active instance. JSON size of one object of each kind: ${bytes}.${
     last && last.instances < wanted

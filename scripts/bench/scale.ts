@@ -70,6 +70,8 @@ export interface SizeResult {
   adminFirstPage: PathCost;
   cold: PathCost;
   claim: PathCost;
+  /** A --dry-run pass first: what reading and probing the fleet costs, nothing deleted. */
+  reaperDryRun: TimedPass;
   reaper: TimedPass;
   /** Handler RSS once the gateway has proxied one request to every instance of the fleet. */
   touchAll: {
@@ -213,7 +215,12 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
         say(`scale ${size}: pool claims`);
         const claim = await poolClaims(namespace, env, config, keyText, size, coldCount, measure);
 
-        say(`scale ${size}: the reaper's pass (${size / 10} idle)`);
+        say(`scale ${size}: the reaper's pass (${size / 10} idle), dry run first`);
+        const reaperDryRun = await timedReaperPass(namespace, [
+          "--idle-timeout",
+          "12h",
+          "--dry-run",
+        ]);
         const reaper = await timedReaperPass(namespace, ["--idle-timeout", "12h"]);
         say(
           `scale ${size}: reaper ${reaper.seconds} s, ${reaper.peakRssMb.toFixed(0)} MB, ${JSON.stringify(reaper.summary)}`,
@@ -244,6 +251,7 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
           adminFirstPage,
           cold,
           claim,
+          reaperDryRun,
           reaper,
           touchAll: {
             requests: touchedCount,
