@@ -9,7 +9,8 @@ import { detailOf, type Verdict } from "./verdict.js";
 // What the reaper does with each action it decided on: delete exactly what it judged, or
 // keep a busy instance and say so, logging one line per action.
 
-export type Result = "deleted" | "skipped" | "failed";
+/** `deferred`: planned, but not carried out: the pass reached its time limit first. */
+export type Result = "deleted" | "skipped" | "failed" | "deferred";
 export interface Outcome {
   result: Result;
   verdict?: Verdict["verdict"];

@@ -48,6 +48,7 @@ async function main(output: LogOutput): Promise<number> {
       maxLifetimeSeconds: settings.maxLifetimeMs / 1000,
       workspaceRetentionSeconds: settings.workspaceRetentionMs / 1000,
       concurrency: settings.concurrency,
+      timeLimitSeconds: settings.timeLimitMs === undefined ? null : settings.timeLimitMs / 1000,
       probeTimeoutSeconds:
         settings.probeTimeoutMs === undefined ? null : settings.probeTimeoutMs / 1000,
       dryRun: settings.dryRun,
@@ -63,6 +64,7 @@ async function main(output: LogOutput): Promise<number> {
       workspaceRetentionMs: settings.workspaceRetentionMs,
       dryRun: settings.dryRun,
       concurrency: settings.concurrency,
+      timeLimitMs: settings.timeLimitMs,
       probe: settings.probeTimeoutMs === undefined ? false : { timeoutMs: settings.probeTimeoutMs },
       rollout: settings.rollout ?? false,
       now: () => new Date(),
