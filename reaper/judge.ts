@@ -41,7 +41,7 @@ export async function judgeAndAct(
       }
     }
     verdict = target
-      ? await probeWithRetries(target, probe.timeoutMs)
+      ? await probeWithRetries(target, probe)
       : { verdict: "unreachable", unreachable: "no running Pod with an IP" };
     // A rollout is maintenance: an instance that cannot say it is idle keeps its Pod.
     if (rolling && verdict.verdict !== "idle") return leaveBusy(action, verdict, options);
@@ -62,24 +62,45 @@ async function unreadTarget(
 const REFUSED_RETRY_MS = 250;
 
 /**
- * The probe's verdict, asked again while the connection is refused, for at most half the
- * probe's bound, so a server that is really gone still costs less than one bound. A reaper
- * Job's pod is new at every pass, and a network policy implementation may not have admitted
- * its address yet in its first moments (seen on the real node: kube-router refused the first
- * probes of a fresh reaper pod); a server that really is gone keeps refusing.
+ * Whether any gptme-server has answered this process yet. Network policy admits a new pod's
+ * address a moment after the pod starts (seen on the real node: kube-router refused, then
+ * dropped, the first probes of a fresh reaper Job's pod for over a second under load), so
+ * until one answer came back a failure says as much about the reaper as about the instance.
+ * Per process, like the address it is about.
  */
-async function probeWithRetries(target: ProbeTarget, timeoutMs: number): Promise<Verdict> {
-  const retryUntil = performance.now() + timeoutMs / 2;
-  let verdict = verdictOf(await probeInstance(target, timeoutMs));
+let answeredOnce = false;
+
+/**
+ * The probe's verdict, asked again while it may be the reaper's own network that failed it.
+ * Once some instance has answered this process, only a refused connection is asked again, for
+ * at most half the probe's bound, so a server that is really gone still costs less than one
+ * bound. Before that, a refused or unanswered probe is asked again for up to
+ * `admissionWaitMs` (the first probes of a pass wait together, not one after another).
+ */
+export async function probeWithRetries(
+  target: ProbeTarget,
+  { timeoutMs, admissionWaitMs = 0 }: { timeoutMs: number; admissionWaitMs?: number },
+): Promise<Verdict> {
+  const retryUntil =
+    performance.now() + Math.max(timeoutMs / 2, answeredOnce ? 0 : admissionWaitMs);
+  let verdict = await probeOnce(target, timeoutMs);
   while (
     verdict.verdict === "unreachable" &&
-    verdict.unreachable.includes("ECONNREFUSED") &&
+    (verdict.unreachable.includes("ECONNREFUSED") ||
+      (!answeredOnce && admissionWaitMs > 0 && verdict.unreachable.includes("no answer"))) &&
     performance.now() + REFUSED_RETRY_MS < retryUntil
   ) {
     await new Promise((resolve) => setTimeout(resolve, REFUSED_RETRY_MS));
-    verdict = verdictOf(await probeInstance(target, Math.ceil(retryUntil - performance.now())));
+    const left = Math.ceil(retryUntil - performance.now());
+    verdict = await probeOnce(target, Math.min(timeoutMs, left));
   }
   return verdict;
+}
+
+async function probeOnce(target: ProbeTarget, timeoutMs: number): Promise<Verdict> {
+  const result = await probeInstance(target, timeoutMs);
+  if ("status" in result.health || "status" in result.metrics) answeredOnce = true;
+  return verdictOf(result);
 }
 
 /**

@@ -16,6 +16,11 @@ import { abortedPass, passCountsOf, recordPass } from "./stats.js";
 
 /** How long a pass waits for the members it starts to answer (a gptme-server starts in seconds). */
 const MEMBER_SERVING_WAIT_MS = 60_000;
+/**
+ * How long the first probes of a pass may wait for this Job pod's address to be admitted by
+ * network policy (a second or more under load on a real node); see reaper/judge.ts.
+ */
+const PROBE_ADMISSION_WAIT_MS = 10_000;
 /** The longest the last log lines may take to reach a slow reader before the reaper exits. */
 const EXIT_FLUSH_MS = 5_000;
 
@@ -65,7 +70,10 @@ async function main(output: LogOutput): Promise<number> {
       dryRun: settings.dryRun,
       concurrency: settings.concurrency,
       timeLimitMs: settings.timeLimitMs,
-      probe: settings.probeTimeoutMs === undefined ? false : { timeoutMs: settings.probeTimeoutMs },
+      probe:
+        settings.probeTimeoutMs === undefined
+          ? false
+          : { timeoutMs: settings.probeTimeoutMs, admissionWaitMs: PROBE_ADMISSION_WAIT_MS },
       rollout: settings.rollout ?? false,
       now: () => new Date(),
       log,

@@ -25,9 +25,11 @@ export interface ReapOptions {
   log: Logger;
   /**
    * Ask each idle instance's gptme-server whether it is working before deleting it, each
-   * probe bounded by `timeoutMs`; false: the clock alone decides.
+   * probe bounded by `timeoutMs`; false: the clock alone decides. `admissionWaitMs`: how long
+   * the process's first probes are asked again while no gptme-server has answered it yet (a
+   * fresh Job pod's address may not be admitted by network policy yet; see reaper/judge.ts).
    */
-  probe: false | { timeoutMs: number };
+  probe: false | { timeoutMs: number; admissionWaitMs?: number };
   /**
    * Replace the Pods of instances made from an older revision once idle `idleMs` and not
    * busy, at most `max` per pass; false or unset: no rollout (ROLLOUT=off).

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { probeInstance } from "./probe.js";
 
 // The probe's I/O against listeners on loopback that misbehave in the ways a pod can; what a
-// real gptme-server answers is the integration tests' business (test/reaper-probe.test.ts).
+// real gptme-server answers is the integration tests' business (test/reaper/probe.test.ts).
 describe("probeInstance", () => {
   const closers: (() => void)[] = [];
   afterEach(() => {

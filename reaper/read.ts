@@ -1,8 +1,10 @@
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import {
+  ANNOTATION_TOKEN_KEY,
   type ClientPod,
   LABEL_CLIENT,
   LABEL_INSTANCE,
+  LABEL_PLAN,
   MANAGED_SELECTOR,
 } from "../shared/instance/clientpod.js";
 import { HTTP_PORT_NAME } from "../shared/instance/pod-spec.js";
@@ -142,8 +144,15 @@ export async function readAll<T extends { metadata?: { name?: string } }>(
   return items;
 }
 
-const KEPT_LABELS = [LABEL_CLIENT, LABEL_INSTANCE, LABEL_POOL];
-const KEPT_ANNOTATIONS = [ANNOTATION_REVISION, ANNOTATION_SERVING_SINCE, ANNOTATION_POOL_TEMPLATE];
+const KEPT_LABELS = [LABEL_CLIENT, LABEL_INSTANCE, LABEL_POOL, LABEL_PLAN];
+// The token key too: the pool pass writes it into the index when it sees a member answering,
+// and a claim skips an entry whose key it does not know (an empty one, without it).
+const KEPT_ANNOTATIONS = [
+  ANNOTATION_REVISION,
+  ANNOTATION_SERVING_SINCE,
+  ANNOTATION_POOL_TEMPLATE,
+  ANNOTATION_TOKEN_KEY,
+];
 
 function pick(
   from: Record<string, string> | undefined,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { detailOf, type Fetched, generatingOf, sseConnectionsOf, verdictOf } from "./verdict.js";
 
-// Answers as gptme-server 0.35.1 gives them (see ../shared/GPTME-SERVER.md, "Is it busy?").
+// Answers as gptme-server 0.35.1 gives them (docs/operations.md, "Is it working? The probe").
 const health = (generating: number): Fetched => ({
   status: 200,
   body: JSON.stringify({

@@ -29,8 +29,8 @@ DEBIAN_MIRROR=${FLEET_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 IMAGES_DIR="$CACHE_DIR/real-node/images"
 ROOTFS_TAR="$CACHE_DIR/real-node/bookworm-minbase.tar"
-# The CA bundle that lets a build reach the registries through this machine's TLS gateway
-# (see ../shared/REAL-NODE.md); mounted into RUN steps, never copied into an image.
+# The CA bundle that lets a build reach the registries through this machine's TLS gateway,
+# when it has one (NODE_EXTRA_CA_CERTS); mounted into RUN steps, never copied into an image.
 CA_FILE=${NODE_EXTRA_CA_CERTS:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}
 
 # The local names: the overlay k8s/overlays/real-node swaps the manifests' images for these.

@@ -1,6 +1,12 @@
 import type * as http from "node:http";
 import type { Socket } from "node:net";
-import { type Duplex, type Readable, Transform, type TransformCallback } from "node:stream";
+import {
+  type Duplex,
+  PassThrough,
+  type Readable,
+  Transform,
+  type TransformCallback,
+} from "node:stream";
 import type { Client, Dispatcher } from "undici";
 import { FleetError } from "../errors/fleet-error.js";
 import { clientResponseHeaders, type ProxyCall, upstreamRequestHeaders } from "./headers.js";
@@ -62,7 +68,14 @@ export class InstanceProxy {
       path: call.upstreamPath,
       headers: upstreamRequestHeaders(incoming, call, clientOf(req.socket), false),
       // A body of unknown length is counted as it streams; one with a length was checked before.
-      body: !hasBody ? null : chunked && length === undefined ? this.limited(req, fail) : req,
+      // Never the request itself: undici destroys a body it is done with, and for a node
+      // IncomingMessage it first sets its `socket` to null, which the server's own listeners
+      // (listhen's http-shutdown) then read when the answer finishes, and the process died.
+      body: !hasBody
+        ? null
+        : chunked && length === undefined
+          ? this.limited(req, fail)
+          : req.pipe(new PassThrough()),
     };
     let client: Client = clients.take(origin);
     let controller: Dispatcher.DispatchController | undefined;

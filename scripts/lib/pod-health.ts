@@ -3,7 +3,7 @@ import type { CoreV1Api } from "@kubernetes/client-node";
 import { instancePortOf } from "../../shared/instance/pod-spec.js";
 import { HEALTH_PATH } from "../../shared/instance/serving.js";
 
-/** What gptme-server 0.35.1 answers on its health endpoint when idle (GPTME-SERVER.md). */
+/** What gptme-server 0.35.1 answers on its health endpoint when idle (docs/operations.md, "Is it working? The probe"). */
 const IDLE_HEALTH = JSON.stringify({
   generating_count: 0,
   health: "green",

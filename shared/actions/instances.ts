@@ -1,5 +1,6 @@
 import type { ClientPod } from "../instance/clientpod.js";
 import { isPoolName, podNameOf } from "../instance/parts.js";
+import { ownerNameOf } from "../instance/pod-status.js";
 import { lastUsedPatch } from "../instance/workspace.js";
 import type { DeletePreconditions, DeleteResult, Kube } from "../kube/client.js";
 import { aliasedInstanceOf } from "../pool/alias.js";
@@ -37,6 +38,11 @@ export async function recordWorkspaceUse(
  * name, or for a Pod adopted from the warm pool (named after its member), the instance its
  * alias names. Found even when the Pod itself is gone, so that it can be started again; by
  * name from the API server's cache, at the same cost in any fleet.
+ *
+ * A claim answers before it writes the alias (after the Pod's adoption, which names the
+ * instance as the Pod's owner), and its client asks the gateway at once, often another
+ * replica: without an alias yet, the Pod's owner names the instance. So a pool-shaped name
+ * that names nothing costs two cached reads (alias, Pod), one that names an instance two.
  */
 export async function instanceByPodName(
   kube: Kube,
@@ -44,9 +50,16 @@ export async function instanceByPodName(
 ): Promise<ClientPod | undefined> {
   if (!isPoolName(podName)) return kube.clientPods.get(podName, { fromCache: true });
   const alias = await kube.configMaps.get(podName, { fromCache: true });
-  const name = aliasedInstanceOf(alias);
+  const name = aliasedInstanceOf(alias) ?? (await adoptingInstanceOf(kube, podName));
   const clientPod =
     name === undefined ? undefined : await kube.clientPods.get(name, { fromCache: true });
   // An alias outlives a recreated instance of that name until the garbage collector gets to it.
   return clientPod && podNameOf(clientPod) === podName ? clientPod : undefined;
+}
+
+/** The instance that adopted a member's Pod (its owner), unless it is still the member's own. */
+async function adoptingInstanceOf(kube: Kube, podName: string): Promise<string | undefined> {
+  const pod = await kube.pods.get(podName, { fromCache: true });
+  const owner = pod && ownerNameOf(pod);
+  return owner === undefined || isPoolName(owner) ? undefined : owner;
 }

@@ -77,7 +77,7 @@ describe("workspaces on the real node", () => {
 
     const pod = await readPod(podName);
     expect(pod?.spec?.volumes?.find((v) => v.name === "workspace")?.persistentVolumeClaim).toEqual({
-      workspaceName,
+      claimName: workspaceName,
     });
     expect(pod?.spec?.securityContext).toMatchObject({ runAsUser: 1000, fsGroup: 1000 });
     // The directory is root's; the kubelet gave it to the pod's fsGroup on mount (group
@@ -157,7 +157,7 @@ describe("workspaces on the real node", () => {
     const pod = await readPod(body.name);
     expect(pod?.metadata?.uid).not.toBe(first.podUid);
     expect(pod?.spec?.volumes?.find((v) => v.name === "workspace")?.persistentVolumeClaim).toEqual({
-      workspaceName: first.workspaceName,
+      claimName: first.workspaceName,
     });
     expect((await readWorkspace(first.workspaceName))?.spec?.volumeName).toBe(volumeName);
     // A new instance has a new token; the old one no longer opens anything.

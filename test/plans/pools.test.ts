@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { POOL_NAME_PREFIX } from "../../shared/instance/parts.js";
 import { Kube } from "../../shared/kube/client.js";
 import { POOL_SELECTOR } from "../../shared/pool/member.js";
+import { countOf, entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member-index.js";
 import {
   adminKubeConfig,
   createTestNamespace,
@@ -89,14 +90,23 @@ describe("a warm pool per plan", () => {
     }
     const proClaim = await kube.workspaces.get(byPlan("pro")[0]?.metadata?.name ?? "");
     expect(proClaim?.spec?.resources?.requests?.storage).toBe("2Gi");
-    // A second pass finds every pool full.
-    expect(await poolPass(namespace, env, 0)).toMatchObject({ started: 0, removed: 0 });
+    // A second pass finds every pool full, and records the members it sees answering in the
+    // pool's index, under their plan and token key (a claim skips an entry of a key unknown to it).
+    expect(await poolPass(namespace, env, 0)).toMatchObject({ started: 0, removed: 0, seen: 3 });
+    const entries = entriesOf(await kube.configMaps.get(POOL_INDEX_NAME));
+    expect([...entries.values()].every((e) => e.serving && e.tokenKeyId !== "")).toBe(true);
   });
 
   it("hands a client a member of its own plan only; a plan without a pool starts cold", async () => {
     const proMember = (await members()).find(
       (p) => p.metadata?.labels?.["gptme.ai/plan"] === "pro",
     );
+    // Claims find members in the pool's index, read from the API server's cache: wait until
+    // the cache lists every member, each under its plan.
+    await eventually(async () => {
+      const entries = entriesOf(await kube.configMaps.get(POOL_INDEX_NAME, { fromCache: true }));
+      return countOf(entries, "pro") === 1 && countOf(entries, "free") === 2 ? true : undefined;
+    }, "the pool's index to list the members");
     const pro = await eventually(async () => {
       const res = await handler.request("/instances/work?wait=0", {
         apiKey: "pool-pro-key-00000001",

@@ -114,6 +114,37 @@ describe("an instance claimed from the warm pool, by its own name and its member
     expect(page.body).toContain("the agent's app");
   });
 
+  it("is reached at once through another replica, before the claim has written its alias", async () => {
+    // A claim answers, then writes the alias from the member's name to the instance; its
+    // client asks the gateway at once, often on another replica. That moment, held still:
+    const alias = await core.readNamespacedConfigMap({ name: podName, namespace });
+    await core.deleteNamespacedConfigMap({ name: podName, namespace });
+    await eventually(async () => {
+      const cached = await core.listNamespacedConfigMap({
+        namespace,
+        fieldSelector: `metadata.name=${podName}`,
+        resourceVersion: "0",
+      });
+      return cached.items.length === 0 ? true : undefined;
+    }, "the alias gone from the API server's cache");
+    const other = startHandler(namespace, ENV);
+    const otherHttp = await listenHandler(other, await freePort());
+    try {
+      const res = await fetch(`${otherHttp.url}${instance.endpoint.path}/api/v2/conversations`, {
+        headers: { authorization: `Bearer ${instance.endpoint.token}` },
+      });
+      expect(res.status, await res.clone().text()).toBe(200);
+    } finally {
+      await otherHttp.close();
+      other.close();
+      const { name, labels, ownerReferences } = alias.metadata ?? {};
+      await core.createNamespacedConfigMap({
+        namespace,
+        body: { metadata: { name, labels, ownerReferences }, data: alias.data },
+      });
+    }
+  });
+
   it("starts its evicted Pod again under the member's name, through the gateway, same token", async () => {
     const before = (await podOf(podName))?.metadata?.uid;
     await core.deleteNamespacedPod({ name: podName, namespace, gracePeriodSeconds: 0 });

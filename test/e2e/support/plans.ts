@@ -27,6 +27,11 @@ export interface ModelPlan {
   restore(): void;
 }
 
+/** `kubectl create <args>` made idempotent: rendered, then applied (leftovers are replaced). */
+function applied(args: string[]): void {
+  k(["apply", "-f", "-"], k(["create", ...args, "--dry-run=client", "-o", "json"]));
+}
+
 /** A saved object, stripped of what the API server owns, to put back with `kubectl replace`. */
 function saved(kind: string, name: string): string {
   const object = JSON.parse(k(["get", kind, name, "-n", NAMESPACE, "-o", "json"]));
@@ -72,14 +77,47 @@ function mountPatch(object: string, path: string, env: Record<string, string>): 
 export async function deployModelPlan({ defaultPool = 1, modelPool = 1 } = {}): Promise<ModelPlan> {
   const handler = saved("deployment", "fleet-handler");
   const reaper = saved("cronjob", "fleet-reaper");
+  const restore = () => {
+    k(["replace", "-f", "-"], handler);
+    k(["replace", "-f", "-"], reaper);
+    k(["rollout", "status", "deployment/fleet-handler", "-n", NAMESPACE, "--timeout=300s"]);
+    for (const [kind, name] of [
+      ["deployment", "fleet-model-endpoint"],
+      ["service", "fleet-model-endpoint"],
+      ["configmap", "fleet-model-endpoint-code"],
+      ["configmap", "fleet-model"],
+      ["configmap", "fleet-plans"],
+      ["secret", "fleet-model-credentials"],
+      ["podtemplate", "gptme-client-model"],
+      ["networkpolicy", "client-pods-model-egress"],
+      ["networkpolicy", "fleet-model-endpoint-ingress"],
+    ] as const) {
+      k(["delete", kind, name, "-n", NAMESPACE, "--ignore-not-found"]);
+    }
+    // The model plan's members and instances: their plan is gone with its template.
+    k(["delete", "clientpods", "-n", NAMESPACE, "-l", "gptme.ai/plan=model", "--wait=true"]);
+  };
+  try {
+    return await deploy(handler, reaper, restore, { defaultPool, modelPool });
+  } catch (error) {
+    restore();
+    throw error;
+  }
+}
+
+async function deploy(
+  handler: string,
+  reaper: string,
+  restore: () => void,
+  { defaultPool, modelPool }: { defaultPool: number; modelPool: number },
+): Promise<ModelPlan> {
   const providerKey = `sk-e2e-${randomBytes(12).toString("hex")}`;
   const dir = mkdtempSync(join(tmpdir(), "e2e-plans-"));
 
   // The stand-in's code, as built for npm run dev, run by the handler image's Node.
   execFileSync("npx", ["tsc", "-p", "tsconfig.scripts.json"], { cwd: ROOT, stdio: "ignore" });
   const built = resolve(ROOT, ".bench/scripts");
-  k([
-    "create",
+  applied([
     "configmap",
     "fleet-model-endpoint-code",
     "-n",
@@ -89,8 +127,7 @@ export async function deployModelPlan({ defaultPool = 1, modelPool = 1 } = {}): 
     `--from-literal=package.json={"type":"module"}`,
   ]);
   writeFileSync(join(dir, "apiKey"), providerKey);
-  k([
-    "create",
+  applied([
     "secret",
     "generic",
     "fleet-model-credentials",
@@ -109,8 +146,7 @@ export async function deployModelPlan({ defaultPool = 1, modelPool = 1 } = {}): 
     "-o",
     "jsonpath={.spec.clusterIP}",
   ]);
-  k([
-    "create",
+  applied([
     "configmap",
     "fleet-model",
     "-n",
@@ -143,8 +179,7 @@ export async function deployModelPlan({ defaultPool = 1, modelPool = 1 } = {}): 
   const keys = `sha256:${digest(DEFAULT_KEY)}\nsha256:${digest(MODEL_KEY)} model\n`;
   writeFileSync(join(dir, "plans.yaml"), `${plans}\n`);
   writeFileSync(join(dir, "api-keys"), keys);
-  k([
-    "create",
+  applied([
     "configmap",
     "fleet-plans",
     "-n",
@@ -199,26 +234,7 @@ export async function deployModelPlan({ defaultPool = 1, modelPool = 1 } = {}): 
   return {
     endpoint: { ip: endpointPod?.status?.podIP ?? "", port: 8080 },
     providerKey,
-    restore: () => {
-      k(["replace", "-f", "-"], handler);
-      k(["replace", "-f", "-"], reaper);
-      k(["rollout", "status", "deployment/fleet-handler", "-n", NAMESPACE, "--timeout=300s"]);
-      for (const [kind, name] of [
-        ["deployment", "fleet-model-endpoint"],
-        ["service", "fleet-model-endpoint"],
-        ["configmap", "fleet-model-endpoint-code"],
-        ["configmap", "fleet-model"],
-        ["configmap", "fleet-plans"],
-        ["secret", "fleet-model-credentials"],
-        ["podtemplate", "gptme-client-model"],
-        ["networkpolicy", "client-pods-model-egress"],
-        ["networkpolicy", "fleet-model-endpoint-ingress"],
-      ] as const) {
-        k(["delete", kind, name, "-n", NAMESPACE, "--ignore-not-found"]);
-      }
-      // The model plan's members and instances: their plan is gone with its template.
-      k(["delete", "clientpods", "-n", NAMESPACE, "-l", "gptme.ai/plan=model", "--wait=true"]);
-    },
+    restore,
   };
 }
 
