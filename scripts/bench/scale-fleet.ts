@@ -50,6 +50,28 @@ const BUILD_CONCURRENCY = 16;
  */
 const MEMORY_FLOOR_MB = Number(process.env.SCALE_MEMORY_FLOOR_MB ?? 4_000);
 
+/**
+ * When the fleet stops growing (SCALE_DEADLINE: an ISO time, or HH:MM in UTC today), so that a
+ * run that cannot reach its largest size in the time it has measures the size it reached.
+ */
+const DEADLINE_MS = deadlineOf(process.env.SCALE_DEADLINE);
+
+function deadlineOf(text: string | undefined): number {
+  if (!text) return Number.POSITIVE_INFINITY;
+  const hhmm = /^(\d{1,2}):(\d{2})$/.exec(text);
+  if (hhmm) {
+    const day = new Date();
+    day.setUTCHours(Number(hhmm[1]), Number(hhmm[2]), 0, 0);
+    return day.getTime();
+  }
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) throw new Error(`SCALE_DEADLINE: not a time: ${text}`);
+  return at;
+}
+
+/** Why the fleet stopped growing before the size asked for. */
+export type ShortOf = "memory" | "deadline";
+
 function availableMb(): number {
   const kb = /MemAvailable:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"))?.[1];
   return Number(kb) / 1024;
@@ -264,7 +286,7 @@ export interface FleetBuilder {
    * Makes instances [from, to), or fewer if the machine's memory runs short (the control plane
    * takes about 0.2 GB per 1,000 instances): how long it took (s), and the size reached.
    */
-  build(from: number, to: number): Promise<{ seconds: number; size: number }>;
+  build(from: number, to: number): Promise<{ seconds: number; size: number; short?: ShortOf }>;
   /** Makes again those of the given instances that are gone (after a reaper pass). */
   rebuild(indices: number[]): Promise<number>;
   /** The uid of an instance's ClientPod (its token is derived from it). */
@@ -375,13 +397,16 @@ export function fleetBuilder(
       mergePatch,
     );
   };
-  /** Makes `indices` in order; stops starting new ones once memory runs short. */
-  const run = async (indices: Iterable<number>, total: number) => {
+  /**
+   * Makes `indices` in order; when growing, stops starting new ones once memory runs short or
+   * SCALE_DEADLINE has passed.
+   */
+  const run = async (indices: Iterable<number>, total: number, growing: boolean) => {
     const started = performance.now();
     const limit = pLimit(BUILD_CONCURRENCY);
     let done = 0;
     let reached = -1;
-    let short = false;
+    let short: ShortOf | undefined;
     const tasks: Promise<void>[] = [];
     for (const index of indices) {
       tasks.push(
@@ -389,14 +414,13 @@ export function fleetBuilder(
           if (short) return;
           reached = Math.max(reached, index);
           await make(index);
-          if (++done % 1_000 === 0) {
-            short = availableMb() < MEMORY_FLOOR_MB;
-            if (done % 5_000 === 0 || short) {
-              const rate = done / ((performance.now() - started) / 1000);
-              say(
-                `scale:   ${done}/${total} instances (${rate.toFixed(0)}/s, ${availableMb().toFixed(0)} MB of memory available)`,
-              );
-            }
+          if (++done % 100 === 0 && growing && Date.now() > DEADLINE_MS) short ??= "deadline";
+          if (done % 1_000 === 0) {
+            if (growing && availableMb() < MEMORY_FLOOR_MB) short ??= "memory";
+            const rate = done / ((performance.now() - started) / 1000);
+            say(
+              `scale:   ${done}/${total} instances (${rate.toFixed(0)}/s, ${availableMb().toFixed(0)} MB of memory available)`,
+            );
           }
         }),
       );
@@ -412,12 +436,14 @@ export function fleetBuilder(
       function* range() {
         for (let i = from; i < to; i++) yield i;
       }
-      const { seconds, reached, short } = await run(range(), to - from);
-      if (short)
+      const { seconds, reached, short } = await run(range(), to - from, true);
+      if (short === "memory")
         say(`scale: stopped growing at ${reached} instances: the machine's memory is short`);
-      return { seconds, size: short ? reached : to };
+      if (short === "deadline")
+        say(`scale: stopped growing at ${reached} instances: SCALE_DEADLINE passed`);
+      return { seconds, size: short ? reached : to, short };
     },
-    rebuild: async (indices) => (await run(indices, indices.length)).seconds,
+    rebuild: async (indices) => (await run(indices, indices.length, false)).seconds,
     uidOf: (index) => {
       const uid = uids[index];
       if (!uid) throw new Error(`instance ${index} was not built`);

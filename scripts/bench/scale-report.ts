@@ -112,9 +112,14 @@ to every active instance. JSON size of one object of each kind: ${bytes}.${
     last && last.instances < wanted
       ? `
 
-**The fleet stopped growing at ${n(last.instances)} of ${n(wanted)} instances**: the machine's available
+**The fleet stopped growing at ${n(last.instances)} of ${n(wanted)} instances**: ${
+          r.stoppedBy === "deadline"
+            ? `the run's time ran out (\`SCALE_DEADLINE\`: growing ${n(wanted)} instances at the rate this
+machine built them would have taken longer than the run had).`
+            : `the machine's available
 memory fell below its floor (4 GB; the machine is shared with other clusters, and an out-of-memory
 kill would take someone else's process). The control plane's memory at that size is below.`
+        }`
       : ""
   }
 

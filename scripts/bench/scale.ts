@@ -38,6 +38,7 @@ import {
   fleetBuilder,
   instanceAt,
   isIdle,
+  type ShortOf,
   startUpstream,
 } from "./scale-fleet.js";
 import { type ControlPlane, controlPlane } from "./scale-metrics.js";
@@ -89,6 +90,8 @@ export interface ScaleResult {
   sizes: SizeResult[];
   /** JSON bytes of one of each object, as the API server answers it. */
   objectBytes: Record<string, number>;
+  /** Why the fleet stopped short of the largest size asked for, if it did. */
+  stoppedBy?: ShortOf;
 }
 
 const ADMIN_TOKEN = "bench-scale-admin-token-0123456789";
@@ -131,6 +134,7 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
   const results: SizeResult[] = [];
   let built = 0;
   let objectBytes: Record<string, number> = {};
+  let stoppedBy: ShortOf | undefined;
 
   /** One measured run: latencies, and the API calls and etcd writes made meanwhile. */
   const measure = async (
@@ -161,6 +165,7 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
       const size = grown.size;
       const buildSeconds = grown.seconds;
       built = size;
+      stoppedBy = grown.short;
       if (Object.keys(objectBytes).length === 0) objectBytes = await sizesOf(namespace);
       // Instances to measure, spread over the fleet; none idle (the reaper's pass is on them).
       const active = spread(size, samples * 3).filter((i) => !isIdle(i));
@@ -215,7 +220,7 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
         say(`scale ${size}: pool claims`);
         const claim = await poolClaims(namespace, env, config, keyText, size, coldCount, measure);
 
-        say(`scale ${size}: the reaper's pass (${size / 10} idle), dry run first`);
+        say(`scale ${size}: the reaper's pass (${Math.ceil(size / 10)} idle), dry run first`);
         const reaperDryRun = await timedReaperPass(namespace, [
           "--idle-timeout",
           "12h",
@@ -239,7 +244,7 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
           if (!isIdle(i) && !(await gatewayTo(i))) failed++;
         });
         const plane1 = await cluster.read();
-        const touchedCount = size - size / 10;
+        const touchedCount = size - Math.ceil(size / 10);
         results.push({
           instances: size,
           buildSeconds,
@@ -269,7 +274,7 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
       }
       if (size < wanted) break; // The machine can hold no more.
     }
-    return { sizes: results, objectBytes };
+    return { sizes: results, objectBytes, stoppedBy };
   } catch (error) {
     say(`scale: stopped: ${(error as Error).stack ?? error}`);
     throw error;
