@@ -117,7 +117,7 @@ to every active instance. JSON size of one object of each kind: ${bytes}.${
             ? `the run's time ran out (\`SCALE_DEADLINE\`: growing ${n(wanted)} instances at the rate this
 machine built them would have taken longer than the run had).`
             : `the machine's available
-memory fell below its floor (4 GB; the machine is shared with other clusters, and an out-of-memory
+memory fell below its floor (8 GB by default; the machine is shared with other clusters, and an out-of-memory
 kill would take someone else's process). The control plane's memory at that size is below.`
         }`
       : ""

@@ -149,13 +149,17 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
       if (!(await request(i))) unexpected++;
     });
     const [calls1, plane1] = [await apiCalls(handler.url), await cluster.read()];
-    return {
+    const cost = {
       stats: stats(run.latencies),
       calls: (calls1 - calls0) / total,
       apiRequests: (plane1.apiRequests - plane0.apiRequests) / total,
       etcdWrites: (plane1.etcdWrites - plane0.etcdWrites) / total,
       unexpected,
     };
+    // Logged at once: a run that dies later in the size (at 100,000 the API server was
+    // killed for memory during the pool claims) keeps what it measured before.
+    say(`scale:   measured ${JSON.stringify(cost)} (control plane ${JSON.stringify(plane1)})`);
+    return cost;
   };
 
   try {
