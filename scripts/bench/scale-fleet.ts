@@ -48,7 +48,7 @@ const BUILD_CONCURRENCY = 16;
  * The machine's available memory (MB) below which the fleet stops growing: it is shared, and
  * an out-of-memory kill would take someone else's process (SCALE_MEMORY_FLOOR_MB). It must
  * leave room for the measuring too: on 2026-12-06 the fleet reached 100,000 with 4.9 GB
- * available at 90,000, and the API server (15.6 GB) was killed for memory while the run
+ * available, and the API server (15.6 GB) was killed for memory while the run
  * measured at 100,000.
  */
 const MEMORY_FLOOR_MB = Number(process.env.SCALE_MEMORY_FLOOR_MB ?? 8_000);
