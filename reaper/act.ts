@@ -1,4 +1,4 @@
-import { deleteInstance, recordWorkspaceUse } from "../shared/actions/instances.js";
+import { recordWorkspaceUse } from "../shared/actions/instances.js";
 import type { DeleteResult, Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import type { ReapOptions } from "./options.js";
@@ -9,7 +9,8 @@ import { detailOf, type Verdict } from "./verdict.js";
 // What the reaper does with each action it decided on: delete exactly what it judged, or
 // keep a busy instance and say so, logging one line per action.
 
-export type Result = "deleted" | "skipped" | "failed";
+/** `deferred`: planned, but not carried out: the pass reached its time limit first. */
+export type Result = "deleted" | "skipped" | "failed" | "deferred";
 export interface Outcome {
   result: Result;
   verdict?: Verdict["verdict"];
@@ -119,9 +120,27 @@ export async function execute(
     result === "conflict" ? "changed since read" : result === "absent" ? "already gone" : undefined;
   log.info({ ...actionFields(action), ...signal, dryRun: false, result: outcome, detail }, "reap");
   if (result === "deleted" && action.kind === "clientpod") {
-    await stampWorkspace(kube, action, now(), log);
+    // Both follow the ClientPod's delete and neither needs the other: at once.
+    await Promise.all([deletePodOf(kube, action, log), stampWorkspace(kube, action, now(), log)]);
   }
   return outcome;
+}
+
+/**
+ * A deleted instance's Pod, deleted at once rather than when the garbage collector gets to it
+ * (as deleteInstance does). A failure is reported, not counted: the instance is gone, and the
+ * garbage collector deletes the Pod of a deleted ClientPod anyway.
+ */
+async function deletePodOf(kube: Kube, action: ReapAction, log: Logger) {
+  const name = action.parts?.pod ?? action.name;
+  try {
+    await retryTransient(() => kube.pods.delete(name));
+  } catch (error) {
+    log.warn(
+      { name: action.name, pod: name, error: (error as Error).message },
+      "could not delete the instance's Pod (the garbage collector will)",
+    );
+  }
 }
 
 /** The delete of exactly the object judged: preconditions from the reaper's read. */
@@ -129,7 +148,8 @@ function deleteOf(kube: Kube, action: ReapAction): Promise<DeleteResult> {
   const read = { uid: action.uid, resourceVersion: action.resourceVersion };
   switch (action.kind) {
     case "clientpod":
-      return deleteInstance(kube, action.name, read, action.parts?.pod);
+      // Its Pod next, once this holds (execute), beside the workspace's stamp.
+      return kube.clientPods.delete(action.name, read);
     case "workspace":
       return kube.workspaces.delete(action.name, read);
     case "pod":

@@ -53,6 +53,7 @@ async function main(output: LogOutput): Promise<number> {
       maxLifetimeSeconds: settings.maxLifetimeMs / 1000,
       workspaceRetentionSeconds: settings.workspaceRetentionMs / 1000,
       concurrency: settings.concurrency,
+      timeLimitSeconds: settings.timeLimitMs === undefined ? null : settings.timeLimitMs / 1000,
       probeTimeoutSeconds:
         settings.probeTimeoutMs === undefined ? null : settings.probeTimeoutMs / 1000,
       dryRun: settings.dryRun,
@@ -68,6 +69,7 @@ async function main(output: LogOutput): Promise<number> {
       workspaceRetentionMs: settings.workspaceRetentionMs,
       dryRun: settings.dryRun,
       concurrency: settings.concurrency,
+      timeLimitMs: settings.timeLimitMs,
       probe:
         settings.probeTimeoutMs === undefined
           ? false

@@ -12,6 +12,13 @@ export interface ReapOptions {
   workspaceRetentionMs: number;
   dryRun: boolean;
   concurrency: number;
+  /**
+   * How long the pass may start new work (ms from its start): past it, it reads no further,
+   * starts no delete, and reports the planned ones as deferred, so that it ends within its
+   * Job's deadline with its summary and stats instead of being killed; the next pass goes on.
+   * Unset: no limit.
+   */
+  timeLimitMs?: number | undefined;
   /** Objects per list call (default PAGE_SIZE); tests read in small pages to cross them. */
   pageSize?: number;
   now: () => Date;

@@ -39,7 +39,15 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   const now = options.now();
   const pageSize = options.pageSize ?? PAGE_SIZE;
   const tally = new Tally();
-  const work = new Work(options.concurrency, tally);
+  const stopAt = started + (options.timeLimitMs ?? Number.POSITIVE_INFINITY);
+  let complete = true;
+  /** Whether the pass may still start work; `skipping`: it skips some if not (incomplete). */
+  const inTime = (skipping = false) => {
+    const yes = performance.now() < stopAt;
+    if (!yes && skipping) complete = false;
+    return yes;
+  };
+  const work = new Work(options.concurrency, tally, () => inTime());
   /** Uids of the ClientPods read whose Pod is named otherwise (strays.ts). */
   const owners = new BloomFilter();
   /** Names of the workspace claims an instance or a Pod read uses. */
@@ -53,6 +61,7 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   const pods = await startedFirst(podPages(kube, { log, pageSize }));
   let checked = 0;
   for await (const batch of joinByName(clientPodPages(kube, { log, pageSize }), pods)) {
+    if (!inTime(true)) break;
     const { left: clientPods, right: podsRead } = batch;
     checked += clientPods.length;
     const index = podsByName(podsRead);
@@ -80,7 +89,7 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   await work.drained();
   log.debug({ clientPods: checked, ...tally.counts }, "instances judged");
 
-  if (outdated && options.rollout) {
+  if (outdated && options.rollout && inTime(true)) {
     const outcomes = await rollOut(kube, outdated.take(), options.rollout.max, options, work.limit);
     for (const outcome of outcomes) tally.add(outcome);
   }
@@ -90,7 +99,8 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   // mounting: the claim waits for the next pass). A claim made or used after its read fails
   // the delete's precondition.
   let workspaces = 0;
-  for await (const claims of workspacePages(kube, { log, pageSize })) {
+  for await (const claims of inTime(true) ? workspacePages(kube, { log, pageSize }) : []) {
+    if (!inTime(true)) break;
     workspaces += claims.length;
     const retired = planWorkspaces(claims, inUse, options.now(), options.workspaceRetentionMs);
     for (const action of retired) work.start(() => act(kube, action, options));
@@ -98,7 +108,16 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
   }
   await work.drained();
 
-  const codes = await removeExpiredCodes(kube, options);
+  const codes = inTime(true)
+    ? await removeExpiredCodes(kube, options)
+    : { expired: 0, removed: 0, failed: 0 };
+  if (tally.counts.deferred > 0) complete = false;
+  if (!complete) {
+    log.warn(
+      { timeLimitSeconds: (options.timeLimitMs ?? 0) / 1000, deferred: tally.counts.deferred },
+      "the pass reached its time limit: what it did not judge or carry out waits for the next",
+    );
+  }
 
   const { counts } = tally;
   const summary: ReapSummary = {
@@ -110,6 +129,8 @@ export async function reap(kube: Kube, options: ReapOptions): Promise<ReapSummar
     unreachable: counts.unreachable,
     outdated: counts.outdated,
     failed: counts.failed + codes.failed,
+    deferred: counts.deferred,
+    complete,
     dryRun,
     durationMs: Math.round(performance.now() - started),
     expiredCodes: dryRun ? codes.expired : codes.removed,
@@ -147,8 +168,9 @@ async function judgeUnread(
 
 /**
  * The pass's deletes and probes: at most `concurrency` at once, each counted as it finishes
- * (nothing of it kept). A task that throws (not a failed delete, which is an outcome: a
- * defect or a test's assertion) ends the pass once the others have finished.
+ * (nothing of it kept); one whose turn comes after the pass's time limit is not run but
+ * counted as deferred. A task that throws (not a failed delete, which is an outcome: a defect
+ * or a test's assertion) ends the pass once the others have finished.
  */
 class Work {
   readonly limit: LimitFunction;
@@ -159,13 +181,15 @@ class Work {
   constructor(
     concurrency: number,
     private readonly tally: Tally,
+    private readonly inTime: () => boolean,
   ) {
     this.limit = pLimit(concurrency);
   }
 
   start(task: () => Promise<Outcome | undefined>): void {
     this.running++;
-    this.limit(task)
+    const deferred: Outcome = { result: "deferred" };
+    this.limit(() => (this.inTime() ? task() : Promise.resolve(deferred)))
       .then(
         (outcome) => outcome && this.tally.add(outcome),
         (error: unknown) => {

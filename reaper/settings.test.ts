@@ -97,6 +97,8 @@ describe("reaper settings", () => {
         "--max-lifetime=1h30m",
         "--concurrency",
         "4",
+        "--time-limit",
+        "150s",
       ],
       sources({ NAMESPACE: "fleet", IDLE_TIMEOUT: "10m" }),
     );
@@ -106,7 +108,10 @@ describe("reaper settings", () => {
       idleTimeoutMs: 90_000,
       maxLifetimeMs: 5_400_000,
       concurrency: 4,
+      timeLimitMs: 150_000,
     });
+    // No limit unless asked for: a pass run by hand judges the whole fleet.
+    expect(settingsFrom([], sources()).timeLimitMs).toBeUndefined();
   });
 
   it.each([
@@ -118,6 +123,8 @@ describe("reaper settings", () => {
     [["--workspace-retention", "0"], "--workspace-retention"],
     [["--workspace-retention", "a while"], "--workspace-retention"],
     [["--probe-timeout", "0"], "--probe-timeout"],
+    [["--time-limit", "0"], "--time-limit"],
+    [["--time-limit", "later"], "--time-limit"],
     [["--namespace", "Bad_NS"], "--namespace"],
     [["--namespace", ""], "--namespace"],
     [["--bogus"], "--bogus"],

@@ -56,6 +56,12 @@ export const args = {
     negativeDescription: "Delete idle instances without asking their gptme-server.",
     description: "Ask an idle instance's gptme-server whether it is working before deleting it.",
   },
+  "time-limit": {
+    type: "string",
+    valueHint: "D",
+    description:
+      "Start no new work after this long: the rest waits for the next pass (default: none; the CronJob sets one below its deadline).",
+  },
   "max-rollout": {
     type: "string",
     valueHint: "N",
@@ -81,6 +87,8 @@ export interface ReaperSettings {
   maxLifetimeMs: number;
   workspaceRetentionMs: number;
   concurrency: number;
+  /** --time-limit; undefined: none. */
+  timeLimitMs: number | undefined;
   /** Undefined with --no-probe. */
   probeTimeoutMs: number | undefined;
   /** Undefined with ROLLOUT=off. */
@@ -104,6 +112,7 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
     "probeTimeout",
     "workspaceRetention",
     "maxRollout",
+    "timeLimit",
   ]);
   const unknown = Object.keys(parsed).find((key) => !known.has(key));
   if (unknown) throw new ConfigError(`--${unknown}: unknown flag (see --help)`);
@@ -161,6 +170,12 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
   );
   if (workspaceRetentionMs < 1_000)
     throw new ConfigError("--workspace-retention: must be at least 1s");
+  const timeLimitMs =
+    parsed["time-limit"] === undefined
+      ? undefined
+      : duration("time-limit", parsed["time-limit"], 0);
+  if (timeLimitMs !== undefined && timeLimitMs < 1_000)
+    throw new ConfigError("--time-limit: must be at least 1s");
   return {
     dryRun: Boolean(parsed["dry-run"]),
     namespace: fleet.namespace,
@@ -168,6 +183,7 @@ export function settingsFrom(argv: string[], sources = defaultSources()): Reaper
     maxLifetimeMs: duration("max-lifetime", parsed["max-lifetime"], fleet.maxLifetimeMs),
     workspaceRetentionMs,
     concurrency,
+    timeLimitMs,
     probeTimeoutMs: parsed.probe === false ? undefined : probeTimeoutMs,
     rollout:
       rollout.enabled && maxRollout > 0

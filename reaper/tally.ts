@@ -16,6 +16,10 @@ export interface ReapSummary {
   /** Pods of outdated instances replaced (not counted in deleted: the instances stay). */
   outdated: number;
   failed: number;
+  /** Planned but left for the next pass: the pass reached its time limit (--time-limit). */
+  deferred: number;
+  /** False when the pass stopped at its time limit: some of the fleet was not judged. */
+  complete: boolean;
   dryRun: boolean;
   durationMs: number;
   /** Expired sign-in codes removed (counted apart from instances and workspaces). */
@@ -28,7 +32,15 @@ export interface ReapSummary {
 
 type Counts = Pick<
   ReapSummary,
-  "deleted" | "skipped" | "busy" | "unreachable" | "outdated" | "failed" | "reaped" | "keptBusy"
+  | "deleted"
+  | "skipped"
+  | "busy"
+  | "unreachable"
+  | "outdated"
+  | "failed"
+  | "deferred"
+  | "reaped"
+  | "keptBusy"
 >;
 
 /** A pass's outcomes counted as they come, so that none has to be kept (pure). */
@@ -40,6 +52,7 @@ export class Tally {
     unreachable: 0,
     outdated: 0,
     failed: 0,
+    deferred: 0,
     reaped: {},
     keptBusy: {},
   };
@@ -57,6 +70,7 @@ export class Tally {
     }
     if (result === "skipped") c.skipped++;
     if (result === "failed") c.failed++;
+    if (result === "deferred") c.deferred++;
     if (verdict === "busy") {
       c.busy++;
       if (reason) c.keptBusy[reason] = (c.keptBusy[reason] ?? 0) + 1;

@@ -217,13 +217,15 @@ cmd_up() {
   say "starting cluster $CLUSTER_NAME"
   # kwokctl picks its components' ports as the highest free ones below 32767 and binds them
   # only later: two clusters created at once (two checkouts) picked the same ports and one
-  # failed with "address already in use". One creation at a time per machine. The cluster's
-  # processes must not inherit the lock (9>&-): they would hold it for their whole life.
+  # failed with "address already in use". One creation at a time per machine.
+  # The lock's descriptor is closed for kwokctl: the components it starts run on as daemons,
+  # and one that inherited it would hold the lock for as long as its cluster runs (the first
+  # version did, under the name .create.lock, and every other checkout's `up` waited forever).
   mkdir -p "$CACHE_DIR"
   (
     flock 9
     kwokctl --config "$STATE_DIR/kwokctl.yaml" create cluster --wait 2m >"$STATE_DIR/create.log" 2>&1 9>&-
-  ) 9>"$CACHE_DIR/.create.lock" ||
+  ) 9>"$CACHE_DIR/.cluster-create.lock" ||
     { tail -n 30 "$STATE_DIR/create.log" >&2; die "kwokctl could not start the cluster (log: $STATE_DIR/create.log)"; }
   cp "$KWOK_WORKDIR/clusters/$CLUSTER_NAME/kubeconfig.yaml" "$KUBECONFIG_OUT"
   kwokctl scale node --replicas "$NODES" \

@@ -11,6 +11,8 @@ import { previewsBench } from "./previews.js";
 import { type ReaperRun, reaperAtScale } from "./reaper.js";
 import { reaperProbeAtScale } from "./reaper-probe.js";
 import { rolloutAtScale } from "./rollout.js";
+import { scaleBench } from "./scale.js";
+import { scaleReport } from "./scale-report.js";
 import { signinBench } from "./signin.js";
 import { storm } from "./storm.js";
 import { warmPath } from "./warm.js";
@@ -388,6 +390,18 @@ ${rows.join("\n")}
       `| rollout of ${r.instances.toLocaleString("en")}, --max-rollout ${run.maxRollout} | ${run.passes} passes, ${run.seconds.toFixed(1)} s of passes, ${((run.passes * schedule) / 60).toFixed(1)} h at the CronJob's pace | ${Object.values(run.calls).reduce((a, b) => a + b, 0)} API calls |`,
     );
   }
+}
+
+// Hours, not minutes (a fleet of 100,000 is written object by object): only when asked for,
+// --only=scale. SCALE_SIZES=1000,10000 to stop earlier.
+if (only?.split(",").includes("scale")) {
+  const sizes = (process.env.SCALE_SIZES ?? (quick ? "1000,5000" : "1000,10000,100000"))
+    .split(",")
+    .map(Number);
+  const result = await scaleBench(sizes, quick ? 50 : 200);
+  const { section, headlines } = scaleReport(result, sizes.at(-1) ?? 0);
+  sections.push(section);
+  headline.push(...headlines);
 }
 
 const report = `# Benchmarks

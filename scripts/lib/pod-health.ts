@@ -30,7 +30,8 @@ export interface PodHealth {
 export function answerPodHealth(
   core: CoreV1Api,
   namespace: string,
-  { delayMs = 0 } = {},
+  /** `fieldSelector`: only those Pods (e.g. one node's, which the API server finds by index). */
+  { delayMs = 0, fieldSelector }: { delayMs?: number; fieldSelector?: string } = {},
 ): PodHealth {
   const servers = new Map<string, { server: Server; address: string; name: string }>();
   const firstSeen = new Map<string, number>();
@@ -46,7 +47,7 @@ export function answerPodHealth(
   };
 
   const tick = async () => {
-    const pods = await core.listNamespacedPod({ namespace }).catch(() => undefined);
+    const pods = await core.listNamespacedPod({ namespace, fieldSelector }).catch(() => undefined);
     if (!pods) return;
     const live = new Set<string>();
     for (const pod of pods.items) {

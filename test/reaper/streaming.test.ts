@@ -13,7 +13,7 @@ import { ANNOTATION_POOL_MEMBER, LABEL_POD } from "../../shared/instance/parts.j
 import { mergePatch } from "../../shared/kube/calls.js";
 import { Kube, type ListOptions } from "../../shared/kube/client.js";
 import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "../support/cluster.js";
-import { expireContinueTokens, heldContinueToken, localEtcdUrl } from "../support/etcd.js";
+import { expireContinueTokens, localEtcdUrl } from "../support/etcd.js";
 import { fleetServiceAccount } from "../support/rbac.js";
 import { reapOnce } from "../support/reaper.js";
 
@@ -212,21 +212,17 @@ describe("reaper: a pass that reads the fleet page by page", () => {
       }
       const before = await names();
       const etcd = localEtcdUrl() ?? "";
-      const held = [
-        await heldContinueToken(`/api/v1/namespaces/${namespace}/pods`),
-        await heldContinueToken(`/apis/gptme.ai/v1/namespaces/${namespace}/clientpods`),
+      const collections = [
+        `/api/v1/namespaces/${namespace}/pods`,
+        `/apis/gptme.ai/v1/namespaces/${namespace}/clientpods`,
       ];
-      // The pass's first continued page of each list waits until the API server has compacted
-      // past the lists' snapshot, then asks with its now expired token.
       let expired: Promise<void> | undefined;
+      const original = { clientPods: reaperKube.clientPods.list, pods: reaperKube.pods.list };
       const expiring =
         <T>(list: (o: ListOptions) => Promise<T>) =>
         async (o: ListOptions) => {
           if (o.continue) {
-            expired ??= expireContinueTokens(
-              etcd,
-              held.map((h) => h.status),
-            );
+            expired ??= expireContinueTokens(etcd, collections);
             await expired;
           }
           return list(o);
@@ -258,9 +254,25 @@ describe("reaper: a pass that reads the fleet page by page", () => {
         expect(restarts.map((l) => l.what).sort()).toEqual(["clientpods", "pods"]);
         expect(restarts.every((l) => l.resumed === true)).toBe(true);
       } finally {
-        for (const h of held) h.close();
+        reaperKube.clientPods.list = original.clientPods;
+        reaperKube.pods.list = original.pods;
       }
     },
     120_000,
   );
+
+  it("stops starting work at its time limit and leaves the rest to the next pass", async () => {
+    const idle: string[] = [];
+    for (let i = 0; i < 6; i++) idle.push(await instance(`t${i}`, { idle: true }));
+    const before = await names();
+    // A limit that passes before the first page is read: nothing is judged, nothing deleted.
+    const cut = await reapOnce(reaperKube, { pageSize: 4, timeLimitMs: 1 });
+    expect(cut.summary).toMatchObject({ complete: false, deleted: 0, failed: 0 });
+    expect(cut.all.some((l) => l.msg.includes("reached its time limit"))).toBe(true);
+    expect(await names()).toEqual(before);
+    // The next pass, in time, finishes the job.
+    const next = await reapOnce(reaperKube, { pageSize: 4 });
+    expect(next.summary).toMatchObject({ complete: true, deferred: 0, deleted: idle.length });
+    expect((await names()).clientPods).toEqual(before.clientPods.filter((n) => !idle.includes(n)));
+  });
 });

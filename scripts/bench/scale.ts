@@ -1,0 +1,411 @@
+import { readFileSync } from "node:fs";
+import { Writable } from "node:stream";
+import { CoreV1Api } from "@kubernetes/client-node";
+import pLimit from "p-limit";
+import { tendPool } from "../../reaper/pool-pass.js";
+import { TokenKeyring } from "../../shared/actions/token-keyring.js";
+import { loadHandlerConfig } from "../../shared/config/load.js";
+import { defaultPlans } from "../../shared/config/plans.js";
+import { isServing } from "../../shared/instance/serving.js";
+import { createLogger } from "../../shared/log.js";
+import { POOL_SELECTOR } from "../../shared/pool/member.js";
+import {
+  instanceTokenOf,
+  newTokenKey,
+  parseTokenKeys,
+} from "../../shared/tokens/instance-token.js";
+import { answerPodHealth } from "../lib/pod-health.js";
+import {
+  adminKube,
+  adminKubeConfig,
+  apiCalls,
+  type BenchHandler,
+  closedLoop,
+  createNamespace,
+  deleteNamespace,
+  httpGet,
+  installTemplate,
+  rssMb,
+  type Stats,
+  say,
+  startHandler,
+  stats,
+} from "./lib.js";
+import { type TimedPass, timedReaperPass } from "./reaper.js";
+import {
+  BenchNodes,
+  confirmDeletions,
+  fleetBuilder,
+  instanceAt,
+  isIdle,
+  type ShortOf,
+  startUpstream,
+} from "./scale-fleet.js";
+import { type ControlPlane, controlPlane } from "./scale-metrics.js";
+
+// The fleet at 1,000, 10,000 and 100,000 instances (SCALE_SIZES), grown in one namespace in
+// one run, and at each size what a client, the gateway, an admin and the reaper cost, with
+// what the control plane holds. A fresh handler process per size (its caches start empty).
+
+/** A request path measured at one size: latency, and what it cost the control plane. */
+export interface PathCost {
+  stats: Stats;
+  /** Kubernetes API calls the handler made, per request. */
+  calls: number;
+  /** Requests the API server answered, per request (everyone's: the background included). */
+  apiRequests: number;
+  /** Writes to etcd, per request (everyone's). */
+  etcdWrites: number;
+  /** Answers other than the expected status. */
+  unexpected: number;
+}
+
+export interface SizeResult {
+  instances: number;
+  buildSeconds: number;
+  warm1: PathCost;
+  warm16: PathCost;
+  gatewayUncached: PathCost;
+  gatewayCached: PathCost;
+  listOwn: PathCost;
+  adminFirstPage: PathCost;
+  cold: PathCost;
+  claim: PathCost;
+  /** A --dry-run pass first: what reading and probing the fleet costs, nothing deleted. */
+  reaperDryRun: TimedPass;
+  reaper: TimedPass;
+  /** Handler RSS once the gateway has proxied one request to every instance of the fleet. */
+  touchAll: {
+    requests: number;
+    seconds: number;
+    rssBeforeMb: number;
+    rssAfterMb: number;
+    failed: number;
+    etcdWritesPerRequest: number;
+  };
+  cluster: ControlPlane;
+}
+
+export interface ScaleResult {
+  sizes: SizeResult[];
+  /** JSON bytes of one of each object, as the API server answers it. */
+  objectBytes: Record<string, number>;
+  /** Why the fleet stopped short of the largest size asked for, if it did. */
+  stoppedBy?: ShortOf;
+}
+
+const ADMIN_TOKEN = "bench-scale-admin-token-0123456789";
+const POOL_SIZE = 3;
+const quietLogger = () =>
+  createLogger(
+    { level: "silent", name: "bench" },
+    new Writable({ write: (_chunk, _encoding, done) => done() }),
+  );
+
+export async function scaleBench(sizes: number[], samples: number): Promise<ScaleResult> {
+  const namespace = await createNamespace("bench-scale");
+  await installTemplate(namespace);
+  const kc = adminKubeConfig();
+  const kube = adminKube(namespace);
+  const core = kc.makeApiClient(CoreV1Api);
+  const keyText = newTokenKey();
+  const key = parseTokenKeys(keyText).current;
+  const env = {
+    INSTANCE_TOKEN_SECRET: keyText,
+    MAX_INSTANCES: "1000000",
+    MAX_INSTANCES_PER_CLIENT: "50",
+    ADMIN_TOKEN,
+  };
+  const config = loadHandlerConfig({
+    env: { NAMESPACE: namespace, CLIENT_AUTH: "open", ...env },
+    readFile: (path) => readFileSync(path, "utf8"),
+  });
+  const template = await kube.podTemplates.get(config.plans.current().default.template);
+  if (!template) throw new Error("no PodTemplate");
+  const nodes = new BenchNodes(kc, namespace);
+  const upstream = await startUpstream();
+  const deletions = await confirmDeletions(kc, namespace, nodes);
+  // Cold starts and pool members run on the KWOK nodes: something answers their health check.
+  const health = ["node-000000", "node-000001"].map((node) =>
+    answerPodHealth(core, namespace, { fieldSelector: `spec.nodeName=${node}` }),
+  );
+  const cluster = controlPlane(kc);
+  const builder = fleetBuilder(kube, kc, namespace, template, config, key, nodes);
+  const results: SizeResult[] = [];
+  let built = 0;
+  let objectBytes: Record<string, number> = {};
+  let stoppedBy: ShortOf | undefined;
+
+  /** One measured run: latencies, and the API calls and etcd writes made meanwhile. */
+  const measure = async (
+    handler: BenchHandler,
+    total: number,
+    concurrency: number,
+    request: (i: number) => Promise<boolean>,
+  ): Promise<PathCost> => {
+    const [calls0, plane0] = [await apiCalls(handler.url), await cluster.read()];
+    let unexpected = 0;
+    const run = await closedLoop(total, concurrency, async (i) => {
+      if (!(await request(i))) unexpected++;
+    });
+    const [calls1, plane1] = [await apiCalls(handler.url), await cluster.read()];
+    const cost = {
+      stats: stats(run.latencies),
+      calls: (calls1 - calls0) / total,
+      apiRequests: (plane1.apiRequests - plane0.apiRequests) / total,
+      etcdWrites: (plane1.etcdWrites - plane0.etcdWrites) / total,
+      unexpected,
+    };
+    // Logged at once: a run that dies later in the size (at 100,000 the API server was
+    // killed for memory during the pool claims) keeps what it measured before.
+    say(`scale:   measured ${JSON.stringify(cost)} (control plane ${JSON.stringify(plane1)})`);
+    return cost;
+  };
+
+  try {
+    for (const wanted of sizes) {
+      say(`scale: growing the fleet to ${wanted} instances in ${namespace}`);
+      const grown = await builder.build(built, wanted);
+      const size = grown.size;
+      const buildSeconds = grown.seconds;
+      built = size;
+      stoppedBy = grown.short;
+      if (Object.keys(objectBytes).length === 0) objectBytes = await sizesOf(namespace);
+      // Instances to measure, spread over the fleet; none idle (the reaper's pass is on them).
+      const active = spread(size, samples * 3).filter((i) => !isIdle(i));
+      const warmSet = active.slice(0, 64).map(instanceAt);
+      const gatewaySet = active.slice(64, 64 + samples);
+      const handler = await startHandler(namespace, env);
+      const get = async (path: string, headers: Record<string, string>, status = 200) =>
+        (await httpGet(`${handler.url}${path}`, headers)).status === status;
+      const asClient = (i: number) => ({ "x-api-key": instanceAt(i).apiKey });
+      try {
+        say(`scale ${size}: warm GET /instances/:id`);
+        for (const inst of warmSet)
+          await get(`/instances/${inst.instanceId}`, asClient(inst.index));
+        const warm = (i: number) => {
+          const inst = warmSet[i % warmSet.length] ?? instanceAt(0);
+          return get(`/instances/${inst.instanceId}`, asClient(inst.index));
+        };
+        const warm1 = await measure(handler, samples * 2, 1, warm);
+        const warm16 = await measure(handler, samples * 8, 16, warm);
+
+        say(`scale ${size}: gateway, uncached then cached`);
+        const gatewayTo = (index: number) => {
+          const { name } = instanceAt(index);
+          const token = instanceTokenOf(key, builder.uidOf(index));
+          return get(`/api/v1/instances/${name}/ping`, { authorization: `Bearer ${token}` });
+        };
+        const gatewayAt = (n: number) => gatewayTo(gatewaySet[n % gatewaySet.length] ?? 0);
+        const gatewayUncached = await measure(handler, gatewaySet.length, 1, gatewayAt);
+        const gatewayCached = await measure(handler, gatewaySet.length, 1, gatewayAt);
+
+        say(`scale ${size}: GET /instances, first page of /admin/pods`);
+        const listOwn = await measure(handler, samples, 1, (i) =>
+          get("/instances", asClient(warmSet[i % warmSet.length]?.index ?? 0)),
+        );
+        const adminFirstPage = await measure(handler, Math.max(5, samples / 10), 1, () =>
+          get("/admin/pods", { authorization: `Bearer ${ADMIN_TOKEN}` }),
+        );
+
+        say(`scale ${size}: cold starts`);
+        const coldKey = (j: number) => ({ "x-api-key": `bench-scale-cold-${size}-${j}` });
+        const coldCount = Math.max(3, samples / 20);
+        const cold = await measure(handler, coldCount, 1, (j) =>
+          get("/instances/cold?wait=30", coldKey(j)),
+        );
+        for (let j = 0; j < coldCount; j++) {
+          await fetch(`${handler.url}/instances/cold?purge=true`, {
+            method: "DELETE",
+            headers: coldKey(j),
+          });
+        }
+
+        say(`scale ${size}: pool claims`);
+        const claim = await poolClaims(namespace, env, config, keyText, size, coldCount, measure);
+
+        say(`scale ${size}: the reaper's pass (${Math.ceil(size / 10)} idle), dry run first`);
+        const reaperDryRun = await timedReaperPass(namespace, [
+          "--idle-timeout",
+          "12h",
+          "--dry-run",
+        ]);
+        const reaper = await timedReaperPass(namespace, ["--idle-timeout", "12h"]);
+        say(
+          `scale ${size}: reaper ${reaper.seconds} s, ${reaper.peakRssMb.toFixed(0)} MB, ${JSON.stringify(reaper.summary)}`,
+        );
+        // The reaped instances made again (idle again), so the fleet is whole for the next size.
+        const reaped = Array.from({ length: size }, (_, i) => i).filter(isIdle);
+        await builder.rebuild(reaped);
+        say(`scale ${size}: made again; ${deletions.confirmed()} Pod deletions confirmed so far`);
+
+        say(`scale ${size}: the gateway touches every instance`);
+        const rssBeforeMb = rssMb(handler.pid);
+        const plane0 = await cluster.read();
+        let failed = 0;
+        // Not the idle ones: touched, they would be active, and the next pass needs them idle.
+        const touched = await closedLoop(size, 16, async (i) => {
+          if (!isIdle(i) && !(await gatewayTo(i))) failed++;
+        });
+        const plane1 = await cluster.read();
+        const touchedCount = size - Math.ceil(size / 10);
+        results.push({
+          instances: size,
+          buildSeconds,
+          warm1,
+          warm16,
+          gatewayUncached,
+          gatewayCached,
+          listOwn,
+          adminFirstPage,
+          cold,
+          claim,
+          reaperDryRun,
+          reaper,
+          touchAll: {
+            requests: touchedCount,
+            seconds: touched.seconds,
+            rssBeforeMb,
+            rssAfterMb: rssMb(handler.pid),
+            failed,
+            etcdWritesPerRequest: (plane1.etcdWrites - plane0.etcdWrites) / touchedCount,
+          },
+          cluster: plane1,
+        });
+        say(`scale ${size}: ${JSON.stringify(results.at(-1))}`);
+      } finally {
+        await handler.stop();
+      }
+      if (size < wanted) break; // The machine can hold no more.
+    }
+    return { sizes: results, objectBytes, stoppedBy };
+  } catch (error) {
+    say(`scale: stopped: ${(error as Error).stack ?? error}`);
+    throw error;
+  } finally {
+    deletions.stop();
+    for (const h of health) await h.stop();
+    upstream.server.close();
+    cluster.close();
+    kube.close();
+    say(`scale: deleting ${namespace} (its Pods first, at once: no kubelet runs them)`);
+    await core
+      .deleteCollectionNamespacedPod({ namespace, body: { gracePeriodSeconds: 0 } })
+      .catch(() => undefined);
+    await nodes.remove();
+    await deleteNamespace(namespace);
+  }
+}
+
+/** `count` indices spread evenly over [0, size). */
+function spread(size: number, count: number): number[] {
+  const step = Math.max(1, Math.floor(size / count));
+  return Array.from({ length: Math.min(count, size) }, (_, k) => (k * step + 7) % size);
+}
+
+/** JSON bytes of one fleet object of each kind, as the API server answers it. */
+async function sizesOf(namespace: string): Promise<Record<string, number>> {
+  const kube = adminKube(namespace);
+  const { name } = instanceAt(0);
+  const cp = await kube.clientPods.get(name);
+  const pod = await kube.pods.get(name);
+  const claim = await kube.workspaces.get(name);
+  const secrets = await adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .listNamespacedSecret({ namespace, limit: 1, labelSelector: `gptme.ai/instance=i0` });
+  kube.close();
+  const bytes = (o: unknown) => JSON.stringify(o).length;
+  return {
+    clientPod: bytes(cp),
+    pod: bytes(pod),
+    persistentVolumeClaim: bytes(claim),
+    secret: bytes(secrets.items[0]),
+  };
+}
+
+/**
+ * New clients claiming a pool member one at a time, against a handler with the warm pool on
+ * (POOL_SIZE members started by the reaper's pool step and seen answering before each claim).
+ */
+async function poolClaims(
+  namespace: string,
+  env: Record<string, string>,
+  config: ReturnType<typeof loadHandlerConfig>,
+  keyText: string,
+  size: number,
+  count: number,
+  measure: (
+    handler: BenchHandler,
+    total: number,
+    concurrency: number,
+    request: (i: number) => Promise<boolean>,
+  ) => Promise<PathCost>,
+): Promise<PathCost> {
+  const kube = adminKube(namespace);
+  const core = adminKubeConfig().makeApiClient(CoreV1Api);
+  const handler = await startHandler(namespace, { ...env, POOL_SIZE: String(POOL_SIZE) });
+  const keyring = new TokenKeyring(
+    { kind: "configured", keys: { current: () => parseTokenKeys(keyText) } },
+    kube,
+    10_000,
+  );
+  const fill = async () => {
+    for (let i = 0; i < 120; i++) {
+      await tendPool(kube, {
+        plans: defaultPlans({
+          template: config.plans.current().default.template,
+          maxInstancesPerClient: 50,
+          workspaceSize: "1Gi",
+          poolSize: POOL_SIZE,
+        }),
+        member: { resources: config, workspaces: config.workspaces },
+        keyring,
+        concurrency: 4,
+        dryRun: false,
+        now: () => new Date(),
+        log: quietLogger(),
+      }).catch(() => undefined);
+      const members = (await core.listNamespacedPod({ namespace, labelSelector: POOL_SELECTOR }))
+        .items;
+      if (members.filter(isServing).length >= POOL_SIZE) return;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+    throw new Error("the pool did not fill");
+  };
+  const claimKey = (j: number) => ({ "x-api-key": `bench-scale-claim-${size}-${j}` });
+  const costs: PathCost[] = [];
+  try {
+    for (let j = 0; j < count; j++) {
+      await fill();
+      costs.push(
+        await measure(handler, 1, 1, async () => {
+          const answer = await httpGet(`${handler.url}/instances/claimed?wait=30`, claimKey(j));
+          return answer.status === 200 && JSON.parse(answer.body).created === true;
+        }),
+      );
+    }
+    const limit = pLimit(4);
+    await Promise.all(
+      Array.from({ length: count }, (_, j) =>
+        limit(() =>
+          fetch(`${handler.url}/instances/claimed?purge=true`, {
+            method: "DELETE",
+            headers: claimKey(j),
+          }),
+        ),
+      ),
+    );
+  } finally {
+    await handler.stop();
+    kube.close();
+  }
+  const latencies = costs.flatMap((c) => [c.stats.p50]);
+  const avg = (f: (c: PathCost) => number) => costs.reduce((a, c) => a + f(c), 0) / costs.length;
+  return {
+    stats: stats(latencies),
+    calls: avg((c) => c.calls),
+    apiRequests: avg((c) => c.apiRequests),
+    etcdWrites: avg((c) => c.etcdWrites),
+    unexpected: costs.reduce((a, c) => a + c.unexpected, 0),
+  };
+}
