@@ -98,7 +98,14 @@ export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSu
     const summary = await tendPlanPool(kube, options, plan, byPlan.get(name) ?? [], pods);
     for (const key of Object.keys(summary) as (keyof PlanPoolSummary)[]) total[key] += summary[key];
   }
-  if (!options.dryRun) total.unindexed = await pruneIndex(kube, members, options.log);
+  if (!options.dryRun) {
+    // A hint kept clean, never a reason to fail the pass's other work.
+    total.unindexed = await pruneIndex(kube, members, options.log).catch((error: Error) => {
+      options.log.error({ error: error.message }, "pool: the index could not be pruned");
+      total.failed++;
+      return 0;
+    });
+  }
   options.log.info(
     { ...total, poolSize: options.plans.poolSize, dryRun: options.dryRun },
     "pool: summary",
