@@ -20,7 +20,8 @@ describe.each(["handler", "reaper"])("Dockerfile.%s", (kind) => {
   });
 
   it("runs a file the build produces, the same as the package's bin", () => {
-    const cmd = /^CMD \[(?:"node", )?"([^"]+)"\]$/m.exec(finalStage)?.[1];
+    // The reaper is a CLI: an entrypoint, whose flags a Pod gives as `args`.
+    const cmd = /^(?:CMD|ENTRYPOINT) \[(?:"node", )?"([^"]+)"\]$/m.exec(finalStage)?.[1];
     expect(cmd).toBe(`dist/${kind}/main.js`);
     expect(existsSync(resolve(ROOT, cmd ?? ""))).toBe(true);
     expect(pkg.bin[`fleet-${kind}`]).toBe(cmd);
@@ -57,5 +58,21 @@ describe.each(["handler", "reaper"])("Dockerfile.%s", (kind) => {
     // Node's deprecated punycode would print a warning, not JSON, into the logs (see the script).
     const code = readFileSync(join(dir, "dist", kind, "main.js"), "utf8");
     expect(code).not.toMatch(/\("punycode"\)/);
+  });
+});
+
+describe("the reaper's CronJob and its image", () => {
+  it("gives the reaper its flags as args, which an entrypoint image appends to its command", () => {
+    const cronJob = readFileSync(
+      resolve(ROOT, "k8s/local/fleet-operator/07-reaper-cronjob.yaml"),
+      "utf8",
+    );
+    const dockerfile = readFileSync(resolve(ROOT, "Dockerfile.reaper"), "utf8");
+    // With a CMD instead, a Pod's args replace the command and the first flag is exec'd
+    // (seen on the real node: exec "--time-limit": executable file not found).
+    if (/^\s+args: \[/m.test(cronJob)) {
+      expect(dockerfile).toMatch(/^ENTRYPOINT \["dist\/reaper\/main.js"\]$/m);
+    }
+    expect(cronJob).not.toMatch(/^\s+command:/m);
   });
 });
