@@ -2,7 +2,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { ReloadObserver } from "../shared/config/reloading-file.js";
 import { type KubeObserver, KubeUnavailableError } from "../shared/kube/client.js";
 import { fleetVersion } from "../shared/version.js";
-import type { InstanceEvents } from "./instances/instances.js";
+import type { InstanceEvents } from "./instances/deps.js";
 import type { PoolEvents } from "./pool/warm-pool.js";
 import { ReaperMetrics } from "./reaper-metrics.js";
 

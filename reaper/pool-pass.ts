@@ -4,6 +4,7 @@ import {
   awaitMemberServing,
   indexMember,
   type MemberSettings,
+  pruneIndex,
   startMember,
   unindexMember,
 } from "../shared/actions/pool-members.js";
@@ -21,8 +22,7 @@ import { ANNOTATION_CREATED_FOR } from "../shared/instance/workspace.js";
 import type { Kube } from "../shared/kube/client.js";
 import type { Logger } from "../shared/log.js";
 import { LABEL_POOL, memberPlanOf, POOL_SELECTOR } from "../shared/pool/member.js";
-import { entriesOf, POOL_INDEX_NAME } from "../shared/pool/member-index.js";
-import { type PoolRemoval, planPool, unlistedEntries } from "./pool-plan.js";
+import { type PoolRemoval, planPool } from "./pool-plan.js";
 import { clientPodPages, podPages, readAll, slimPod } from "./read.js";
 import { retryTransient } from "./retry.js";
 
@@ -111,27 +111,6 @@ export async function tendPool(kube: Kube, options: PoolOptions): Promise<PoolSu
     "pool: summary",
   );
   return total;
-}
-
-/**
- * Drops the pool index's entries of members that are gone. A handler replica counts the index
- * before it starts a member, so stale entries would stop it refilling the pool (seen on the
- * real node: three entries of removed members kept a plan's pool empty until the next pass).
- * An entry that names no member the pass listed is read again by name before it goes: a
- * member made since the list is kept.
- */
-async function pruneIndex(kube: Kube, members: readonly ClientPod[], log: Logger): Promise<number> {
-  const index = await kube.configMaps.get(POOL_INDEX_NAME);
-  const entries = entriesOf(index);
-  let dropped = 0;
-  for (const name of unlistedEntries(entries, members)) {
-    const member = await kube.clientPods.get(name);
-    if (member && member.metadata.uid === entries.get(name)?.uid) continue;
-    await unindexMember(kube, name);
-    dropped++;
-  }
-  if (dropped > 0) log.info({ unindexed: dropped }, "pool: index entries of gone members dropped");
-  return dropped;
 }
 
 /** One plan's pool (a plan no longer offered: its name, and no members kept). */

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import type { ClientPod } from "../shared/instance/clientpod.js";
 import { ANNOTATION_SERVING_SINCE } from "../shared/instance/serving.js";
 import { ANNOTATION_POOL_TEMPLATE, LABEL_POOL, POOL_MEMBER } from "../shared/pool/member.js";
-import { MEMBER_START_GRACE_MS, planPool, unlistedEntries } from "./pool-plan.js";
+import { unlistedEntries } from "../shared/pool/member-index.js";
+import { MEMBER_START_GRACE_MS, planPool } from "./pool-plan.js";
 
 const now = new Date("2026-01-01T12:00:00Z");
 const ago = (ms: number) => new Date(now.getTime() - ms);

@@ -86,18 +86,3 @@ export function planPool(
     unseen: kept.filter(({ pod }) => !isServing(pod)).map(({ pod }) => pod),
   };
 }
-
-/**
- * Entries of the pool's index that name no member the pass listed (by name and uid): members
- * removed without their entry (a claim's follow-up that failed, a member deleted by hand), or
- * made since the list was read. The pass reads each again before it drops the entry.
- */
-export function unlistedEntries(
-  entries: ReadonlyMap<string, { uid: string }>,
-  members: readonly ClientPod[],
-): string[] {
-  const listed = new Set(members.map((cp) => `${cp.metadata.name}/${cp.metadata.uid}`));
-  return [...entries]
-    .filter(([name, entry]) => !listed.has(`${name}/${entry.uid}`))
-    .map(([name]) => name);
-}

@@ -1,55 +1,25 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { deleteInstance, instanceByPodName } from "../../shared/actions/instances.js";
-import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
-import type { HandlerConfig } from "../../shared/config/load.js";
-import { currentTemplateOf, type Plan } from "../../shared/config/plans.js";
+import {
+  deleteInstance,
+  instanceByPodName,
+  instancesOfClient,
+} from "../../shared/actions/instances.js";
+import { currentTemplateOf } from "../../shared/config/plans.js";
 import { type ClientPod, LABEL_CLIENT, LABEL_INSTANCE } from "../../shared/instance/clientpod.js";
 import { instanceNameOf } from "../../shared/instance/names.js";
 import { partsOf, podNameOf } from "../../shared/instance/parts.js";
 import { ownerUidOf } from "../../shared/instance/pod-status.js";
 import { type InstanceRecord, recordOf } from "../../shared/instance/record.js";
-import { slotHolderOf, slotNamesOf } from "../../shared/instance/slots.js";
 import { isPhaseStale } from "../../shared/instance/status.js";
-import type { Kube } from "../../shared/kube/client.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { endpointOf, type InstanceBody, instanceBody } from "./body.js";
 import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
+import type { InstanceDeps, Requester } from "./deps.js";
 import { InstanceHints } from "./hints.js";
 import { isRepairTouchDue, warmStepOf } from "./next-step.js";
-import type { PoolClaims } from "./pool-claims.js";
 import { restorePod } from "./restore.js";
-import type { ServingProbes } from "./serving.js";
 import { endWorkspace, type WorkspaceEnd } from "./workspace.js";
 import { InstanceWrites, type Written } from "./writes.js";
-
-/** What happens to instances, by plan (`none`: an instance from before plans). */
-export interface InstanceEvents {
-  created(plan: string): void;
-  replaced(plan: string): void;
-  deleted(plan: string): void;
-}
-
-/** Who asks for an instance: the client, and the plan its instances get now. */
-export interface Requester {
-  clientId: string;
-  plan: Plan;
-}
-
-export interface InstanceDeps {
-  kube: Kube;
-  config: HandlerConfig;
-  now: () => Date;
-  events: InstanceEvents;
-  keyring: TokenKeyring;
-  /** Asks starting gptme-servers whether they answer (shared with the gateway). */
-  serving: ServingProbes;
-  /** Hands out started instances for new ones; undefined with POOL_SIZE=0. */
-  pool?: PoolClaims;
-  /** Told of the Pod name of every instance deleted here (the gateway forgets it at once). */
-  onRemoved?: (name: string) => void;
-  /** Aborted when the process shuts down: readiness waits end early so draining is quick. */
-  shutdown?: AbortSignal;
-}
 
 /** An instance's plan as its metrics name it: `none` for one from before plans. */
 export const planLabelOf = (clientPod: ClientPod | undefined): string =>
@@ -148,40 +118,17 @@ export class Instances {
     return own ? pod : undefined;
   }
 
-  /**
-   * The caller's instances, each joined with its Pod, found through the slots they hold (one
-   * per instance, shared/instance/slots.ts): reads by name, as many as the largest per-client
-   * limit plus two per instance, at the same cost in any fleet (a label query walks every
-   * ClientPod and Pod of the namespace). The slots and ClientPods are read fresh, as the
-   * limit reads them, so an instance just made is listed; the Pods (status only) from the cache.
-   */
+  /** The caller's instances, each joined with its Pod, by name (instancesOfClient). */
   async list(clientId: string): Promise<InstanceBody[]> {
     const { kube, config } = this.deps;
     const limits = config.plans.current().all.map((plan) => plan.maxInstancesPerClient);
-    const [keys, slots] = await Promise.all([
+    const [keys, instances] = await Promise.all([
       this.deps.keyring.keys(),
-      Promise.all(slotNamesOf(clientId, limits).map((name) => kube.configMaps.get(name))),
+      instancesOfClient(kube, clientId, limits),
     ]);
-    const holders = slots.flatMap((slot) => {
-      const holder = slot && slotHolderOf(slot);
-      return holder ? [holder] : [];
-    });
-    const clientPods = (
-      await Promise.all(holders.map(({ name }) => kube.clientPods.get(name)))
-    ).filter(
-      (cp, i): cp is ClientPod =>
-        cp !== undefined && cp.metadata.uid === holders[i]?.uid && cp.spec.clientId === clientId,
+    return instances.map(({ clientPod, pod }) =>
+      this.body(recordOf(clientPod), pod, false, keys, clientPod),
     );
-    const pods = await Promise.all(
-      clientPods.map((cp) => kube.pods.get(podNameOf(cp), { fromCache: true })),
-    );
-    return clientPods
-      .map((cp, i) => ({
-        cp,
-        pod: pods[i] && ownerUidOf(pods[i]) === cp.metadata.uid ? pods[i] : undefined,
-      }))
-      .sort((a, b) => a.cp.metadata.name.localeCompare(b.cp.metadata.name))
-      .map(({ cp, pod }) => this.body(recordOf(cp), pod, false, keys, cp));
   }
 
   /**

@@ -1,6 +1,8 @@
+import type { V1Pod } from "@kubernetes/client-node";
 import type { ClientPod } from "../instance/clientpod.js";
 import { isPoolName, podNameOf } from "../instance/parts.js";
-import { ownerNameOf } from "../instance/pod-status.js";
+import { ownerNameOf, ownerUidOf } from "../instance/pod-status.js";
+import { slotHolderOf, slotNamesOf } from "../instance/slots.js";
 import { lastUsedPatch } from "../instance/workspace.js";
 import type { DeletePreconditions, DeleteResult, Kube } from "../kube/client.js";
 import { aliasedInstanceOf } from "../pool/alias.js";
@@ -62,4 +64,43 @@ async function adoptingInstanceOf(kube: Kube, podName: string): Promise<string |
   const pod = await kube.pods.get(podName, { fromCache: true });
   const owner = pod && ownerNameOf(pod);
   return owner === undefined || isPoolName(owner) ? undefined : owner;
+}
+
+/**
+ * A client's instances, each with its own Pod, by name: found through the slots they hold
+ * (one per instance, instance/slots.ts), as many reads as the largest of `limits` plus two per
+ * instance, at the same cost in any fleet (a label query walks every ClientPod and Pod of the
+ * namespace). The slots and ClientPods are read fresh, as the limit reads them, so an instance
+ * just made is found; the Pods (status only) from the cache. In name order.
+ */
+export async function instancesOfClient(
+  kube: Kube,
+  clientId: string,
+  limits: readonly number[],
+): Promise<{ clientPod: ClientPod; pod: V1Pod | undefined }[]> {
+  const slots = await Promise.all(
+    slotNamesOf(clientId, limits).map((name) => kube.configMaps.get(name)),
+  );
+  const holders = slots.flatMap((slot) => {
+    const holder = slot && slotHolderOf(slot);
+    return holder ? [holder] : [];
+  });
+  const clientPods = (
+    await Promise.all(holders.map(({ name }) => kube.clientPods.get(name)))
+  ).filter(
+    (cp, i): cp is ClientPod =>
+      cp !== undefined && cp.metadata.uid === holders[i]?.uid && cp.spec.clientId === clientId,
+  );
+  const pods = await Promise.all(
+    clientPods.map((cp) => kube.pods.get(podNameOf(cp), { fromCache: true })),
+  );
+  return clientPods
+    .map((clientPod, i) => {
+      const pod = pods[i];
+      return {
+        clientPod,
+        pod: pod && ownerUidOf(pod) === clientPod.metadata.uid ? pod : undefined,
+      };
+    })
+    .sort((a, b) => a.clientPod.metadata.name.localeCompare(b.clientPod.metadata.name));
 }

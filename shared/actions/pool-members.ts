@@ -6,6 +6,7 @@ import { ANNOTATION_REVISION, revisionOf } from "../instance/revision.js";
 import { answersHealth, healthUrlOf, servingAnnotations } from "../instance/serving.js";
 import { type WorkspaceSettings, workspacePvc } from "../instance/workspace.js";
 import type { Kube } from "../kube/client.js";
+import type { Logger } from "../log.js";
 import {
   ANNOTATION_POOL_TEMPLATE,
   memberLabels,
@@ -14,10 +15,12 @@ import {
   POOL_INSTANCE_ID,
 } from "../pool/member.js";
 import {
+  entriesOf,
   type IndexEntry,
   indexPatch,
   POOL_INDEX_NAME,
   poolIndexManifest,
+  unlistedEntries,
 } from "../pool/member-index.js";
 import { instanceTokenOf, type TokenKey } from "../tokens/instance-token.js";
 import { tokenEnv, tokenSecret, tokenSecretNameOf } from "../tokens/secret.js";
@@ -167,4 +170,29 @@ export async function awaitMemberServing(
     if (!pod || pod.metadata?.uid !== podUid) return false;
   }
   return false;
+}
+
+/**
+ * Drops the pool index's entries of members that are gone. A handler replica counts the index
+ * before it starts a member, so stale entries would stop it refilling the pool (seen on the
+ * real node: three entries of removed members kept a plan's pool empty).
+ * An entry that names no member the pass listed is read again by name before it goes: a
+ * member made since the list is kept.
+ */
+export async function pruneIndex(
+  kube: Kube,
+  members: readonly ClientPod[],
+  log: Logger,
+): Promise<number> {
+  const index = await kube.configMaps.get(POOL_INDEX_NAME);
+  const entries = entriesOf(index);
+  let dropped = 0;
+  for (const name of unlistedEntries(entries, members)) {
+    const member = await kube.clientPods.get(name);
+    if (member && member.metadata.uid === entries.get(name)?.uid) continue;
+    await unindexMember(kube, name);
+    dropped++;
+  }
+  if (dropped > 0) log.info({ unindexed: dropped }, "pool: index entries of gone members dropped");
+  return dropped;
 }

@@ -1,5 +1,11 @@
 import type { V1ConfigMap } from "@kubernetes/client-node";
-import { DEFAULT_PLAN, LABEL_KIND, LABEL_MANAGED_BY, MANAGED_BY } from "../instance/clientpod.js";
+import {
+  type ClientPod,
+  DEFAULT_PLAN,
+  LABEL_KIND,
+  LABEL_MANAGED_BY,
+  MANAGED_BY,
+} from "../instance/clientpod.js";
 
 // Where a claim finds the pool's members: one ConfigMap listing them, a key per member. A
 // claim reads it by name from the API server's cache, at the same cost in any fleet (a label
@@ -82,4 +88,19 @@ function parseEntry(text: string): IndexEntry | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Entries of the pool's index that name no member a listing found (by name and uid): members
+ * removed without their entry (a claim's follow-up that failed, a member deleted by hand), or
+ * made since the list was read: read each again before dropping its entry.
+ */
+export function unlistedEntries(
+  entries: ReadonlyMap<string, { uid: string }>,
+  members: readonly ClientPod[],
+): string[] {
+  const listed = new Set(members.map((cp) => `${cp.metadata.name}/${cp.metadata.uid}`));
+  return [...entries]
+    .filter(([name, entry]) => !listed.has(`${name}/${entry.uid}`))
+    .map(([name]) => name);
 }

@@ -150,8 +150,13 @@ describe("a warm pool per plan", () => {
     // (a member deleted by hand, a claim whose follow-up failed) would keep it from refilling.
     const gone = `${POOL_NAME_PREFIX}00000000000000aa`;
     await indexMember(kube, gone, { uid: "gone", tokenKeyId: "k", plan: "free", serving: true });
+    // A member still offered (in the index): one claimed by the test before may still have
+    // its ClientPod for a moment, its entry already gone with the claim.
+    const offered = entriesOf(await kube.configMaps.get(POOL_INDEX_NAME));
     const [victim] = (await kube.clientPods.list({ labelSelector: POOL_SELECTOR })).items.filter(
-      (cp) => cp.metadata.labels?.["gptme.ai/plan"] === "free",
+      (cp) =>
+        cp.metadata.labels?.["gptme.ai/plan"] === "free" &&
+        offered.get(cp.metadata.name)?.uid === cp.metadata.uid,
     );
     expect(victim).toBeDefined();
     await kube.clientPods.delete(victim?.metadata.name ?? "");
