@@ -27,13 +27,23 @@ const MANIFESTS = resolve(import.meta.dirname, "../../k8s/local/fleet-operator")
 const NAMESPACE = "gptme-fleet";
 const KEY = `deploy-key-${randomBytes(4).toString("hex")}`;
 
-/** resourceVersion of every object the manifests describe, by kind/name. */
+/**
+ * What an apply could change of each object: its generation where it has one (bumped by a
+ * change of its spec, not by a controller writing its status: the CronJob's moves each time
+ * its schedule fires), else its resourceVersion (nothing else writes those objects).
+ */
 function versions(): Record<string, string> {
   const list = JSON.parse(kubectl(kubeconfigPath(), ["get", "-f", MANIFESTS, "-o", "json"]));
+  type Item = {
+    kind: string;
+    metadata: { name: string; resourceVersion: string; generation?: number };
+  };
   return Object.fromEntries(
-    list.items.map((o: { kind: string; metadata: { name: string; resourceVersion: string } }) => [
+    list.items.map((o: Item) => [
       `${o.kind}/${o.metadata.name}`,
-      o.metadata.resourceVersion,
+      o.metadata.generation !== undefined
+        ? `generation ${o.metadata.generation}`
+        : o.metadata.resourceVersion,
     ]),
   );
 }

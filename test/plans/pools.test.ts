@@ -5,6 +5,7 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { indexMember } from "../../shared/actions/pool-members.js";
 import { POOL_NAME_PREFIX } from "../../shared/instance/parts.js";
+import { answersHealth, healthUrlOf } from "../../shared/instance/serving.js";
 import { Kube } from "../../shared/kube/client.js";
 import { POOL_SELECTOR } from "../../shared/pool/member.js";
 import { countOf, entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member-index.js";
@@ -76,10 +77,15 @@ describe("a warm pool per plan", () => {
   it("keeps each plan's poolSize members, from its template, labelled with the plan", async () => {
     const summary = await poolPass(namespace, env, 0);
     expect(summary).toMatchObject({ started: 3, failed: 0 });
+    // Running, and answered for: the pod-health stand-in starts listening at a Pod's IP a
+    // moment after the Pod has one, and the pass asks each member once.
     const pods = await eventually(async () => {
       const live = (await members()).filter((p) => p.status?.podIP);
-      return live.length === 3 ? live : undefined;
-    }, "the members to run");
+      const answering = await Promise.all(
+        live.map((p) => answersHealth(healthUrlOf(p) ?? "", 1_000)),
+      );
+      return live.length === 3 && answering.every(Boolean) ? live : undefined;
+    }, "the members to run and answer");
     const byPlan = (plan: string) =>
       pods.filter((p) => p.metadata?.labels?.["gptme.ai/plan"] === plan);
     expect(byPlan("free")).toHaveLength(2);
