@@ -6,6 +6,7 @@ import { ANNOTATION_WORKSPACE_NAME } from "../../shared/instance/parts.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { FleetError } from "../errors/fleet-error.js";
+import type { FleetCap } from "./fleet-cap.js";
 import { enforceLimits } from "./limits.js";
 import { createRefused } from "./refusals.js";
 
@@ -17,6 +18,8 @@ export interface CreateDeps {
   kube: Kube;
   config: HandlerConfig;
   events: { created(plan: string): void };
+  /** Whether a new instance is counted against MAX_INSTANCES. */
+  fleetCap: FleetCap;
 }
 
 /** What a request asks for, and the token keys it was answered with. */
@@ -59,7 +62,7 @@ export async function findOrCreateClientPod(
   for (let attempt = 0; attempt < 3; attempt++) {
     const result = await kube.clientPods.create(manifest).catch(createRefused);
     if (result.created) {
-      await enforceLimits(kube, config, result.object, plan);
+      await enforceLimits(kube, config, result.object, plan, deps.fleetCap);
       deps.events.created(plan.name);
       return { clientPod: result.object, created: true };
     }

@@ -15,6 +15,7 @@ import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { endpointOf, type InstanceBody, instanceBody } from "./body.js";
 import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
 import type { InstanceDeps, Requester } from "./deps.js";
+import { FleetCap } from "./fleet-cap.js";
 import { InstanceHints } from "./hints.js";
 import { isRepairTouchDue, warmStepOf } from "./next-step.js";
 import { restorePod } from "./restore.js";
@@ -41,9 +42,11 @@ export class Instances {
   private readonly hints = new InstanceHints();
   private readonly knownActivity = (name: string) => this.hints.lastActivityOf(name);
   private readonly writes: InstanceWrites;
+  private readonly fleetCap: FleetCap;
 
   constructor(private readonly deps: InstanceDeps) {
     this.writes = new InstanceWrites(deps, this.hints);
+    this.fleetCap = new FleetCap(deps.kube, deps.config.maxInstances);
   }
 
   /** Records a running instance's activity (the gateway's traffic): see InstanceWrites. */
@@ -188,7 +191,11 @@ export class Instances {
     }
     // The plan's template first: when it is missing, nothing is created.
     const template = await templateOf(this.deps.kube, plan.template);
-    let { clientPod, created } = await findOrCreateClientPod(this.deps, wanted, keptWorkspace);
+    let { clientPod, created } = await findOrCreateClientPod(
+      { ...this.deps, fleetCap: this.fleetCap },
+      wanted,
+      keptWorkspace,
+    );
     if (clientPod.metadata.deletionTimestamp)
       return this.body(recordOf(clientPod), pod, false, keys, clientPod);
     if (clientPod.spec.plan !== plan.name) {

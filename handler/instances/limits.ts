@@ -4,14 +4,15 @@ import type { ClientPod } from "../../shared/instance/clientpod.js";
 import { slotHolderOf, slotManifest, slotNameOf, slotOrder } from "../../shared/instance/slots.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { FleetError } from "../errors/fleet-error.js";
+import type { FleetCap } from "./fleet-cap.js";
 import { fleetFull } from "./refusals.js";
 
 /**
  * Checks a new ClientPod against the limits after it is created: it takes one of its client's
  * slots (shared/instance/slots.ts: exact across replicas, at the same cost in any fleet), and
- * the fleet must not be over MAX_INSTANCES (the namespace's ResourceQuota is the atomic
- * backstop). Over a limit, it deletes its own ClientPod again (uid precondition; its slot goes
- * with it) before any Pod exists.
+ * the fleet must not be over MAX_INSTANCES: counted only where no ResourceQuota caps it
+ * (fleet-cap.ts; the quota refused the create already). Over a limit, it deletes its own
+ * ClientPod again (uid precondition; its slot goes with it) before any Pod exists.
  */
 export async function enforceLimits(
   kube: Kube,
@@ -19,21 +20,20 @@ export async function enforceLimits(
   clientPod: ClientPod,
   /** The client's plan: its per-client limit. */
   plan: Plan,
-  /** `fleet: false`: the ClientPod takes a pool member's place, already counted. */
-  { fleet = true } = {},
+  /** The fleet's cap, or none: the ClientPod takes a pool member's place, already counted. */
+  fleetCap: FleetCap | undefined,
 ): Promise<void> {
   const limit = plan.maxInstancesPerClient;
-  const [slot, fleetSize] = await Promise.all([
-    takeSlot(kube, clientPod, limit),
-    fleet ? kube.clientPods.count() : 0,
-  ]);
+  const countFleet = async () =>
+    fleetCap && (await fleetCap.countNeeded()) ? kube.clientPods.count() : 0;
+  const [slot, fleetSize] = await Promise.all([takeSlot(kube, clientPod, limit), countFleet()]);
   let rejection: Error | undefined;
   if (!slot) {
     rejection = new FleetError(
       "instance_limit",
       `You already have ${limit} ${limit === 1 ? "instance" : "instances"}, the most your plan "${plan.name}" allows; delete one first.`,
     );
-  } else if (fleet && fleetSize > config.maxInstances) {
+  } else if (fleetSize > config.maxInstances) {
     rejection = fleetFull();
   }
   if (rejection) {

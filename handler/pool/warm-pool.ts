@@ -133,7 +133,7 @@ export class WarmPool implements PoolClaims {
         if (!created.created) return { claimed: false };
         clientPod = created.object;
         // The member was counted against the fleet's cap already: only the client's is checked.
-        await enforceLimits(kube, config, clientPod, plan, { fleet: false });
+        await enforceLimits(kube, config, clientPod, plan, undefined);
       } else {
         // The member tried before was taken by another claim: name the next one instead.
         clientPod =

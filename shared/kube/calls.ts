@@ -20,7 +20,8 @@ export type Resource =
   | "podtemplates"
   | "secrets"
   | "persistentvolumeclaims"
-  | "configmaps";
+  | "configmaps"
+  | "resourcequotas";
 
 /** Observes every API call: metrics count them, tests assert how many a request makes. */
 export interface KubeObserver {

@@ -5,6 +5,7 @@ import { ConfigMaps } from "./configmaps.js";
 import { Pods } from "./pods.js";
 import { PodTemplates } from "./podtemplates.js";
 import { PersistentVolumeClaims } from "./pvcs.js";
+import { ResourceQuotas } from "./quotas.js";
 import { Secrets } from "./secrets.js";
 import { CodeObjects } from "./signin-codes.js";
 
@@ -39,6 +40,8 @@ export class Kube {
   readonly codes: CodeObjects;
   /** ConfigMaps read and written whole (the reaper's stats, shared/reaper-stats.ts). */
   readonly configMaps: ConfigMaps;
+  /** The namespace's ResourceQuotas (the fleet's hard cap). */
+  readonly quotas: ResourceQuotas;
   private readonly api: KubeCalls;
 
   constructor(
@@ -55,6 +58,7 @@ export class Kube {
     this.workspaces = new PersistentVolumeClaims(this.api);
     this.codes = new CodeObjects(this.api);
     this.configMaps = new ConfigMaps(this.api);
+    this.quotas = new ResourceQuotas(this.api);
   }
 
   /** Closes idle keep-alive connections, so a process can exit promptly. */
