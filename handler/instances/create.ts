@@ -1,11 +1,9 @@
-import type { V1PodTemplate } from "@kubernetes/client-node";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { type Plan, type PlanRecord, planRecordOf } from "../../shared/config/plans.js";
 import { type ClientPod, clientPodManifest, LABEL_PLAN } from "../../shared/instance/clientpod.js";
 import { ANNOTATION_WORKSPACE_NAME } from "../../shared/instance/parts.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import { FleetError } from "../errors/fleet-error.js";
 import type { FleetCap } from "./fleet-cap.js";
 import { enforceLimits } from "./limits.js";
 import { createRefused } from "./refusals.js";
@@ -86,16 +84,4 @@ export function planPatch(plan: PlanRecord): object {
       maxLifetimeSeconds: plan.maxLifetimeSeconds ?? null,
     },
   };
-}
-
-/** The PodTemplate instances are made from; missing: 500 template_not_found, nothing created. */
-export async function templateOf(kube: Kube, name: string): Promise<V1PodTemplate> {
-  const template = await kube.podTemplates.get(name);
-  if (!template) {
-    throw new FleetError(
-      "template_not_found",
-      `The PodTemplate "${name}" does not exist in the fleet's namespace.`,
-    );
-  }
-  return template;
 }

@@ -13,12 +13,13 @@ import { type InstanceRecord, recordOf } from "../../shared/instance/record.js";
 import { isPhaseStale } from "../../shared/instance/status.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { endpointOf, type InstanceBody, instanceBody } from "./body.js";
-import { findOrCreateClientPod, templateOf, type WantedInstance } from "./create.js";
+import { findOrCreateClientPod, type WantedInstance } from "./create.js";
 import type { InstanceDeps, Requester } from "./deps.js";
 import { FleetCap } from "./fleet-cap.js";
 import { InstanceHints } from "./hints.js";
 import { isRepairTouchDue, warmStepOf } from "./next-step.js";
 import { restorePod } from "./restore.js";
+import { Templates } from "./templates.js";
 import { endWorkspace, type WorkspaceEnd } from "./workspace.js";
 import { InstanceWrites, type Written } from "./writes.js";
 
@@ -43,10 +44,12 @@ export class Instances {
   private readonly knownActivity = (name: string) => this.hints.lastActivityOf(name);
   private readonly writes: InstanceWrites;
   private readonly fleetCap: FleetCap;
+  private readonly templates: Templates;
 
   constructor(private readonly deps: InstanceDeps) {
     this.writes = new InstanceWrites(deps, this.hints);
     this.fleetCap = new FleetCap(deps.kube, deps.config.maxInstances);
+    this.templates = new Templates(deps.kube);
   }
 
   /** Records a running instance's activity (the gateway's traffic): see InstanceWrites. */
@@ -190,7 +193,7 @@ export class Instances {
       keptWorkspace = claim.keptWorkspace;
     }
     // The plan's template first: when it is missing, nothing is created.
-    const template = await templateOf(this.deps.kube, plan.template);
+    const template = await this.templates.of(plan.template);
     let { clientPod, created } = await findOrCreateClientPod(
       { ...this.deps, fleetCap: this.fleetCap },
       wanted,
@@ -257,7 +260,7 @@ export class Instances {
     if (!clientPod || clientPod.metadata.deletionTimestamp) return undefined;
     const [pod, template, keys] = await Promise.all([
       kube.pods.get(podNameOf(clientPod)),
-      templateOf(kube, currentTemplateOf(clientPod.spec, this.deps.config.plans.current())),
+      this.templates.of(currentTemplateOf(clientPod.spec, this.deps.config.plans.current())),
       this.deps.keyring.keys(),
     ]);
     const restored = await restorePod(this.deps, clientPod, {
