@@ -1,13 +1,9 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import {
-  deleteInstance,
-  instanceByPodName,
-  instancesOfClient,
-} from "../../shared/actions/instances.js";
+import { instanceByPodName, instancesOfClient } from "../../shared/actions/instances.js";
 import { currentTemplateOf } from "../../shared/config/plans.js";
 import { type ClientPod, LABEL_CLIENT, LABEL_INSTANCE } from "../../shared/instance/clientpod.js";
 import { instanceNameOf } from "../../shared/instance/names.js";
-import { partsOf, podNameOf } from "../../shared/instance/parts.js";
+import { podNameOf } from "../../shared/instance/parts.js";
 import { ownerUidOf } from "../../shared/instance/pod-status.js";
 import { type InstanceRecord, recordOf } from "../../shared/instance/record.js";
 import { isPhaseStale } from "../../shared/instance/status.js";
@@ -18,20 +14,11 @@ import type { InstanceDeps, Requester } from "./deps.js";
 import { FleetCap } from "./fleet-cap.js";
 import { InstanceHints } from "./hints.js";
 import { isRepairTouchDue, warmStepOf } from "./next-step.js";
+import { type Removal, removeInstance } from "./removal.js";
 import { restorePod } from "./restore.js";
+import type { WaitOptions } from "./serving.js";
 import { Templates } from "./templates.js";
-import { endWorkspace, type WorkspaceEnd } from "./workspace.js";
 import { InstanceWrites, type Written } from "./writes.js";
-
-/** An instance's plan as its metrics name it: `none` for one from before plans. */
-export const planLabelOf = (clientPod: ClientPod | undefined): string =>
-  clientPod?.spec.plan ?? "none";
-
-/** What a delete did: the instance, and its workspace (null: it had none). */
-export interface Removal {
-  deleted: boolean;
-  workspace: WorkspaceEnd;
-}
 
 /**
  * Finds, creates, repairs and deletes instances. There is no controller: each call reads
@@ -88,7 +75,8 @@ export class Instances {
       }
       // No ClientPod, or a newer one than the Pod's owner: repair below.
     } else if (pod && step.kind === "answer") {
-      return this.body(step.record, await this.waitReady(pod, deadline), false, keys);
+      const waited = await this.waitAndRecordPhase(step.record, pod, deadline);
+      return this.body(waited.record, waited.pod, false, keys);
     }
     if (pod && step.kind === "record-activity") {
       const touched = await this.writes.recordActivity(pod);
@@ -137,27 +125,9 @@ export class Instances {
     );
   }
 
-  /**
-   * Deletes an instance by name. Its workspace stays, marked as used now, unless `purge`,
-   * which deletes it too, with or without an instance (Kubernetes keeps a claim a Pod still
-   * mounts until that Pod is gone). Undefined when there was nothing to delete.
-   */
-  async remove(name: string, { purge = false } = {}): Promise<Removal | undefined> {
-    const { kube } = this.deps;
-    // Its Pod and claim may be named after the pool member it was made from.
-    const clientPod = await kube.clientPods.get(name);
-    const parts = clientPod ? partsOf(clientPod) : { pod: name, workspace: name };
-    const deleted = (await deleteInstance(kube, name, undefined, parts.pod)) === "deleted";
-    this.deps.onRemoved?.(parts.pod);
-    this.hints.forget(name);
-    if (deleted) this.deps.events.deleted(planLabelOf(clientPod));
-    const workspace = await endWorkspace(
-      kube,
-      parts.workspace,
-      { deleted, purge },
-      this.deps.now(),
-    );
-    return deleted || workspace === "purged" ? { deleted, workspace } : undefined;
+  /** Deletes an instance by name: see removeInstance. */
+  remove(name: string, options: { purge?: boolean } = {}): Promise<Removal | undefined> {
+    return removeInstance(this.deps, name, options, () => this.hints.forget(name));
   }
 
   /**
@@ -172,19 +142,19 @@ export class Instances {
   ): Promise<InstanceBody> {
     const { config, kube } = this.deps;
     const { name, keys, plan } = wanted;
-    // No Pod where the warm read looked: its ClientPod says whether the instance exists, and
-    // where its Pod is when that has a pool member's name (remembered from now on).
+    // No Pod where the warm read looked. Where a claim may make the instance, its ClientPod
+    // is read first: it says whether the instance exists, and where its Pod is when that has
+    // a pool member's name (remembered from now on). Elsewhere the create below says it (409).
     let existing: ClientPod | undefined;
-    if (!pod) {
+    // A plan without a pool (poolSize 0) starts cold at once, as with the pool off.
+    const pool = plan.poolSize > 0 ? this.deps.pool : undefined;
+    if (!pod && pool) {
       existing = await kube.clientPods.get(name, { fromCache: true });
-      const podName = existing && podNameOf(existing);
-      if (podName) this.hints.notePodName(name, podName);
-      if (podName && podName !== name) pod = await kube.pods.get(podName, { fromCache: true });
+      if (existing) pod = await this.podOfExisting(existing);
     }
     let keptWorkspace: string | undefined;
-    // A plan without a pool (poolSize 0) starts cold at once, as with the pool off.
-    if (!pod && !existing && this.deps.pool && plan.poolSize > 0) {
-      const claim = await this.deps.pool.claim(wanted, keys);
+    if (!pod && !existing && pool) {
+      const claim = await pool.claim(wanted, keys);
       if (claim.claimed) {
         const { clientPod } = claim;
         const ready = await this.waitReady(claim.pod, deadline);
@@ -199,6 +169,7 @@ export class Instances {
       wanted,
       keptWorkspace,
     );
+    if (!pod && !created && !existing) pod = await this.podOfExisting(clientPod);
     if (clientPod.metadata.deletionTimestamp)
       return this.body(recordOf(clientPod), pod, false, keys, clientPod);
     if (clientPod.spec.plan !== plan.name) {
@@ -227,23 +198,40 @@ export class Instances {
       template,
       keys,
       deadline,
+      firstStatusLater: true,
     });
     if (!restored.waited) {
       return this.body(recordOf(restored.clientPod), restored.pod, false, keys, restored.clientPod);
     }
-    let current = await this.waitReady(restored.pod, deadline);
+    const { firstStatus } = restored;
     clientPod = restored.clientPod;
-    // The Pod moved on while this request waited (Pending to Running): record it now, so the
-    // PHASE column follows and the next (warm) request finds nothing to write.
-    if (current && isPhaseStale(recordOf(clientPod), current)) {
-      // Its phase only: this request's activity is the one the cold path already wrote.
-      const recorded = await this.writes.recordActivity(current, { activity: false });
-      if (recorded) {
-        clientPod = recorded.clientPod;
-        current = recorded.pod ?? current;
+    let current: V1Pod | undefined;
+    if (firstStatus) {
+      // A new instance's first status, once: with the phase its Pod reached while this
+      // request waited, which the Pod's mirror says already when its server answered.
+      current = await this.waitReady(restored.pod, deadline, { writesPhase: true });
+      const written = await this.writes.writeFirstStatus(name, firstStatus, current);
+      if (written) {
+        clientPod = written.clientPod;
+        current = written.pod;
       }
+    } else {
+      const waited = await this.waitAndRecordPhase(recordOf(clientPod), restored.pod, deadline);
+      clientPod = waited.clientPod ?? clientPod;
+      current = waited.pod;
     }
     return this.body(recordOf(clientPod), current, restored.created, keys, clientPod);
+  }
+
+  /**
+   * The Pod of an instance found without one where the warm read looked: read only when it
+   * has another name (a pool member's), which is remembered from now on.
+   */
+  private async podOfExisting(clientPod: ClientPod): Promise<V1Pod | undefined> {
+    const podName = podNameOf(clientPod);
+    this.hints.notePodName(clientPod.metadata.name, podName);
+    if (podName === clientPod.metadata.name) return undefined;
+    return this.deps.kube.pods.get(podName, { fromCache: true });
   }
 
   /**
@@ -273,10 +261,32 @@ export class Instances {
     return restored.waited ? this.waitReady(restored.pod, deadline) : restored.pod;
   }
 
+  /**
+   * Waits until the Pod serves (or the deadline), then records a phase it moved to meanwhile
+   * (Pending to Running) on the ClientPod and the Pod's mirror, so the PHASE column follows
+   * and the next request finds nothing to write. The phase only: activity is written apart.
+   */
+  private async waitAndRecordPhase(
+    record: InstanceRecord,
+    pod: V1Pod | undefined,
+    deadline: number,
+  ): Promise<{ record: InstanceRecord; pod: V1Pod | undefined; clientPod?: ClientPod }> {
+    const current = await this.waitReady(pod, deadline);
+    if (!current || !isPhaseStale(record, current)) return { record, pod: current };
+    const recorded = await this.writes.recordActivity(current, { activity: false });
+    if (!recorded) return { record, pod: current };
+    const { clientPod } = recorded;
+    return { record: recordOf(clientPod), pod: recorded.pod ?? current, clientPod };
+  }
+
   /** Ready is when its gptme-server answers: asked directly, not the kubelet's next probe. */
-  private async waitReady(pod: V1Pod | undefined, deadline: number): Promise<V1Pod | undefined> {
+  private async waitReady(
+    pod: V1Pod | undefined,
+    deadline: number,
+    options?: WaitOptions,
+  ): Promise<V1Pod | undefined> {
     if (!pod) return pod;
-    return this.deps.serving.waitUntilServing(pod, deadline);
+    return this.deps.serving.waitUntilServing(pod, deadline, options);
   }
 
   private body(

@@ -1,5 +1,5 @@
 import type { V1Pod, V1PodTemplate } from "@kubernetes/client-node";
-import type { ClientPod } from "../../shared/instance/clientpod.js";
+import type { ClientPod, ClientPodStatus } from "../../shared/instance/clientpod.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { podStepOf } from "./next-step.js";
 import { type StartDeps, startPod } from "./start.js";
@@ -18,10 +18,14 @@ export interface RestoreInput {
   template: V1PodTemplate;
   keys: TokenKeys;
   deadline: number;
+  /** A new instance's first status is left to the caller (Started.firstStatus). */
+  firstStatusLater?: boolean;
 }
 
 export interface Restored {
   clientPod: ClientPod;
+  /** A new instance's first status, left to the caller. */
+  firstStatus?: ClientPodStatus;
   pod: V1Pod | undefined;
   /** Whether this call created the Pod. */
   created: boolean;
@@ -37,7 +41,7 @@ export interface Restored {
 export async function restorePod(
   deps: RestoreDeps,
   clientPod: ClientPod,
-  { created, pod, template, keys, deadline }: RestoreInput,
+  { created, pod, template, keys, deadline, firstStatusLater }: RestoreInput,
 ): Promise<Restored> {
   const { kube } = deps;
   let current = pod;
@@ -57,6 +61,10 @@ export async function restorePod(
     step = "start";
   }
   if (step !== "start") return { clientPod, pod: current, created: false, waited: true };
-  const started = await startPod(deps, clientPod, template, keys, { isNew: created, deadline });
+  const started = await startPod(deps, clientPod, template, keys, {
+    isNew: created,
+    deadline,
+    firstStatusLater,
+  });
   return { ...started, waited: true };
 }

@@ -2,6 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { V1Pod } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
+import { ANNOTATION_PHASE } from "../../shared/instance/record.js";
 import { ANNOTATION_SERVING_SINCE, isServing } from "../../shared/instance/serving.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { ServingProbes } from "./serving.js";
@@ -75,6 +76,43 @@ describe("ServingProbes", () => {
     const before = asks();
     expect(isServing((await probes.waitUntilServing(pod, Date.now() + 5_000)) as V1Pod)).toBe(true);
     expect(asks()).toBe(before);
+  });
+
+  it("records the phase with the sighting for a waiter that writes it on the ClientPod", async () => {
+    const { port } = await healthServer(100);
+    const { kube, writes } = recordingKube();
+    const probes = new ServingProbes({ kube, pollMs: 20 });
+    const pod = podAt(port);
+    const [plain, writer] = await Promise.all([
+      probes.waitUntilServing(pod, Date.now() + 5_000),
+      probes.waitUntilServing(pod, Date.now() + 5_000, { writesPhase: true }),
+    ]);
+    expect(writes).toEqual([
+      {
+        metadata: {
+          annotations: {
+            [ANNOTATION_SERVING_SINCE]: expect.any(String),
+            [ANNOTATION_PHASE]: "Running",
+          },
+        },
+      },
+    ]);
+    expect(writer?.metadata?.annotations?.[ANNOTATION_PHASE]).toBe("Running");
+    expect(plain).toEqual(writer);
+  });
+
+  it("records no phase once the waiter that would write it has given up", async () => {
+    const { port } = await healthServer(300);
+    const { kube, writes } = recordingKube();
+    const probes = new ServingProbes({ kube, pollMs: 20 });
+    const pod = podAt(port);
+    const writer = probes.waitUntilServing(pod, Date.now() + 100, { writesPhase: true });
+    const later = probes.waitUntilServing(pod, Date.now() + 5_000);
+    expect(isServing((await writer) ?? pod)).toBe(false);
+    expect(isServing((await later) ?? pod)).toBe(true);
+    expect(writes).toEqual([
+      { metadata: { annotations: { [ANNOTATION_SERVING_SINCE]: expect.any(String) } } },
+    ]);
   });
 
   it("gives each waiter up at its own deadline while a later one keeps the poller going", async () => {

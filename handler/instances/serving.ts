@@ -1,10 +1,12 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { hasPodEnded } from "../../shared/instance/pod-status.js";
+import { ANNOTATION_PHASE } from "../../shared/instance/record.js";
 import {
   ANNOTATION_SERVING_SINCE,
   answersHealth,
   healthUrlOf,
   isServing,
+  SERVING_PHASE,
   servingAnnotations,
 } from "../../shared/instance/serving.js";
 import type { Kube } from "../../shared/kube/client.js";
@@ -46,6 +48,20 @@ interface Poller {
   done: Promise<V1Pod | undefined>;
   /** The Pod as the poller last read it: what a waiter whose deadline comes first is given. */
   latest: V1Pod;
+  /** Waiters that will write the phase on the instance's ClientPod once the Pod serves. */
+  phaseWriters: number;
+  /** The sighting's write carries the phase: its phase writers wait for it, deadline or not. */
+  phaseRecorded: boolean;
+}
+
+/** What a waiter will do with the answer. */
+export interface WaitOptions {
+  /**
+   * Writes the phase of a serving Pod (Running) on its ClientPod: the sighting then records
+   * the same phase on the Pod's mirror in its one write (a new instance's first status,
+   * Instances.repair), and no second write of the mirror is needed.
+   */
+  writesPhase?: boolean;
 }
 
 /**
@@ -74,7 +90,11 @@ export class ServingProbes {
    * (epoch ms) passes first, the Pod as last known (undefined: it was deleted). Ended and
    * terminating Pods are returned at once: they will not answer.
    */
-  async waitUntilServing(pod: V1Pod, deadline: number): Promise<V1Pod | undefined> {
+  async waitUntilServing(
+    pod: V1Pod,
+    deadline: number,
+    { writesPhase = false }: WaitOptions = {},
+  ): Promise<V1Pod | undefined> {
     const uid = pod.metadata?.uid;
     if (!uid || isServing(pod) || hasPodEnded(pod) || pod.metadata?.deletionTimestamp) return pod;
     const seen = this.seen.get(uid);
@@ -83,12 +103,19 @@ export class ServingProbes {
     let poller = this.pollers.get(uid);
     if (poller) poller.deadline = Math.max(poller.deadline, deadline);
     else {
-      const started: Poller = { deadline, done: Promise.resolve(pod), latest: pod };
+      const started: Poller = {
+        deadline,
+        done: Promise.resolve(pod),
+        latest: pod,
+        phaseWriters: 0,
+        phaseRecorded: false,
+      };
       started.done = this.poll(pod, started).finally(() => this.pollers.delete(uid));
       this.pollers.set(uid, started);
       poller = started;
     }
-    return this.race(poller, deadline);
+    if (writesPhase) poller.phaseWriters++;
+    return this.race(poller, deadline, writesPhase);
   }
 
   /** The pollers running now (one per starting Pod some request waits for). */
@@ -116,9 +143,12 @@ export class ServingProbes {
     while (Date.now() < poller.deadline && !this.deps.shutdown?.aborted) {
       const asked = Date.now();
       if (await this.ask(url, Math.min(ASK_TIMEOUT_MS, Math.max(1, poller.deadline - asked)))) {
-        const recorded = await kube.pods.patchIfSame(name, uid, {
-          metadata: { annotations: servingAnnotations(this.now()) },
-        });
+        // The phase only when a waiter will write it on the ClientPod too: the mirror says
+        // what the ClientPod records, and a phase only the mirror had would never reach it.
+        poller.phaseRecorded = poller.phaseWriters > 0;
+        const annotations = servingAnnotations(this.now());
+        if (poller.phaseRecorded) annotations[ANNOTATION_PHASE] = SERVING_PHASE;
+        const recorded = await kube.pods.patchIfSame(name, uid, { metadata: { annotations } });
         if (recorded) this.remember(uid, recorded);
         return recorded;
       }
@@ -144,7 +174,7 @@ export class ServingProbes {
    * The poller's answer, or at this waiter's own deadline (or on shutdown) the Pod as the
    * poller last read it: one that got its IP meanwhile is answered with its address.
    */
-  private race(poller: Poller, deadline: number): Promise<V1Pod | undefined> {
+  private race(poller: Poller, deadline: number, writesPhase: boolean): Promise<V1Pod | undefined> {
     const { done } = poller;
     return new Promise((resolve) => {
       const { shutdown } = this.deps;
@@ -153,8 +183,15 @@ export class ServingProbes {
         shutdown?.removeEventListener("abort", onAbort);
         resolve(value);
       };
-      const onAbort = () => settle(poller.latest);
-      const timer = setTimeout(() => settle(poller.latest), Math.max(0, deadline - Date.now()));
+      const giveUp = () => {
+        // A phase writer whose phase the sighting's write carries already waits for that
+        // write (moments): leaving now, it would record the phase before it on its ClientPod.
+        if (writesPhase && poller.phaseRecorded) return;
+        if (writesPhase) poller.phaseWriters--;
+        settle(poller.latest);
+      };
+      const onAbort = giveUp;
+      const timer = setTimeout(giveUp, Math.max(0, deadline - Date.now()));
       shutdown?.addEventListener("abort", onAbort);
       done.then(settle, () => settle(poller.latest));
     });

@@ -27,6 +27,11 @@ export interface StartDeps {
 export interface Started {
   /** The ClientPod, with the status this step wrote. */
   clientPod: ClientPod;
+  /**
+   * A new instance's first status, not written yet (`firstStatusLater`): its Pod's mirror
+   * says it already; the caller writes it once, with the phase its Pod reached.
+   */
+  firstStatus?: ClientPodStatus;
   /** Undefined when the Pod must wait (its workspace claim is still being deleted). */
   pod: V1Pod | undefined;
   /** Whether this call created the Pod (false: another replica did, a moment ago). */
@@ -44,7 +49,11 @@ export async function startPod(
   clientPod: ClientPod,
   template: V1PodTemplate,
   keys: TokenKeys,
-  { isNew, deadline }: { isNew: boolean; deadline: number },
+  {
+    isNew,
+    deadline,
+    firstStatusLater = false,
+  }: { isNew: boolean; deadline: number; firstStatusLater?: boolean },
 ): Promise<Started> {
   const { kube, config } = deps;
   const { name } = clientPod.metadata;
@@ -102,13 +111,21 @@ export async function startPod(
   });
   // An instance made from a pool member keeps the member's Pod name (its gateway path).
   const pod = { ...built, metadata: { ...built.metadata, name: podNameOf(clientPod) } };
+  // A new instance's status can wait for its Pod's phase (one write instead of two): until
+  // then the reaper counts its idle time from its creation, as it would anyway.
+  const firstStatus = isNew && firstStatusLater ? status : undefined;
   const [patched, result] = await Promise.all([
-    status ? kube.clientPods.patchStatus(name, status) : undefined,
+    status && !firstStatus ? kube.clientPods.patchStatus(name, status) : undefined,
     kube.pods.create(pod).catch(podRefused),
     moved,
   ]);
   clientPod = patched ?? clientPod;
   // 409: another replica created it a moment ago; use theirs.
-  if (result.created) return { clientPod, pod: result.object, created: true };
-  return { clientPod, pod: await kube.pods.get(podNameOf(clientPod)), created: false };
+  if (result.created) return { clientPod, pod: result.object, created: true, firstStatus };
+  return {
+    clientPod,
+    pod: await kube.pods.get(podNameOf(clientPod)),
+    created: false,
+    firstStatus,
+  };
 }

@@ -1,7 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { type Plan, planRecordOf } from "../../shared/config/plans.js";
-import type { ClientPod } from "../../shared/instance/clientpod.js";
+import type { ClientPod, ClientPodStatus } from "../../shared/instance/clientpod.js";
 import { ownerNameOf, ownerUidOf } from "../../shared/instance/pod-status.js";
 import {
   type InstanceRecord,
@@ -11,6 +11,7 @@ import {
   recordFromPod,
   recordOf,
 } from "../../shared/instance/record.js";
+import { isServing, SERVING_PHASE } from "../../shared/instance/serving.js";
 import { activityStatus, isActivityDue, isPhaseStale } from "../../shared/instance/status.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { planPatch } from "./create.js";
@@ -92,6 +93,31 @@ export class InstanceWrites {
       await fitWorkspace(kube, clientPod.status.workspace.name, plan.workspaceSize);
     }
     return clientPod;
+  }
+
+  /**
+   * Writes a new instance's first status (Started.firstStatus) with the phase its Pod reached:
+   * Running once its server answered (the sighting wrote that on the Pod's mirror), else the
+   * Pod's own; the mirror is rewritten only if it still differs. Undefined when it is gone.
+   */
+  async writeFirstStatus(
+    name: string,
+    status: ClientPodStatus,
+    pod: V1Pod | undefined,
+  ): Promise<Written | undefined> {
+    const phase = pod && isServing(pod) ? SERVING_PHASE : (pod?.status?.phase ?? status.phase);
+    const clientPod = await this.deps.kube.clientPods.patchStatus(name, {
+      ...status,
+      phase,
+      podIP: pod?.status?.podIP,
+    });
+    if (!clientPod) return undefined;
+    const written = recordOf(clientPod);
+    this.hints.noteActivity(name, written.lastActivity ?? written.createdAt);
+    if (!pod || ownerUidOf(pod) !== clientPod.metadata.uid || isMirrorCurrent(pod, clientPod)) {
+      return { clientPod, pod };
+    }
+    return { clientPod, pod: await this.writeMirror(pod, clientPod) };
   }
 
   /** Rewrites the Pod's mirror of its ClientPod (labels and annotations); undefined when gone. */

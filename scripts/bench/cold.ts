@@ -11,6 +11,7 @@ import {
   createNamespace,
   deleteNamespace,
   httpGet,
+  installFleetQuota,
   installTemplate,
   type Stats,
   say,
@@ -34,7 +35,11 @@ export async function coldPath(sequential: number, burst: number): Promise<ColdR
   const namespace = await createNamespace("bench-cold");
   const health = answerHealth(namespace);
   await installTemplate(namespace);
-  const handler = await startHandler(namespace, { MAX_INSTANCES_PER_CLIENT: "1000" });
+  await installFleetQuota(namespace, 200);
+  const handler = await startHandler(namespace, {
+    MAX_INSTANCES_PER_CLIENT: "1000",
+    MAX_INSTANCES: "200",
+  });
   const kube = adminKube(namespace);
   try {
     const template = await kube.podTemplates.get("gptme-client");

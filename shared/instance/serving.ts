@@ -37,6 +37,9 @@ export function healthUrlOf(pod: V1Pod): string | undefined {
   return `http://${host}:${instancePortOf(pod)}${HEALTH_PATH}`;
 }
 
+/** The phase of a Pod whose gptme-server answers: its container runs. */
+export const SERVING_PHASE = "Running";
+
 /** The annotations that record a sighting at `at`. */
 export function servingAnnotations(at: Date): Record<string, string> {
   return { [ANNOTATION_SERVING_SINCE]: at.toISOString() };
