@@ -53,40 +53,48 @@ const builder = fleetBuilder(kube, kc, namespace, template, config, key, nodes);
 try {
   const grown = await builder.build(0, size);
   say(`touch: ${grown.size} instances in ${grown.seconds.toFixed(0)} s`);
-  const heap = heapProbe(`${out}-probe.json`);
-  const handler = await startHandler(namespace, { ...env, ...heap.env }, heap.nodeArgs);
-  const probe = async (label: string, snapshot?: string) => {
-    const figures = await heap.read(handler.pid, snapshot);
-    say(
-      `touch: ${label}: ${JSON.stringify(figures, (_k, v) => (typeof v === "number" ? Math.round(v * 10) / 10 : v))}`,
-    );
-    return figures;
-  };
-  const gatewayTo = async (index: number) => {
-    const { name } = instanceAt(index);
-    const token = instanceTokenOf(key, builder.uidOf(index));
-    const r = await httpGet(`${handler.url}/api/v1/instances/${name}/ping`, {
-      authorization: `Bearer ${token}`,
-    });
-    return r.status === 200;
-  };
-  try {
-    for (let i = 0; i < 200; i++) await gatewayTo(i % 20);
-    await sleep(2_000);
-    await probe("before");
-    let failed = 0;
-    const run = await closedLoop(size, 16, async (i) => {
-      if (!(await gatewayTo(i))) failed++;
-    });
-    say(`touch: ${size} touched in ${run.seconds.toFixed(0)} s, ${failed} failed`);
-    await probe(
-      "after",
-      process.env.TOUCH_SNAPSHOT && `${process.env.TOUCH_SNAPSHOT}.heapsnapshot`,
-    );
-    await sleep(settleMs);
-    await probe(`after ${settleMs / 1000} s quiet`);
-  } finally {
-    await handler.stop();
+  // One handler per set of Node flags (TOUCH_NODE_ARGS: sets separated by "|"; the first,
+  // empty by default, as the bench runs it), each fresh, on the same fleet.
+  const variants = (process.env.TOUCH_NODE_ARGS ?? "")
+    .split("|")
+    .map((v) => v.split(" ").filter(Boolean));
+  for (const [n, extra] of variants.entries()) {
+    const heap = heapProbe(`${out}-probe.json`);
+    const handler = await startHandler(namespace, { ...env, ...heap.env }, [
+      ...heap.nodeArgs,
+      ...extra,
+    ]);
+    const probe = async (label: string, snapshot?: string) => {
+      const figures = await heap.read(handler.pid, snapshot);
+      const rounded = JSON.stringify(figures, (_k, v) =>
+        typeof v === "number" ? Math.round(v * 10) / 10 : v,
+      );
+      say(`touch [${extra.join(" ")}]: ${label}: ${rounded}`);
+    };
+    const gatewayTo = async (index: number) => {
+      const { name } = instanceAt(index);
+      const token = instanceTokenOf(key, builder.uidOf(index));
+      const r = await httpGet(`${handler.url}/api/v1/instances/${name}/ping`, {
+        authorization: `Bearer ${token}`,
+      });
+      return r.status === 200;
+    };
+    try {
+      for (let i = 0; i < 200; i++) await gatewayTo(i % 20);
+      await sleep(2_000);
+      await probe("before");
+      let failed = 0;
+      const run = await closedLoop(size, 16, async (i) => {
+        if (!(await gatewayTo(i))) failed++;
+      });
+      say(`touch: ${size} touched in ${run.seconds.toFixed(0)} s, ${failed} failed`);
+      const snapshot = process.env.TOUCH_SNAPSHOT;
+      await probe("after", snapshot && `${snapshot}-${n}.heapsnapshot`);
+      await sleep(settleMs);
+      await probe(`after ${settleMs / 1000} s quiet`);
+    } finally {
+      await handler.stop();
+    }
   }
 } finally {
   upstream.server.close();
