@@ -51,7 +51,11 @@ interface Summary {
   route: string;
   clientId: string | undefined;
   requests: number;
-  statuses: Record<string, number>;
+  /**
+   * Requests by status. A Map, not an object: an object given the key 200 is given an
+   * elements array of 201 slots (2.5 KB), per summary, 10,000 of them at once at most.
+   */
+  statuses: Map<number, number>;
   totalMs: number;
   maxMs: number;
 }
@@ -98,7 +102,7 @@ export class ProxiedRequestLog {
         route: record.route,
         clientId: record.clientId,
         requests: 0,
-        statuses: {},
+        statuses: new Map(),
         totalMs: 0,
         maxMs: 0,
       };
@@ -106,7 +110,7 @@ export class ProxiedRequestLog {
     }
     const ms = record.seconds * 1000;
     summary.requests += 1;
-    summary.statuses[record.status] = (summary.statuses[record.status] ?? 0) + 1;
+    summary.statuses.set(record.status, (summary.statuses.get(record.status) ?? 0) + 1);
     summary.totalMs += ms;
     if (ms > summary.maxMs) summary.maxMs = ms;
   }
@@ -120,7 +124,7 @@ export class ProxiedRequestLog {
           instance: key.slice(s.route.length + 1),
           clientId: s.clientId,
           requests: s.requests,
-          statuses: s.statuses,
+          statuses: Object.fromEntries(s.statuses),
           durationMsMean: Math.round((s.totalMs / s.requests) * 10) / 10,
           durationMsMax: Math.round(s.maxMs * 10) / 10,
         },

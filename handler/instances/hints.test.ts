@@ -20,6 +20,15 @@ describe("InstanceHints", () => {
     expect(hints.lastActivityOf("i")).toBeUndefined();
   });
 
+  it("keeps each fact when the other is written", () => {
+    const hints = new InstanceHints();
+    hints.notePodName("i", "gptme-pool-1");
+    hints.noteActivity("i", new Date(3_000));
+    expect(hints.podNameOf("i")).toBe("gptme-pool-1");
+    hints.notePodName("i", "gptme-pool-2");
+    expect(hints.lastActivityOf("i")).toEqual(new Date(3_000));
+  });
+
   it("is bounded: the least recently written are forgotten first", () => {
     const hints = new InstanceHints();
     for (let i = 0; i < 10_005; i++) hints.noteActivity(`i-${i}`, new Date(i));

@@ -35,8 +35,11 @@ import { say } from "./lib.js";
 
 /** Instances per client: GET /instances lists one client's (the default per-client limit). */
 export const INSTANCES_PER_CLIENT = 5;
-/** Where every bench Pod "runs": one listener answers for all of them. */
-export const BENCH_POD_IP = "127.52.200.1";
+/**
+ * Where every bench Pod "runs": one listener answers for all of them. SCALE_POD_IP gives a
+ * second run on the machine (another checkout's, touch.ts) an address of its own.
+ */
+export const BENCH_POD_IP = process.env.SCALE_POD_IP ?? "127.52.200.1";
 export const BENCH_POD_PORT = 5700;
 /** Pods per bench Node (a large node's `pods` capacity). */
 const PODS_PER_NODE = 1_000;

@@ -67,6 +67,12 @@ export function scaleReport(
       (s) => s.touchAll.rssAfterMb,
     ),
     row(
+      "handler heap after a collection, fresh / after: used / used (total), array buffers",
+      (s) =>
+        `${mb(s.touchAll.heapUsedBeforeMb)} / ${mb(s.touchAll.heapUsedAfterMb)} (${mb(s.touchAll.heapTotalAfterMb)}), ${mb(s.touchAll.arrayBuffersAfterMb)}`,
+      (s) => s.touchAll.heapUsedAfterMb,
+    ),
+    row(
       "touching every active instance: requests, time, failed, etcd writes per request",
       (s) =>
         `${n(s.touchAll.requests)}, ${s.touchAll.seconds.toFixed(0)} s, ${s.touchAll.failed}, ${per(s.touchAll.etcdWritesPerRequest)}`,

@@ -15,6 +15,7 @@ import {
   parseTokenKeys,
 } from "../../shared/tokens/instance-token.js";
 import { answerPodHealth } from "../lib/pod-health.js";
+import { heapProbe } from "./heap.js";
 import {
   adminKube,
   adminKubeConfig,
@@ -25,7 +26,6 @@ import {
   deleteNamespace,
   httpGet,
   installTemplate,
-  rssMb,
   type Stats,
   say,
   startHandler,
@@ -80,6 +80,11 @@ export interface SizeResult {
     seconds: number;
     rssBeforeMb: number;
     rssAfterMb: number;
+    /** After a garbage collection: what the handler's heap still reaches, and its buffers. */
+    heapUsedBeforeMb: number;
+    heapUsedAfterMb: number;
+    heapTotalAfterMb: number;
+    arrayBuffersAfterMb: number;
     failed: number;
     etcdWritesPerRequest: number;
   };
@@ -175,7 +180,8 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
       const active = spread(size, samples * 3).filter((i) => !isIdle(i));
       const warmSet = active.slice(0, 64).map(instanceAt);
       const gatewaySet = active.slice(64, 64 + samples);
-      const handler = await startHandler(namespace, env);
+      const heap = heapProbe(`/tmp/${namespace}-heap.json`);
+      const handler = await startHandler(namespace, { ...env, ...heap.env }, heap.nodeArgs);
       const get = async (path: string, headers: Record<string, string>, status = 200) =>
         (await httpGet(`${handler.url}${path}`, headers)).status === status;
       const asClient = (i: number) => ({ "x-api-key": instanceAt(i).apiKey });
@@ -240,7 +246,7 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
         say(`scale ${size}: made again; ${deletions.confirmed()} Pod deletions confirmed so far`);
 
         say(`scale ${size}: the gateway touches every instance`);
-        const rssBeforeMb = rssMb(handler.pid);
+        const before = await heap.read(handler.pid);
         const plane0 = await cluster.read();
         let failed = 0;
         // Not the idle ones: touched, they would be active, and the next pass needs them idle.
@@ -248,6 +254,9 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
           if (!isIdle(i) && !(await gatewayTo(i))) failed++;
         });
         const plane1 = await cluster.read();
+        // SCALE_HEAP_SNAPSHOT=<path prefix>: a heap snapshot too (after RSS was read).
+        const snapshot = process.env.SCALE_HEAP_SNAPSHOT;
+        const after = await heap.read(handler.pid, snapshot && `${snapshot}-${size}.heapsnapshot`);
         const touchedCount = size - Math.ceil(size / 10);
         results.push({
           instances: size,
@@ -265,8 +274,12 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
           touchAll: {
             requests: touchedCount,
             seconds: touched.seconds,
-            rssBeforeMb,
-            rssAfterMb: rssMb(handler.pid),
+            rssBeforeMb: before.rssMb,
+            rssAfterMb: after.rssMb,
+            heapUsedBeforeMb: before.heapUsedMb,
+            heapUsedAfterMb: after.heapUsedMb,
+            heapTotalAfterMb: after.heapTotalMb,
+            arrayBuffersAfterMb: after.arrayBuffersMb,
             failed,
             etcdWritesPerRequest: (plane1.etcdWrites - plane0.etcdWrites) / touchedCount,
           },
