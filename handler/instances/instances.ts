@@ -140,27 +140,24 @@ export class Instances {
     pod: V1Pod | undefined,
     deadline: number,
   ): Promise<InstanceBody> {
-    const { config, kube } = this.deps;
+    const { config } = this.deps;
     const { name, keys, plan } = wanted;
-    // No Pod where the warm read looked. Where a claim may make the instance, its ClientPod
-    // is read first: it says whether the instance exists, and where its Pod is when that has
-    // a pool member's name (remembered from now on). Elsewhere the create below says it (409).
+    // No Pod where the warm read looked. Where a claim may make the instance, the claim
+    // reads its ClientPod with its own reads: it says whether the instance exists, and where
+    // its Pod is when that has a pool member's name (remembered from now on). Elsewhere the
+    // create below says it (409). A plan without a pool (poolSize 0) starts cold at once.
     let existing: ClientPod | undefined;
-    // A plan without a pool (poolSize 0) starts cold at once, as with the pool off.
+    let keptWorkspace: string | undefined;
     const pool = plan.poolSize > 0 ? this.deps.pool : undefined;
     if (!pod && pool) {
-      existing = await kube.clientPods.get(name, { fromCache: true });
-      if (existing) pod = await this.podOfExisting(existing);
-    }
-    let keptWorkspace: string | undefined;
-    if (!pod && !existing && pool) {
       const claim = await pool.claim(wanted, keys);
       if (claim.claimed) {
         const { clientPod } = claim;
         const ready = await this.waitReady(claim.pod, deadline);
         return this.body(recordOf(clientPod), ready, true, keys, clientPod);
       }
-      keptWorkspace = claim.keptWorkspace;
+      ({ existing, keptWorkspace } = claim);
+      if (existing) pod = await this.podOfExisting(existing);
     }
     // The plan's template first: when it is missing, nothing is created.
     const template = await this.templates.of(plan.template);

@@ -5,11 +5,12 @@ import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 
 /**
  * A new instance made from a pool member (its ClientPod and the adopted Pod), or one to
- * start cold, over the client's kept workspace when it has one.
+ * start cold, over the client's kept workspace when it has one; or the instance as it exists
+ * already (its ClientPod, read with the claim's own reads).
  */
 export type Claim =
   | { claimed: true; clientPod: ClientPod; pod: V1Pod }
-  | { claimed: false; keptWorkspace?: string };
+  | { claimed: false; keptWorkspace?: string; existing?: ClientPod };
 
 /** The instance a claim makes, and the plan whose pool it is made from. */
 export interface PoolWanted {

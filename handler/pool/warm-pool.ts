@@ -1,4 +1,3 @@
-import type { V1Pod } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import { indexMember, startMember, unindexMember } from "../../shared/actions/pool-members.js";
 import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
@@ -8,8 +7,6 @@ import {
   ANNOTATION_TOKEN_KEY,
   type ClientPod,
   clientPodManifest,
-  LABEL_CLIENT,
-  LABEL_INSTANCE,
 } from "../../shared/instance/clientpod.js";
 import {
   ANNOTATION_POOL_MEMBER,
@@ -17,19 +14,12 @@ import {
   LABEL_POD,
 } from "../../shared/instance/parts.js";
 import { ownerUidOf } from "../../shared/instance/pod-status.js";
-import { mirrorAnnotations, recordOf } from "../../shared/instance/record.js";
-import { podRevisionOf } from "../../shared/instance/revision.js";
+import { mirrorAnnotations } from "../../shared/instance/record.js";
 import { isServing } from "../../shared/instance/serving.js";
-import { activityStatus } from "../../shared/instance/status.js";
-import { ANNOTATION_CREATED_FOR } from "../../shared/instance/workspace.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
-import {
-  aliasedWorkspaceOf,
-  podAliasManifest,
-  workspaceAliasManifest,
-} from "../../shared/pool/alias.js";
-import { adoptionPatch, LABEL_POOL } from "../../shared/pool/member.js";
+import { aliasedWorkspaceOf } from "../../shared/pool/alias.js";
+import { adoptionPatch } from "../../shared/pool/member.js";
 import { claimOrder, countOf, entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member-index.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { FleetError } from "../errors/fleet-error.js";
@@ -37,6 +27,8 @@ import { enforceLimits } from "../instances/limits.js";
 import type { Claim, PoolClaims, PoolWanted } from "../instances/pool-claims.js";
 import { createRefused } from "../instances/refusals.js";
 import type { ServingProbes } from "../instances/serving.js";
+import { RecentNames } from "./recent-names.js";
+import { settleClaim } from "./settle.js";
 
 /** What happens to the pool, by plan (each plan has its own). */
 export interface PoolEvents {
@@ -61,6 +53,9 @@ const REFILL_CONCURRENCY = 2;
 const MAX_REFILL_BACKLOG = 50;
 /** How many members one claim tries before it starts the instance cold. */
 const MAX_TRIES = 3;
+/** How long a member seen taken is skipped: until its claim's follow-up unlists it, and more. */
+const TAKEN_TTL_MS = 30_000;
+const MAX_TAKEN = 10_000;
 /** How long a refill waits for its member's server, to record it answering (claims prefer those). */
 const REFILL_SERVING_WAIT_MS = 120_000;
 /**
@@ -81,6 +76,8 @@ export class WarmPool implements PoolClaims {
   private readonly refills = pLimit(REFILL_CONCURRENCY);
   /** Replacements waiting to start (cleared on close). */
   private readonly delayed = new Set<NodeJS.Timeout>();
+  /** Members this replica claimed or found claimed a moment ago: never tried again. */
+  private readonly taken = new RecentNames(TAKEN_TTL_MS, MAX_TAKEN);
 
   constructor(private readonly deps: PoolDeps) {}
 
@@ -93,15 +90,21 @@ export class WarmPool implements PoolClaims {
   async claim(wanted: PoolWanted, keys: TokenKeys): Promise<Claim> {
     const { kube, config } = this.deps;
     const { plan } = wanted;
-    // Both by name from the API server's cache, at the same cost in any fleet.
-    const [kept, index] = await Promise.all([
+    // At once, each by name from the API server's cache, at the same cost in any fleet: the
+    // instance (it may exist: the caller has not looked), a workspace it kept, the index.
+    const [existing, kept, index] = await Promise.all([
+      kube.clientPods.get(wanted.name, { fromCache: true }),
       config.workspaces ? keptWorkspaceOf(kube, wanted.name) : undefined,
       kube.configMaps.get(POOL_INDEX_NAME, { fromCache: true }),
     ]);
+    if (existing) return { claimed: false, existing };
     if (kept) return { claimed: false, keptWorkspace: kept };
     // Only members of the client's plan (made from its template), and whose token key this
-    // replica knows: the instance's token is theirs.
-    const members = claimOrder(entriesOf(index), plan.name, (id) => keys.byId.has(id));
+    // replica knows: the instance's token is theirs; none this replica saw taken a moment ago
+    // (the index read from the cache still lists them until their claim's follow-up lands).
+    const members = claimOrder(entriesOf(index), plan.name, (id) => keys.byId.has(id)).filter(
+      ({ name }) => !this.taken.has(name),
+    );
     this.deps.events.members(plan.name, members.length);
     if (members.length === 0) {
       this.deps.events.missed(plan.name);
@@ -148,9 +151,10 @@ export class WarmPool implements PoolClaims {
         memberName,
         adoptionPatch(memberUid, instance, mirrorAnnotations(instance)),
       );
+      this.taken.add(memberName);
       if (adopted) {
         this.deps.events.claimed(plan.name);
-        void this.settle(instance, memberName, memberUid, adopted);
+        void settleClaim(this.deps, instance, memberName, memberUid, adopted);
         this.refillInBackground(plan, REFILL_AFTER_CLAIM_MS);
         return { claimed: true, clientPod: instance, pod: adopted };
       }
@@ -163,57 +167,6 @@ export class WarmPool implements PoolClaims {
       await kube.clientPods.delete(clientPod.metadata.name, { uid: clientPod.metadata.uid });
     }
     return { claimed: false };
-  }
-
-  /**
-   * What a claim leaves for after its answer: the instance's first status, the alias from
-   * the member's name to the instance, its workspace claim labelled as the client's (so a later instance of theirs finds it kept), and the
-   * member's own ClientPod deleted (its Pod and Secret belong to the instance now). Each step
-   * is repeated by the reaper's pass if this replica does not get to it.
-   */
-  private async settle(
-    instance: ClientPod,
-    memberName: string,
-    memberUid: string,
-    pod: V1Pod,
-  ): Promise<void> {
-    const { kube, config } = this.deps;
-    const record = recordOf(instance);
-    try {
-      await Promise.all([
-        kube.clientPods.patchStatus(instance.metadata.name, {
-          ...activityStatus(record, record.createdAt, pod, config),
-          workspace: record.workspace,
-          // The member's: its Pod runs on unchanged.
-          revision: podRevisionOf(pod),
-        }),
-        // The way back from the Pod's name to the instance, once the Pod is gone (alias.ts).
-        kube.configMaps.create(podAliasManifest(memberName, instance)),
-        unindexMember(kube, memberName),
-      ]);
-      if (config.workspaces) {
-        const workspace = await kube.workspaces.patch(memberName, {
-          metadata: {
-            labels: {
-              [LABEL_CLIENT]: instance.spec.clientId,
-              [LABEL_INSTANCE]: instance.spec.instanceId,
-              [LABEL_POOL]: null,
-            },
-            annotations: { [ANNOTATION_CREATED_FOR]: instance.metadata.uid },
-          },
-        });
-        // The way to it from the instance's name, for the client's next instance of this id.
-        const uid = workspace?.metadata?.uid;
-        if (uid)
-          await kube.configMaps.create(workspaceAliasManifest(instance, { name: memberName, uid }));
-      }
-      await kube.clientPods.delete(memberName, { uid: memberUid });
-    } catch (error) {
-      this.deps.log.warn(
-        { err: { message: (error as Error).message }, instance: instance.metadata.name },
-        "pool: a claim's follow-up failed; the reaper's pass completes it",
-      );
-    }
   }
 
   /**
