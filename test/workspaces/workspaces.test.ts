@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { workspaceDir } from "../../scripts/lib/pod-mounts.js";
+import { ANNOTATION_PHASE } from "../../shared/instance/record.js";
 import { Kube } from "../../shared/kube/client.js";
 import {
   adminKubeConfig,
@@ -103,6 +104,17 @@ describe("workspaces outlive their instances", () => {
       "the Pod to run",
     );
     await get("fresh");
+    // That request's reads come from the API server's watch cache: the next one is warm once
+    // the cache shows the phase it recorded (moments later; longer under load).
+    await eventually(
+      async () =>
+        (await kube.pods.get(body.name, { fromCache: true }))?.metadata?.annotations?.[
+          ANNOTATION_PHASE
+        ] === "Running"
+          ? true
+          : undefined,
+      "the watch cache to show the recorded phase",
+    );
     handler.counter.reset();
     expect((await get("fresh")).body.workspace).toEqual({ name: body.name, state: "new" });
     expect(handler.counter.calls).toEqual(["get pods"]);
