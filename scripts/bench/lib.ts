@@ -191,17 +191,21 @@ export async function startHandler(
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
   await new Promise((r) => server.close(r));
-  const proc = spawn(process.execPath, [...HANDLER_NODE_ARGS, ...nodeArgs, resolve(ROOT, "dist/handler/main.js")], {
-    env: {
-      ...process.env,
-      KUBECONFIG,
-      NAMESPACE: namespace,
-      HTTP_PORT: String(port),
-      CLIENT_AUTH: "open",
-      ...env,
+  const proc = spawn(
+    process.execPath,
+    [...HANDLER_NODE_ARGS, ...nodeArgs, resolve(ROOT, "dist/handler/main.js")],
+    {
+      env: {
+        ...process.env,
+        KUBECONFIG,
+        NAMESPACE: namespace,
+        HTTP_PORT: String(port),
+        CLIENT_AUTH: "open",
+        ...env,
+      },
+      stdio: ["ignore", "ignore", "inherit"],
     },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
     if ((await httpGet(`${url}/healthz`).catch(() => undefined))?.status === 200) break;
