@@ -153,7 +153,8 @@ export async function closedLoop(
 export function machine(): string {
   const kernel = execFileSync("uname", ["-sr"], { encoding: "utf8" }).trim();
   const cpu = cpus()[0]?.model ?? "unknown CPU";
-  return `${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, ${kernel}, Node ${process.version}`;
+  const flags = HANDLER_NODE_ARGS.length ? ` (handler: ${HANDLER_NODE_ARGS.join(" ")})` : "";
+  return `${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, ${kernel}, Node ${process.version}${flags}`;
 }
 
 export const ms = (n: number) => `${n.toFixed(n < 10 ? 2 : 1)} ms`;
@@ -165,7 +166,20 @@ export interface BenchHandler {
   stop(): Promise<void>;
 }
 
-/** The built handler as a process, logging as in production (to /dev/null). */
+/**
+ * Node flags for every handler a benchmark starts (BENCH_HANDLER_NODE_ARGS, separated by
+ * spaces, e.g. `--max-old-space-size=128 --max-semi-space-size=4`): what production's
+ * Dockerfile.handler runs it with, or a candidate for it. Unset: Node's defaults, sized from
+ * this machine's memory.
+ */
+export const HANDLER_NODE_ARGS = (process.env.BENCH_HANDLER_NODE_ARGS ?? "")
+  .split(" ")
+  .filter(Boolean);
+
+/**
+ * The built handler as a process, logging as in production (to /dev/null), with
+ * HANDLER_NODE_ARGS and then `nodeArgs`.
+ */
 export async function startHandler(
   namespace: string,
   env: Record<string, string> = {},
@@ -177,17 +191,21 @@ export async function startHandler(
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
   await new Promise((r) => server.close(r));
-  const proc = spawn(process.execPath, [...nodeArgs, resolve(ROOT, "dist/handler/main.js")], {
-    env: {
-      ...process.env,
-      KUBECONFIG,
-      NAMESPACE: namespace,
-      HTTP_PORT: String(port),
-      CLIENT_AUTH: "open",
-      ...env,
+  const proc = spawn(
+    process.execPath,
+    [...HANDLER_NODE_ARGS, ...nodeArgs, resolve(ROOT, "dist/handler/main.js")],
+    {
+      env: {
+        ...process.env,
+        KUBECONFIG,
+        NAMESPACE: namespace,
+        HTTP_PORT: String(port),
+        CLIENT_AUTH: "open",
+        ...env,
+      },
+      stdio: ["ignore", "ignore", "inherit"],
     },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 300; i++) {
     if ((await httpGet(`${url}/healthz`).catch(() => undefined))?.status === 200) break;
