@@ -1,7 +1,9 @@
 import type { V1Pod } from "@kubernetes/client-node";
+import { SERVING_POLL_MS } from "../../handler/instances/serving.js";
 import type { ClientPod } from "../../shared/instance/clientpod.js";
 import { buildPod } from "../../shared/instance/pod-spec.js";
 import { isPodReady } from "../../shared/instance/pod-status.js";
+import { answersHealth, healthUrlOf } from "../../shared/instance/serving.js";
 import { workspacePvc } from "../../shared/instance/workspace.js";
 import {
   adminKube,
@@ -29,7 +31,8 @@ export interface ColdResult {
 /**
  * Time from request to ready answer for new instances, one at a time and `burst` at once;
  * baseline: creating the same objects a Pod needs directly (its workspace claim, then the
- * Pod that mounts it) and waiting (watch) for Ready.
+ * Pod that mounts it), waiting (watch) for Ready, then until its server answers (what the
+ * fleet's "ready" means), asked every SERVING_POLL_MS as the fleet asks.
  */
 export async function coldPath(sequential: number, burst: number): Promise<ColdResult[]> {
   const namespace = await createNamespace("bench-cold");
@@ -76,6 +79,12 @@ export async function coldPath(sequential: number, burst: number): Promise<ColdR
       if (!created.created) throw new Error("baseline pod exists");
       const ready = await kube.pods.waitFor(created.object, isPodReady, 30_000);
       if (!ready || !isPodReady(ready)) throw new Error("baseline pod not ready");
+      // Ready, as the fleet means it: its server answers (asked as often as the fleet asks).
+      const url = healthUrlOf(ready);
+      for (let asked = 0; !(url && (await answersHealth(url, 1_000))); asked++) {
+        if (asked > 300) throw new Error("baseline pod's server never answered");
+        await new Promise((r) => setTimeout(r, SERVING_POLL_MS));
+      }
     };
     let failures = 0;
     const viaHandler = (key: string) => async (i: number) => {
