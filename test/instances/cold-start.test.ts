@@ -1,6 +1,5 @@
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CLIENTPOD_QUOTA } from "../../handler/instances/fleet-cap.js";
 import { ANNOTATION_PHASE } from "../../shared/instance/record.js";
 import {
   adminKubeConfig,
@@ -8,7 +7,12 @@ import {
   deleteTestNamespace,
   eventually,
 } from "../support/cluster.js";
-import { installTemplate, startHandler, type TestHandler } from "../support/fleet.js";
+import {
+  installFleetQuota,
+  installTemplate,
+  startHandler,
+  type TestHandler,
+} from "../support/fleet.js";
 import { answerPodHealth, type PodHealth } from "../support/pod-health.js";
 
 // What a new instance costs the API server: each of its objects written once, its status
@@ -27,14 +31,7 @@ describe("a cold start", () => {
     namespace = await createTestNamespace("cold-start");
     health = answerPodHealth(namespace);
     await installTemplate(namespace);
-    await core.createNamespacedResourceQuota({
-      namespace,
-      body: { metadata: { name: "fleet-instances" }, spec: { hard: { [CLIENTPOD_QUOTA]: "50" } } },
-    });
-    await eventually(async () => {
-      const quota = await core.readNamespacedResourceQuota({ name: "fleet-instances", namespace });
-      return quota.status?.used?.[CLIENTPOD_QUOTA] !== undefined ? true : undefined;
-    }, "the quota to be counted");
+    await installFleetQuota(namespace, 50);
     handler = startHandler(namespace, { MAX_INSTANCES: "50", WORKSPACES: "on" });
   });
 

@@ -6,9 +6,8 @@ import {
   clientPodNames,
   createTestNamespace,
   deleteTestNamespace,
-  eventually,
 } from "../support/cluster.js";
-import { installTemplate, startHandler } from "../support/fleet.js";
+import { installFleetQuota, installTemplate, startHandler } from "../support/fleet.js";
 
 // MAX_INSTANCES without counting the fleet: where a ResourceQuota caps ClientPods at it (as
 // the manifests do), the API server refuses a create past the cap, and a new instance makes
@@ -21,15 +20,7 @@ describe("the fleet's cap, from its ResourceQuota", () => {
   beforeAll(async () => {
     namespace = await createTestNamespace("fleet-cap");
     await installTemplate(namespace);
-    await core.createNamespacedResourceQuota({
-      namespace,
-      body: { metadata: { name: "fleet-instances" }, spec: { hard: { [CLIENTPOD_QUOTA]: "2" } } },
-    });
-    // Until the quota controller has counted ClientPods, their creates are refused (503).
-    await eventually(async () => {
-      const quota = await core.readNamespacedResourceQuota({ name: "fleet-instances", namespace });
-      return quota.status?.used?.[CLIENTPOD_QUOTA] !== undefined ? true : undefined;
-    }, "the quota to be counted");
+    await installFleetQuota(namespace, 2);
   });
 
   afterAll(async () => {
