@@ -6,7 +6,6 @@ import { instanceNameOf } from "../../shared/instance/names.js";
 import { podNameOf } from "../../shared/instance/parts.js";
 import { ownerUidOf } from "../../shared/instance/pod-status.js";
 import { type InstanceRecord, recordOf } from "../../shared/instance/record.js";
-import { isPhaseStale } from "../../shared/instance/status.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { endpointOf, type InstanceBody, instanceBody } from "./body.js";
 import { findOrCreateClientPod, type WantedInstance } from "./create.js";
@@ -18,7 +17,7 @@ import { type Removal, removeInstance } from "./removal.js";
 import { restorePod } from "./restore.js";
 import type { WaitOptions } from "./serving.js";
 import { Templates } from "./templates.js";
-import { InstanceWrites, type Written } from "./writes.js";
+import { InstanceWrites, type PhaseRecorded, type Written } from "./writes.js";
 
 /**
  * Finds, creates, repairs and deletes instances. There is no controller: each call reads
@@ -260,20 +259,14 @@ export class Instances {
 
   /**
    * Waits until the Pod serves (or the deadline), then records a phase it moved to meanwhile
-   * (Pending to Running) on the ClientPod and the Pod's mirror, so the PHASE column follows
-   * and the next request finds nothing to write. The phase only: activity is written apart.
+   * (InstanceWrites.recordMovedPhase).
    */
   private async waitAndRecordPhase(
     record: InstanceRecord,
     pod: V1Pod | undefined,
     deadline: number,
-  ): Promise<{ record: InstanceRecord; pod: V1Pod | undefined; clientPod?: ClientPod }> {
-    const current = await this.waitReady(pod, deadline);
-    if (!current || !isPhaseStale(record, current)) return { record, pod: current };
-    const recorded = await this.writes.recordActivity(current, { activity: false });
-    if (!recorded) return { record, pod: current };
-    const { clientPod } = recorded;
-    return { record: recordOf(clientPod), pod: recorded.pod ?? current, clientPod };
+  ): Promise<PhaseRecorded> {
+    return this.writes.recordMovedPhase(record, await this.waitReady(pod, deadline));
   }
 
   /** Ready is when its gptme-server answers: asked directly, not the kubelet's next probe. */

@@ -27,6 +27,13 @@ export interface Written {
   pod: V1Pod | undefined;
 }
 
+/** An instance's record and Pod after a phase its Pod moved to was recorded (clientPod: written). */
+export interface PhaseRecorded {
+  record: InstanceRecord;
+  pod: V1Pod | undefined;
+  clientPod?: ClientPod;
+}
+
 export class InstanceWrites {
   constructor(
     private readonly deps: { kube: Kube; config: HandlerConfig; now: () => Date },
@@ -93,6 +100,19 @@ export class InstanceWrites {
       await fitWorkspace(kube, clientPod.status.workspace.name, plan.workspaceSize);
     }
     return clientPod;
+  }
+
+  /**
+   * Records a phase the Pod moved to since `record` was read (Pending to Running while a
+   * request waited) on the ClientPod and the Pod's mirror, so the PHASE column follows and the
+   * next request finds nothing to write. The phase only: activity is written apart.
+   */
+  async recordMovedPhase(record: InstanceRecord, pod: V1Pod | undefined): Promise<PhaseRecorded> {
+    if (!pod || !isPhaseStale(record, pod)) return { record, pod };
+    const recorded = await this.recordActivity(pod, { activity: false });
+    if (!recorded) return { record, pod };
+    const { clientPod } = recorded;
+    return { record: recordOf(clientPod), pod: recorded.pod ?? pod, clientPod };
   }
 
   /**

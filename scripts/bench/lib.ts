@@ -6,6 +6,7 @@ import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { Kube } from "../../shared/kube/client.js";
+import { installFleetQuota as installQuota } from "../lib/fleet-quota.js";
 import { answerPodHealth, type PodHealth } from "../lib/pod-health.js";
 
 export const ROOT = resolve(import.meta.dirname, "../../..");
@@ -40,29 +41,9 @@ export async function createNamespace(prefix: string): Promise<string> {
   return name;
 }
 
-/**
- * The fleet's cap as the manifests set it (k8s/local/fleet-operator/02-config.yaml): a
- * ResourceQuota on ClientPods equal to MAX_INSTANCES, which the handler trusts instead of
- * counting the fleet. Waits until the quota controller has counted them (creates are refused
- * until then).
- */
-export async function installFleetQuota(namespace: string, maxInstances: number): Promise<void> {
-  const core = adminKubeConfig().makeApiClient(CoreV1Api);
-  const resource = "count/clientpods.gptme.ai";
-  await core.createNamespacedResourceQuota({
-    namespace,
-    body: {
-      metadata: { name: "fleet-instances" },
-      spec: { hard: { [resource]: String(maxInstances) } },
-    },
-  });
-  for (let i = 0; i < 1200; i++) {
-    const quota = await core.readNamespacedResourceQuota({ name: "fleet-instances", namespace });
-    if (quota.status?.used?.[resource] !== undefined) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("the fleet's quota was not counted within 120 s");
-}
+/** scripts/lib/fleet-quota.ts against the bench's cluster. */
+export const installFleetQuota = (namespace: string, hard: number): Promise<void> =>
+  installQuota(adminKubeConfig().makeApiClient(CoreV1Api), namespace, hard);
 
 /** Deletes a namespace and waits until it is gone, so the next section starts clean. */
 export async function deleteNamespace(name: string): Promise<void> {

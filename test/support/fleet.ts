@@ -4,13 +4,13 @@ import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { CoreV1Api, type KubeConfig, type V1PodTemplate } from "@kubernetes/client-node";
 import type { H3 } from "h3";
-import { CLIENTPOD_QUOTA } from "../../handler/instances/fleet-cap.js";
 import { Metrics } from "../../handler/metrics.js";
 import { createFleetHandler, type FleetHandler } from "../../handler/server.js";
+import { installFleetQuota as installQuota } from "../../scripts/lib/fleet-quota.js";
 import { type HandlerConfig, loadHandlerConfig } from "../../shared/config/load.js";
 import { Kube, type Resource, type Verb } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
-import { adminKubeConfig, eventually } from "./cluster.js";
+import { adminKubeConfig } from "./cluster.js";
 
 /** Counts the Kubernetes API calls an app makes, by "verb resource". */
 export class CallCounter {
@@ -94,24 +94,9 @@ export function startHandler(
   };
 }
 
-/**
- * The fleet's cap as the manifests set it: a ResourceQuota on ClientPods (`fleet-instances`),
- * once the quota controller has counted them (until then it refuses their creates).
- */
-export async function installFleetQuota(namespace: string, hard: number): Promise<void> {
-  const core = adminKubeConfig().makeApiClient(CoreV1Api);
-  await core.createNamespacedResourceQuota({
-    namespace,
-    body: {
-      metadata: { name: "fleet-instances" },
-      spec: { hard: { [CLIENTPOD_QUOTA]: String(hard) } },
-    },
-  });
-  await eventually(async () => {
-    const quota = await core.readNamespacedResourceQuota({ name: "fleet-instances", namespace });
-    return quota.status?.used?.[CLIENTPOD_QUOTA] !== undefined ? true : undefined;
-  }, "the quota to be counted");
-}
+/** scripts/lib/fleet-quota.ts against the test cluster. */
+export const installFleetQuota = (namespace: string, hard: number): Promise<void> =>
+  installQuota(adminKubeConfig().makeApiClient(CoreV1Api), namespace, hard);
 
 /** A PodTemplate like the production one, minus what the handler must enforce on its own. */
 export function bareTemplate(name = "gptme-client"): V1PodTemplate {
