@@ -148,7 +148,23 @@ $([ "$REAL_NODE" != 1 ] || real_node_patches)
   # The quota controller counts a resource new to it (our CRD) only at its next full resync,
   # 5 minutes by default; until then the API server refuses ClientPods under the fleet's
   # ResourceQuota. A short period lets a fresh cluster take instances within a minute.
+  # Go grows a heap to twice what it holds before collecting (GOGC=100). A soft limit makes
+  # each collect sooner instead as it nears its share of the machine: at 100,000 instances
+  # (the scale benchmark) the API server reached 15.6 GB this way, the controller-manager
+  # 4.4 GB and the scheduler 1.6 GB, and the kernel killed the API server on 24 GiB. Far
+  # below these at the tests' sizes, where they change nothing.
+  - name: kube-apiserver
+    extraEnvs:
+      - name: GOMEMLIMIT
+        value: 11GiB
+  - name: kube-scheduler
+    extraEnvs:
+      - name: GOMEMLIMIT
+        value: 1GiB
   - name: kube-controller-manager
+    extraEnvs:
+      - name: GOMEMLIMIT
+        value: 3GiB
     extraArgs:
       - key: resource-quota-sync-period
         value: 15s

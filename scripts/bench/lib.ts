@@ -74,8 +74,21 @@ export function httpGet(
   url: string,
   headers: Record<string, string> = {},
 ): Promise<{ status: number; body: string }> {
+  return httpRequest(url, { headers });
+}
+
+export function httpRequest(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; body: string }> {
+  // A known length, as browsers send: without it Node streams a POST chunked.
+  const headers =
+    init.body === undefined
+      ? init.headers
+      : { ...init.headers, "content-length": String(Buffer.byteLength(init.body)) };
   return new Promise((resolve, reject) => {
-    const request = http.get(url, { agent: loadAgent, headers }, (response) => {
+    const method = init.method ?? "GET";
+    const request = http.request(url, { agent: loadAgent, method, headers }, (response) => {
       let body = "";
       response.setEncoding("utf8");
       response.on("data", (chunk: string) => {
@@ -85,6 +98,7 @@ export function httpGet(
       response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
     });
     request.on("error", reject);
+    request.end(init.body);
   });
 }
 

@@ -102,6 +102,12 @@ export function instanceAt(index: number): Instance {
 /** One in ten instances is idle (last used a day ago); the reaper's pass is measured on them. */
 export const isIdle = (index: number): boolean => index % 10 === 0;
 export const IDLE_FOR_MS = 24 * 3600_000;
+/**
+ * The others were last used ten minutes before they were written: past ACTIVITY_INTERVAL at
+ * every size, so a first gateway request records activity at 1,000 as at 100,000 (written
+ * as "now", the 1,000 were measured within a minute of it and the larger fleets long after).
+ */
+export const ACTIVE_AGO_MS = 10 * 60_000;
 
 /**
  * The bench's Node objects and their heartbeats (the Lease a kubelet renews), so the node
@@ -350,7 +356,7 @@ export function fleetBuilder(
       kube.configMaps.create(slotManifest(cp, index % INSTANCES_PER_CLIENT)),
     ]);
     const now = new Date();
-    const lastActivity = isIdle(index) ? new Date(now.getTime() - IDLE_FOR_MS) : now;
+    const lastActivity = new Date(now.getTime() - (isIdle(index) ? IDLE_FOR_MS : ACTIVE_AGO_MS));
     const status = activityStatus(recordOf(cp), lastActivity, undefined, config);
     cp =
       (await kube.clientPods.patchStatus(name, {

@@ -1,5 +1,6 @@
 import { ms } from "./lib.js";
-import type { PathCost, ScaleResult, SizeResult } from "./scale.js";
+import type { ScaleResult, SizeResult } from "./scale.js";
+import type { PathCost } from "./scale-measure.js";
 
 // The scale section of docs/BENCHMARKS.md, from one run of scaleBench.
 
@@ -15,6 +16,8 @@ const PATHS: [string, (s: SizeResult) => PathCost][] = [
   ["gateway, cached", (s) => s.gatewayCached],
   ["`GET /instances` (one client's 5)", (s) => s.listOwn],
   ["`/admin/pods`, first page", (s) => s.adminFirstPage],
+  ["login code (`POST /instances/:id/login`)", (s) => s.login],
+  ["its exchange (`POST /api/v1/operator/auth/exchange`)", (s) => s.exchange],
   ["cold start (`?wait=30`)", (s) => s.cold],
   ["pool claim (`?wait=30`)", (s) => s.claim],
 ];
@@ -83,6 +86,11 @@ export function scaleReport(
       (s) => s.cluster.apiServerRssMb,
     ),
     row(
+      "controller-manager RSS / scheduler RSS",
+      (s) => `${mb(s.cluster.controllerManagerRssMb)} / ${mb(s.cluster.schedulerRssMb)}`,
+      (s) => s.cluster.controllerManagerRssMb,
+    ),
+    row(
       "etcd RSS",
       (s) => mb(s.cluster.etcdRssMb),
       (s) => s.cluster.etcdRssMb,
@@ -108,10 +116,14 @@ it (ClientPod with its status, instance slot, workspace claim, token Secret, Pod
 running and seen answering), written directly, 16 instances in flight. The Pods are bound to
 Node objects no controller runs (this process renews their Leases and plays the kubelet's part
 for deletions) and share one pod IP where one listener answers as an idle gptme-server. One in
-ten instances was last used a day ago. At each size, a fresh handler process
-(\`MAX_INSTANCES=1000000\`): latencies (p50 / p99, closed loop; warm over 64 instances, the
-gateway's uncached requests each to an instance the process has not seen, then the same again),
-cold starts and pool claims one at a time (their Pods on the KWOK nodes), then a pass of
+ten instances was last used a day ago, the others ten minutes before they were written (past
+\`ACTIVITY_INTERVAL\` at every size, so that an instance's first gateway request records its
+activity at every size). At each size, a fresh handler process
+(\`MAX_INSTANCES=1000000\`): latencies (p50 / p99, closed loop; warm over 64 instances; the
+gateway's first request to each of 10 instances the process has not seen, then a second to
+each while its lookup is kept, 1 s, chunk after chunk; a login code for a running instance,
+then each code's exchange), cold starts and pool claims one at a time (their Pods on the KWOK
+nodes), then a pass of
 \`dist/reaper/main.js --idle-timeout 12h --dry-run\` and a real one (probing each idle instance; its CronJob has
 \`activeDeadlineSeconds: 240\` and 256 Mi), the reaped instances made again, and one gateway request
 to every active instance. JSON size of one object of each kind: ${bytes}.${
@@ -151,6 +163,7 @@ ${memory.join("\n")}
     headlines.push(
       `| scale, warm c=1 at ${n(first.instances)} → ${n(last.instances)} | p50 ${ms(first.warm1.stats.p50)} → ${ms(last.warm1.stats.p50)} | ${(last.warm1.stats.p50 / first.warm1.stats.p50).toFixed(2)}× (aim ≤ 1.2×) |`,
       `| scale, gateway uncached / cached at ${n(last.instances)} | p50 ${ms(last.gatewayUncached.stats.p50)} / ${ms(last.gatewayCached.stats.p50)} | ${(last.gatewayUncached.stats.p50 / first.gatewayUncached.stats.p50).toFixed(2)}× / ${(last.gatewayCached.stats.p50 / first.gatewayCached.stats.p50).toFixed(2)}× of ${n(first.instances)} (aim ≤ 1.2×) |`,
+      `| scale, login / its exchange at ${n(last.instances)} | p50 ${ms(last.login.stats.p50)} / ${ms(last.exchange.stats.p50)} | ${(last.login.stats.p50 / first.login.stats.p50).toFixed(2)}× / ${(last.exchange.stats.p50 / first.exchange.stats.p50).toFixed(2)}× of ${n(first.instances)} (aim ≤ 1.2×) |`,
       `| scale, reaper pass over ${n(last.instances)} (${n(last.reaper.summary.deleted)} deleted) | ${last.reaper.seconds.toFixed(1)} s, ${mb(last.reaper.peakRssMb)} peak | aim < 120 s, < 200 MB |`,
       `| scale, handler RSS after the gateway touched ${n(last.touchAll.requests)} instances | ${mb(last.touchAll.rssAfterMb)} | aim < 200 MB |`,
     );

@@ -19,15 +19,14 @@ import { heapProbe } from "./heap.js";
 import {
   adminKube,
   adminKubeConfig,
-  apiCalls,
   type BenchHandler,
   closedLoop,
   createNamespace,
   deleteNamespace,
   httpGet,
+  httpRequest,
   installFleetQuota,
   installTemplate,
-  type Stats,
   say,
   startHandler,
   stats,
@@ -42,24 +41,12 @@ import {
   type ShortOf,
   startUpstream,
 } from "./scale-fleet.js";
+import { type PathCost, pathMeter } from "./scale-measure.js";
 import { type ControlPlane, controlPlane } from "./scale-metrics.js";
 
 // The fleet at 1,000, 10,000 and 100,000 instances (SCALE_SIZES), grown in one namespace in
 // one run, and at each size what a client, the gateway, an admin and the reaper cost, with
 // what the control plane holds. A fresh handler process per size (its caches start empty).
-
-/** A request path measured at one size: latency, and what it cost the control plane. */
-export interface PathCost {
-  stats: Stats;
-  /** Kubernetes API calls the handler made, per request. */
-  calls: number;
-  /** Requests the API server answered, per request (everyone's: the background included). */
-  apiRequests: number;
-  /** Writes to etcd, per request (everyone's). */
-  etcdWrites: number;
-  /** Answers other than the expected status. */
-  unexpected: number;
-}
 
 export interface SizeResult {
   instances: number;
@@ -70,6 +57,9 @@ export interface SizeResult {
   gatewayCached: PathCost;
   listOwn: PathCost;
   adminFirstPage: PathCost;
+  /** A login code minted for a running instance (POST /instances/:id/login), and its exchange. */
+  login: PathCost;
+  exchange: PathCost;
   cold: PathCost;
   claim: PathCost;
   /** A --dry-run pass first: what reading and probing the fleet costs, nothing deleted. */
@@ -123,6 +113,8 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
     MAX_INSTANCES: String(1_000_000),
     MAX_INSTANCES_PER_CLIENT: "50",
     ADMIN_TOKEN,
+    // Sign-in's exchange answers with the instance's URL under it.
+    PUBLIC_URL: "https://fleet.example.com",
   };
   const config = loadHandlerConfig({
     env: { NAMESPACE: namespace, CLIENT_AUTH: "open", ...env },
@@ -144,31 +136,7 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
   let objectBytes: Record<string, number> = {};
   let stoppedBy: ShortOf | undefined;
 
-  /** One measured run: latencies, and the API calls and etcd writes made meanwhile. */
-  const measure = async (
-    handler: BenchHandler,
-    total: number,
-    concurrency: number,
-    request: (i: number) => Promise<boolean>,
-  ): Promise<PathCost> => {
-    const [calls0, plane0] = [await apiCalls(handler.url), await cluster.read()];
-    let unexpected = 0;
-    const run = await closedLoop(total, concurrency, async (i) => {
-      if (!(await request(i))) unexpected++;
-    });
-    const [calls1, plane1] = [await apiCalls(handler.url), await cluster.read()];
-    const cost = {
-      stats: stats(run.latencies),
-      calls: (calls1 - calls0) / total,
-      apiRequests: (plane1.apiRequests - plane0.apiRequests) / total,
-      etcdWrites: (plane1.etcdWrites - plane0.etcdWrites) / total,
-      unexpected,
-    };
-    // Logged at once: a run that dies later in the size (at 100,000 the API server was
-    // killed for memory during the pool claims) keeps what it measured before.
-    say(`scale:   measured ${JSON.stringify(cost)} (control plane ${JSON.stringify(plane1)})`);
-    return cost;
-  };
+  const { measure, measureFirstAndNext } = pathMeter(cluster);
 
   try {
     for (const wanted of sizes) {
@@ -206,8 +174,8 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
           return get(`/api/v1/instances/${name}/ping`, { authorization: `Bearer ${token}` });
         };
         const gatewayAt = (n: number) => gatewayTo(gatewaySet[n % gatewaySet.length] ?? 0);
-        const gatewayUncached = await measure(handler, gatewaySet.length, 1, gatewayAt);
-        const gatewayCached = await measure(handler, gatewaySet.length, 1, gatewayAt);
+        const gateway = await measureFirstAndNext(handler, gatewaySet.length, gatewayAt);
+        const [gatewayUncached, gatewayCached] = [gateway.first, gateway.next];
 
         say(`scale ${size}: GET /instances, first page of /admin/pods`);
         const listOwn = await measure(handler, samples, 1, (i) =>
@@ -216,6 +184,27 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
         const adminFirstPage = await measure(handler, Math.max(5, samples / 10), 1, () =>
           get("/admin/pods", { authorization: `Bearer ${ADMIN_TOKEN}` }),
         );
+
+        say(`scale ${size}: sign-in, a login code then its exchange`);
+        const codes: string[] = [];
+        const login = await measure(handler, samples, 1, async (i) => {
+          const inst = warmSet[i % warmSet.length] ?? instanceAt(0);
+          const res = await httpRequest(`${handler.url}/instances/${inst.instanceId}/login`, {
+            method: "POST",
+            headers: asClient(inst.index),
+          });
+          const code = res.status === 200 && JSON.parse(res.body).login?.code;
+          if (code) codes.push(code);
+          return Boolean(code);
+        });
+        const exchange = await measure(handler, codes.length, 1, async (i) => {
+          const res = await httpRequest(`${handler.url}/api/v1/operator/auth/exchange`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ code: codes[i] }),
+          });
+          return res.status === 200;
+        });
 
         say(`scale ${size}: cold starts`);
         const coldKey = (j: number) => ({ "x-api-key": `bench-scale-cold-${size}-${j}` });
@@ -243,10 +232,13 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
         say(
           `scale ${size}: reaper ${reaper.seconds} s, ${reaper.peakRssMb.toFixed(0)} MB, ${JSON.stringify(reaper.summary)}`,
         );
-        // The reaped instances made again (idle again), so the fleet is whole for the next size.
-        const reaped = Array.from({ length: size }, (_, i) => i).filter(isIdle);
-        await builder.rebuild(reaped);
-        say(`scale ${size}: made again; ${deletions.confirmed()} Pod deletions confirmed so far`);
+        // The reaped instances made again (idle again), so the fleet is whole for the next size
+        // (after the last, nothing needs them: the gateway touches the active ones only).
+        if (size === wanted && wanted !== sizes.at(-1)) {
+          const reaped = Array.from({ length: size }, (_, i) => i).filter(isIdle);
+          await builder.rebuild(reaped);
+          say(`scale ${size}: made again; ${deletions.confirmed()} Pod deletions confirmed so far`);
+        }
 
         say(`scale ${size}: the gateway touches every instance`);
         const before = await heap.read(handler.pid);
@@ -270,6 +262,8 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
           gatewayCached,
           listOwn,
           adminFirstPage,
+          login,
+          exchange,
           cold,
           claim,
           reaperDryRun,
