@@ -120,13 +120,13 @@ ten instances was last used a day ago, the others ten minutes before they were w
 \`ACTIVITY_INTERVAL\` at every size, so that an instance's first gateway request records its
 activity at every size). At each size, a fresh handler process
 (\`MAX_INSTANCES=1000000\`): latencies (p50 / p99, closed loop; warm over 64 instances; the
-gateway's first request to each of 10 instances the process has not seen, then a second to
-each while its lookup is kept, 1 s, chunk after chunk; a login code for a running instance,
-then each code's exchange), cold starts and pool claims one at a time (their Pods on the KWOK
+gateway's first request to instances the process has not seen, ten at a time, each ten then
+asked again while their lookups are kept, 1 s; a login code for a running instance, then each
+code's exchange), cold starts and pool claims one at a time (their Pods on the KWOK
 nodes), then a pass of
 \`dist/reaper/main.js --idle-timeout 12h --dry-run\` and a real one (probing each idle instance; its CronJob has
-\`activeDeadlineSeconds: 240\` and 256 Mi), the reaped instances made again, and one gateway request
-to every active instance. JSON size of one object of each kind: ${bytes}.${
+\`activeDeadlineSeconds: 240\` and 256 Mi), the reaped instances made again for the next size, and one
+gateway request to every active instance. JSON size of one object of each kind: ${bytes}.${
     last && last.instances < wanted
       ? `
 
