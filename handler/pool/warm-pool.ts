@@ -1,3 +1,4 @@
+import type { V1Pod } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import { startMember } from "../../shared/actions/pool-members.js";
 import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
@@ -52,6 +53,13 @@ export interface PoolDeps {
 /** Replacements one replica starts at once, and how many may wait (the reaper tops up the rest). */
 const REFILL_CONCURRENCY = 2;
 const MAX_REFILL_BACKLOG = 50;
+/**
+ * Claims' follow-ups one replica runs at once, and how many may wait: a burst of claims
+ * answers first, its follow-ups (five writes each) come after, rather than queue in the API
+ * server beside the next claims' answers. Past the backlog, the reaper's pass completes them.
+ */
+const SETTLE_CONCURRENCY = 4;
+const MAX_SETTLE_BACKLOG = 1_000;
 /** How many members one claim tries before it starts the instance cold. */
 const MAX_TRIES = 3;
 /** How long a member seen taken is skipped: until its claim's follow-up unlists it, and more. */
@@ -75,6 +83,8 @@ export const REFILL_AFTER_CLAIM_MS = 3_000;
 export class WarmPool implements PoolClaims {
   /** Replacements in flight on this replica: background work never crowds out requests. */
   private readonly refills = pLimit(REFILL_CONCURRENCY);
+  /** Claims' follow-ups in flight on this replica, likewise. */
+  private readonly followUps = pLimit(SETTLE_CONCURRENCY);
   /** Replacements waiting to start (cleared on close). */
   private readonly delayed = new Set<NodeJS.Timeout>();
   /** Members this replica claimed or found claimed a moment ago: never tried again. */
@@ -160,13 +170,7 @@ export class WarmPool implements PoolClaims {
       this.taken.add(memberName);
       if (adopted) {
         this.deps.events.claimed(plan.name);
-        void settleClaim(
-          { ...this.deps, index: this.index },
-          instance,
-          memberName,
-          memberUid,
-          adopted,
-        );
+        this.settleInBackground(instance, memberName, memberUid, adopted);
         this.refillInBackground(plan, REFILL_AFTER_CLAIM_MS);
         return { claimed: true, clientPod: instance, pod: adopted };
       }
@@ -202,6 +206,24 @@ export class WarmPool implements PoolClaims {
     }, delayMs);
     timer.unref();
     this.delayed.add(timer);
+  }
+
+  /** A claim's follow-up (settleClaim), after those before it. */
+  private settleInBackground(
+    instance: ClientPod,
+    memberName: string,
+    memberUid: string,
+    pod: V1Pod,
+  ): void {
+    if (this.followUps.pendingCount >= MAX_SETTLE_BACKLOG) {
+      this.deps.log.warn(
+        { instance: instance.metadata.name },
+        "pool: too many claims' follow-ups waiting; the reaper's pass completes this one",
+      );
+      return;
+    }
+    const deps = { ...this.deps, index: this.index };
+    void this.followUps(() => settleClaim(deps, instance, memberName, memberUid, pod));
   }
 
   /** Drops the replacements not started yet (the reaper's pass tops the pool up). */
