@@ -141,10 +141,10 @@ export class Instances {
   ): Promise<InstanceBody> {
     const { config } = this.deps;
     const { name, keys, plan } = wanted;
-    // No Pod where the warm read looked. Where a claim may make the instance, the claim
-    // reads its ClientPod with its own reads: it says whether the instance exists, and where
-    // its Pod is when that has a pool member's name (remembered from now on). Elsewhere the
-    // create below says it (409). A plan without a pool (poolSize 0) starts cold at once.
+    // No Pod where the warm read looked. Where a claim may make the instance, the claim's
+    // create says whether it exists (409), and returns its ClientPod, read fresh: where its
+    // Pod is when that has a pool member's name (remembered from now on). Elsewhere the
+    // create below says it. A plan without a pool (poolSize 0) starts cold at once.
     let existing: ClientPod | undefined;
     let keptWorkspace: string | undefined;
     const pool = plan.poolSize > 0 ? this.deps.pool : undefined;
@@ -160,11 +160,13 @@ export class Instances {
     }
     // The plan's template first: when it is missing, nothing is created.
     const template = await this.templates.of(plan.template);
-    let { clientPod, created } = await findOrCreateClientPod(
-      { ...this.deps, fleetCap: this.fleetCap },
-      wanted,
-      keptWorkspace,
-    );
+    let { clientPod, created } = existing
+      ? { clientPod: existing, created: false }
+      : await findOrCreateClientPod(
+          { ...this.deps, fleetCap: this.fleetCap },
+          wanted,
+          keptWorkspace,
+        );
     if (!pod && !created && !existing) pod = await this.podOfExisting(clientPod);
     if (clientPod.metadata.deletionTimestamp)
       return this.body(recordOf(clientPod), pod, false, keys, clientPod);

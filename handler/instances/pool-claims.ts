@@ -6,7 +6,7 @@ import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 /**
  * A new instance made from a pool member (its ClientPod and the adopted Pod), or one to
  * start cold, over the client's kept workspace when it has one; or the instance as it exists
- * already (its ClientPod, read with the claim's own reads).
+ * already (its ClientPod, read fresh once the claim's create found it).
  */
 export type Claim =
   | { claimed: true; clientPod: ClientPod; pod: V1Pod }

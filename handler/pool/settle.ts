@@ -1,5 +1,4 @@
 import type { V1Pod } from "@kubernetes/client-node";
-import { unindexMember } from "../../shared/actions/pool-members.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { type ClientPod, LABEL_CLIENT, LABEL_INSTANCE } from "../../shared/instance/clientpod.js";
 import { recordOf } from "../../shared/instance/record.js";
@@ -10,12 +9,15 @@ import type { Kube } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import { podAliasManifest, workspaceAliasManifest } from "../../shared/pool/alias.js";
 import { LABEL_POOL } from "../../shared/pool/member.js";
+import type { MemberIndexView } from "./member-index-view.js";
 
 /** What settling a claim needs of the pool. */
 export interface SettleDeps {
   kube: Kube;
   config: HandlerConfig;
   log: Logger;
+  /** The pool's index as this replica writes it (batched). */
+  index: MemberIndexView;
 }
 
 /**
@@ -43,7 +45,7 @@ export async function settleClaim(
       }),
       // The way back from the Pod's name to the instance, once the Pod is gone (alias.ts).
       kube.configMaps.create(podAliasManifest(memberName, instance)),
-      unindexMember(kube, memberName),
+      deps.index.change(memberName, null),
     ]);
     if (config.workspaces) {
       const workspace = await kube.workspaces.patch(memberName, {

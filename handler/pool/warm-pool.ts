@@ -1,5 +1,6 @@
+import type { V1Pod } from "@kubernetes/client-node";
 import pLimit from "p-limit";
-import { indexMember, startMember, unindexMember } from "../../shared/actions/pool-members.js";
+import { startMember } from "../../shared/actions/pool-members.js";
 import type { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import type { HandlerConfig } from "../../shared/config/load.js";
 import { type Plan, planRecordOf } from "../../shared/config/plans.js";
@@ -20,13 +21,14 @@ import type { Kube } from "../../shared/kube/client.js";
 import type { Logger } from "../../shared/log.js";
 import { aliasedWorkspaceOf } from "../../shared/pool/alias.js";
 import { adoptionPatch } from "../../shared/pool/member.js";
-import { claimOrder, countOf, entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member-index.js";
+import { claimOrder, countOf } from "../../shared/pool/member-index.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
 import { FleetError } from "../errors/fleet-error.js";
 import { enforceLimits } from "../instances/limits.js";
 import type { Claim, PoolClaims, PoolWanted } from "../instances/pool-claims.js";
 import { createRefused } from "../instances/refusals.js";
 import type { ServingProbes } from "../instances/serving.js";
+import { MemberIndexView } from "./member-index-view.js";
 import { RecentNames } from "./recent-names.js";
 import { settleClaim } from "./settle.js";
 
@@ -51,6 +53,13 @@ export interface PoolDeps {
 /** Replacements one replica starts at once, and how many may wait (the reaper tops up the rest). */
 const REFILL_CONCURRENCY = 2;
 const MAX_REFILL_BACKLOG = 50;
+/**
+ * Claims' follow-ups one replica runs at once, and how many may wait: a burst of claims
+ * answers first, its follow-ups (five writes each) come after, rather than queue in the API
+ * server beside the next claims' answers. Past the backlog, the reaper's pass completes them.
+ */
+const SETTLE_CONCURRENCY = 4;
+const MAX_SETTLE_BACKLOG = 1_000;
 /** How many members one claim tries before it starts the instance cold. */
 const MAX_TRIES = 3;
 /** How long a member seen taken is skipped: until its claim's follow-up unlists it, and more. */
@@ -74,35 +83,40 @@ export const REFILL_AFTER_CLAIM_MS = 3_000;
 export class WarmPool implements PoolClaims {
   /** Replacements in flight on this replica: background work never crowds out requests. */
   private readonly refills = pLimit(REFILL_CONCURRENCY);
+  /** Claims' follow-ups in flight on this replica, likewise. */
+  private readonly followUps = pLimit(SETTLE_CONCURRENCY);
   /** Replacements waiting to start (cleared on close). */
   private readonly delayed = new Set<NodeJS.Timeout>();
   /** Members this replica claimed or found claimed a moment ago: never tried again. */
   private readonly taken = new RecentNames(TAKEN_TTL_MS, MAX_TAKEN);
+  /** The pool's index, read once a second and written in batches by this replica. */
+  private readonly index: MemberIndexView;
 
-  constructor(private readonly deps: PoolDeps) {}
+  constructor(private readonly deps: PoolDeps) {
+    this.index = new MemberIndexView(deps.kube, undefined, () => deps.now().getTime());
+  }
 
   /**
    * Makes the instance (client, instance id) from a pool member, or undefined when it must
    * start cold: it has a kept workspace (which only a new Pod can mount), the pool is empty,
-   * every member tried was taken by another claim, or the instance exists already (another
-   * request created it a moment ago; the caller finds it).
+   * every member tried was taken by another claim, or the instance exists already (made
+   * before, or by another request a moment ago: its ClientPod is returned).
    */
   async claim(wanted: PoolWanted, keys: TokenKeys): Promise<Claim> {
     const { kube, config } = this.deps;
     const { plan } = wanted;
-    // At once, each by name from the API server's cache, at the same cost in any fleet: the
-    // instance (it may exist: the caller has not looked), a workspace it kept, the index.
-    const [existing, kept, index] = await Promise.all([
-      kube.clientPods.get(wanted.name, { fromCache: true }),
+    // At once, by name from the API server's cache, at the same cost in any fleet: a
+    // workspace the instance kept, and the index (this replica's read of the last second).
+    // Whether the instance exists, the ClientPod's create says (409), at no extra read.
+    const [kept, entries] = await Promise.all([
       config.workspaces ? keptWorkspaceOf(kube, wanted.name) : undefined,
-      kube.configMaps.get(POOL_INDEX_NAME, { fromCache: true }),
+      this.index.entries(),
     ]);
-    if (existing) return { claimed: false, existing };
     if (kept) return { claimed: false, keptWorkspace: kept };
     // Only members of the client's plan (made from its template), and whose token key this
     // replica knows: the instance's token is theirs; none this replica saw taken a moment ago
-    // (the index read from the cache still lists them until their claim's follow-up lands).
-    const members = claimOrder(entriesOf(index), plan.name, (id) => keys.byId.has(id)).filter(
+    // (the index still lists them until their claim's follow-up lands).
+    const members = claimOrder(entries, plan.name, (id) => keys.byId.has(id)).filter(
       ({ name }) => !this.taken.has(name),
     );
     this.deps.events.members(plan.name, members.length);
@@ -122,7 +136,8 @@ export class WarmPool implements PoolClaims {
       };
       if (!clientPod) {
         // Write 1: the instance's ClientPod at its deterministic name, naming the member it
-        // adopts. A 409: another request made the instance; it is theirs to answer.
+        // adopts. A 409: the instance exists (made before, or by another request a moment
+        // ago): the caller goes on from its ClientPod, read fresh.
         const manifest = clientPodManifest({
           clientId: wanted.clientId,
           instanceId: wanted.instanceId,
@@ -133,7 +148,8 @@ export class WarmPool implements PoolClaims {
         manifest.metadata.annotations = annotations;
         manifest.metadata.labels = { ...manifest.metadata.labels, [LABEL_POD]: memberName };
         const created = await kube.clientPods.create(manifest).catch(createRefused);
-        if (!created.created) return { claimed: false };
+        if (!created.created)
+          return { claimed: false, existing: await kube.clientPods.get(wanted.name) };
         clientPod = created.object;
         // The member was counted against the fleet's cap already: only the client's is checked.
         await enforceLimits(kube, config, clientPod, plan, undefined);
@@ -154,12 +170,12 @@ export class WarmPool implements PoolClaims {
       this.taken.add(memberName);
       if (adopted) {
         this.deps.events.claimed(plan.name);
-        void settleClaim(this.deps, instance, memberName, memberUid, adopted);
+        this.settleInBackground(instance, memberName, memberUid, adopted);
         this.refillInBackground(plan, REFILL_AFTER_CLAIM_MS);
         return { claimed: true, clientPod: instance, pod: adopted };
       }
       // Claimed by another request, or gone: its entry is stale.
-      void unindexMember(kube, memberName).catch(() => undefined);
+      void this.index.change(memberName, null).catch(() => undefined);
     }
     // Every member tried was taken: start this instance cold, without a member's names.
     this.deps.events.missed(plan.name);
@@ -192,6 +208,24 @@ export class WarmPool implements PoolClaims {
     this.delayed.add(timer);
   }
 
+  /** A claim's follow-up (settleClaim), after those before it. */
+  private settleInBackground(
+    instance: ClientPod,
+    memberName: string,
+    memberUid: string,
+    pod: V1Pod,
+  ): void {
+    if (this.followUps.pendingCount >= MAX_SETTLE_BACKLOG) {
+      this.deps.log.warn(
+        { instance: instance.metadata.name },
+        "pool: too many claims' follow-ups waiting; the reaper's pass completes this one",
+      );
+      return;
+    }
+    const deps = { ...this.deps, index: this.index };
+    void this.followUps(() => settleClaim(deps, instance, memberName, memberUid, pod));
+  }
+
   /** Drops the replacements not started yet (the reaper's pass tops the pool up). */
   close(): void {
     for (const timer of this.delayed) clearTimeout(timer);
@@ -205,8 +239,7 @@ export class WarmPool implements PoolClaims {
     // started a member each, past what the node could run).
     // The index, not a label query: the reaper's pass counts the members themselves and
     // tops the pool up if stale entries made this count too high.
-    const index = await kube.configMaps.get(POOL_INDEX_NAME, { fromCache: true });
-    if (countOf(entriesOf(index), plan.name) >= plan.poolSize) return;
+    if (countOf(await this.index.entries(), plan.name) >= plan.poolSize) return;
     const template = await kube.podTemplates.get(plan.template);
     if (!template) throw new FleetError("template_not_found", "the PodTemplate is missing");
     const keys = await keyring.keys();
@@ -223,7 +256,7 @@ export class WarmPool implements PoolClaims {
     const served = await serving.waitUntilServing(pod, Date.now() + REFILL_SERVING_WAIT_MS);
     const uid = ownerUidOf(pod);
     if (served && isServing(served) && uid) {
-      await indexMember(kube, pod.metadata?.name ?? "", {
+      await this.index.change(pod.metadata?.name ?? "", {
         uid,
         tokenKeyId: keys.current.id,
         serving: true,

@@ -148,7 +148,11 @@ export async function closedLoop(
 export function machine(): string {
   const kernel = execFileSync("uname", ["-sr"], { encoding: "utf8" }).trim();
   const cpu = cpus()[0]?.model ?? "unknown CPU";
-  const flags = HANDLER_NODE_ARGS.length ? ` (handler: ${HANDLER_NODE_ARGS.join(" ")})` : "";
+  const handler = [
+    HANDLER_NODE === process.execPath ? "" : `Node ${HANDLER_NODE_VERSION}`,
+    ...HANDLER_NODE_ARGS,
+  ].filter(Boolean);
+  const flags = handler.length ? ` (handler: ${handler.join(" ")})` : "";
   return `${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, ${kernel}, Node ${process.version}${flags}`;
 }
 
@@ -170,6 +174,15 @@ export interface BenchHandler {
 export const HANDLER_NODE_ARGS = (process.env.BENCH_HANDLER_NODE_ARGS ?? "")
   .split(" ")
   .filter(Boolean);
+/**
+ * The Node binary every handler a benchmark starts runs on (BENCH_HANDLER_NODE): this
+ * process's by default; production's image has its own (Dockerfile.handler's NODE_VERSION).
+ */
+export const HANDLER_NODE = process.env.BENCH_HANDLER_NODE ?? process.execPath;
+const HANDLER_NODE_VERSION =
+  HANDLER_NODE === process.execPath
+    ? process.version
+    : execFileSync(HANDLER_NODE, ["--version"], { encoding: "utf8" }).trim();
 
 /**
  * The built handler as a process, logging as in production (to /dev/null), with
@@ -187,7 +200,7 @@ export async function startHandler(
   const port = (server.address() as { port: number }).port;
   await new Promise((r) => server.close(r));
   const proc = spawn(
-    process.execPath,
+    HANDLER_NODE,
     [...HANDLER_NODE_ARGS, ...nodeArgs, resolve(ROOT, "dist/handler/main.js")],
     {
       env: {

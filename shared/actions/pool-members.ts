@@ -117,19 +117,29 @@ export async function startMember(
 }
 
 /** Lists a member in the pool's index (or updates its entry: it now serves, say). */
-export async function indexMember(kube: Kube, name: string, entry: IndexEntry): Promise<void> {
+export function indexMember(kube: Kube, name: string, entry: IndexEntry): Promise<void> {
+  return writeIndexChanges(kube, new Map([[name, entry]]));
+}
+
+/** Writes entries of the pool's index (null takes one out) in one merge patch. */
+export async function writeIndexChanges(
+  kube: Kube,
+  changes: ReadonlyMap<string, IndexEntry | null>,
+): Promise<void> {
   for (let attempt = 0; attempt < 2; attempt++) {
-    if (await kube.configMaps.patch(POOL_INDEX_NAME, indexPatch(name, entry))) return;
+    if (await kube.configMaps.patch(POOL_INDEX_NAME, indexPatch(changes))) return;
     // No index yet: the first member makes it (409: another just did; patch theirs).
     const index = poolIndexManifest();
-    index.data = { [name]: JSON.stringify(entry) };
+    const added = [...changes].filter(([, entry]) => entry !== null);
+    if (added.length === 0) return;
+    index.data = Object.fromEntries(added.map(([name, entry]) => [name, JSON.stringify(entry)]));
     if ((await kube.configMaps.create(index)).created) return;
   }
 }
 
 /** Takes a member out of the pool's index (claimed, or found gone). */
 export async function unindexMember(kube: Kube, name: string): Promise<void> {
-  await kube.configMaps.patch(POOL_INDEX_NAME, indexPatch(name, null));
+  await writeIndexChanges(kube, new Map([[name, null]]));
 }
 
 /** How often a member that has not answered yet is asked again, and how long each ask may take. */

@@ -5,13 +5,30 @@ const entry = (uid: string, serving: boolean, tokenKeyId = "k1", plan?: string) 
   JSON.stringify({ uid, tokenKeyId, serving, plan });
 
 describe("the pool's index", () => {
-  it("adds and removes one member's entry with a merge patch of its own key", () => {
+  it("adds and removes members' entries with a merge patch of their own keys only", () => {
     expect(
-      indexPatch("gptme-pool-1", { uid: "u", tokenKeyId: "k", serving: false, plan: "pro" }),
+      indexPatch(
+        new Map([["gptme-pool-1", { uid: "u", tokenKeyId: "k", serving: false, plan: "pro" }]]),
+      ),
     ).toEqual({
       data: { "gptme-pool-1": '{"uid":"u","tokenKeyId":"k","serving":false,"plan":"pro"}' },
     });
-    expect(indexPatch("gptme-pool-1", null)).toEqual({ data: { "gptme-pool-1": null } });
+    expect(indexPatch(new Map([["gptme-pool-1", null]]))).toEqual({
+      data: { "gptme-pool-1": null },
+    });
+    expect(
+      indexPatch(
+        new Map([
+          ["gptme-pool-1", null],
+          ["gptme-pool-2", { uid: "v", tokenKeyId: "k", serving: true, plan: "default" }],
+        ]),
+      ),
+    ).toEqual({
+      data: {
+        "gptme-pool-1": null,
+        "gptme-pool-2": '{"uid":"v","tokenKeyId":"k","serving":true,"plan":"default"}',
+      },
+    });
   });
 
   it("reads its entries, leaving out unreadable ones; one from before plans is the default plan's", () => {

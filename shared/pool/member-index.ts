@@ -41,9 +41,11 @@ export function poolIndexManifest(): V1ConfigMap {
   };
 }
 
-/** The merge patch that adds (or replaces) one member's entry, or removes it (null). */
-export function indexPatch(name: string, entry: IndexEntry | null): object {
-  return { data: { [name]: entry === null ? null : JSON.stringify(entry) } };
+/** The merge patch that adds (or replaces) members' entries, or removes them (null). */
+export function indexPatch(changes: ReadonlyMap<string, IndexEntry | null>): object {
+  const data: Record<string, string | null> = {};
+  for (const [name, entry] of changes) data[name] = entry === null ? null : JSON.stringify(entry);
+  return { data };
 }
 
 /** How many entries are of one plan: its pool's members as the index knows them. */
