@@ -1,5 +1,4 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
-import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { JwtVerifier } from "../../handler/identity/jwt.js";
@@ -14,6 +13,7 @@ import {
   createNamespace,
   deleteNamespace,
   installTemplate,
+  httpRequest as request,
   type Stats,
   say,
   startHandler,
@@ -21,32 +21,6 @@ import {
 } from "./lib.js";
 
 const KEY = "bench-signin-key-0001";
-const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-
-function request(
-  url: string,
-  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    // A known length, as browsers send: without it Node streams a POST chunked.
-    const headers = {
-      ...init.headers,
-      "content-length": String(Buffer.byteLength(init.body ?? "")),
-    };
-    const req = http.request(url, { agent, method: init.method ?? "GET", headers }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => {
-        body += c;
-      });
-      res.on("error", reject);
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.end(init.body);
-  });
-}
-
 export interface SigninBench {
   requests: number;
   login: Stats & { calls: number };
