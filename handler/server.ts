@@ -15,6 +15,7 @@ import { Targets } from "./gateway/targets.js";
 import { ClientIdentities } from "./identity/clients.js";
 import { Instances } from "./instances/instances.js";
 import { ServingProbes } from "./instances/serving.js";
+import { Templates } from "./instances/templates.js";
 import { WarmPool } from "./pool/warm-pool.js";
 import { PreviewGateway } from "./previews/gateway.js";
 import { ReaperStatsCache } from "./reaper-metrics.js";
@@ -57,12 +58,15 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
   keyring.keys().catch(() => undefined);
   const targets = new Targets(kube, nowMs);
   const serving = new ServingProbes({ kube, now, shutdown: deps.shutdown });
+  // One read of a PodTemplate per 2 s for the replica's cold starts and pool refills alike.
+  const templates = new Templates(kube, nowMs);
   // Always there: whether a plan has a pool is read per request (PLANS_FILE can change).
   const pool = new WarmPool({
     kube,
     config,
     keyring,
     serving,
+    templates,
     now,
     events: metrics.poolEvents,
     log,
@@ -74,6 +78,7 @@ export function createFleetHandler(deps: AppDeps): FleetHandler {
     events: metrics.instanceEvents,
     keyring,
     serving,
+    templates,
     pool,
     onRemoved: (name) => targets.forgetInstance(name),
     shutdown: deps.shutdown,

@@ -4,6 +4,7 @@ import type { Plan } from "../../shared/config/plans.js";
 import type { Kube } from "../../shared/kube/client.js";
 import type { PoolClaims } from "./pool-claims.js";
 import type { ServingProbes } from "./serving.js";
+import type { Templates } from "./templates.js";
 
 // What the instances' lifecycle (instances.ts) is given, and who asks it for an instance.
 
@@ -28,6 +29,8 @@ export interface InstanceDeps {
   keyring: TokenKeyring;
   /** Asks starting gptme-servers whether they answer (shared with the gateway). */
   serving: ServingProbes;
+  /** The PodTemplates new Pods are made from, read at most once per 2 s (shared with the pool). */
+  templates: Templates;
   /** Hands out started instances for new ones; undefined with POOL_SIZE=0. */
   pool?: PoolClaims;
   /** Told of the Pod name of every instance deleted here (the gateway forgets it at once). */

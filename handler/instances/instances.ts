@@ -16,7 +16,6 @@ import { isRepairTouchDue, warmStepOf } from "./next-step.js";
 import { type Removal, removeInstance } from "./removal.js";
 import { restorePod } from "./restore.js";
 import type { WaitOptions } from "./serving.js";
-import { Templates } from "./templates.js";
 import { InstanceWrites, type PhaseRecorded, type Written } from "./writes.js";
 
 /**
@@ -30,12 +29,10 @@ export class Instances {
   private readonly knownActivity = (name: string) => this.hints.lastActivityOf(name);
   private readonly writes: InstanceWrites;
   private readonly fleetCap: FleetCap;
-  private readonly templates: Templates;
 
   constructor(private readonly deps: InstanceDeps) {
     this.writes = new InstanceWrites(deps, this.hints);
     this.fleetCap = new FleetCap(deps.kube, deps.config.maxInstances);
-    this.templates = new Templates(deps.kube);
   }
 
   /** Records a running instance's activity (the gateway's traffic): see InstanceWrites. */
@@ -159,7 +156,7 @@ export class Instances {
       if (existing) pod = await this.podOfExisting(existing);
     }
     // The plan's template first: when it is missing, nothing is created.
-    const template = await this.templates.of(plan.template);
+    const template = await this.deps.templates.of(plan.template);
     let { clientPod, created } = existing
       ? { clientPod: existing, created: false }
       : await findOrCreateClientPod(
@@ -246,7 +243,7 @@ export class Instances {
     if (!clientPod || clientPod.metadata.deletionTimestamp) return undefined;
     const [pod, template, keys] = await Promise.all([
       kube.pods.get(podNameOf(clientPod)),
-      this.templates.of(currentTemplateOf(clientPod.spec, this.deps.config.plans.current())),
+      this.deps.templates.of(currentTemplateOf(clientPod.spec, this.deps.config.plans.current())),
       this.deps.keyring.keys(),
     ]);
     const restored = await restorePod(this.deps, clientPod, {

@@ -23,11 +23,11 @@ import { aliasedWorkspaceOf } from "../../shared/pool/alias.js";
 import { adoptionPatch } from "../../shared/pool/member.js";
 import { claimOrder, countOf } from "../../shared/pool/member-index.js";
 import type { TokenKeys } from "../../shared/tokens/instance-token.js";
-import { FleetError } from "../errors/fleet-error.js";
 import { enforceLimits } from "../instances/limits.js";
 import type { Claim, PoolClaims, PoolWanted } from "../instances/pool-claims.js";
 import { createRefused } from "../instances/refusals.js";
 import type { ServingProbes } from "../instances/serving.js";
+import type { Templates } from "../instances/templates.js";
 import { MemberIndexView } from "./member-index-view.js";
 import { RecentNames } from "./recent-names.js";
 import { settleClaim } from "./settle.js";
@@ -45,6 +45,8 @@ export interface PoolDeps {
   config: HandlerConfig;
   keyring: TokenKeyring;
   serving: ServingProbes;
+  /** The PodTemplates, as the instances read them (at most once per 2 s). */
+  templates: Templates;
   now: () => Date;
   events: PoolEvents;
   log: Logger;
@@ -233,15 +235,14 @@ export class WarmPool implements PoolClaims {
   }
 
   private async refill(plan: Plan): Promise<void> {
-    const { kube, config, keyring, serving, now } = this.deps;
+    const { kube, config, keyring, serving, templates, now } = this.deps;
     // Every claim and every miss, on every replica, asks for one: once the pool holds
     // POOL_SIZE members another would be surplus (seen on the real node: a burst of misses
     // started a member each, past what the node could run).
     // The index, not a label query: the reaper's pass counts the members themselves and
     // tops the pool up if stale entries made this count too high.
     if (countOf(await this.index.entries(), plan.name) >= plan.poolSize) return;
-    const template = await kube.podTemplates.get(plan.template);
-    if (!template) throw new FleetError("template_not_found", "the PodTemplate is missing");
+    const template = await templates.of(plan.template);
     const keys = await keyring.keys();
     const pod = await startMember(
       kube,
