@@ -78,9 +78,10 @@ const REFILL_SERVING_WAIT_MS = 120_000;
 export const REFILL_AFTER_CLAIM_MS = 3_000;
 
 /**
- * The warm pool's request side: claims a member for a new instance (two writes: the
- * instance's ClientPod, then the adoption of the member's Pod), and starts a replacement in
- * the background. The reaper keeps the pool at POOL_SIZE whatever happens here.
+ * The warm pool's request side: claims a member for a new instance (three writes: the
+ * instance's ClientPod, its slot, then the adoption of the member's Pod), and finishes the
+ * claim and starts a replacement in the background. The reaper keeps the pool at POOL_SIZE
+ * whatever happens here.
  */
 export class WarmPool implements PoolClaims {
   /** Replacements in flight on this replica: background work never crowds out requests. */
@@ -99,8 +100,8 @@ export class WarmPool implements PoolClaims {
   }
 
   /**
-   * Makes the instance (client, instance id) from a pool member, or undefined when it must
-   * start cold: it has a kept workspace (which only a new Pod can mount), the pool is empty,
+   * Makes the instance (client, instance id) from a pool member, or says why it must start
+   * cold: it has a kept workspace (which only a new Pod can mount), the pool is empty,
    * every member tried was taken by another claim, or the instance exists already (made
    * before, or by another request a moment ago: its ClientPod is returned).
    */
