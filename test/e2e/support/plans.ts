@@ -81,6 +81,10 @@ export async function deployModelPlan({ defaultPool = 1, modelPool = 1 } = {}): 
     k(["replace", "-f", "-"], handler);
     k(["replace", "-f", "-"], reaper);
     k(["rollout", "status", "deployment/fleet-handler", "-n", NAMESPACE, "--timeout=300s"]);
+    // `rollout status` returns once the new handlers are ready; the old ones (CLIENT_AUTH=keys,
+    // this plan's keys) answer what Traefik still sends them until they are gone: the next test
+    // file's first request was refused by one (403 unknown_api_key).
+    waitUntilOnlyCurrentHandlers();
     for (const [kind, name] of [
       ["deployment", "fleet-model-endpoint"],
       ["service", "fleet-model-endpoint"],
@@ -353,4 +357,29 @@ function endpointManifests(): string {
       },
     ],
   });
+}
+
+/** Waits (up to 2 minutes) until the handler's Pods are the Deployment's replicas, none going. */
+function waitUntilOnlyCurrentHandlers(): void {
+  const replicas = Number(
+    k(["get", "deployment", "fleet-handler", "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}"]),
+  );
+  for (let i = 0; i < 120; i++) {
+    const pods = JSON.parse(
+      k([
+        "get",
+        "pods",
+        "-n",
+        NAMESPACE,
+        "-l",
+        "app.kubernetes.io/name=fleet-handler",
+        "-o",
+        "json",
+      ]),
+    ) as { items: { metadata: { deletionTimestamp?: string } }[] };
+    const going = pods.items.some((pod) => pod.metadata.deletionTimestamp);
+    if (!going && pods.items.length === replicas) return;
+    execFileSync("sleep", ["1"]);
+  }
+  throw new Error("the handler's old Pods did not go within 2 minutes");
 }
