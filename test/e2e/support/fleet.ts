@@ -229,11 +229,11 @@ export const eventually = <T>(
 ): Promise<T> => pollUntil(probe, what, timeoutMs, intervalMs);
 
 /**
- * Sets (`NAME=value`) or removes (`NAME-`) a variable of the handler's Deployment and waits
- * until only handler pods with it serve: `rollout status` returns once the new pods are
- * available, while the old ones may still answer requests through Traefik as they drain.
+ * Changes the handler's Deployment (`change`) and waits until only the new handler pods
+ * serve: `rollout status` returns once the new pods are available, while the old ones may
+ * still answer requests through Traefik as they drain.
  */
-export function setHandlerEnv(change: string): void {
+export function rollHandlers(change: () => void): void {
   const old = k([
     "get",
     "pods",
@@ -246,11 +246,16 @@ export function setHandlerEnv(change: string): void {
   ])
     .split("\n")
     .filter(Boolean);
-  k(["set", "env", "-n", NAMESPACE, "deployment/fleet-handler", change]);
+  change();
   k(["rollout", "status", "-n", NAMESPACE, "deployment/fleet-handler", "--timeout=300s"]);
   if (old.length > 0) {
     k(["wait", "--for=delete", "-n", NAMESPACE, "--timeout=120s", ...old]);
   }
+}
+
+/** Sets (`NAME=value`) or removes (`NAME-`) a variable of the handler's Deployment: rollHandlers. */
+export function setHandlerEnv(change: string): void {
+  rollHandlers(() => k(["set", "env", "-n", NAMESPACE, "deployment/fleet-handler", change]));
 }
 
 /** The handlers with the warm pool off until `restore` is called (cold starts to time). */

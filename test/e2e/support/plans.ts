@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadYaml } from "@kubernetes/client-node";
-import { eventually, k, NAMESPACE, runReaperJob } from "./fleet.js";
+import { k, NAMESPACE, rollHandlers, runReaperJob } from "./fleet.js";
 
 // Plans on the real node: the deployed handler and reaper with PLANS_FILE (a plan `model` whose
 // template gives gptme-server a model, beside the default), API keys naming plans, and the
@@ -78,13 +78,10 @@ export async function deployModelPlan({ defaultPool = 1, modelPool = 1 } = {}): 
   const handler = saved("deployment", "fleet-handler");
   const reaper = saved("cronjob", "fleet-reaper");
   const restore = () => {
-    k(["replace", "-f", "-"], handler);
+    // Until the plan's handlers (CLIENT_AUTH=keys, its keys) are gone: one of them refused the
+    // next test file's first request (403 unknown_api_key) while it drained.
+    rollHandlers(() => k(["replace", "-f", "-"], handler));
     k(["replace", "-f", "-"], reaper);
-    k(["rollout", "status", "deployment/fleet-handler", "-n", NAMESPACE, "--timeout=300s"]);
-    // `rollout status` returns once the new handlers are ready; the old ones (CLIENT_AUTH=keys,
-    // this plan's keys) answer what Traefik still sends them until they are gone: the next test
-    // file's first request was refused by one (403 unknown_api_key).
-    waitUntilOnlyCurrentHandlers();
     for (const [kind, name] of [
       ["deployment", "fleet-model-endpoint"],
       ["service", "fleet-model-endpoint"],
@@ -196,16 +193,18 @@ async function deploy(
     API_KEYS_FILE: `${MOUNT}/api-keys`,
     CLIENT_AUTH: "keys",
   };
-  k([
-    "patch",
-    "deployment",
-    "fleet-handler",
-    "-n",
-    NAMESPACE,
-    "--type=json",
-    "-p",
-    mountPatch(handler, "/spec/template/spec", env),
-  ]);
+  rollHandlers(() =>
+    k([
+      "patch",
+      "deployment",
+      "fleet-handler",
+      "-n",
+      NAMESPACE,
+      "--type=json",
+      "-p",
+      mountPatch(handler, "/spec/template/spec", env),
+    ]),
+  );
   k([
     "patch",
     "cronjob",
@@ -218,8 +217,6 @@ async function deploy(
       PLANS_FILE: `${MOUNT}/plans.yaml`,
     }),
   ]);
-  k(["rollout", "status", "deployment/fleet-handler", "-n", NAMESPACE, "--timeout=300s"]);
-  await onlyNewHandlers();
   const { job, lines } = runReaperJob("e2e-plans-fill");
   k(["delete", "job", job, "-n", NAMESPACE]);
   // What the pass did for each plan's pool: why a pool is not full when a test waits for it.
@@ -245,32 +242,6 @@ async function deploy(
     providerKey,
     restore,
   };
-}
-
-/** Waits until no handler pod of the previous template is left serving. */
-async function onlyNewHandlers(): Promise<void> {
-  await eventually(
-    async () => {
-      const pods = JSON.parse(
-        k([
-          "get",
-          "pods",
-          "-n",
-          NAMESPACE,
-          "-l",
-          "app.kubernetes.io/name=fleet-handler",
-          "-o",
-          "json",
-        ]),
-      ).items as { spec?: { containers?: { env?: { name: string }[] }[] } }[];
-      const planned = pods.filter((p) =>
-        p.spec?.containers?.[0]?.env?.some((e) => e.name === "PLANS_FILE"),
-      );
-      return pods.length > 0 && planned.length === pods.length ? true : undefined;
-    },
-    "only handlers with the plans to serve",
-    180_000,
-  );
 }
 
 /** The stand-in in a Pod of the handler's image, restricted like every pod here, and its Service. */
@@ -357,29 +328,4 @@ function endpointManifests(): string {
       },
     ],
   });
-}
-
-/** Waits (up to 2 minutes) until the handler's Pods are the Deployment's replicas, none going. */
-function waitUntilOnlyCurrentHandlers(): void {
-  const replicas = Number(
-    k(["get", "deployment", "fleet-handler", "-n", NAMESPACE, "-o", "jsonpath={.spec.replicas}"]),
-  );
-  for (let i = 0; i < 120; i++) {
-    const pods = JSON.parse(
-      k([
-        "get",
-        "pods",
-        "-n",
-        NAMESPACE,
-        "-l",
-        "app.kubernetes.io/name=fleet-handler",
-        "-o",
-        "json",
-      ]),
-    ) as { items: { metadata: { deletionTimestamp?: string } }[] };
-    const going = pods.items.some((pod) => pod.metadata.deletionTimestamp);
-    if (!going && pods.items.length === replicas) return;
-    execFileSync("sleep", ["1"]);
-  }
-  throw new Error("the handler's old Pods did not go within 2 minutes");
 }
