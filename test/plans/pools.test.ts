@@ -156,8 +156,16 @@ describe("a warm pool per plan", () => {
     // (a member deleted by hand, a claim whose follow-up failed) would keep it from refilling.
     const gone = `${POOL_NAME_PREFIX}00000000000000aa`;
     await indexMember(kube, gone, { uid: "gone", tokenKeyId: "k", plan: "free", serving: true });
-    // A member still offered (in the index): one claimed by the test before may still have
-    // its ClientPod for a moment, its entry already gone with the claim.
+    // The claims of the test before finish after their answers: the member's index entry
+    // goes, then its ClientPod. Until then a claimed member is still indexed, and its entry
+    // would go by its claim, not by the pass. Its Pod left the pool at once: wait until every
+    // member's ClientPod names a Pod still in the pool.
+    await eventually(async () => {
+      const inPool = new Set((await members()).map((pod) => pod.metadata?.name));
+      const memberRecords = (await kube.clientPods.list({ labelSelector: POOL_SELECTOR })).items;
+      return memberRecords.every((cp) => inPool.has(cp.metadata.name)) || undefined;
+    }, "the claims' follow-ups");
+    // A member still offered (in the index).
     const offered = entriesOf(await kube.configMaps.get(POOL_INDEX_NAME));
     const [victim] = (await kube.clientPods.list({ labelSelector: POOL_SELECTOR })).items.filter(
       (cp) =>
