@@ -1,13 +1,5 @@
 import { readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  type KubeConfig,
-  type V1Pod,
-  type V1PodTemplate,
-  Watch,
-} from "@kubernetes/client-node";
+import { CoreV1Api, type KubeConfig, type V1PodTemplate } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import { type HandlerConfig, revisionSettingsOf } from "../../shared/config/load.js";
 import { planRecordOf } from "../../shared/config/plans.js";
@@ -16,7 +8,7 @@ import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { buildPod } from "../../shared/instance/pod-spec.js";
 import { mirrorAnnotations, recordOf } from "../../shared/instance/record.js";
 import { ANNOTATION_REVISION, revisionOf } from "../../shared/instance/revision.js";
-import { ANNOTATION_SERVING_SINCE, HEALTH_PATH } from "../../shared/instance/serving.js";
+import { ANNOTATION_SERVING_SINCE } from "../../shared/instance/serving.js";
 import { slotManifest } from "../../shared/instance/slots.js";
 import { activityStatus } from "../../shared/instance/status.js";
 import { workspacePvc } from "../../shared/instance/workspace.js";
@@ -24,27 +16,18 @@ import { KubeCalls, mergePatch } from "../../shared/kube/calls.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { instanceTokenOf, type TokenKey } from "../../shared/tokens/instance-token.js";
 import { tokenEnv, tokenSecret } from "../../shared/tokens/secret.js";
-import { say } from "./lib.js";
+import { adminKube, adminKubeConfig, say } from "./lib.js";
+import { BENCH_POD_IP, type BenchNodes } from "./scale-nodes.js";
 
 // A fleet of tens of thousands of instances on the local control plane, as the handler leaves
 // them (ClientPod and its status, instance slot, workspace claim, token Secret, Pod from the
 // production template, running, seen answering), written directly with bounded concurrency. KWOK does not
-// run these Pods: they are bound to Node objects no controller manages, whose heartbeats this
-// process renews, and their status is written here through the status subresource. Every
-// instance's pod IP is one address where one listener answers as an idle gptme-server does.
+// run these Pods: they are bound to the bench's Node objects (scale-nodes.ts), and their status
+// is written here through the status subresource. Every instance's pod IP is one address where
+// one listener answers as an idle gptme-server does.
 
 /** Instances per client: GET /instances lists one client's (the default per-client limit). */
 export const INSTANCES_PER_CLIENT = 5;
-/**
- * Where every bench Pod "runs": one listener answers for all of them. SCALE_POD_IP gives a
- * second run on the machine (another checkout's, touch.ts) an address of its own.
- */
-export const BENCH_POD_IP = process.env.SCALE_POD_IP ?? "127.52.200.1";
-export const BENCH_POD_PORT = 5700;
-/** Pods per bench Node (a large node's `pods` capacity). */
-const PODS_PER_NODE = 1_000;
-/** The bench's Nodes: tainted, so the scheduler never puts the handler's own Pods there. */
-const NODE_TAINT = { key: "gptme.ai/bench", value: "scale", effect: "NoSchedule" };
 /** Writes in flight while building: tens, so the API server's own limits are not what is measured. */
 const BUILD_CONCURRENCY = 16;
 /**
@@ -108,190 +91,6 @@ export const IDLE_FOR_MS = 24 * 3600_000;
  * as "now", the 1,000 were measured within a minute of it and the larger fleets long after).
  */
 export const ACTIVE_AGO_MS = 10 * 60_000;
-
-/**
- * The bench's Node objects and their heartbeats (the Lease a kubelet renews), so the node
- * lifecycle controller never calls them unreachable and evicts their Pods.
- */
-export class BenchNodes {
-  private timer: NodeJS.Timeout | undefined;
-  private readonly names: string[] = [];
-
-  constructor(
-    private readonly kc: KubeConfig,
-    /** Names this run's Nodes (its namespace's name: two runs never share a Node). */
-    readonly prefix: string,
-  ) {}
-
-  nodeOf(index: number): string {
-    return `${this.prefix}-node-${Math.floor(index / PODS_PER_NODE)}`;
-  }
-
-  /** Nodes for instances [0, size). */
-  async ensure(size: number): Promise<void> {
-    const core = this.kc.makeApiClient(CoreV1Api);
-    for (let n = this.names.length; n * PODS_PER_NODE < size; n++) {
-      const name = this.nodeOf(n * PODS_PER_NODE);
-      // Left by an earlier run that stopped before its clean-up: reused.
-      await core
-        .createNode({
-          body: {
-            metadata: { name, labels: { "gptme.ai/bench": "scale" } },
-            spec: { taints: [NODE_TAINT] },
-          },
-        })
-        .catch((error: { code?: number }) => {
-          if (error.code !== 409) throw error;
-        });
-      await core.patchNodeStatus(
-        {
-          name,
-          body: {
-            status: {
-              capacity: { cpu: "64", memory: "256Gi", pods: String(PODS_PER_NODE + 100) },
-              allocatable: { cpu: "64", memory: "256Gi", pods: String(PODS_PER_NODE + 100) },
-              conditions: [
-                {
-                  type: "Ready",
-                  status: "True",
-                  reason: "KubeletReady",
-                  message: "the scale benchmark stands in for its kubelet",
-                  lastHeartbeatTime: new Date(),
-                  lastTransitionTime: new Date(),
-                },
-              ],
-              addresses: [{ type: "InternalIP", address: BENCH_POD_IP }],
-            },
-          },
-        },
-        mergePatch,
-      );
-      this.names.push(name);
-    }
-    await this.renew();
-    // The node lifecycle controller waits node-monitor-grace-period (3m20s on the local
-    // cluster) before it calls a silent node unreachable.
-    this.timer ??= setInterval(() => void this.renew().catch(() => undefined), 60_000);
-  }
-
-  private async renew(): Promise<void> {
-    const leases = this.kc.makeApiClient(CoordinationV1Api);
-    // A MicroTime: RFC 3339 with microseconds.
-    const renewTime = new Date().toISOString().replace("Z", "000Z");
-    await Promise.all(
-      this.names.map(async (name) => {
-        const spec = { holderIdentity: name, leaseDurationSeconds: 120, renewTime };
-        await leases
-          .patchNamespacedLease({ name, namespace: "kube-node-lease", body: { spec } }, mergePatch)
-          .catch(() =>
-            leases.createNamespacedLease({
-              namespace: "kube-node-lease",
-              body: { metadata: { name }, spec: spec as never },
-            }),
-          );
-      }),
-    );
-  }
-
-  /** Removes the Nodes; the pod garbage collector force-deletes whatever was bound to them. */
-  async remove(): Promise<void> {
-    clearInterval(this.timer);
-    const core = this.kc.makeApiClient(CoreV1Api);
-    const leases = this.kc.makeApiClient(CoordinationV1Api);
-    for (const name of this.names) {
-      await core.deleteNode({ name }).catch(() => undefined);
-      await leases
-        .deleteNamespacedLease({ name, namespace: "kube-node-lease" })
-        .catch(() => undefined);
-    }
-  }
-}
-
-/**
- * A kubelet's last part for the bench's Pods: a Pod given a deletionTimestamp (deleted by the
- * reaper) is confirmed gone at once (grace period 0, by uid), as a kubelet does once its
- * containers stopped. Watches from now on: never lists the fleet.
- */
-export async function confirmDeletions(kc: KubeConfig, namespace: string, nodes: BenchNodes) {
-  const core = kc.makeApiClient(CoreV1Api);
-  const { resourceVersion } =
-    (await core.listNamespacedPod({ namespace, limit: 1 })).metadata ?? {};
-  let stopped = false;
-  let confirmed = 0;
-  let controller: AbortController | undefined;
-  const limit = pLimit(8);
-  const start = (from: string | undefined) => {
-    new Watch(kc)
-      .watch(
-        `/api/v1/namespaces/${namespace}/pods`,
-        { resourceVersion: from, allowWatchBookmarks: true },
-        (type: string, pod: V1Pod) => {
-          const { name, uid, deletionTimestamp, resourceVersion: rv } = pod.metadata ?? {};
-          if (rv) from = rv;
-          if (type !== "MODIFIED" || !deletionTimestamp || !name || !pod.spec?.nodeName) return;
-          if (pod.metadata?.deletionGracePeriodSeconds === 0) return;
-          if (!pod.spec.nodeName.startsWith(`${nodes.prefix}-node-`)) return;
-          void limit(() =>
-            core
-              // In the body: with a body, the API server reads no options from the query.
-              .deleteNamespacedPod({
-                name,
-                namespace,
-                body: { gracePeriodSeconds: 0, preconditions: { uid } },
-              })
-              .then(() => confirmed++)
-              .catch(() => undefined),
-          );
-        },
-        (error: unknown) => {
-          if (error) say(`scale: the deletions' watch ended (${(error as Error).message}), again`);
-          if (!stopped) setTimeout(() => start(from), 500);
-        },
-      )
-      .then((c) => {
-        controller = c;
-      })
-      .catch(() => {
-        if (!stopped) setTimeout(() => start(from), 500);
-      });
-  };
-  start(resourceVersion);
-  return {
-    confirmed: () => confirmed,
-    stop: () => {
-      stopped = true;
-      controller?.abort();
-    },
-  };
-}
-
-/**
- * The stand-in for every bench instance's gptme-server at BENCH_POD_IP: health and metrics
- * as an idle server answers them (the reaper's probe), a short answer to anything else (the
- * gateway's upstream).
- */
-export async function startUpstream(): Promise<{ server: Server; answered: () => number }> {
-  let answered = 0;
-  const server = createServer((req, res) => {
-    answered++;
-    if (req.url === HEALTH_PATH) {
-      res.setHeader("content-type", "application/json");
-      res.end(
-        '{"generating_count":0,"health":"green","idle_count":1,"session_count":1,"slots":[]}',
-      );
-    } else if (req.url === "/api/v0/metrics") {
-      res.end("gptme_server_sse_connections_active 0.0\n");
-    } else {
-      res.setHeader("content-type", "application/json");
-      res.end('{"pong":true}');
-    }
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(BENCH_POD_PORT, BENCH_POD_IP, resolve);
-  });
-  return { server, answered: () => answered };
-}
 
 export interface FleetBuilder {
   /**
@@ -461,5 +260,25 @@ export function fleetBuilder(
       if (!uid) throw new Error(`instance ${index} was not built`);
       return uid;
     },
+  };
+}
+
+/** JSON bytes of one fleet object of each kind, as the API server answers it. */
+export async function objectBytesOf(namespace: string): Promise<Record<string, number>> {
+  const kube = adminKube(namespace);
+  const { name } = instanceAt(0);
+  const cp = await kube.clientPods.get(name);
+  const pod = await kube.pods.get(name);
+  const claim = await kube.workspaces.get(name);
+  const secrets = await adminKubeConfig()
+    .makeApiClient(CoreV1Api)
+    .listNamespacedSecret({ namespace, limit: 1, labelSelector: `gptme.ai/instance=i0` });
+  kube.close();
+  const bytes = (o: unknown) => JSON.stringify(o).length;
+  return {
+    clientPod: bytes(cp),
+    pod: bytes(pod),
+    persistentVolumeClaim: bytes(claim),
+    secret: bytes(secrets.items[0]),
   };
 }

@@ -1,14 +1,6 @@
 import { readFileSync } from "node:fs";
-import { Writable } from "node:stream";
 import { CoreV1Api } from "@kubernetes/client-node";
-import pLimit from "p-limit";
-import { tendPool } from "../../reaper/pool-pass.js";
-import { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import { loadHandlerConfig } from "../../shared/config/load.js";
-import { defaultPlans } from "../../shared/config/plans.js";
-import { isServing } from "../../shared/instance/serving.js";
-import { createLogger } from "../../shared/log.js";
-import { POOL_SELECTOR } from "../../shared/pool/member.js";
 import {
   instanceTokenOf,
   newTokenKey,
@@ -19,7 +11,6 @@ import { heapProbe } from "./heap.js";
 import {
   adminKube,
   adminKubeConfig,
-  type BenchHandler,
   closedLoop,
   createNamespace,
   deleteNamespace,
@@ -29,20 +20,13 @@ import {
   installTemplate,
   say,
   startHandler,
-  stats,
 } from "./lib.js";
 import { type TimedPass, timedReaperPass } from "./reaper.js";
-import {
-  BenchNodes,
-  confirmDeletions,
-  fleetBuilder,
-  instanceAt,
-  isIdle,
-  type ShortOf,
-  startUpstream,
-} from "./scale-fleet.js";
+import { fleetBuilder, instanceAt, isIdle, objectBytesOf, type ShortOf } from "./scale-fleet.js";
 import { type PathCost, pathMeter } from "./scale-measure.js";
 import { type ControlPlane, controlPlane } from "./scale-metrics.js";
+import { BenchNodes, confirmDeletions, startUpstream } from "./scale-nodes.js";
+import { poolClaims } from "./scale-pool.js";
 
 // The fleet at 1,000, 10,000 and 100,000 instances (SCALE_SIZES), grown in one namespace in
 // one run, and at each size what a client, the gateway, an admin and the reaper cost, with
@@ -91,12 +75,6 @@ export interface ScaleResult {
 }
 
 const ADMIN_TOKEN = "bench-scale-admin-token-0123456789";
-const POOL_SIZE = 3;
-const quietLogger = () =>
-  createLogger(
-    { level: "silent", name: "bench" },
-    new Writable({ write: (_chunk, _encoding, done) => done() }),
-  );
 
 export async function scaleBench(sizes: number[], samples: number): Promise<ScaleResult> {
   const namespace = await createNamespace("bench-scale");
@@ -146,7 +124,7 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
       const buildSeconds = grown.seconds;
       built = size;
       stoppedBy = grown.short;
-      if (Object.keys(objectBytes).length === 0) objectBytes = await sizesOf(namespace);
+      if (Object.keys(objectBytes).length === 0) objectBytes = await objectBytesOf(namespace);
       // Instances to measure, spread over the fleet; none idle (the reaper's pass is on them).
       const active = spread(size, samples * 3).filter((i) => !isIdle(i));
       const warmSet = active.slice(0, 64).map(instanceAt);
@@ -311,111 +289,4 @@ export async function scaleBench(sizes: number[], samples: number): Promise<Scal
 function spread(size: number, count: number): number[] {
   const step = Math.max(1, Math.floor(size / count));
   return Array.from({ length: Math.min(count, size) }, (_, k) => (k * step + 7) % size);
-}
-
-/** JSON bytes of one fleet object of each kind, as the API server answers it. */
-async function sizesOf(namespace: string): Promise<Record<string, number>> {
-  const kube = adminKube(namespace);
-  const { name } = instanceAt(0);
-  const cp = await kube.clientPods.get(name);
-  const pod = await kube.pods.get(name);
-  const claim = await kube.workspaces.get(name);
-  const secrets = await adminKubeConfig()
-    .makeApiClient(CoreV1Api)
-    .listNamespacedSecret({ namespace, limit: 1, labelSelector: `gptme.ai/instance=i0` });
-  kube.close();
-  const bytes = (o: unknown) => JSON.stringify(o).length;
-  return {
-    clientPod: bytes(cp),
-    pod: bytes(pod),
-    persistentVolumeClaim: bytes(claim),
-    secret: bytes(secrets.items[0]),
-  };
-}
-
-/**
- * New clients claiming a pool member one at a time, against a handler with the warm pool on
- * (POOL_SIZE members started by the reaper's pool step and seen answering before each claim).
- */
-async function poolClaims(
-  namespace: string,
-  env: Record<string, string>,
-  config: ReturnType<typeof loadHandlerConfig>,
-  keyText: string,
-  size: number,
-  count: number,
-  measure: (
-    handler: BenchHandler,
-    total: number,
-    concurrency: number,
-    request: (i: number) => Promise<boolean>,
-  ) => Promise<PathCost>,
-): Promise<PathCost> {
-  const kube = adminKube(namespace);
-  const core = adminKubeConfig().makeApiClient(CoreV1Api);
-  const handler = await startHandler(namespace, { ...env, POOL_SIZE: String(POOL_SIZE) });
-  const keyring = new TokenKeyring(
-    { kind: "configured", keys: { current: () => parseTokenKeys(keyText) } },
-    kube,
-    10_000,
-  );
-  const fill = async () => {
-    for (let i = 0; i < 120; i++) {
-      await tendPool(kube, {
-        plans: defaultPlans({
-          template: config.plans.current().default.template,
-          maxInstancesPerClient: 50,
-          workspaceSize: "1Gi",
-          poolSize: POOL_SIZE,
-        }),
-        member: { resources: config, workspaces: config.workspaces },
-        keyring,
-        concurrency: 4,
-        dryRun: false,
-        now: () => new Date(),
-        log: quietLogger(),
-      }).catch(() => undefined);
-      const members = (await core.listNamespacedPod({ namespace, labelSelector: POOL_SELECTOR }))
-        .items;
-      if (members.filter(isServing).length >= POOL_SIZE) return;
-      await new Promise((r) => setTimeout(r, 1_000));
-    }
-    throw new Error("the pool did not fill");
-  };
-  const claimKey = (j: number) => ({ "x-api-key": `bench-scale-claim-${size}-${j}` });
-  const costs: PathCost[] = [];
-  try {
-    for (let j = 0; j < count; j++) {
-      await fill();
-      costs.push(
-        await measure(handler, 1, 1, async () => {
-          const answer = await httpGet(`${handler.url}/instances/claimed?wait=30`, claimKey(j));
-          return answer.status === 200 && JSON.parse(answer.body).created === true;
-        }),
-      );
-    }
-    const limit = pLimit(4);
-    await Promise.all(
-      Array.from({ length: count }, (_, j) =>
-        limit(() =>
-          fetch(`${handler.url}/instances/claimed?purge=true`, {
-            method: "DELETE",
-            headers: claimKey(j),
-          }),
-        ),
-      ),
-    );
-  } finally {
-    await handler.stop();
-    kube.close();
-  }
-  const latencies = costs.flatMap((c) => [c.stats.p50]);
-  const avg = (f: (c: PathCost) => number) => costs.reduce((a, c) => a + f(c), 0) / costs.length;
-  return {
-    stats: stats(latencies),
-    calls: avg((c) => c.calls),
-    apiRequests: avg((c) => c.apiRequests),
-    etcdWrites: avg((c) => c.etcdWrites),
-    unexpected: costs.reduce((a, c) => a + c.unexpected, 0),
-  };
 }

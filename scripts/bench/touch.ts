@@ -17,7 +17,8 @@ import {
   say,
   startHandler,
 } from "./lib.js";
-import { BenchNodes, fleetBuilder, instanceAt, startUpstream } from "./scale-fleet.js";
+import { fleetBuilder, instanceAt } from "./scale-fleet.js";
+import { BenchNodes, startUpstream } from "./scale-nodes.js";
 
 // What the handler's memory holds before and after the gateway touches TOUCH_SIZE distinct
 // instances, a cheaper reproduction of the scale benchmark's last step (the real handler, the
