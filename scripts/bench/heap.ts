@@ -8,8 +8,10 @@ import { rssMb } from "./lib.js";
 
 /** A handler's memory at one moment (MB). */
 export interface HeapFigures {
-  /** RSS as it was, before the probe's collection. */
+  /** RSS as it was, before the probe's collection, and its parts: memory the process wrote, and files it mapped (Node's own binary, mostly). */
   rssMb: number;
+  rssAnonMb: number;
+  rssFileMb: number;
   /** After the collection: */
   heapUsedMb: number;
   heapTotalMb: number;
@@ -34,6 +36,8 @@ export function heapProbe(file: string): HeapProbe {
     env: { HEAP_PROBE_FILE: file },
     read: async (pid, snapshot) => {
       const rss = rssMb(pid);
+      const status = readFileSync(`/proc/${pid}/status`, "utf8");
+      const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1]);
       rmSync(file, { force: true });
       if (snapshot) writeFileSync(`${file}.snapshot`, snapshot);
       process.kill(pid, "SIGUSR2");
@@ -44,6 +48,8 @@ export function heapProbe(file: string): HeapProbe {
       const mb = (bytes: number) => bytes / 2 ** 20;
       return {
         rssMb: rss,
+        rssAnonMb: kb("RssAnon") / 1024,
+        rssFileMb: kb("RssFile") / 1024,
         heapUsedMb: mb(usage.heapUsed),
         heapTotalMb: mb(usage.heapTotal),
         externalMb: mb(usage.external),

@@ -55,15 +55,22 @@ try {
   const grown = await builder.build(0, size);
   say(`touch: ${grown.size} instances in ${grown.seconds.toFixed(0)} s`);
   // One handler per set of Node flags (TOUCH_NODE_ARGS: sets separated by "|"; the first,
-  // empty by default, as the bench runs it), each fresh, on the same fleet.
+  // empty by default, as the bench runs it), each fresh, on the same fleet. A `NAME=value` in
+  // a set is given to that handler's environment instead (MALLOC_ARENA_MAX=2, say).
   const variants = (process.env.TOUCH_NODE_ARGS ?? "")
     .split("|")
     .map((v) => v.split(" ").filter(Boolean));
   for (const [n, extra] of variants.entries()) {
     const heap = heapProbe(`${out}-probe.json`);
-    const handler = await startHandler(namespace, { ...env, ...heap.env }, [
+    const isEnv = (word: string) => /^[A-Z_][A-Z0-9_]*=/.test(word);
+    const extraEnv = Object.fromEntries(
+      extra
+        .filter(isEnv)
+        .map((word) => [word.slice(0, word.indexOf("=")), word.slice(word.indexOf("=") + 1)]),
+    );
+    const handler = await startHandler(namespace, { ...env, ...heap.env, ...extraEnv }, [
       ...heap.nodeArgs,
-      ...extra,
+      ...extra.filter((word) => !isEnv(word)),
     ]);
     const probe = async (label: string, snapshot?: string) => {
       const figures = await heap.read(handler.pid, snapshot);
