@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   listener.server.on("upgrade", fleet.upgrade);
-  keepConnections(listener.server);
+  keepConnections(listener.server, fleet.handle);
   log.info(
     {
       port: config.httpPort,
