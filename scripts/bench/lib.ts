@@ -156,7 +156,16 @@ export function machine(): string {
   return `${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, ${kernel}, Node ${process.version}${flags}`;
 }
 
+/** A section of the benchmarks' report, and its rows in the headline table. */
+export interface Report {
+  section: string;
+  headline: string[];
+}
+
 export const ms = (n: number) => `${n.toFixed(n < 10 ? 2 : 1)} ms`;
+export const signed = (n: number) => `${n >= 0 ? "+" : ""}${n.toFixed(0)}`;
+/** How much larger `a` is than `b`, in percent, signed. */
+export const pct = (a: number, b: number) => `${signed((a / b - 1) * 100)}%`;
 export const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 
 export interface BenchHandler {

@@ -3,17 +3,20 @@ import { resolve } from "node:path";
 import { coldPath } from "./cold.js";
 import { gatewayBench } from "./gateway.js";
 import { gatewayReport } from "./gateway-report.js";
-import { machine, ms, ROOT, ratio, say } from "./lib.js";
+import { machine, ms, pct, type Report, ROOT, ratio, say, signed } from "./lib.js";
 import { memory } from "./memory.js";
 import { plansBench } from "./plans.js";
 import { poolBench } from "./pool.js";
 import { previewsBench } from "./previews.js";
+import { previewsReport } from "./previews-report.js";
 import { type ReaperRun, reaperAtScale } from "./reaper.js";
 import { reaperProbeAtScale } from "./reaper-probe.js";
+import { reaperProbeReport, reaperReport, rolloutReport } from "./reaper-report.js";
 import { rolloutAtScale } from "./rollout.js";
 import { scaleBench } from "./scale.js";
 import { scaleReport } from "./scale-report.js";
 import { signinBench } from "./signin.js";
+import { signinReport } from "./signin-report.js";
 import { storm } from "./storm.js";
 import { warmPath } from "./warm.js";
 import { workspacesCold } from "./workspaces.js";
@@ -24,11 +27,13 @@ const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".
 const sections: string[] = [];
 const headline: string[] = [];
 const wants = (name: string) => !only || only.split(",").includes(name);
-const ROUNDS_NOTE = "two rounds of each path, the order rotated";
 type PathStatsLike = { rps: number; p50: number; p99: number };
 type PlansRowSide = PathStatsLike & { calls: number };
-const signed = (n: number) => `${n >= 0 ? "+" : ""}${n.toFixed(0)}`;
-const pct = (a: number, b: number) => `${signed((a / b - 1) * 100)}%`;
+/** A section of the report and its rows in the headline table. */
+const add = (report: Report) => {
+  sections.push(report.section);
+  headline.push(...report.headline);
+};
 
 if (wants("warm")) {
   const levels = await warmPath([1, 16, 64], quick ? 600 : 3_000);
@@ -225,173 +230,31 @@ requests (32 in flight, ${(r.requests / r.seconds).toFixed(0)} req/s).
 }
 
 if (wants("reaper")) {
-  const sizes = quick ? [500, 1_000] : [10_000, 20_000];
   const runs: ReaperRun[] = [];
-  for (const size of sizes) runs.push(await reaperAtScale(size));
-  const [small, large] = runs;
-  const rows = runs.map(
-    (r) =>
-      `| ${r.instances.toLocaleString("en")} | ${r.expired.toLocaleString("en")} | ${r.summary.deleted} | ${r.summary.failed} | ${r.seconds.toFixed(1)} s | ${(r.summary.durationMs / 1000).toFixed(1)} s | ${r.peakRssMb.toFixed(0)} MB |`,
-  );
-  const growth = small && large ? (large.seconds / small.seconds).toFixed(2) : "n/a";
-  const memGrowth = small && large ? (large.peakRssMb / small.peakRssMb).toFixed(2) : "n/a";
-  sections.push(`## Reaper at scale
-
-One real pass of \`dist/reaper/main.js\` (\`--concurrency 20\`) over ClientPods of which half
-were idle for two hours, measured by \`/usr/bin/time\` (wall time and peak RSS of the whole
-process, Node start-up included). ClientPods only: KWOK pods for every instance would measure
-the scheduler, not the reaper.
-
-| ClientPods | expired | deleted | failed | wall time | pass (reaper's own durationMs) | peak RSS |
-|---:|---:|---:|---:|---:|---:|---:|
-${rows.join("\n")}
-
-Cost growth for ${sizes[1]?.toLocaleString("en")} vs ${sizes[0]?.toLocaleString("en")} instances (2× the fleet): time ${growth}×, peak memory ${memGrowth}×.
-`);
-  for (const r of runs) {
-    headline.push(
-      `| reaper, ${r.instances.toLocaleString("en")} ClientPods | ${r.seconds.toFixed(1)} s, ${r.peakRssMb.toFixed(0)} MB peak, ${r.summary.deleted} deleted, ${r.summary.failed} failed | ${r === large ? `2× the fleet: ${growth}× time, ${memGrowth}× memory` : quick ? "quick sizes, no aim" : "aim: < 60 s, < 150 MB"} |`,
-    );
+  for (const size of quick ? [500, 1_000] : [10_000, 20_000]) {
+    const r = await reaperAtScale(size);
+    runs.push(r);
     say(
       `reaper ${r.instances}: ${r.seconds.toFixed(1)} s, ${r.peakRssMb.toFixed(0)} MB, summary ${JSON.stringify(r.summary)}`,
     );
   }
+  add(reaperReport(runs, quick));
 }
 
 if (wants("reaper-probe")) {
   const r = await reaperProbeAtScale(quick ? 1_000 : 10_000);
-  const row = (what: string, p: typeof r.probe) =>
-    `| ${what} | ${p.summary.deleted} | ${p.summary.failed} | ${p.seconds.toFixed(1)} s | ${(p.summary.durationMs / 1000).toFixed(1)} s | ${p.peakRssMb.toFixed(0)} MB |`;
-  const added = pct(r.probe.seconds, r.noProbe.seconds);
-  headline.push(
-    `| reaper probing ${r.candidates.toLocaleString("en")} idle of ${r.instances.toLocaleString("en")} | ${r.probe.seconds.toFixed(1)} s, ${r.probe.peakRssMb.toFixed(0)} MB peak | ${added} time vs --no-probe (${r.noProbe.seconds.toFixed(1)} s, ${r.noProbe.peakRssMb.toFixed(0)} MB); aim: < +50%, < 150 MB |`,
-  );
-  sections.push(`## Reaper probing at scale
-
-${r.instances.toLocaleString("en")} ClientPods, each with its Pod, half idle for two hours; one pass of
-\`dist/reaper/main.js --concurrency 20\` with \`--no-probe\`, the idle half made again, then one
-pass probing each idle instance. Every Pod's IP and \`http\` port is one tiny listener on
-127.0.0.1 answering the health and metrics paths as an idle gptme-server does: a stand-in for
-${r.candidates.toLocaleString("en")} servers (it answered ${r.probesAnswered.toLocaleString("en")} requests, two per probe). Setup ${r.setupSeconds.toFixed(0)} s.
-
-| pass | deleted | failed | wall time | pass (durationMs) | peak RSS |
-|---|---:|---:|---:|---:|---:|
-${row("--no-probe", r.noProbe)}
-${row("probing", r.probe)}
-
-Probing adds ${added} to the pass's time.
-`);
   say(
     `reaper-probe: no-probe ${r.noProbe.seconds} s ${r.noProbe.peakRssMb.toFixed(0)} MB ${JSON.stringify(r.noProbe.summary)}; probe ${r.probe.seconds} s ${r.probe.peakRssMb.toFixed(0)} MB ${JSON.stringify(r.probe.summary)}; answered ${r.probesAnswered}`,
   );
+  add(reaperProbeReport(r));
 }
 
-if (wants("signin")) {
-  const r = await signinBench(quick ? 200 : 1_000);
-  const row = (what: string, x: { p50: number; p99: number; mean: number }, extra: string) =>
-    `| ${what} | ${ms(x.p50)} | ${ms(x.p99)} | ${ms(x.mean)} | ${extra} |`;
-  const added = r.warmJwt.p50 - r.warmKey.p50;
-  sections.push(`## Sign-in
+if (wants("signin")) add(signinReport(await signinBench(quick ? 200 : 1_000)));
 
-One handler process (\`CLIENT_AUTH=keys,jwt\`, an ES256 JWKS on loopback), one request at a
-time, ${r.requests} of each: \`POST /instances/:id/login\` for a ready instance (a code minted: one
-ConfigMap created), \`POST /api/v1/operator/auth/exchange\` of those codes (the code's object
-read, then deleted while the ClientPod is read), and the warm \`GET /instances/:id\` with a JWT
-and with an API key. Each takes turns with its baseline (the bare API calls it cannot do
-without, same client library, straight to the API server) in four rounds of the same run.
-
-| request | p50 | p99 | mean | Kubernetes API calls / request |
-|---|---:|---:|---:|---|
-${row("login (code minted)", r.login, r.login.calls.toFixed(2))}
-${row("exchange", r.exchange, `${r.exchange.calls.toFixed(2)} (writes: ${r.exchange.writes.toFixed(2)})`)}
-${row("baseline: create a code's ConfigMap", r.bareCreate, "1")}
-${row("baseline: get and delete (uid precondition) a code's ConfigMap", r.bareDelete, "2")}
-${row("warm GET, X-API-Key", r.warmKey, "")}
-${row("warm GET, Bearer JWT", r.warmJwt, "")}
-
-Against the API calls they cannot do without, in the same run: login p50 ${ratio(r.login.p50, r.bareCreate.p50)}
-the bare create's, exchange p50 ${ratio(r.exchange.p50, r.bareDelete.p50)} the bare read and delete's.
-A JWT adds ${ms(added)} to the warm GET's p50 (${pct(r.warmJwt.p50, r.warmKey.p50)}): a token
-verified once is remembered by its SHA-256 for up to a minute (never past its \`exp\`). The
-verifier on its own, in the benchmark process: a token's first verification (ES256 signature)
-p50 ${ms(r.verifyFirst.p50)}, p99 ${ms(r.verifyFirst.p99)}; a remembered token p50
-${(r.verifyRemembered.p50 * 1000).toFixed(1)} µs, p99 ${(r.verifyRemembered.p99 * 1000).toFixed(1)} µs.
-`);
-  headline.push(
-    `| sign-in | login p50 ${ms(r.login.p50)} (${r.login.calls.toFixed(1)} calls), exchange p50 ${ms(r.exchange.p50)}, p99 ${ms(r.exchange.p99)} (${r.exchange.calls.toFixed(1)} calls, ${r.exchange.writes.toFixed(1)} write) | ${ratio(r.login.p50, r.bareCreate.p50)} / ${ratio(r.exchange.p50, r.bareDelete.p50)} p50 vs the bare create / read+delete; warm GET with a JWT ${added >= 0 ? "+" : ""}${ms(added)} p50 vs an API key |`,
-  );
-}
-
-if (wants("previews")) {
-  const levels = await previewsBench([1, 16], quick ? 500 : 3_000);
-  const t = (x: PathStatsLike) => `${x.rps.toFixed(0)} / ${ms(x.p50)} / ${ms(x.p99)}`;
-  const rows = levels.map(
-    (l) =>
-      `| ${l.concurrency} | ${t(l.apiDirect)} | ${t(l.apiGateway)} | ${t(l.previewDirect)} | ${t(l.previewHost)} | ${t(l.gptmeDirect)} | ${t(l.gptmeHost)} |`,
-  );
-  const added = (a: PathStatsLike, b: PathStatsLike) =>
-    `${ms(a.p50 - b.p50)} / ${ms(a.p99 - b.p99)}`;
-  const overhead = levels.map(
-    (l) =>
-      `| ${l.concurrency} | ${added(l.apiGateway, l.apiDirect)} | ${added(l.previewHost, l.previewDirect)} | ${ratio(l.previewHost.p50 - l.previewDirect.p50, l.apiGateway.p50 - l.apiDirect.p50)} / ${ratio(l.previewHost.p99 - l.previewDirect.p99, l.apiGateway.p99 - l.apiDirect.p99)} | ${added(l.gptmeHost, l.gptmeDirect)} |`,
-  );
-  sections.push(`## Previews
-
-A request on a preview host (\`<port>-<name>.<PREVIEW_DOMAIN>\`: session cookie checked, instance
-looked up, activity, the gateway's proxy) against the same request sent straight to the pod's
-\`/preview/<port>/\`, beside the instance gateway's own added latency for API traffic, one handler
-process, in the same run at each concurrency (${ROUNDS_NOTE}). Upstreams: the minimal node:http
-server at an instance's loopback pod IP (answers any path: the proxy's own ceiling), and the
-real gptme-server 0.35.1, whose \`/preview/<port>/\` proxies (Flask + requests, a new connection
-each time) to a minimal app on the pod's loopback.
-
-req/s / p50 / p99 per path:
-
-| concurrency | API direct | API via gateway | /preview/ direct | via preview host | gptme /preview/ direct | gptme via preview host |
-|---:|---|---|---|---|---|---|
-${rows.join("\n")}
-
-Added latency (p50 / p99):
-
-| concurrency | gateway adds (API) | preview host adds | preview's added / gateway's (p50 / p99; aim ≤ 1.2×) | preview host adds to gptme |
-|---:|---:|---:|---:|---:|
-${overhead.join("\n")}
-`);
-  for (const l of levels) {
-    headline.push(
-      `| previews, c=${l.concurrency}, minimal upstream | adds p50 ${ms(l.previewHost.p50 - l.previewDirect.p50)}, p99 ${ms(l.previewHost.p99 - l.previewDirect.p99)} | ${ratio(l.previewHost.p50 - l.previewDirect.p50, l.apiGateway.p50 - l.apiDirect.p50)} of the gateway's added p50 for API traffic (aim ≤ 1.2×) |`,
-    );
-  }
-}
+if (wants("previews")) add(previewsReport(await previewsBench([1, 16], quick ? 500 : 3_000)));
 
 if (wants("rollout")) {
-  const r = await rolloutAtScale(quick ? 200 : 1_000, [10, 100]);
-  const schedule = 5;
-  const rows = r.runs.map((run) => {
-    const total = Object.values(run.calls).reduce((a, b) => a + b, 0);
-    const byVerb = Object.entries(run.calls)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([call, n]) => `${call} ${n}`)
-      .join(", ");
-    return `| ${run.maxRollout} | ${run.passes} | ${run.replaced} | ${run.seconds.toFixed(1)} s | ${ms(run.pass.p50)} / ${ms(run.pass.p99)} | ${((run.passes * schedule) / 60).toFixed(1)} h | ${total} (${(total / run.replaced).toFixed(2)} per Pod) | ${byVerb} |`;
-  });
-  sections.push(`## Rollout
-
-${r.instances.toLocaleString("en")} idle instances whose Pods run an older revision (a new template); reaper passes
-(\`reap()\` in the benchmark process, \`--concurrency 20\`, probing each candidate at a stand-in
-idle gptme-server on 127.0.0.1) one after another until none is outdated, at each
-\`--max-rollout\`. The last pass is the one that finds nothing left. "At the CronJob's pace": the
-passes times its 5-minute schedule, what an operator waits in production. Setup ${r.setupSeconds.toFixed(0)} s.
-
-| --max-rollout | passes | Pods replaced | passes' own time | one pass, p50 / p99 | at the CronJob's pace | API calls | by call |
-|---:|---:|---:|---:|---:|---:|---:|---|
-${rows.join("\n")}
-`);
-  for (const run of r.runs) {
-    headline.push(
-      `| rollout of ${r.instances.toLocaleString("en")}, --max-rollout ${run.maxRollout} | ${run.passes} passes, ${run.seconds.toFixed(1)} s of passes, ${((run.passes * schedule) / 60).toFixed(1)} h at the CronJob's pace | ${Object.values(run.calls).reduce((a, b) => a + b, 0)} API calls |`,
-    );
-  }
+  add(rolloutReport(await rolloutAtScale(quick ? 200 : 1_000, [10, 100])));
 }
 
 // Hours, not minutes (a fleet of 100,000 is written object by object): only when asked for,
