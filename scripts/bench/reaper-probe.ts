@@ -1,4 +1,3 @@
-import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { CoreV1Api } from "@kubernetes/client-node";
 import pLimit from "p-limit";
@@ -12,6 +11,7 @@ import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { mergePatch } from "../../shared/kube/calls.js";
 import { adminKube, adminKubeConfig, createNamespace, deleteNamespace, say } from "./lib.js";
 import { type TimedPass, timedReaperPass } from "./reaper.js";
+import { idleServer } from "./scale-nodes.js";
 
 export interface ProbeBenchRun {
   instances: number;
@@ -36,23 +36,8 @@ const CONCURRENCY = ["--concurrency", "20"];
  * the same fleet for both, in one run.
  */
 export async function reaperProbeAtScale(instances: number): Promise<ProbeBenchRun> {
-  let answered = 0;
-  const listener = createServer((req, res) => {
-    answered++;
-    if (req.url === "/api/v2/server/health") {
-      res.setHeader("content-type", "application/json");
-      res.end(
-        '{"generating_count":0,"health":"green","idle_count":1,"session_count":1,"slots":[]}',
-      );
-    } else if (req.url === "/api/v0/metrics") {
-      res.end("gptme_server_sse_connections_active 0.0\n");
-    } else {
-      res.statusCode = 404;
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
-  const { port } = listener.address() as AddressInfo;
+  const stand = await idleServer("127.0.0.1", 0);
+  const { port } = stand.server.address() as AddressInfo;
   const namespace = await createNamespace("bench-reaper-probe");
   const kube = adminKube(namespace);
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
@@ -134,19 +119,19 @@ export async function reaperProbeAtScale(instances: number): Promise<ProbeBenchR
     setupSeconds += (performance.now() - again) / 1000;
 
     say("reaper-probe: one pass probing");
-    answered = 0;
+    const answeredBefore = stand.answered();
     const probe = await timedReaperPass(namespace, CONCURRENCY);
     return {
       instances,
       candidates: instances / 2,
       noProbe,
       probe,
-      probesAnswered: answered,
+      probesAnswered: stand.answered() - answeredBefore,
       setupSeconds,
     };
   } finally {
     kube.close();
-    listener.close();
+    stand.server.close();
     say(`reaper-probe: deleting ${namespace}`);
     await deleteNamespace(namespace);
   }

@@ -183,11 +183,21 @@ export async function confirmDeletions(kc: KubeConfig, namespace: string, nodes:
 }
 
 /**
- * The stand-in for every bench instance's gptme-server at BENCH_POD_IP: health and metrics
- * as an idle server answers them (the reaper's probe), a short answer to anything else (the
- * gateway's upstream).
+ * The stand-in for every bench instance's gptme-server at BENCH_POD_IP: see idleServer.
  */
-export async function startUpstream(): Promise<{ server: Server; answered: () => number }> {
+export function startUpstream(): Promise<{ server: Server; answered: () => number }> {
+  return idleServer(BENCH_POD_IP, BENCH_POD_PORT);
+}
+
+/**
+ * One listener that answers as an idle gptme-server does for as many instances as point at
+ * it: health and metrics as the reaper's probe reads them, a short answer to anything else
+ * (the gateway's upstream). Port 0: any free one (`server.address()`).
+ */
+export async function idleServer(
+  host: string,
+  port: number,
+): Promise<{ server: Server; answered: () => number }> {
   let answered = 0;
   const server = createServer((req, res) => {
     answered++;
@@ -205,7 +215,7 @@ export async function startUpstream(): Promise<{ server: Server; answered: () =>
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(BENCH_POD_PORT, BENCH_POD_IP, resolve);
+    server.listen(port, host, resolve);
   });
   return { server, answered: () => answered };
 }
