@@ -8,7 +8,10 @@ import { rssMb } from "./lib.js";
 
 /** A handler's memory at one moment (MB). */
 export interface HeapFigures {
-  /** RSS as it was, before the probe's collection, and its parts: memory the process wrote, and files it mapped (Node's own binary, mostly). */
+  /**
+   * RSS as it was, before the probe's collection, and its two parts: memory the process wrote,
+   * and files it mapped (Node's own binary, mostly).
+   */
   rssMb: number;
   rssAnonMb: number;
   rssFileMb: number;
