@@ -14,15 +14,18 @@ export const STREAM_GRACE_MS = 1_000;
 /** How often connections that went idle during a drain are closed. */
 const IDLE_SWEEP_MS = 100;
 
-/**
- * The handler's keep-alive setting (its request and header timeouts are Node's), and
- * `handle` as the server's only request listener. listhen adds http-shutdown, which listens
- * to every request and to the end of its answer for a shutdown of its own that the handler
- * never calls (it drains with Node's own means: `drain`, below); on the gateway that is work
- * on every proxied request, for nothing.
- */
-export function keepConnections(server: Server, handle: RequestListener): void {
+/** The handler's keep-alive setting (its request and header timeouts are Node's). */
+export function keepConnections(server: Server): void {
   server.keepAliveTimeout = CLIENT_KEEP_ALIVE_MS;
+}
+
+/**
+ * Leaves `handle` as the server's only request listener. listhen adds http-shutdown, which
+ * listens to every request and to the end of its answer for a shutdown of its own that the
+ * handler never calls (it drains with Node's own means: `drain`, below); on the gateway that
+ * is work on every proxied request, for nothing.
+ */
+export function onlyRequestListener(server: Server, handle: RequestListener): void {
   for (const listener of server.listeners("request")) {
     if (listener !== handle) server.off("request", listener as RequestListener);
   }

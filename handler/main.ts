@@ -6,7 +6,7 @@ import { Kube } from "../shared/kube/client.js";
 import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
 import { createLogger, LogOutput } from "../shared/log.js";
 import { fleetVersion } from "../shared/version.js";
-import { drain, keepConnections } from "./connections.js";
+import { drain, keepConnections, onlyRequestListener } from "./connections.js";
 import { Metrics } from "./metrics.js";
 import { createFleetHandler } from "./server.js";
 
@@ -61,7 +61,8 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   listener.server.on("upgrade", fleet.upgrade);
-  keepConnections(listener.server, fleet.handle);
+  keepConnections(listener.server);
+  onlyRequestListener(listener.server, fleet.handle);
   log.info(
     {
       port: config.httpPort,

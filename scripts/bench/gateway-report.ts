@@ -1,6 +1,6 @@
 import type { EventLatency } from "./events.js";
 import { EVENT_SETTINGS, type GatewayResult } from "./gateway.js";
-import { ms, ratio } from "./lib.js";
+import { ms, type Report, ratio } from "./lib.js";
 
 // The instance gateway's part of the report: its section, its headline rows, and each of the
 // issue's aims judged from this one run's figures.
@@ -57,7 +57,7 @@ function aims(r: GatewayResult): string[] {
 }
 
 /** The gateway's section of BENCHMARKS.md, and its rows of the headline table. */
-export function gatewayReport(r: GatewayResult): { section: string; headline: string[] } {
+export function gatewayReport(r: GatewayResult): Report {
   const rows = r.levels.map(
     (l) =>
       `| ${l.concurrency} | ${t(l.direct)} | ${t(l.traefik)} | ${t(l.gateway)} | ${t(l.bareHttpxy)} |`,

@@ -78,9 +78,7 @@ ${ratios.join("\n")}
 
 if (wants("gateway")) {
   const r = await gatewayBench([1, 16, 64], quick ? 2_000 : 20_000, quick ? 200 : 1_000);
-  const { section, headline: rows } = gatewayReport(r);
-  sections.push(section);
-  headline.push(...rows);
+  add(gatewayReport(r));
   if (r.profileDir) say(`gateway: the handler's CPU profile is in ${r.profileDir}`);
 }
 
@@ -264,9 +262,7 @@ if (only?.split(",").includes("scale")) {
     .split(",")
     .map(Number);
   const result = await scaleBench(sizes, quick ? 50 : 200);
-  const { section, headlines } = scaleReport(result, sizes.at(-1) ?? 0);
-  sections.push(section);
-  headline.push(...headlines);
+  add(scaleReport(result, sizes.at(-1) ?? 0));
 }
 
 const report = `# Benchmarks

@@ -1,19 +1,17 @@
 import { ms, type Report, ratio } from "./lib.js";
-import type { previewsBench } from "./previews.js";
+import type { PathStats, previewsBench } from "./previews.js";
 
 // The previews section of the report: a preview host's added latency beside the gateway's.
 
-type PathStatsLike = { rps: number; p50: number; p99: number };
 const ROUNDS_NOTE = "two rounds of each path, the order rotated";
 
 export function previewsReport(levels: Awaited<ReturnType<typeof previewsBench>>): Report {
-  const t = (x: PathStatsLike) => `${x.rps.toFixed(0)} / ${ms(x.p50)} / ${ms(x.p99)}`;
+  const t = (x: PathStats) => `${x.rps.toFixed(0)} / ${ms(x.p50)} / ${ms(x.p99)}`;
   const rows = levels.map(
     (l) =>
       `| ${l.concurrency} | ${t(l.apiDirect)} | ${t(l.apiGateway)} | ${t(l.previewDirect)} | ${t(l.previewHost)} | ${t(l.gptmeDirect)} | ${t(l.gptmeHost)} |`,
   );
-  const added = (a: PathStatsLike, b: PathStatsLike) =>
-    `${ms(a.p50 - b.p50)} / ${ms(a.p99 - b.p99)}`;
+  const added = (a: PathStats, b: PathStats) => `${ms(a.p50 - b.p50)} / ${ms(a.p99 - b.p99)}`;
   const overhead = levels.map(
     (l) =>
       `| ${l.concurrency} | ${added(l.apiGateway, l.apiDirect)} | ${added(l.previewHost, l.previewDirect)} | ${ratio(l.previewHost.p50 - l.previewDirect.p50, l.apiGateway.p50 - l.apiDirect.p50)} / ${ratio(l.previewHost.p99 - l.previewDirect.p99, l.apiGateway.p99 - l.apiDirect.p99)} | ${added(l.gptmeHost, l.gptmeDirect)} |`,

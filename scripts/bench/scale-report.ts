@@ -1,4 +1,4 @@
-import { ms } from "./lib.js";
+import { ms, type Report } from "./lib.js";
 import type { ScaleResult, SizeResult } from "./scale.js";
 import type { PathCost } from "./scale-measure.js";
 
@@ -22,10 +22,7 @@ const PATHS: [string, (s: SizeResult) => PathCost][] = [
   ["pool claim (`?wait=30`)", (s) => s.claim],
 ];
 
-export function scaleReport(
-  r: ScaleResult,
-  wanted: number,
-): { section: string; headlines: string[] } {
+export function scaleReport(r: ScaleResult, wanted: number): Report {
   const sizes = r.sizes;
   const first = sizes[0];
   const last = sizes.at(-1);
@@ -158,9 +155,9 @@ Memory, the reaper's pass, and what the control plane holds:
 ${header("")}
 ${memory.join("\n")}
 `;
-  const headlines: string[] = [];
+  const headline: string[] = [];
   if (first && last) {
-    headlines.push(
+    headline.push(
       `| scale, warm c=1 at ${n(first.instances)} → ${n(last.instances)} | p50 ${ms(first.warm1.stats.p50)} → ${ms(last.warm1.stats.p50)} | ${(last.warm1.stats.p50 / first.warm1.stats.p50).toFixed(2)}× (aim ≤ 1.2×) |`,
       `| scale, gateway uncached / cached at ${n(last.instances)} | p50 ${ms(last.gatewayUncached.stats.p50)} / ${ms(last.gatewayCached.stats.p50)} | ${(last.gatewayUncached.stats.p50 / first.gatewayUncached.stats.p50).toFixed(2)}× / ${(last.gatewayCached.stats.p50 / first.gatewayCached.stats.p50).toFixed(2)}× of ${n(first.instances)} (aim ≤ 1.2×) |`,
       `| scale, login / its exchange at ${n(last.instances)} | p50 ${ms(last.login.stats.p50)} / ${ms(last.exchange.stats.p50)} | ${(last.login.stats.p50 / first.login.stats.p50).toFixed(2)}× / ${(last.exchange.stats.p50 / first.exchange.stats.p50).toFixed(2)}× of ${n(first.instances)} (aim ≤ 1.2×) |`,
@@ -168,5 +165,5 @@ ${memory.join("\n")}
       `| scale, handler RSS after the gateway touched ${n(last.touchAll.requests)} instances | ${mb(last.touchAll.rssAfterMb)} | aim < 200 MB |`,
     );
   }
-  return { section, headlines };
+  return { section, headline };
 }
