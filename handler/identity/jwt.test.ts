@@ -135,6 +135,28 @@ describe("platform JWTs against a JWKS on loopback", () => {
     await expect(withSecret.verify(await hs)).resolves.toMatchObject({ subject: "user-hs" });
     await refused(await hs);
   });
+
+  it("forgets the token it remembered first when full, and only that one", async () => {
+    let secret = "a".repeat(40);
+    const sign = (sub: string) =>
+      new SignJWT({ sub, aud: "authenticated", iss: ISSUER })
+        .setExpirationTime("1h")
+        .setProtectedHeader({ alg: "HS256" })
+        .sign(new TextEncoder().encode(secret));
+    const [first, second, third] = await Promise.all(["u-1", "u-2", "u-3"].map(sign));
+    const remembering2 = new JwtVerifier(
+      settings(jwks.url, { secret: { current: () => secret } }),
+      log,
+      Date.now,
+      2,
+    );
+    for (const t of [first, second, third]) await remembering2.verify(t as string);
+    // Another secret now: only a token still remembered passes without a signature check.
+    secret = "b".repeat(40);
+    await expect(remembering2.verify(second as string)).resolves.toMatchObject({ subject: "u-2" });
+    await expect(remembering2.verify(third as string)).resolves.toMatchObject({ subject: "u-3" });
+    await expect(remembering2.verify(first as string)).rejects.toBeInstanceOf(InvalidJwtError);
+  });
 });
 
 describe("a JWKS that is down at start", () => {

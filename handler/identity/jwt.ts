@@ -46,6 +46,7 @@ export class JwtVerifier {
     private readonly settings: JwtSettings,
     log: Logger,
     private readonly now: () => number = Date.now,
+    private readonly maxRemembered = MAX_REMEMBERED,
   ) {
     this.jwks = settings.jwksUrl
       ? new JwksCache(settings.jwksUrl, settings.refreshMs, log, now)
@@ -65,6 +66,7 @@ export class JwtVerifier {
     const digest = createHash("sha256").update(token).digest("base64url");
     const known = this.remembered.get(digest);
     if (known && this.now() < known.until) return known.identity;
+    if (known) this.remembered.delete(digest);
 
     const options: JWTVerifyOptions = {
       issuer: this.settings.issuer,
@@ -110,8 +112,16 @@ export class JwtVerifier {
     return identity;
   }
 
+  /**
+   * Full, it forgets the token remembered first (insertion order; about the first to expire
+   * too): a burst of new tokens costs the others nothing, where clearing the whole map made
+   * every client's next request pay for a signature check again.
+   */
   private remember(digest: string, identity: JwtIdentity, expiresAt: number): void {
-    if (this.remembered.size >= MAX_REMEMBERED) this.remembered.clear();
+    if (this.remembered.size >= this.maxRemembered) {
+      const oldest = this.remembered.keys().next().value;
+      if (oldest !== undefined) this.remembered.delete(oldest);
+    }
     this.remembered.set(digest, {
       identity,
       until: Math.min(expiresAt, this.now() + REMEMBER_MS),
