@@ -22,7 +22,8 @@ type Instance = any;
 
 /**
  * What the pod receives and may answer, seen from a plain server standing at an instance's
- * pod IP in place of gptme-server (as test/gateway/proxy.test.ts does): the fleet's own part.
+ * pod IP in place of gptme-server (as test/support/pod-server.ts does for the gateway): the
+ * fleet's own part.
  */
 describe("previews, as the pod sees them", () => {
   let namespace: string;
