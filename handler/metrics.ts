@@ -1,29 +1,18 @@
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
 import type { ReloadObserver } from "../shared/config/reloading-file.js";
 import { type KubeObserver, KubeUnavailableError } from "../shared/kube/client.js";
 import { fleetVersion } from "../shared/version.js";
 import type { InstanceEvents } from "./instances/deps.js";
 import type { PoolEvents } from "./pool/warm-pool.js";
 import { ReaperMetrics } from "./reaper-metrics.js";
+import { RequestMetrics } from "./request-metrics.js";
 
 /** The handler's Prometheus metrics, on a registry of its own (no global state). */
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly requests = new Counter({
-    name: "fleet_http_requests_total",
-    help: "HTTP requests answered, by method, route and status.",
-    labelNames: ["method", "route", "status"] as const,
-    registers: [this.registry],
-  });
-
-  readonly requestDuration = new Histogram({
-    name: "fleet_http_request_duration_seconds",
-    help: "Time to answer an HTTP request, by method and route.",
-    labelNames: ["method", "route"] as const,
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 60],
-    registers: [this.registry],
-  });
+  /** Requests answered and their durations, by route (kept by hand: see RequestMetrics). */
+  readonly requests = new RequestMetrics(this.registry);
 
   readonly instancesCreated: Counter<"plan"> = new Counter({
     name: "fleet_instances_created_total",
@@ -91,11 +80,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly gatewayCredentials = new Counter({
+  /** Gateway requests admitted since the last scrape, by credential (see countCredential). */
+  private readonly credentialsAdmitted = new Map<string, number>();
+  readonly gatewayCredentials: Counter<"kind"> = new Counter({
     name: "fleet_gateway_credentials_total",
     help: "Gateway requests admitted, by the kind of credential presented (instance-token, sse-token).",
     labelNames: ["kind"] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [kind, count] of this.credentialsAdmitted)
+        this.gatewayCredentials.inc({ kind }, count);
+      this.credentialsAdmitted.clear();
+    },
   });
 
   readonly poolClaims = new Counter({
@@ -161,6 +157,14 @@ export class Metrics {
   /** A series at 0 for each plan offered, so that increase() sees the first instance. */
   private seriesForPlans(counter: Counter<"plan">): void {
     for (const plan of this.planNames()) counter.inc({ plan }, 0);
+  }
+
+  /**
+   * A gateway request admitted with this kind of credential: added to the counter when it is
+   * read, one map update per request here (a labelled inc hashes and checks its labels).
+   */
+  countCredential(kind: string): void {
+    this.credentialsAdmitted.set(kind, (this.credentialsAdmitted.get(kind) ?? 0) + 1);
   }
 
   /** Where the open exchanges gauge reads from, once the gateway exists. */

@@ -20,8 +20,7 @@ export function recordRequest(record: RequestRecord, log: Logger, metrics: Metri
 }
 
 function countRequest({ method, route, status, seconds }: RequestRecord, metrics: Metrics): void {
-  metrics.requests.inc({ method, route, status });
-  metrics.requestDuration.observe({ method, route }, seconds);
+  metrics.requests.record(method, route, status, seconds);
 }
 
 function logRequest(record: RequestRecord, log: Logger): void {

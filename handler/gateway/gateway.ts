@@ -167,7 +167,7 @@ export class Gateway {
     keys: TokenKeys,
     cors: HeaderMap,
   ): Admitted {
-    this.parts.metrics.gatewayCredentials.inc({ kind: credential });
+    this.parts.metrics.countCredential(credential);
     return {
       target,
       credential,
