@@ -31,7 +31,7 @@ interface MetricValues {
  * Every answer passes here, the gateway's every proxied request among them, and prom-client's
  * metrics hash and check their labels on each call: without those two calls the gateway
  * spent 6 % less CPU per proxied request (measured, docs/BENCHMARKS.md). Here a request costs
- * two map lookups and a search of 13 bounds.
+ * three map lookups and a search of 13 bounds.
  */
 export class RequestMetrics {
   /** By route, then method: both come from a short fixed list (routes are patterns). */

@@ -1,15 +1,13 @@
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminKubeConfig, eventually } from "../support/cluster.js";
-import type { TestHandler } from "../support/fleet.js";
 import {
+  GATEWAY_TEST_ENV,
   type InstanceAtPodServer,
   instanceAtPodServer,
-  type PodServer,
 } from "../support/pod-server.js";
 
 const KEY = "gateway-proxy-key-01";
-const UI = "http://127.0.0.1:5173";
 
 /**
  * The proxy's bounds and failures, seen from a minimal HTTP server at the instance's loopback
@@ -17,38 +15,24 @@ const UI = "http://127.0.0.1:5173";
  * aborted clients, and a pod that goes away or never listens.
  */
 describe("gateway proxy: limits, timeouts, aborts and failures", () => {
-  let proxied: InstanceAtPodServer;
-  let namespace: string;
-  let handler: TestHandler;
-  let http: InstanceAtPodServer["http"];
-  let pod: PodServer;
-  // biome-ignore lint/suspicious/noExplicitAny: the instance body as a client reads it
-  let instance: any;
-  const url = (path: string) => `${http.url}${instance.endpoint.path}${path}`;
-  const auth = () => ({ authorization: `Bearer ${instance.endpoint.token}` });
+  let at: InstanceAtPodServer;
 
   beforeAll(async () => {
-    proxied = await instanceAtPodServer("gwlimits", KEY, {
-      ACTIVITY_INTERVAL: "1s",
-      PROXY_TIMEOUT: "1s",
-      PROXY_MAX_BODY: "1Ki",
-      CORS_ORIGINS: `${UI},https://app.example.com`,
-    });
-    ({ namespace, handler, http, pod, instance } = proxied);
+    at = await instanceAtPodServer("gwlimits", KEY, GATEWAY_TEST_ENV);
   });
 
-  afterAll(() => proxied?.close());
+  afterAll(() => at?.close());
 
   it("refuses bodies over PROXY_MAX_BODY, with or without a length, before the pod has them", async () => {
-    const before = pod.received.length;
-    const sized = await fetch(url("/api/v2/upload"), {
+    const before = at.pod.received.length;
+    const sized = await fetch(at.url("/api/v2/upload"), {
       method: "POST",
-      headers: auth(),
+      headers: at.auth(),
       body: "x".repeat(2048),
     });
     expect(sized.status).toBe(413);
     expect(((await sized.json()) as { code: string }).code).toBe("body_too_large");
-    expect(pod.received.length).toBe(before);
+    expect(at.pod.received.length).toBe(before);
 
     const chunks = new ReadableStream({
       start(controller) {
@@ -56,17 +40,17 @@ describe("gateway proxy: limits, timeouts, aborts and failures", () => {
         controller.close();
       },
     });
-    const streamed = await fetch(url("/api/v2/upload"), {
+    const streamed = await fetch(at.url("/api/v2/upload"), {
       method: "POST",
-      headers: auth(),
+      headers: at.auth(),
       body: chunks,
       duplex: "half",
     } as RequestInit);
     expect(streamed.status).toBe(413);
     // Within the bound, a streamed body arrives whole.
-    const small = await fetch(url("/api/v2/upload"), {
+    const small = await fetch(at.url("/api/v2/upload"), {
       method: "POST",
-      headers: auth(),
+      headers: at.auth(),
       body: new ReadableStream({
         start(controller) {
           controller.enqueue(new TextEncoder().encode("z".repeat(1000)));
@@ -81,14 +65,14 @@ describe("gateway proxy: limits, timeouts, aborts and failures", () => {
 
   it("answers 504 instance_timeout when the pod sends no headers within PROXY_TIMEOUT", async () => {
     const started = performance.now();
-    const response = await fetch(url("/hang"), { headers: auth() });
+    const response = await fetch(at.url("/hang"), { headers: at.auth() });
     expect(response.status).toBe(504);
     expect(((await response.json()) as { code: string }).code).toBe("instance_timeout");
     expect(performance.now() - started).toBeGreaterThan(900);
     expect(performance.now() - started).toBeLessThan(3_000);
     // ...and frees the pod's connection.
     await eventually(
-      async () => ([...pod.open].every((r) => r.destroyed) ? true : undefined),
+      async () => ([...at.pod.open].every((r) => r.destroyed) ? true : undefined),
       "upstream closed",
     );
   });
@@ -102,13 +86,13 @@ describe("gateway proxy: limits, timeouts, aborts and failures", () => {
         (await custom.getNamespacedCustomObject({
           group: "gptme.ai",
           version: "v1",
-          namespace,
+          namespace: at.namespace,
           plural: "clientpods",
-          name: instance.name,
+          name: at.instance.name,
         })) as { status?: { lastActivity?: string } }
       ).status?.lastActivity ?? "";
     const abort = new AbortController();
-    const response = await fetch(url("/stream"), { headers: auth(), signal: abort.signal });
+    const response = await fetch(at.url("/stream"), { headers: at.auth(), signal: abort.signal });
     const reader = response.body?.getReader();
     const first = await mirror();
     let bytes = 0;
@@ -119,10 +103,10 @@ describe("gateway proxy: limits, timeouts, aborts and failures", () => {
     expect(Date.parse(during)).toBeGreaterThan(Date.parse(first));
     abort.abort();
     await eventually(
-      async () => (pod.open.size === 0 ? true : undefined),
+      async () => (at.pod.open.size === 0 ? true : undefined),
       "upstream stream closed",
     );
-    expect(handler.fleet.gateway.openExchanges).toBe(0);
+    expect(at.handler.fleet.gateway.openExchanges).toBe(0);
     await new Promise((r) => setTimeout(r, 2_500));
     const after = await mirror();
     // One write may have been on its way when the stream closed; none after that.
@@ -136,30 +120,33 @@ describe("gateway proxy: limits, timeouts, aborts and failures", () => {
       await Promise.all(
         Array.from({ length: 100 }, async () => {
           const abort = new AbortController();
-          const response = await fetch(url("/stream"), { headers: auth(), signal: abort.signal });
+          const response = await fetch(at.url("/stream"), {
+            headers: at.auth(),
+            signal: abort.signal,
+          });
           await response.body?.getReader().read();
           abort.abort();
         }),
       );
     }
     await eventually(
-      async () => (pod.open.size === 0 ? true : undefined),
+      async () => (at.pod.open.size === 0 ? true : undefined),
       "all upstream streams closed",
       10_000,
     );
     await eventually(
-      async () => (handler.fleet.gateway.openExchanges === 0 ? true : undefined),
+      async () => (at.handler.fleet.gateway.openExchanges === 0 ? true : undefined),
       "all gateway exchanges closed",
     );
     const connections = await new Promise<number>((resolve) =>
-      pod.server.getConnections((_e, n) => resolve(n)),
+      at.pod.server.getConnections((_e, n) => resolve(n)),
     );
     expect(connections).toBeLessThanOrEqual(1);
     expect(process.listenerCount("exit")).toBe(listenersBefore);
   });
 
   it("ends the client's stream when the pod goes away", async () => {
-    const response = await fetch(url("/stream"), { headers: auth() });
+    const response = await fetch(at.url("/stream"), { headers: at.auth() });
     const reader = response.body?.getReader();
     expect((await reader?.read())?.done).toBe(false);
     const ended = (async () => {
@@ -169,22 +156,22 @@ describe("gateway proxy: limits, timeouts, aborts and failures", () => {
         return "cut";
       }
     })();
-    await pod.close();
+    await at.pod.close();
     expect(["done", "cut"]).toContain(await ended);
     await eventually(
-      async () => (handler.fleet.gateway.openExchanges === 0 ? true : undefined),
+      async () => (at.handler.fleet.gateway.openExchanges === 0 ? true : undefined),
       "the exchange to close",
     );
     // The same server listens again, for the tests after this one.
-    await pod.listen();
+    await at.pod.listen();
   });
 
   it("answers 502 instance_unreachable when nothing listens at the pod", async () => {
-    await pod.close();
-    const response = await fetch(url("/api/v2/x"), { headers: auth() });
+    await at.pod.close();
+    const response = await fetch(at.url("/api/v2/x"), { headers: at.auth() });
     expect(response.status).toBe(502);
     expect(((await response.json()) as { code: string }).code).toBe("instance_unreachable");
     // The same server listens again, for the tests after this one.
-    await pod.listen();
+    await at.pod.listen();
   });
 });

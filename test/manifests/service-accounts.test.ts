@@ -182,6 +182,19 @@ describe("the deployment's ServiceAccounts", () => {
     }
     const kube = new Kube(kc, NAMESPACE);
     const adminKube = new Kube(adminKubeConfig(), NAMESPACE);
+    /** A change of an instance's spec, as the reaper would make it (it may not). */
+    const patchSpec = (instance: string) =>
+      kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
+        {
+          group: "gptme.ai",
+          version: "v1",
+          namespace: NAMESPACE,
+          plural: "clientpods",
+          name: instance,
+          body: { spec: { idleTimeoutSeconds: 1 } },
+        },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
     try {
       const auth = { authorization: `Bearer ${server.token}`, "content-type": "application/json" };
       const put = await fetch(`${server.url}/api/v2/conversations/rbac`, {
@@ -220,19 +233,7 @@ describe("the deployment's ServiceAccounts", () => {
       expect(kept?.status?.lastReap).toMatchObject({ verdict: "busy" });
       expect(kept?.status?.lastActivity?.getTime()).toBeGreaterThan(Date.parse(hourAgo));
       // The status, and nothing else of a ClientPod; no Secret (it needs no instance token).
-      await expect(
-        kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
-          {
-            group: "gptme.ai",
-            version: "v1",
-            namespace: NAMESPACE,
-            plural: "clientpods",
-            name: busy,
-            body: { spec: { idleTimeoutSeconds: 1 } },
-          },
-          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-        ),
-      ).rejects.toMatchObject({ code: 403 });
+      await expect(patchSpec(busy)).rejects.toMatchObject({ code: 403 });
       await expect(
         kc.makeApiClient(CoreV1Api).listNamespacedSecret({ namespace: NAMESPACE }),
       ).rejects.toMatchObject({ code: 403 });
@@ -252,19 +253,7 @@ describe("the deployment's ServiceAccounts", () => {
       expect(pool).toMatchObject({ failed: 0, unindexed: 1 });
       expect(entriesOf(await adminKube.configMaps.get(POOL_INDEX_NAME)).has(gone)).toBe(false);
       // It makes pool members (ClientPods among them) but never changes an instance.
-      await expect(
-        kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
-          {
-            group: "gptme.ai",
-            version: "v1",
-            namespace: NAMESPACE,
-            plural: "clientpods",
-            name,
-            body: { spec: { idleTimeoutSeconds: 1 } },
-          },
-          setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-        ),
-      ).rejects.toMatchObject({ code: 403 });
+      await expect(patchSpec(name)).rejects.toMatchObject({ code: 403 });
     } finally {
       abort.abort();
       await server.stop();

@@ -92,8 +92,23 @@ export interface InstanceAtPodServer {
   pod: PodServer;
   // biome-ignore lint/suspicious/noExplicitAny: the instance body as a client reads it
   instance: any;
+  /** A gateway URL of the instance, from the handler's address: its prefix, then `path`. */
+  url(path: string): string;
+  /** The instance's token as a client sends it. */
+  auth(): { authorization: string };
   close(): Promise<void>;
 }
+
+/** A web UI's origin, allowed by GATEWAY_TEST_ENV's CORS_ORIGINS. */
+export const UI_ORIGIN = "http://127.0.0.1:5173";
+
+/** The gateway's settings its proxy tests run with: short bounds, two allowed origins. */
+export const GATEWAY_TEST_ENV = {
+  ACTIVITY_INTERVAL: "1s",
+  PROXY_TIMEOUT: "1s",
+  PROXY_MAX_BODY: "1Ki",
+  CORS_ORIGINS: `${UI_ORIGIN},https://app.example.com`,
+};
 
 /**
  * A namespace of its own, a handler with `env` (on HTTP), and one instance of `apiKey` whose
@@ -119,6 +134,8 @@ export async function instanceAtPodServer(
     http,
     pod,
     instance,
+    url: (path) => `${http.url}${instance.endpoint.path}${path}`,
+    auth: () => ({ authorization: `Bearer ${instance.endpoint.token}` }),
     close: async () => {
       await pod.close();
       await http.close();
