@@ -3,7 +3,7 @@ import { setMaxListeners } from "node:events";
 import { listen } from "listhen";
 import { ConfigError, loadHandlerConfig } from "../shared/config/load.js";
 import { Kube } from "../shared/kube/client.js";
-import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
+import { loadKubeCredentials } from "../shared/kube/kubeconfig.js";
 import { createLogger, LogOutput } from "../shared/log.js";
 import { fleetVersion } from "../shared/version.js";
 import { drain, keepConnections, onlyRequestListener } from "./connections.js";
@@ -22,10 +22,10 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   let config: ReturnType<typeof loadHandlerConfig>;
-  let kubeConfig: ReturnType<typeof loadKubeConfig>;
+  let credentials: Awaited<ReturnType<typeof loadKubeCredentials>>;
   try {
     config = loadHandlerConfig();
-    kubeConfig = loadKubeConfig();
+    credentials = await loadKubeCredentials();
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`fleet-handler: invalid configuration: ${error.message}\n`);
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   const output = new LogOutput();
   const log = createLogger({ level: config.logLevel, name: "fleet-handler" }, output);
   const metrics = new Metrics({ processMetrics: true });
-  const kube = new Kube(kubeConfig, config.namespace, metrics.kubeObserver);
+  const kube = new Kube(credentials, config.namespace, metrics.kubeObserver);
   for (const file of config.credentialFiles) file.watch(log, metrics.credentialsObserver);
   const shutdown = new AbortController();
   // Every request waiting for readiness listens for shutdown; there is no fixed bound.

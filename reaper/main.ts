@@ -6,7 +6,7 @@ import { renderUsage } from "citty";
 import { TokenKeyring } from "../shared/actions/token-keyring.js";
 import { ConfigError, defaultSources, loadMemberConfig } from "../shared/config/load.js";
 import { Kube } from "../shared/kube/client.js";
-import { loadKubeConfig } from "../shared/kube/kubeconfig.js";
+import { loadKubeCredentials } from "../shared/kube/kubeconfig.js";
 import { createLogger, type Logger, LogOutput } from "../shared/log.js";
 import { fleetVersion } from "../shared/version.js";
 import { tendPool } from "./pool-pass.js";
@@ -38,7 +38,7 @@ async function main(output: LogOutput): Promise<number> {
   let kube: Kube;
   try {
     settings = settingsFrom(argv);
-    kube = new Kube(loadKubeConfig(), settings.namespace);
+    kube = new Kube(await loadKubeCredentials(), settings.namespace);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`fleet-reaper: ${error.message}\n`);

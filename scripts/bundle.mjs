@@ -1,5 +1,7 @@
 // The images ship one file per binary: esbuild bundles each entry with the production code
-// of its dependencies (only what runs), so the final image needs no node_modules.
+// of its dependencies (only what runs), so the final image needs no node_modules. Code loaded
+// only on demand (client-node, for a kubeconfig that needs its plugins) goes in a chunk file
+// of its own beside them, read only when it is needed.
 // Usage: node scripts/bundle.mjs [outdir] (default: bundle/)
 import { createRequire } from "node:module";
 import { build } from "esbuild";
@@ -24,6 +26,8 @@ await build({
   bundle: true,
   platform: "node",
   format: "esm",
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
   target: "node20",
   minify: true,
   // A few dependencies are CommonJS and call require(); ESM has none of its own.

@@ -6,6 +6,7 @@ import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { installFleetQuota as installQuota } from "../lib/fleet-quota.js";
 import { answerPodHealth, type PodHealth } from "../lib/pod-health.js";
 
@@ -60,7 +61,7 @@ export async function deleteNamespace(name: string): Promise<void> {
 }
 
 export function adminKube(namespace: string): Kube {
-  return new Kube(adminKubeConfig(), namespace);
+  return new Kube(credentialsOf(adminKubeConfig()), namespace);
 }
 
 /**

@@ -8,7 +8,7 @@ import {
   MANAGED_SELECTOR,
 } from "../../shared/instance/clientpod.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
-import { mergePatch } from "../../shared/kube/calls.js";
+import { mergePatch } from "./fast-api.js";
 import { adminKube, adminKubeConfig, createNamespace, deleteNamespace, say } from "./lib.js";
 import { type TimedPass, timedReaperPass } from "./reaper.js";
 import { idleServer } from "./scale-nodes.js";

@@ -11,9 +11,10 @@ import {
 } from "../../shared/instance/clientpod.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { ANNOTATION_REVISION } from "../../shared/instance/revision.js";
-import { mergePatch } from "../../shared/kube/calls.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { createLogger } from "../../shared/log.js";
+import { mergePatch } from "./fast-api.js";
 import {
   adminKube,
   adminKubeConfig,
@@ -128,7 +129,7 @@ export async function rolloutAtScale(instances: number, maxes: number[]): Promis
       say(`rollout: ${instances} Pods of the old revision`);
       await Promise.all(owners.map((owner) => limit(() => oldPod(owner))));
       const calls: Record<string, number> = {};
-      const counted = new Kube(adminKubeConfig(), namespace, {
+      const counted = new Kube(credentialsOf(adminKubeConfig()), namespace, {
         call: (verb, resource) => {
           const key = `${verb} ${resource}`;
           calls[key] = (calls[key] ?? 0) + 1;

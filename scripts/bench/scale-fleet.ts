@@ -12,10 +12,10 @@ import { ANNOTATION_SERVING_SINCE } from "../../shared/instance/serving.js";
 import { slotManifest } from "../../shared/instance/slots.js";
 import { activityStatus } from "../../shared/instance/status.js";
 import { workspacePvc } from "../../shared/instance/workspace.js";
-import { KubeCalls, mergePatch } from "../../shared/kube/calls.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { instanceTokenOf, type TokenKey } from "../../shared/tokens/instance-token.js";
 import { tokenEnv, tokenSecret } from "../../shared/tokens/secret.js";
+import { fastCoreApi, mergePatch } from "./fast-api.js";
 import { adminKube, adminKubeConfig, say } from "./lib.js";
 import { BENCH_POD_IP, type BenchNodes } from "./scale-nodes.js";
 
@@ -115,7 +115,7 @@ export function fleetBuilder(
   nodes: BenchNodes,
 ): FleetBuilder {
   // The fleet's own transport (one keep-alive agent), not client-node's TLS handshake per call.
-  const { core } = new KubeCalls(kc, namespace, {}, 30_000);
+  const core = fastCoreApi(kc);
   const revision = revisionOf(template, revisionSettingsOf(config));
   const plan = config.plans.current().default;
   const uids: string[] = [];

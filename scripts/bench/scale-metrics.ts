@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, realpathSync } from "node:fs";
 import { resolve } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { KubeTransport } from "../../shared/kube/transport.js";
 import { ROOT } from "./lib.js";
 
@@ -63,7 +64,7 @@ function etcdUrl(): string {
 }
 
 export function controlPlane(kc: KubeConfig): { read(): Promise<ControlPlane>; close(): void } {
-  const transport = new KubeTransport(kc, 30_000);
+  const transport = new KubeTransport(credentialsOf(kc), 30_000);
   const etcd = etcdUrl();
   return {
     read: async () => {

@@ -8,7 +8,7 @@ import {
 } from "@kubernetes/client-node";
 import pLimit from "p-limit";
 import { HEALTH_PATH } from "../../shared/instance/serving.js";
-import { KubeCalls, mergePatch } from "../../shared/kube/calls.js";
+import { fastCoreApi, mergePatch } from "./fast-api.js";
 import { say } from "./lib.js";
 
 // What the scale benchmark stands in for, since KWOK does not run its Pods: the Nodes they are
@@ -132,7 +132,7 @@ export class BenchNodes {
 export async function confirmDeletions(kc: KubeConfig, namespace: string, nodes: BenchNodes) {
   // On one kept-alive connection, as a kubelet's: client-node's own opens one per call, and
   // its TLS handshakes took a tenth of the API server's CPU during a reaper pass (profiled).
-  const { core } = new KubeCalls(kc, namespace, {}, 30_000);
+  const core = fastCoreApi(kc);
   const { resourceVersion } =
     (await core.listNamespacedPod({ namespace, limit: 1 })).metadata ?? {};
   let stopped = false;

@@ -1,4 +1,4 @@
-import { loadYaml } from "@kubernetes/client-node";
+import { load as loadYaml } from "js-yaml";
 import { z } from "zod";
 import { DEFAULT_PLAN } from "../instance/clientpod.js";
 import { ConfigError } from "./error.js";
@@ -175,14 +175,14 @@ export function parsePlans(
   const fail = (message: string) => new ConfigError(`PLANS_FILE: ${path}: ${message}`);
   let document: unknown;
   try {
-    // client-node's YAML loader (js-yaml, the YAML 1.2 core schema): no new dependency.
+    // js-yaml (the YAML 1.2 core schema), as the kubeconfig is read.
     document = loadYaml(text);
   } catch (error) {
     const { reason, mark } = error as { reason?: string; mark?: { line: number } };
-    throw fail(
-      reason && mark ? `not YAML (line ${mark.line + 1}: ${reason})` : "empty, expected plans:",
-    );
+    throw fail(reason && mark ? `not YAML (line ${mark.line + 1}: ${reason})` : "not YAML");
   }
+  // Nothing (or only comments), or a lone false, 0 or "".
+  if (!document) throw fail("empty, expected plans:");
   const result = fileSchema.safeParse(document);
   if (!result.success) {
     // A misspelt field first: it is why the right one looks missing.

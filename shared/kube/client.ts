@@ -1,7 +1,7 @@
-import type { KubeConfig } from "@kubernetes/client-node";
 import { KubeCalls, type KubeObserver } from "./calls.js";
 import { ClientPods } from "./clientpods.js";
 import { ConfigMaps } from "./configmaps.js";
+import type { KubeCredentials } from "./credentials.js";
 import { Pods } from "./pods.js";
 import { PodTemplates } from "./podtemplates.js";
 import { PersistentVolumeClaims } from "./pvcs.js";
@@ -19,6 +19,7 @@ export type {
   Resource,
   Verb,
 } from "./calls.js";
+export { credentialsOf, type KubeCredentials } from "./credentials.js";
 export { isExpiredList, KubeApiError, KubeUnavailableError } from "./errors.js";
 
 /** How long one API call may take before the API server counts as unavailable. */
@@ -45,12 +46,12 @@ export class Kube {
   private readonly api: KubeCalls;
 
   constructor(
-    kc: KubeConfig,
+    credentials: KubeCredentials,
     readonly namespace: string,
     observer: KubeObserver = {},
     timeoutMs = REQUEST_TIMEOUT_MS,
   ) {
-    this.api = new KubeCalls(kc, namespace, observer, timeoutMs);
+    this.api = new KubeCalls(credentials, namespace, observer, timeoutMs);
     this.clientPods = new ClientPods(this.api);
     this.pods = new Pods(this.api);
     this.podTemplates = new PodTemplates(this.api);

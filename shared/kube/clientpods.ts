@@ -13,7 +13,6 @@ import {
   deleteOptions,
   type KubeCalls,
   type ListOptions,
-  mergePatch,
   type Page,
 } from "./calls.js";
 import { absentOn404, absentOn409, KubeApiError } from "./errors.js";
@@ -22,8 +21,12 @@ import { absentOn404, absentOn409, KubeApiError } from "./errors.js";
 export class ClientPods {
   constructor(private readonly api: KubeCalls) {}
 
-  private get crd() {
-    return { group: GROUP, version: VERSION, plural: PLURAL, namespace: this.api.namespace };
+  /** The ClientPods' collection, or one of them by name, or its status subresource. */
+  private path(name?: string, subresource?: "status"): string {
+    const collection = `/apis/${GROUP}/${VERSION}/namespaces/${this.api.namespace}/${PLURAL}`;
+    if (name === undefined) return collection;
+    const one = `${collection}/${encodeURIComponent(name)}`;
+    return subresource ? `${one}/${subresource}` : one;
   }
 
   /**
@@ -32,21 +35,14 @@ export class ClientPods {
    * moment-old answer is what a moment-earlier request would have got.
    */
   async get(name: string, { fromCache = false } = {}): Promise<ClientPod | undefined> {
-    const path = `/apis/${GROUP}/${VERSION}/namespaces/${this.api.namespace}/${PLURAL}/${encodeURIComponent(name)}`;
     const raw = await this.api
-      .call("get", "clientpods", () =>
-        this.api.getJson<unknown>(fromCache ? `${path}?resourceVersion=0` : path),
-      )
+      .read<unknown>("clientpods", this.path(name), fromCache)
       .catch(absentOn404);
     return raw === undefined ? undefined : clientPodSchema.parse(raw);
   }
 
   async create(body: object): Promise<CreateResult<ClientPod>> {
-    const raw = await this.api
-      .call("create", "clientpods", () =>
-        this.api.custom.createNamespacedCustomObject({ ...this.crd, body }),
-      )
-      .catch(absentOn409);
+    const raw = await this.api.create<unknown>("clientpods", this.path(), body).catch(absentOn409);
     return raw === undefined
       ? { created: false }
       : { created: true, object: clientPodSchema.parse(raw) };
@@ -55,9 +51,7 @@ export class ClientPods {
   /** Merge-patches the ClientPod itself (metadata); undefined when it is gone. */
   async patch(name: string, patch: object): Promise<ClientPod | undefined> {
     const raw = await this.api
-      .call("patch", "clientpods", () =>
-        this.api.custom.patchNamespacedCustomObject({ ...this.crd, name, body: patch }, mergePatch),
-      )
+      .patch<unknown>("clientpods", this.path(name), patch)
       .catch(absentOn404);
     return raw === undefined ? undefined : clientPodSchema.parse(raw);
   }
@@ -65,12 +59,7 @@ export class ClientPods {
   /** Merge-patches the status subresource; undefined when the ClientPod is gone. */
   async patchStatus(name: string, status: ClientPodStatus): Promise<ClientPod | undefined> {
     const raw = await this.api
-      .call("patch", "clientpods", () =>
-        this.api.custom.patchNamespacedCustomObjectStatus(
-          { ...this.crd, name, body: { status } },
-          mergePatch,
-        ),
-      )
+      .patch<unknown>("clientpods", this.path(name, "status"), { status })
       .catch(absentOn404);
     return raw === undefined ? undefined : clientPodSchema.parse(raw);
   }
@@ -86,12 +75,10 @@ export class ClientPods {
     status: ClientPodStatus,
   ): Promise<"patched" | "absent" | "conflict"> {
     try {
-      await this.api.call("patch", "clientpods", () =>
-        this.api.custom.patchNamespacedCustomObjectStatus(
-          { ...this.crd, name, body: { metadata: { resourceVersion }, status } },
-          mergePatch,
-        ),
-      );
+      await this.api.patch("clientpods", this.path(name, "status"), {
+        metadata: { resourceVersion },
+        status,
+      });
       return "patched";
     } catch (error) {
       if (error instanceof KubeApiError && error.status === 404) return "absent";
@@ -105,42 +92,23 @@ export class ClientPods {
    * an object that changed since it was read is left alone ("conflict").
    */
   async delete(name: string, preconditions?: DeletePreconditions): Promise<DeleteResult> {
-    return this.api.deleteResult(
-      this.api.call("delete", "clientpods", () =>
-        this.api.custom.deleteNamespacedCustomObject({
-          ...this.crd,
-          name,
-          propagationPolicy: "Background",
-          body: deleteOptions(preconditions),
-        }),
-      ),
-    );
+    return this.api.delete("clientpods", this.path(name), {
+      ...deleteOptions(preconditions),
+      propagationPolicy: "Background",
+    });
   }
 
   /** One page of ClientPods; items that fail the schema are dropped and reported. */
   async list(options: ListOptions = {}): Promise<Page<ClientPod> & { invalid: string[] }> {
-    const raw = (await this.api.call("list", "clientpods", () =>
-      this.api.custom.listNamespacedCustomObject({
-        ...this.crd,
-        labelSelector: options.labelSelector,
-        limit: options.limit,
-        _continue: options.continue,
-        resourceVersion: options.fromCache ? "0" : undefined,
-      }),
-    )) as { items: unknown[]; metadata?: { continue?: string; remainingItemCount?: number } };
+    const page = await this.api.list<unknown>("clientpods", this.path(), options);
     const items: ClientPod[] = [];
     const invalid: string[] = [];
-    for (const item of raw.items) {
+    for (const item of page.items) {
       const parsed = clientPodSchema.safeParse(item);
       if (parsed.success) items.push(parsed.data);
       else invalid.push(String((item as { metadata?: { name?: string } }).metadata?.name));
     }
-    return {
-      items,
-      invalid,
-      continue: raw.metadata?.continue || undefined,
-      remaining: raw.metadata?.remainingItemCount,
-    };
+    return { items, invalid, continue: page.continue, remaining: page.remaining };
   }
 
   /** How many ClientPods the namespace holds, counted by the API server, not by listing them all. */

@@ -1,11 +1,5 @@
 import type { V1ConfigMap } from "@kubernetes/client-node";
-import {
-  type CreateResult,
-  type DeleteResult,
-  deleteOptions,
-  type KubeCalls,
-  mergePatch,
-} from "./calls.js";
+import { type CreateResult, type DeleteResult, deleteOptions, type KubeCalls } from "./calls.js";
 import { absentOn404, absentOn409, KubeApiError } from "./errors.js";
 
 /**
@@ -18,33 +12,24 @@ export class ConfigMaps {
 
   /** `fromCache`: from the API server's watch cache (resourceVersion=0), as Pods.get. */
   async get(name: string, { fromCache = false } = {}): Promise<V1ConfigMap | undefined> {
-    const path = `/api/v1/namespaces/${this.api.namespace}/configmaps/${encodeURIComponent(name)}`;
     return this.api
-      .call("get", "configmaps", () =>
-        this.api.getJson<V1ConfigMap>(fromCache ? `${path}?resourceVersion=0` : path),
-      )
+      .read<V1ConfigMap>("configmaps", this.api.corePath("configmaps", name), fromCache)
       .catch(absentOn404);
   }
 
   /** Deletes it only if it is the one read (`uid`): "conflict" when it was replaced since. */
   async delete(name: string, preconditions: { uid: string }): Promise<DeleteResult> {
-    return this.api.deleteResult(
-      this.api.call("delete", "configmaps", () =>
-        this.api.core.deleteNamespacedConfigMap({
-          name,
-          namespace: this.api.namespace,
-          body: deleteOptions(preconditions),
-        }),
-      ),
+    return this.api.delete(
+      "configmaps",
+      this.api.corePath("configmaps", name),
+      deleteOptions(preconditions),
     );
   }
 
   /** Creates a ConfigMap; `created: false` when one of that name exists (409). */
   async create(body: V1ConfigMap): Promise<CreateResult<V1ConfigMap>> {
     const made = await this.api
-      .call("create", "configmaps", () =>
-        this.api.core.createNamespacedConfigMap({ namespace: this.api.namespace, body }),
-      )
+      .create<V1ConfigMap>("configmaps", this.api.corePath("configmaps"), body)
       .catch(absentOn409);
     return made === undefined ? { created: false } : { created: true, object: made };
   }
@@ -52,12 +37,7 @@ export class ConfigMaps {
   /** Merge-patches it; undefined when it is gone. */
   async patch(name: string, patch: object): Promise<V1ConfigMap | undefined> {
     return this.api
-      .call("patch", "configmaps", () =>
-        this.api.core.patchNamespacedConfigMap(
-          { name, namespace: this.api.namespace, body: patch },
-          mergePatch,
-        ),
-      )
+      .patch<V1ConfigMap>("configmaps", this.api.corePath("configmaps", name), patch)
       .catch(absentOn404);
   }
 
@@ -72,12 +52,10 @@ export class ConfigMaps {
     data: Record<string, string>,
   ): Promise<"patched" | "absent" | "conflict"> {
     try {
-      await this.api.call("patch", "configmaps", () =>
-        this.api.core.patchNamespacedConfigMap(
-          { name, namespace: this.api.namespace, body: { metadata: { resourceVersion }, data } },
-          mergePatch,
-        ),
-      );
+      await this.api.patch("configmaps", this.api.corePath("configmaps", name), {
+        metadata: { resourceVersion },
+        data,
+      });
       return "patched";
     } catch (error) {
       if (error instanceof KubeApiError && error.status === 404) return "absent";

@@ -1,4 +1,3 @@
-import { ApiException } from "@kubernetes/client-node";
 import { CallTimeoutError } from "./transport.js";
 
 /** The API server could not be reached, timed out, or said it is overloaded. */
@@ -27,24 +26,25 @@ export class KubeApiError extends Error {
 export const isExpiredList = (error: unknown): error is KubeApiError =>
   error instanceof KubeApiError && error.status === 410;
 
-/** Maps what client-node throws onto the two errors callers handle. */
+/** What an answer other than 2xx means: the API server's Status, as one of the two errors. */
+export function kubeErrorOf(code: number, body: string): KubeUnavailableError | KubeApiError {
+  // 429 (API priority and fairness) and 5xx from the server or a proxy in front of it
+  // mean "try again later", the same as an unreachable server.
+  if (code === 429 || code === 502 || code === 503 || code === 504) {
+    return new KubeUnavailableError(`the API server answered ${code}`);
+  }
+  const status = parseStatus(body);
+  return new KubeApiError(
+    code,
+    status.reason ?? "Unknown",
+    status.message ?? `API status ${code}`,
+    status.continue,
+  );
+}
+
+/** Maps what a call throws onto the two errors callers handle. */
 export function toKubeError(error: unknown): KubeUnavailableError | KubeApiError {
   if (error instanceof KubeApiError || error instanceof KubeUnavailableError) return error;
-  if (error instanceof ApiException) {
-    const status = parseStatus(error.body);
-    const code = error.code;
-    // 429 (API priority and fairness) and 5xx from the server or a proxy in front of it
-    // mean "try again later", the same as an unreachable server.
-    if (code === 429 || code === 502 || code === 503 || code === 504) {
-      return new KubeUnavailableError(`the API server answered ${code}`);
-    }
-    return new KubeApiError(
-      code,
-      status.reason ?? "Unknown",
-      status.message ?? `API status ${code}`,
-      status.continue,
-    );
-  }
   if (error instanceof CallTimeoutError) {
     return new KubeUnavailableError("the API server did not answer in time");
   }
@@ -58,9 +58,9 @@ export function toKubeError(error: unknown): KubeUnavailableError | KubeApiError
   return new KubeUnavailableError(`the API server call failed (${name ?? "unknown error"})`);
 }
 
-function parseStatus(body: unknown): { reason?: string; message?: string; continue?: string } {
+function parseStatus(body: string): { reason?: string; message?: string; continue?: string } {
   try {
-    const status = typeof body === "string" ? JSON.parse(body) : body;
+    const status = JSON.parse(body);
     const token = status?.metadata?.continue;
     return {
       reason: status?.reason,

@@ -8,9 +8,7 @@ export class PodTemplates {
 
   async get(name: string): Promise<V1PodTemplate | undefined> {
     return this.api
-      .call("get", "podtemplates", () =>
-        this.api.core.readNamespacedPodTemplate({ name, namespace: this.api.namespace }),
-      )
+      .read<V1PodTemplate>("podtemplates", this.api.corePath("podtemplates", name), false)
       .catch(absentOn404);
   }
 }

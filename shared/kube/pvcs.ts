@@ -6,7 +6,6 @@ import {
   deleteOptions,
   type KubeCalls,
   type ListOptions,
-  mergePatch,
   type Page,
 } from "./calls.js";
 import { absentOn404, absentOn409 } from "./errors.js";
@@ -20,26 +19,21 @@ export class PersistentVolumeClaims {
     name: string,
     { fromCache = false } = {},
   ): Promise<V1PersistentVolumeClaim | undefined> {
-    const path = `/api/v1/namespaces/${this.api.namespace}/persistentvolumeclaims/${encodeURIComponent(name)}`;
     return this.api
-      .call("get", "persistentvolumeclaims", () =>
-        fromCache
-          ? this.api.getJson<V1PersistentVolumeClaim>(`${path}?resourceVersion=0`)
-          : this.api.core.readNamespacedPersistentVolumeClaim({
-              name,
-              namespace: this.api.namespace,
-            }),
+      .read<V1PersistentVolumeClaim>(
+        "persistentvolumeclaims",
+        this.api.corePath("persistentvolumeclaims", name),
+        fromCache,
       )
       .catch(absentOn404);
   }
 
   async create(body: V1PersistentVolumeClaim): Promise<CreateResult<V1PersistentVolumeClaim>> {
     const claim = await this.api
-      .call("create", "persistentvolumeclaims", () =>
-        this.api.core.createNamespacedPersistentVolumeClaim({
-          namespace: this.api.namespace,
-          body,
-        }),
+      .create<V1PersistentVolumeClaim>(
+        "persistentvolumeclaims",
+        this.api.corePath("persistentvolumeclaims"),
+        body,
       )
       .catch(absentOn409);
     return claim === undefined ? { created: false } : { created: true, object: claim };
@@ -48,28 +42,23 @@ export class PersistentVolumeClaims {
   /** Merge-patches a claim (annotations); undefined when it is gone. */
   async patch(name: string, patch: object): Promise<V1PersistentVolumeClaim | undefined> {
     return this.api
-      .call("patch", "persistentvolumeclaims", () =>
-        this.api.core.patchNamespacedPersistentVolumeClaim(
-          { name, namespace: this.api.namespace, body: patch },
-          mergePatch,
-        ),
+      .patch<V1PersistentVolumeClaim>(
+        "persistentvolumeclaims",
+        this.api.corePath("persistentvolumeclaims", name),
+        patch,
       )
       .catch(absentOn404);
   }
 
   async delete(name: string, preconditions?: DeletePreconditions): Promise<DeleteResult> {
-    return this.api.deleteResult(
-      this.api.call("delete", "persistentvolumeclaims", () =>
-        this.api.core.deleteNamespacedPersistentVolumeClaim({
-          name,
-          namespace: this.api.namespace,
-          body: deleteOptions(preconditions),
-        }),
-      ),
+    return this.api.delete(
+      "persistentvolumeclaims",
+      this.api.corePath("persistentvolumeclaims", name),
+      deleteOptions(preconditions),
     );
   }
 
-  /** One page of claims as plain JSON (timestamps stay strings), like Pods.list. */
+  /** One page of claims, like Pods.list. */
   async list(options: ListOptions = {}): Promise<Page<V1PersistentVolumeClaim>> {
     return this.api.listJson<V1PersistentVolumeClaim>("persistentvolumeclaims", options);
   }

@@ -1,3 +1,4 @@
+import type { V1ResourceQuota } from "@kubernetes/client-node";
 import type { KubeCalls } from "./calls.js";
 
 /** The hard count of one resource across the namespace's ResourceQuotas (the lowest), if any sets one. */
@@ -9,9 +10,7 @@ export class ResourceQuotas {
 
   /** The lowest hard limit any quota of the namespace sets on `resource` (e.g. `count/clientpods.gptme.ai`). */
   async hardCountOf(resource: string): Promise<QuotaCap> {
-    const list = await this.api.call("list", "resourcequotas", () =>
-      this.api.core.listNamespacedResourceQuota({ namespace: this.api.namespace }),
-    );
+    const list = await this.api.listJson<V1ResourceQuota>("resourcequotas", {});
     let cap: QuotaCap;
     for (const quota of list.items) {
       const hard = quota.spec?.hard?.[resource];

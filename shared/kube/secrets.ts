@@ -1,5 +1,5 @@
 import type { V1Secret } from "@kubernetes/client-node";
-import { type CreateResult, type KubeCalls, mergePatch } from "./calls.js";
+import type { CreateResult, KubeCalls } from "./calls.js";
 import { absentOn404, absentOn409 } from "./errors.js";
 
 /** Secrets: each instance's token, and the fleet's token key when no other source is set. */
@@ -8,30 +8,21 @@ export class Secrets {
 
   async get(name: string): Promise<V1Secret | undefined> {
     return this.api
-      .call("get", "secrets", () =>
-        this.api.core.readNamespacedSecret({ name, namespace: this.api.namespace }),
-      )
+      .read<V1Secret>("secrets", this.api.corePath("secrets", name), false)
       .catch(absentOn404);
   }
 
   /** Merge-patches a Secret (its owner); undefined when it is gone. */
   async patch(name: string, patch: object): Promise<V1Secret | undefined> {
     return this.api
-      .call("patch", "secrets", () =>
-        this.api.core.patchNamespacedSecret(
-          { name, namespace: this.api.namespace, body: patch },
-          mergePatch,
-        ),
-      )
+      .patch<V1Secret>("secrets", this.api.corePath("secrets", name), patch)
       .catch(absentOn404);
   }
 
   /** Creates a Secret; `created: false` when one of that name exists (409). */
   async create(body: V1Secret): Promise<CreateResult<V1Secret>> {
     const secret = await this.api
-      .call("create", "secrets", () =>
-        this.api.core.createNamespacedSecret({ namespace: this.api.namespace, body }),
-      )
+      .create<V1Secret>("secrets", this.api.corePath("secrets"), body)
       .catch(absentOn409);
     return secret === undefined ? { created: false } : { created: true, object: secret };
   }

@@ -11,9 +11,7 @@ export class CodeObjects {
   /** Creates a code's object; false when one of that name exists (a code drawn twice). */
   async create(body: V1ConfigMap): Promise<boolean> {
     const created = await this.api
-      .call("create", "configmaps", () =>
-        this.api.core.createNamespacedConfigMap({ namespace: this.api.namespace, body }),
-      )
+      .create<V1ConfigMap>("configmaps", this.api.corePath("configmaps"), body)
       .catch(absentOn409);
     return created !== undefined;
   }
@@ -23,11 +21,8 @@ export class CodeObjects {
    * reads the API server's watch cache (resourceVersion=0): no etcd read.
    */
   async get(name: string, { fromCache = false } = {}): Promise<CodeRecord | undefined> {
-    const path = `/api/v1/namespaces/${this.api.namespace}/configmaps/${encodeURIComponent(name)}`;
     const object = await this.api
-      .call("get", "configmaps", () =>
-        this.api.getJson<V1ConfigMap>(fromCache ? `${path}?resourceVersion=0` : path),
-      )
+      .read<V1ConfigMap>("configmaps", this.api.corePath("configmaps", name), fromCache)
       .catch(absentOn404);
     return object === undefined ? undefined : codeRecordOf(object);
   }
@@ -37,14 +32,10 @@ export class CodeObjects {
    * deletes exactly one answers "deleted", the others "absent" or "conflict".
    */
   async delete(name: string, preconditions: { uid: string }): Promise<DeleteResult> {
-    return this.api.deleteResult(
-      this.api.call("delete", "configmaps", () =>
-        this.api.core.deleteNamespacedConfigMap({
-          name,
-          namespace: this.api.namespace,
-          body: deleteOptions(preconditions),
-        }),
-      ),
+    return this.api.delete(
+      "configmaps",
+      this.api.corePath("configmaps", name),
+      deleteOptions(preconditions),
     );
   }
 

@@ -1,13 +1,6 @@
 import * as http from "node:http";
 import * as https from "node:https";
-import {
-  HttpMethod,
-  type KubeConfig,
-  type PromiseHttpLibrary,
-  RequestContext,
-  ResponseContext,
-  type SecurityAuthentication,
-} from "@kubernetes/client-node";
+import type { CredentialsRead, KubeCredentials } from "./credentials.js";
 
 /**
  * How long the authentication headers of one call are reused. Tokens from projected
@@ -28,81 +21,72 @@ interface Credentials {
   readAt: number;
 }
 
+/** An API server's answer, read in full. */
+export interface KubeResponse {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+}
+
 /**
- * The HTTP transport and authentication under client-node's generated API clients, made for
- * a service that calls the API server hundreds of times a second.
+ * The HTTP transport to the API server, made for a service that calls it hundreds of times a
+ * second: one keep-alive agent carries every call, the authentication headers are read at most
+ * once a second, a request is a plain `https.request` and an answer plain JSON text.
  *
  * client-node 1.4, per call, re-reads the kubeconfig's certificate files, builds a new
- * https.Agent (a TLS handshake per request) and goes through node-fetch. Here one keep-alive
- * agent carries every call, the authentication headers are read at most once a second, and a
- * request is a plain `https.request`. Measured on the warm path's GET at 16 in flight, client
- * CPU per call: 0.77-1.15 ms (client-node's transport, already with one shared agent) ->
- * 0.46-0.63 ms (two runs).
+ * https.Agent (a TLS handshake per request) and goes through node-fetch, then converts every
+ * field of the answer into its model objects. Measured on the warm path's GET at 16 in flight,
+ * client CPU per call: 0.77-1.15 ms (client-node's transport, already with one shared agent)
+ * -> 0.46-0.63 ms (two runs).
  */
-export class KubeTransport implements PromiseHttpLibrary, SecurityAuthentication {
-  /** The API server's URL, from the kubeconfig's current cluster. */
+export class KubeTransport {
+  /** The API server's URL. */
   readonly server: string;
   private agent: http.Agent | undefined;
+  /** For watches: each holds its connection for as long as it lasts, outside the calls' cap. */
+  private streams: http.Agent | undefined;
   private credentials: Credentials | undefined;
   private refreshing: Promise<Credentials> | undefined;
 
   constructor(
-    private readonly kc: KubeConfig,
+    private readonly source: KubeCredentials,
     private readonly timeoutMs: number,
   ) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new Error("the kubeconfig has no current cluster");
-    this.server = cluster.server;
+    this.server = source.server;
   }
 
-  getName(): string {
-    return "default";
-  }
-
-  /** Sets the authentication headers on a call client-node is building. */
-  async applySecurityAuthentication(context: RequestContext): Promise<void> {
-    const { headers } = this.freshCredentials() ?? (await this.refresh());
-    for (const [name, value] of Object.entries(headers)) context.setHeaderParam(name, value);
-  }
-
-  /** Sends one call, bounded by the transport's timeout; the body is read in full. */
-  async send(context: RequestContext): Promise<ResponseContext> {
-    if (!this.agent) await this.refresh();
-    const url = new URL(context.getUrl());
-    const body = context.getBody();
-    // Every Kubernetes call client-node makes sends JSON text; anything else would be lost.
-    if (body !== undefined && typeof body !== "string") {
-      throw new TypeError("KubeTransport sends only text bodies");
+  /** Sends one call, bounded by the transport's timeout; the answer is read in full. */
+  async request(
+    method: string,
+    path: string,
+    body?: string,
+    contentType = "application/json",
+  ): Promise<KubeResponse> {
+    const { headers: auth } = this.freshCredentials() ?? (await this.refresh());
+    const headers: Record<string, string> = { ...auth, Accept: "application/json" };
+    if (body !== undefined) {
+      headers["Content-Type"] = contentType;
+      headers["Content-Length"] = String(Buffer.byteLength(body));
     }
-    const headers = { ...context.getHeaders() };
-    if (body !== undefined) headers["Content-Length"] = String(Buffer.byteLength(body));
+    const url = this.urlOf(path);
     const request = url.protocol === "http:" ? http.request : https.request;
     return new Promise((resolve, reject) => {
-      const outgoing = request(
-        url,
-        { method: context.getHttpMethod(), headers, agent: this.agent },
-        (incoming) => {
-          const chunks: Buffer[] = [];
-          incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
-          incoming.on("error", (error) => {
-            clearTimeout(timer);
-            reject(error);
-          });
-          incoming.on("end", () => {
-            clearTimeout(timer);
-            const status = incoming.statusCode ?? 0;
-            // Expired or rotated credentials: read them again on the next call.
-            if (status === 401) this.credentials = undefined;
-            const data = Buffer.concat(chunks);
-            resolve(
-              new ResponseContext(status, flatHeaders(incoming.headers), {
-                text: async () => data.toString("utf8"),
-                binary: async () => data,
-              }),
-            );
-          });
-        },
-      );
+      const outgoing = request(url, { method, headers, agent: this.agent }, (incoming) => {
+        const chunks: Buffer[] = [];
+        incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
+        incoming.on("error", (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+        incoming.on("end", () => {
+          clearTimeout(timer);
+          const status = incoming.statusCode ?? 0;
+          // Expired or rotated credentials: read them again on the next call.
+          if (status === 401) this.credentials = undefined;
+          const text = Buffer.concat(chunks).toString("utf8");
+          resolve({ status, headers: flatHeaders(incoming.headers), text });
+        });
+      });
       // A plain timer, not an AbortSignal per call: the signal's DOMException and listeners
       // were 2.5% of the handler's CPU on the warm path.
       const timer = setTimeout(() => outgoing.destroy(new CallTimeoutError()), this.timeoutMs);
@@ -114,24 +98,34 @@ export class KubeTransport implements PromiseHttpLibrary, SecurityAuthentication
     });
   }
 
-  /** A GET of a path on the API server, answered as status and text, without model conversion. */
-  async get(
-    path: string,
-  ): Promise<{ status: number; headers: Record<string, string>; text: string }> {
-    const context = new RequestContext(`${this.server}${path}`, HttpMethod.GET);
-    context.setHeaderParam("Accept", "application/json");
-    await this.applySecurityAuthentication(context);
-    const response = await this.send(context);
-    return {
-      status: response.httpStatusCode,
-      headers: response.headers,
-      text: await response.body.text(),
-    };
+  /** A GET of a path on the API server. */
+  get(path: string): Promise<KubeResponse> {
+    return this.request("GET", path);
+  }
+
+  /**
+   * A GET whose answer streams for as long as the server keeps it open (a watch), on a
+   * connection of its own: no timeout but `signal`'s. Resolves once the response starts.
+   */
+  async stream(path: string, signal: AbortSignal): Promise<http.IncomingMessage> {
+    const { headers } = this.freshCredentials() ?? (await this.refresh());
+    const url = this.urlOf(path);
+    const request = url.protocol === "http:" ? http.request : https.request;
+    return new Promise((resolve, reject) => {
+      const outgoing = request(url, { headers, agent: this.streams, signal }, resolve);
+      outgoing.on("error", reject);
+      outgoing.end();
+    });
   }
 
   /** Closes idle keep-alive connections, so a process can exit promptly. */
   close(): void {
     this.agent?.destroy();
+  }
+
+  /** A path on the API server, under the server URL's own path if it has one (a proxy's). */
+  private urlOf(path: string): URL {
+    return new URL(`${this.server.replace(/\/+$/, "")}${path}`);
   }
 
   private freshCredentials(): Credentials | undefined {
@@ -142,18 +136,17 @@ export class KubeTransport implements PromiseHttpLibrary, SecurityAuthentication
   }
 
   /**
-   * Lets client-node apply the kubeconfig to a scratch call (certificate files, tokens, exec
-   * plugins, proxies) and keeps what it set: the headers, and on the first read the agent's
-   * TLS settings in one keep-alive agent. Concurrent callers share one read; a failed read
-   * is not kept, so the next call tries again.
+   * Reads the credentials (certificate files, tokens, exec plugins) and keeps what they say:
+   * the headers, and on the first read their TLS settings in one keep-alive agent. Concurrent
+   * callers share one read; a failed read is not kept, so the next call tries again.
    */
   private refresh(): Promise<Credentials> {
     this.refreshing ??= (async () => {
       try {
-        const scratch = new RequestContext(this.server, HttpMethod.GET);
-        await this.kc.applySecurityAuthentication(scratch);
-        this.agent ??= keepAliveAgent(scratch.getAgent());
-        this.credentials = { headers: { ...scratch.getHeaders() }, readAt: Date.now() };
+        const read = await this.source.read();
+        this.agent ??= keepAliveAgent(this.server, read);
+        this.streams ??= read.agent ?? agentFor(this.server, read.tls);
+        this.credentials = { headers: { ...read.headers }, readAt: Date.now() };
         return this.credentials;
       } finally {
         this.refreshing = undefined;
@@ -164,20 +157,17 @@ export class KubeTransport implements PromiseHttpLibrary, SecurityAuthentication
 }
 
 /**
- * One keep-alive agent with the TLS settings client-node chose (CA, client certificate,
- * server name). Proxy agents are used as they are.
+ * One keep-alive agent with the credentials' TLS settings (CA, client certificate, server
+ * name); an agent of their own (a proxy's) is used as it is.
  */
-function keepAliveAgent(fresh: http.Agent | https.Agent | undefined): http.Agent | undefined {
-  const options = {
-    ...(fresh as { options?: https.AgentOptions } | undefined)?.options,
-    keepAlive: true,
-    // 64 requests in flight ran as fast over 16 connections as over 64 (benchmark), and each
-    // replica's connections are the API server's to hold.
-    maxSockets: 16,
-  };
-  if (fresh?.constructor === https.Agent) return new https.Agent(options);
-  if (fresh?.constructor === http.Agent) return new http.Agent(options);
-  return fresh;
+function keepAliveAgent(server: string, { agent, tls }: CredentialsRead): http.Agent {
+  // 64 requests in flight ran as fast over 16 connections as over 64 (benchmark), and each
+  // replica's connections are the API server's to hold.
+  return agent ?? agentFor(server, { ...tls, keepAlive: true, maxSockets: 16 });
+}
+
+function agentFor(server: string, options: https.AgentOptions): http.Agent {
+  return server.startsWith("http:") ? new http.Agent(options) : new https.Agent(options);
 }
 
 function flatHeaders(headers: http.IncomingHttpHeaders): Record<string, string> {

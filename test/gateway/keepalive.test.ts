@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reap } from "../../reaper/reap.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { createLogger } from "../../shared/log.js";
 import {
   adminKubeConfig,
@@ -48,7 +49,7 @@ describe("an open event stream keeps its instance alive", () => {
     await installTemplate(namespace);
     handler = startHandler(namespace, { ACTIVITY_INTERVAL: "1s", IDLE_TIMEOUT: "10s" });
     http = await listenHandler(handler);
-    kube = new Kube(adminKubeConfig(), namespace);
+    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
   });
 
   afterAll(async () => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_VERSION, clientPodManifest, KIND } from "../../shared/instance/clientpod.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import {
   adminKubeConfig,
   createTestNamespace,
@@ -23,7 +24,7 @@ describe("ClientPod CRD on the local control plane", () => {
 
   beforeAll(async () => {
     namespace = await createTestNamespace("crd");
-    kube = new Kube(adminKubeConfig(), namespace);
+    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
   });
 
   afterAll(async () => {

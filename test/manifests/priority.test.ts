@@ -1,11 +1,7 @@
 import { resolve } from "node:path";
-import {
-  FlowcontrolApiserverV1Api,
-  HttpMethod,
-  type KubeConfig,
-  RequestContext,
-} from "@kubernetes/client-node";
+import { FlowcontrolApiserverV1Api, HttpMethod, type KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { KubeTransport } from "../../shared/kube/transport.js";
 import { adminKubeConfig, eventually, kubeconfigPath } from "../support/cluster.js";
 import { serviceAccountKubeConfig } from "../support/credentials.js";
@@ -24,17 +20,14 @@ async function classify(
   path: string,
   body?: object,
 ): Promise<{ status: number; flowSchema?: string; priorityLevel?: string }> {
-  const context = new RequestContext(`${transport.server}${path}`, method);
-  context.setHeaderParam("Accept", "application/json");
-  if (body) {
-    context.setHeaderParam("Content-Type", "application/merge-patch+json");
-    context.setBody(JSON.stringify(body));
-  }
-  await transport.applySecurityAuthentication(context);
-  const response = await transport.send(context);
-  await response.body.text();
+  const response = await transport.request(
+    method,
+    path,
+    body && JSON.stringify(body),
+    "application/merge-patch+json",
+  );
   return {
-    status: response.httpStatusCode,
+    status: response.status,
     flowSchema: response.headers["x-kubernetes-pf-flowschema-uid"],
     priorityLevel: response.headers["x-kubernetes-pf-prioritylevel-uid"],
   };
@@ -49,7 +42,7 @@ describe("API Priority and Fairness: the handler's request path has a level of i
   let admin: KubeTransport;
 
   const transport = (kc: KubeConfig) => {
-    const t = new KubeTransport(kc, 10_000);
+    const t = new KubeTransport(credentialsOf(kc), 10_000);
     transports.push(t);
     return t;
   };

@@ -10,6 +10,7 @@ import { reap } from "../../reaper/reap.js";
 import { indexMember } from "../../shared/actions/pool-members.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { createLogger } from "../../shared/log.js";
 import { entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member-index.js";
 import { adminKubeConfig } from "../support/cluster.js";
@@ -180,8 +181,8 @@ describe("the deployment's ServiceAccounts", () => {
         setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
       );
     }
-    const kube = new Kube(kc, NAMESPACE);
-    const adminKube = new Kube(adminKubeConfig(), NAMESPACE);
+    const kube = new Kube(credentialsOf(kc), NAMESPACE);
+    const adminKube = new Kube(credentialsOf(adminKubeConfig()), NAMESPACE);
     /** A change of an instance's spec, as the reaper would make it (it may not). */
     const patchSpec = (instance: string) =>
       kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(

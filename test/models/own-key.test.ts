@@ -4,6 +4,7 @@ import { CoreV1Api, loadYaml, type V1PodTemplate } from "@kubernetes/client-node
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ModelEndpoint, startModelEndpoint } from "../../scripts/lib/model-endpoint.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import {
   adminKubeConfig,
   createTestNamespace,
@@ -106,7 +107,7 @@ describe.each([
     await installTemplate(namespace, template());
     handler = startHandler(namespace);
     http = await listenHandler(handler);
-    kube = new Kube(adminKubeConfig(), namespace);
+    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
   });
 
   afterEach(async () => {

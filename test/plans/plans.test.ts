@@ -7,6 +7,7 @@ import { loadHandlerConfig } from "../../shared/config/load.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { podRevisionOf } from "../../shared/instance/revision.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { createLogger } from "../../shared/log.js";
 import {
   adminKubeConfig,
@@ -97,7 +98,7 @@ describe("plans: an instance is its client's plan's", () => {
     for (const h of [handler, fixedClass]) {
       for (const file of h.config.credentialFiles) file.watch(log, h.metrics.credentialsObserver);
     }
-    kube = new Kube(adminKubeConfig(), namespace);
+    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
   });
 
   afterAll(async () => {

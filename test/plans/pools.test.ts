@@ -7,6 +7,7 @@ import { indexMember } from "../../shared/actions/pool-members.js";
 import { POOL_NAME_PREFIX } from "../../shared/instance/parts.js";
 import { answersHealth, healthUrlOf } from "../../shared/instance/serving.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { POOL_SELECTOR } from "../../shared/pool/member.js";
 import { countOf, entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member-index.js";
 import {
@@ -64,7 +65,7 @@ describe("a warm pool per plan", () => {
       INSTANCE_TOKEN_SECRET: TOKEN_KEY,
     };
     handler = startHandler(namespace, env);
-    kube = new Kube(adminKubeConfig(), namespace);
+    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
   });
 
   afterAll(async () => {

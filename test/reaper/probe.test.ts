@@ -11,6 +11,7 @@ import type { ReapOptions } from "../../reaper/options.js";
 import { reap } from "../../reaper/reap.js";
 import { instancePortOf } from "../../shared/instance/pod-spec.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { createLogger } from "../../shared/log.js";
 import {
   adminKubeConfig,
@@ -86,7 +87,7 @@ describe("reaper probes idle instances before deleting them", () => {
     namespace = await createTestNamespace("reaper-probe");
     await installTemplate(namespace);
     handler = startHandler(namespace, { MAX_INSTANCES_PER_CLIENT: "60", ADMIN_TOKEN });
-    kube = new Kube(adminKubeConfig(), namespace);
+    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
   }, 120_000);
 
   afterAll(async () => {

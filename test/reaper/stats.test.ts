@@ -7,20 +7,20 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   type KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
   type V1ConfigMap,
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { abortedPass, recordPass } from "../../reaper/stats.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { createLogger } from "../../shared/log.js";
 import {
   adminKubeConfig,
   clientPodNames,
   createTestNamespace,
   deleteTestNamespace,
+  mergePatch,
 } from "../support/cluster.js";
 import { installTemplate, LogCapture, startHandler, type TestHandler } from "../support/fleet.js";
 import { answerPodHealth, type PodHealth } from "../support/pod-health.js";
@@ -31,7 +31,6 @@ const name = (instance: string) => instanceNameOf(clientIdOf(KEY), instance);
 const ORPHAN = "gptme-client-00000000feedf00d";
 const STATS = "fleet-reaper-stats";
 const HOUR = 3600_000;
-const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 describe("the reaper's stats: recorded by each pass, exported by the handler", () => {
   let namespace: string;
@@ -168,7 +167,7 @@ describe("the reaper's stats: recorded by each pass, exported by the handler", (
   it("overlapping passes lose no count (a conflict is read again)", async () => {
     const logs = new LogCapture();
     const log = createLogger({ level: "debug", name: "fleet-reaper" }, logs);
-    const recorders = Array.from({ length: 6 }, () => new Kube(reaperKc, namespace));
+    const recorders = Array.from({ length: 6 }, () => new Kube(credentialsOf(reaperKc), namespace));
     try {
       const recorded = await Promise.all(
         recorders.map((kube) =>
@@ -201,7 +200,7 @@ describe("the reaper's stats: recorded by each pass, exported by the handler", (
 
   it("a pass that could not finish counts as aborted, and the last success stays", async () => {
     const before = (await stats())?.data;
-    const kube = new Kube(reaperKc, namespace);
+    const kube = new Kube(credentialsOf(reaperKc), namespace);
     try {
       const log = createLogger({ level: "info", name: "fleet-reaper" }, new LogCapture());
       expect(await recordPass(kube, abortedPass(new Date()), log)).toBe(true);

@@ -10,9 +10,14 @@ import {
 } from "../../shared/instance/clientpod.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { ANNOTATION_POOL_MEMBER, LABEL_POD } from "../../shared/instance/parts.js";
-import { mergePatch } from "../../shared/kube/calls.js";
 import { Kube, type ListOptions } from "../../shared/kube/client.js";
-import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "../support/cluster.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
+import {
+  adminKubeConfig,
+  createTestNamespace,
+  deleteTestNamespace,
+  mergePatch,
+} from "../support/cluster.js";
 import { expireContinueTokens, localEtcdUrl } from "../support/etcd.js";
 import { fleetServiceAccount } from "../support/rbac.js";
 import { reapOnce } from "../support/reaper.js";
@@ -47,7 +52,7 @@ describe("reaper: a pass that reads the fleet page by page", () => {
   let namespace: string;
   let kube: Kube;
   let reaperKube: Kube;
-  const admin = new Kube(adminKubeConfig(), "default");
+  const admin = new Kube(credentialsOf(adminKubeConfig()), "default");
   let stand: Awaited<ReturnType<typeof idleServer>>;
   let adoptedStand: Awaited<ReturnType<typeof idleServer>>;
 
@@ -134,8 +139,11 @@ describe("reaper: a pass that reads the fleet page by page", () => {
 
   beforeAll(async () => {
     namespace = await createTestNamespace("reaper-stream");
-    kube = new Kube(adminKubeConfig(), namespace);
-    reaperKube = new Kube(await fleetServiceAccount(namespace, "fleet-reaper"), namespace);
+    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    reaperKube = new Kube(
+      credentialsOf(await fleetServiceAccount(namespace, "fleet-reaper")),
+      namespace,
+    );
     stand = await idleServer();
     adoptedStand = await idleServer();
   });

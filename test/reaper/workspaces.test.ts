@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ReapOptions } from "../../reaper/options.js";
 import type { ReapAction } from "../../reaper/plan.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import {
   adminKubeConfig,
   createTestNamespace,
@@ -47,7 +48,7 @@ describe("reaper: workspace retention", () => {
     namespace = await createTestNamespace("reaper-workspaces");
     await installTemplate(namespace);
     handler = startHandler(namespace);
-    kube = new Kube(adminKubeConfig(), namespace);
+    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
   });
 
   afterEach(async () => {

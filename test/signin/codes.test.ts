@@ -3,6 +3,7 @@ import { SigninCodes } from "../../handler/signin/code-store.js";
 import { removeExpiredCodes } from "../../reaper/expired-codes.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { createLogger } from "../../shared/log.js";
 import {
   CODE_SELECTOR,
@@ -47,11 +48,14 @@ describe("one-time codes on the real control plane", () => {
   beforeAll(async () => {
     namespace = await createTestNamespace("codes");
     await installTemplate(namespace);
-    admin = new Kube(adminKubeConfig(), namespace);
+    admin = new Kube(credentialsOf(adminKubeConfig()), namespace);
     const handlerKc = await fleetServiceAccount(namespace, "fleet-handler");
-    replicaA = new Kube(handlerKc, namespace);
-    replicaB = new Kube(handlerKc, namespace);
-    reaper = new Kube(await fleetServiceAccount(namespace, "fleet-reaper"), namespace);
+    replicaA = new Kube(credentialsOf(handlerKc), namespace);
+    replicaB = new Kube(credentialsOf(handlerKc), namespace);
+    reaper = new Kube(
+      credentialsOf(await fleetServiceAccount(namespace, "fleet-reaper")),
+      namespace,
+    );
     instance = await instanceOf("codes");
   });
 

@@ -2,6 +2,7 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { CODE_SELECTOR } from "../../shared/tokens/signin-code.js";
 import {
   adminKubeConfig,
@@ -60,7 +61,7 @@ describe("sign-in with one-time codes on the real control plane", { timeout: 180
     replicaA = startHandler(namespace, env);
     replicaB = startHandler(namespace, env);
     http = await listenHandler(replicaA);
-    admin = new Kube(adminKubeConfig(), namespace);
+    admin = new Kube(credentialsOf(adminKubeConfig()), namespace);
   });
 
   afterAll(async () => {

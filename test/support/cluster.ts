@@ -2,7 +2,13 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CoreV1Api, CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
 import { inject } from "vitest";
 
 /** Credentials of the test cluster's administrator. */
@@ -13,6 +19,9 @@ export function adminKubeConfig(): KubeConfig {
 }
 
 export const kubeconfigPath = (): string => inject("kubeconfig");
+
+/** client-node's option for a merge patch (a status written as a kubelet would). */
+export const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 /**
  * A fresh namespace under the "restricted" Pod Security Standard, as the fleet's own is:

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { KubeTransport } from "../../shared/kube/transport.js";
 import { adminKubeConfig, kubeconfigPath } from "./cluster.js";
 
@@ -63,7 +64,7 @@ export async function expireContinueTokens(url: string, collections: string[]): 
 
 /** A `continue` token of a list, and a way to ask whether it still works. */
 async function heldContinueToken(collection: string) {
-  const transport = new KubeTransport(adminKubeConfig(), 10_000);
+  const transport = new KubeTransport(credentialsOf(adminKubeConfig()), 10_000);
   const path = `${collection}?limit=1`;
   const first = await transport.get(path);
   const token = (JSON.parse(first.text) as { metadata?: { continue?: string } }).metadata?.continue;

@@ -9,6 +9,7 @@ import { createFleetHandler, type FleetHandler } from "../../handler/server.js";
 import { installFleetQuota as installQuota } from "../../scripts/lib/fleet-quota.js";
 import { type HandlerConfig, loadHandlerConfig } from "../../shared/config/load.js";
 import { Kube, type Resource, type Verb } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { createLogger } from "../../shared/log.js";
 import { adminKubeConfig } from "./cluster.js";
 
@@ -66,7 +67,7 @@ export function startHandler(
   const counter = new CallCounter();
   const logs = new LogCapture();
   const metrics = new Metrics();
-  const kube = new Kube(kc, namespace, {
+  const kube = new Kube(credentialsOf(kc), namespace, {
     call: (verb, resource) => {
       counter.call(verb, resource);
       metrics.kubeObserver.call?.(verb, resource);

@@ -4,6 +4,7 @@ import { tendPool } from "../../reaper/pool-pass.js";
 import { TokenKeyring } from "../../shared/actions/token-keyring.js";
 import { loadHandlerConfig } from "../../shared/config/load.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import { createLogger } from "../../shared/log.js";
 import { adminKubeConfig } from "./cluster.js";
 import { LogCapture } from "./fleet.js";
@@ -23,7 +24,7 @@ export async function poolPass(
     env: { NAMESPACE: namespace, CLIENT_AUTH: "open", ...env, POOL_SIZE: String(poolSize) },
     readFile: (path) => readFileSync(path, "utf8"),
   });
-  const kube = new Kube(kc, namespace);
+  const kube = new Kube(credentialsOf(kc), namespace);
   const logs = new LogCapture();
   try {
     return await tendPool(kube, {

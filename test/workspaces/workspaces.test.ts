@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { workspaceDir } from "../../scripts/lib/pod-mounts.js";
 import { ANNOTATION_PHASE } from "../../shared/instance/record.js";
 import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
 import {
   adminKubeConfig,
   clientPodNames,
@@ -60,7 +61,7 @@ describe("workspaces outlive their instances", () => {
     namespace = await createTestNamespace("workspaces");
     await installTemplate(namespace);
     handler = startHandler(namespace, { ADMIN_TOKEN });
-    kube = new Kube(adminKubeConfig(), namespace);
+    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
   });
 
   afterEach(async () => {
