@@ -161,7 +161,7 @@ export class KubeCalls {
     };
   }
 
-  async deleteResult(deletion: Promise<unknown>): Promise<DeleteResult> {
+  private async deleteResult(deletion: Promise<unknown>): Promise<DeleteResult> {
     try {
       await deletion;
       return "deleted";

@@ -118,9 +118,10 @@ export class KubeTransport {
     });
   }
 
-  /** Closes idle keep-alive connections, so a process can exit promptly. */
+  /** Closes its connections, so a process can exit promptly. */
   close(): void {
     this.agent?.destroy();
+    this.streams?.destroy();
   }
 
   /** A path on the API server, under the server URL's own path if it has one (a proxy's). */
