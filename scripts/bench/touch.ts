@@ -114,8 +114,9 @@ try {
     .catch(() => undefined);
   await nodes.remove();
   await deleteNamespace(namespace);
-  process.exit(0);
 }
+// Only once everything above succeeded: a failure has been thrown by now, and is printed.
+process.exit(0);
 
 function sleep(ms: number) {
   return new Promise((r) => setTimeout(r, ms));
