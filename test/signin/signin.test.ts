@@ -1,80 +1,37 @@
-import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
+import type { Kube } from "../../shared/kube/client.js";
 import { CODE_SELECTOR } from "../../shared/tokens/signin-code.js";
+import { startHandler, type TestHandler, type TestResponse } from "../support/fleet.js";
+import { type GptmeServer, startInstanceWithServer } from "../support/gptme.js";
 import {
-  adminKubeConfig,
-  createTestNamespace,
-  deleteTestNamespace,
-  eventually,
-} from "../support/cluster.js";
-import {
-  installTemplate,
-  listenHandler,
-  startHandler,
-  type TestHandler,
-  type TestResponse,
-} from "../support/fleet.js";
-import {
-  EventStream,
-  type GptmeServer,
-  runInstancePod,
-  startInstanceWithServer,
-} from "../support/gptme.js";
-
-const KEY = "signin-key-AAAAAAAA";
-const OTHER_KEY = "signin-key-BBBBBBBB";
-const PUBLIC_URL = "https://fleet.example.com";
-const WEBUI_URL = "http://127.0.0.1:5701/";
-const SSE_TTL_MS = 2_000;
-const json = { "content-type": "application/json" };
+  codeOf,
+  exchange,
+  KEY,
+  login,
+  SIGNIN_ENV,
+  type SignInFleet,
+  startSignInFleet,
+} from "../support/signin.js";
 
 // A pod may take a while to be Ready when the shared machine is loaded: waits up to 60 s.
 describe("sign-in with one-time codes on the real control plane", { timeout: 180_000 }, () => {
+  let fleet: SignInFleet;
   let namespace: string;
   let replicaA: TestHandler;
   let replicaB: TestHandler;
-  let http: { url: string; close(): Promise<void> };
   let admin: Kube;
-  const servers: GptmeServer[] = [];
-  const env = {
-    PUBLIC_URL,
-    WEBUI_URL,
-    CORS_ORIGINS: "tauri://localhost,http://127.0.0.1:5701",
-  };
-
-  const login = async (handler: TestHandler, instanceId: string, key = KEY, wait = 0) =>
-    handler.request(`/instances/${instanceId}/login?wait=${wait}`, { apiKey: key, method: "POST" });
-  const exchange = (handler: TestHandler, body: unknown, headers: Record<string, string> = {}) =>
-    handler.request("/api/v1/operator/auth/exchange", {
-      method: "POST",
-      headers: { ...json, ...headers },
-      body: typeof body === "string" ? body : JSON.stringify(body),
-    });
-  const codeOf = async (res: TestResponse): Promise<string> => (await res.json()).login.code;
+  let servers: GptmeServer[];
 
   beforeAll(async () => {
-    namespace = await createTestNamespace("signin");
-    await installTemplate(namespace);
-    replicaA = startHandler(namespace, env);
-    replicaB = startHandler(namespace, env);
-    http = await listenHandler(replicaA);
-    admin = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    fleet = await startSignInFleet("signin");
+    ({ namespace, replicaA, replicaB, admin, servers } = fleet);
   });
 
-  afterAll(async () => {
-    for (const server of servers) await server.stop();
-    await http?.close();
-    replicaA?.close();
-    replicaB?.close();
-    admin?.close();
-    await deleteTestNamespace(namespace);
-  });
+  afterAll(() => fleet?.close());
 
   it("answers the instance plus a login code and its web UI link", async () => {
-    // The instance starts, its server runs at the pod IP (mock/echo, for the streams below),
+    // The instance starts, its server runs at the pod IP (mock/echo),
     // then the login answers 200 with the ready instance.
     let res: TestResponse | undefined;
     const started = await startInstanceWithServer(
@@ -95,7 +52,7 @@ describe("sign-in with one-time codes on the real control plane", { timeout: 180
       status: "ready",
     });
     expect(body.login.code).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(body.login.url).toBe(`${WEBUI_URL}#code=${body.login.code}`);
+    expect(body.login.url).toBe(`${SIGNIN_ENV.WEBUI_URL}#code=${body.login.code}`);
     expect(Date.parse(body.login.expiresAt) - Date.now()).toBeGreaterThan(50_000);
     expect(Date.parse(body.login.expiresAt) - Date.now()).toBeLessThanOrEqual(60_000);
     // The public path takes the key from the path, as GET does.
@@ -121,7 +78,7 @@ describe("sign-in with one-time codes on the real control plane", { timeout: 180
     const answer = await res.json();
     expect(answer).toEqual({
       userToken: instance.endpoint.token,
-      instanceUrl: `${PUBLIC_URL}/api/v1/instances/${instance.name}`,
+      instanceUrl: `${SIGNIN_ENV.PUBLIC_URL}/api/v1/instances/${instance.name}`,
       instanceId: "web",
       sseToken: expect.stringMatching(/^sse1\./),
     });
@@ -151,7 +108,7 @@ describe("sign-in with one-time codes on the real control plane", { timeout: 180
   });
 
   it("answers one 401 for unknown, expired and deleted-instance codes; 400 for a bad body", async () => {
-    const short = startHandler(namespace, { ...env, LOGIN_CODE_TTL: "1s" });
+    const short = startHandler(namespace, { ...SIGNIN_ENV, LOGIN_CODE_TTL: "1s" });
     try {
       const expired = await codeOf(await login(short, "web"));
       await new Promise((r) => setTimeout(r, 1_100));
@@ -180,7 +137,7 @@ describe("sign-in with one-time codes on the real control plane", { timeout: 180
   });
 
   it("answers 500 public_url_missing without PUBLIC_URL, and keeps the code", async () => {
-    const bare = startHandler(namespace, { ...env, PUBLIC_URL: "" });
+    const bare = startHandler(namespace, { ...SIGNIN_ENV, PUBLIC_URL: "" });
     try {
       const code = await codeOf(await login(replicaA, "web"));
       const res = await exchange(bare, { code });
@@ -202,164 +159,5 @@ describe("sign-in with one-time codes on the real control plane", { timeout: 180
       expect(handler.logs.lines.join("\n")).not.toContain(code);
       expect(await handler.metrics.registry.metrics()).not.toContain(code);
     }
-  });
-
-  describe("event-stream tokens at the gateway", () => {
-    let instance: { name: string; endpoint: { path: string; token: string } };
-    let base: string;
-    /** The session of the conversation the streams below listen to. */
-    let session: string;
-
-    async function signIn(instanceId: string, key = KEY) {
-      const code = await codeOf(await login(replicaA, instanceId, key));
-      return (await exchange(replicaA, { code })).json();
-    }
-
-    const events = (sseToken: string, conversation = "sse-chat", at = base) =>
-      fetch(
-        `${at}/api/v2/conversations/${conversation}/events?token=${encodeURIComponent(sseToken)}`,
-      );
-
-    beforeAll(async () => {
-      // Its server (mock/echo) runs since the first test; alone, this suite starts it.
-      const ready = await replicaA.request("/instances/web?wait=0", { apiKey: KEY });
-      if (ready.status === 200) {
-        instance = await ready.json();
-      } else {
-        const started = await startInstanceWithServer(
-          namespace,
-          (wait) => replicaA.request(`/instances/web?wait=${wait}`, { apiKey: KEY }),
-          ["--model", "mock/echo"],
-        );
-        instance = started.instance;
-        servers.push(started.server);
-      }
-      base = `${http.url}${instance.endpoint.path}`;
-      const put = await fetch(`${base}/api/v2/conversations/sse-chat`, {
-        method: "PUT",
-        headers: { ...json, authorization: `Bearer ${instance.endpoint.token}` },
-        body: JSON.stringify({ messages: [] }),
-      });
-      expect(put.status).toBe(200);
-      session = ((await put.json()) as { session_id: string }).session_id;
-    });
-
-    it("is accepted on its instance's event streams and refused everywhere else", async () => {
-      const { sseToken, userToken } = await signIn("web");
-      const abort = new AbortController();
-      const stream = await fetch(`${base}/api/v2/conversations/sse-chat/events?token=${sseToken}`, {
-        signal: abort.signal,
-      });
-      expect(stream.status).toBe(200);
-      await new EventStream(stream).next((e) => e.type === "connected", 5_000);
-      abort.abort();
-      // Which credential the gateway admitted, in its log (never the token itself), once the
-      // stream has closed.
-      await eventually(
-        async () =>
-          replicaA.logs.lines
-            .map((l) => JSON.parse(l))
-            .some((l) => l.route?.startsWith("/api/v1/instances/") && l.credential === "sse-token")
-            ? true
-            : undefined,
-        "the gateway's log line for the stream",
-      );
-      expect(replicaA.logs.lines.join("\n")).not.toContain(sseToken);
-      const refused = [
-        await fetch(`${base}/api/v2/conversations?token=${sseToken}`),
-        await fetch(`${base}/api/v2/conversations/sse-chat?token=${sseToken}`),
-        await fetch(`${base}/api/v2/conversations/sse-chat/step?token=${sseToken}`, {
-          method: "POST",
-          headers: json,
-          body: JSON.stringify({ model: "mock/echo" }),
-        }),
-        await fetch(`${base}/api/v2/conversations/sse-chat/events`, {
-          headers: { authorization: `Bearer ${sseToken}` },
-        }),
-        await fetch(`${base}/api/v2/conversations/sse-chat/events?token=${sseToken}`, {
-          method: "POST",
-        }),
-      ];
-      for (const res of refused) {
-        expect(res.status, res.url).toBe(401);
-        expect(((await res.json()) as { code: string }).code).toBe("invalid_token");
-      }
-      // The user token still works everywhere.
-      const listed = await fetch(`${base}/api/v2/conversations`, {
-        headers: { authorization: `Bearer ${userToken}` },
-      });
-      expect(listed.status).toBe(200);
-    });
-
-    it("is refused on another instance's event streams", async () => {
-      const other = await signIn("sse-other", OTHER_KEY);
-      const res = await events(other.sseToken);
-      expect(res.status).toBe(401);
-    });
-
-    it("expires after SSE_TOKEN_TTL, while a stream opened before keeps flowing", async () => {
-      const short = startHandler(namespace, { ...env, SSE_TOKEN_TTL: `${SSE_TTL_MS / 1000}s` });
-      const shortHttp = await listenHandler(short);
-      const at = `${shortHttp.url}${instance.endpoint.path}`;
-      const code = await codeOf(await login(short, "web"));
-      const { sseToken, userToken } = await (await exchange(short, { code })).json();
-      const abort = new AbortController();
-      const res = await fetch(
-        `${at}/api/v2/conversations/sse-chat/events?session_id=${session}&token=${sseToken}`,
-        { signal: abort.signal },
-      );
-      expect(res.status).toBe(200);
-      const stream = new EventStream(res);
-      await stream.next((e) => e.type === "connected", 5_000);
-      await new Promise((r) => setTimeout(r, SSE_TTL_MS + 500));
-      expect((await events(sseToken, "sse-chat", at)).status).toBe(401);
-      const auth = { ...json, authorization: `Bearer ${userToken}` };
-      await fetch(`${base}/api/v2/conversations/sse-chat`, {
-        method: "POST",
-        headers: auth,
-        body: JSON.stringify({ role: "user", content: "after expiry" }),
-      });
-      await fetch(`${base}/api/v2/conversations/sse-chat/step`, {
-        method: "POST",
-        headers: auth,
-        body: JSON.stringify({ model: "mock/echo", session_id: session }),
-      });
-      await stream.next(
-        (e) => e.type === "generation_complete" && JSON.stringify(e).includes("Echo: after expiry"),
-      );
-      abort.abort();
-      await shortHttp.close();
-      short.close();
-    });
-
-    it("dies with its instance: a recreated instance refuses it", async () => {
-      const { sseToken } = await signIn("recreated");
-      const name = instanceNameOf(clientIdOf(KEY), "recreated");
-      const first = await runInstancePod(namespace, name);
-      const at = `${http.url}/api/v1/instances/${name}`;
-      try {
-        expect(
-          (await fetch(`${at}/api/v2/conversations/x/events?token=${sseToken}`)).status,
-        ).not.toBe(401);
-      } finally {
-        await first.stop();
-      }
-      await replicaA.request("/instances/recreated", { apiKey: KEY, method: "DELETE" });
-      const core = adminKubeConfig().makeApiClient(CoreV1Api);
-      await eventually(
-        async () =>
-          (await core.readNamespacedPod({ name, namespace }).catch(() => undefined))
-            ? undefined
-            : true,
-        "the old pod to go",
-      );
-      const { instance: again, server: second } = await startInstanceWithServer(namespace, (wait) =>
-        replicaA.request(`/instances/recreated?wait=${wait}`, { apiKey: KEY }),
-      );
-      servers.push(second);
-      expect(again.name).toBe(name);
-      const res = await fetch(`${at}/api/v2/conversations/x/events?token=${sseToken}`);
-      expect(res.status).toBe(401);
-    });
   });
 });
