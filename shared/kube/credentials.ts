@@ -43,25 +43,39 @@ export interface PlainCredentials {
 }
 
 /**
- * Credentials read from their files at each read (a token file is rewritten as it rotates);
- * what a kubeconfig without plugins, and a pod's service account, come to.
+ * Credentials read from their files: the token file at each read (it is rewritten as it
+ * rotates), the CA and client certificate once (the transport keeps the connections' TLS
+ * settings of its first read); what a kubeconfig without plugins, and a pod's service account,
+ * come to.
  */
 export function plainCredentials(plain: PlainCredentials): KubeCredentials {
+  let tls: Promise<https.AgentOptions> | undefined;
+  const readTls = async (): Promise<https.AgentOptions> => {
+    const [ca, cert, key] = await Promise.all([
+      materialOf(plain.ca),
+      materialOf(plain.cert),
+      materialOf(plain.key),
+    ]);
+    const options: https.AgentOptions = { ca, cert, key };
+    if (plain.insecureSkipTlsVerify) options.rejectUnauthorized = false;
+    if (plain.tlsServerName) options.servername = plain.tlsServerName;
+    return options;
+  };
   return {
     server: plain.server,
     async read(): Promise<CredentialsRead> {
-      const [ca, cert, key, tokenFromFile] = await Promise.all([
-        materialOf(plain.ca),
-        materialOf(plain.cert),
-        materialOf(plain.key),
+      // A failed read is not kept: the next one tries again.
+      tls ??= readTls().catch((error: unknown) => {
+        tls = undefined;
+        throw error;
+      });
+      const [options, tokenFromFile] = await Promise.all([
+        tls,
         plain.tokenFile ? readFile(plain.tokenFile, "utf8") : undefined,
       ]);
       const token = plain.token ?? tokenFromFile?.trim();
-      const tls: https.AgentOptions = { ca, cert, key };
-      if (plain.insecureSkipTlsVerify) tls.rejectUnauthorized = false;
-      if (plain.tlsServerName) tls.servername = plain.tlsServerName;
       const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
-      return { headers, tls };
+      return { headers, tls: options };
     },
   };
 }

@@ -55,7 +55,7 @@ export async function loadKubeCredentials({
     );
   }
   const { cluster, user } = currentOf(paths.map(readKubeconfig));
-  if (!cluster || typeof cluster.fields.server !== "string" || !cluster.fields.server) {
+  if (!cluster || typeof cluster.value.server !== "string" || !cluster.value.server) {
     throw new ConfigError("KUBECONFIG: the current context names no cluster");
   }
   if (needsClientNode(cluster, user)) return clientNodeCredentials(paths);
@@ -71,10 +71,14 @@ interface Kubeconfig {
   contexts: Map<string, { cluster?: string; user?: string }>;
 }
 
-interface Entry {
-  fields: Record<string, unknown>;
+/** What the first file to say it said, and that file's directory. */
+interface Found<T> {
+  value: T;
   dir: string;
 }
+
+/** A cluster's or user's fields. */
+type Entry = Found<Record<string, unknown>>;
 
 function readKubeconfig(path: string): Kubeconfig {
   let parsed: Record<string, unknown>;
@@ -109,35 +113,32 @@ function readKubeconfig(path: string): Kubeconfig {
  * defines a name.
  */
 function currentOf(files: Kubeconfig[]): { cluster?: Entry; user?: Entry } {
-  const first = <T>(pick: (file: Kubeconfig) => T | undefined) => {
+  const first = <T>(pick: (file: Kubeconfig) => T | undefined): Found<T> | undefined => {
     for (const file of files) {
-      const found = pick(file);
-      if (found !== undefined) return { found, dir: file.dir };
+      const value = pick(file);
+      if (value !== undefined) return { value, dir: file.dir };
     }
     return undefined;
   };
-  const current = first((file) => file.currentContext)?.found;
-  const context = current ? first((file) => file.contexts.get(current))?.found : undefined;
-  const entry = (found: { found: Record<string, unknown>; dir: string } | undefined) =>
-    found && { fields: found.found, dir: found.dir };
-  const clusterName = context?.cluster;
-  const userName = context?.user;
+  const current = first((file) => file.currentContext)?.value;
+  const context = current ? first((file) => file.contexts.get(current))?.value : undefined;
+  const { cluster, user } = context ?? {};
   return {
-    cluster: clusterName ? entry(first((file) => file.clusters.get(clusterName))) : undefined,
-    user: userName ? entry(first((file) => file.users.get(userName))) : undefined,
+    cluster: cluster ? first((file) => file.clusters.get(cluster)) : undefined,
+    user: user ? first((file) => file.users.get(user)) : undefined,
   };
 }
 
 /** Whether the context needs what only client-node's KubeConfig applies. */
 function needsClientNode(cluster: Entry, user: Entry | undefined): boolean {
-  const fields = user?.fields ?? {};
+  const fields = user?.value ?? {};
   const plugins = ["exec", "auth-provider", "username", "password"];
-  return plugins.some((key) => fields[key] !== undefined) || Boolean(cluster.fields["proxy-url"]);
+  return plugins.some((key) => fields[key] !== undefined) || Boolean(cluster.value["proxy-url"]);
 }
 
 function plainOf(cluster: Entry, user: Entry | undefined): PlainCredentials {
-  const c = cluster.fields;
-  const u = user?.fields ?? {};
+  const c = cluster.value;
+  const u = user?.value ?? {};
   const userDir = user?.dir ?? cluster.dir;
   const text = (fields: Record<string, unknown>, key: string) =>
     typeof fields[key] === "string" && fields[key] !== "" ? (fields[key] as string) : undefined;

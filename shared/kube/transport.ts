@@ -62,16 +62,17 @@ export class KubeTransport {
     body?: string,
     contentType = "application/json",
   ): Promise<KubeResponse> {
-    const { headers: auth } = this.freshCredentials() ?? (await this.refresh());
-    const headers: Record<string, string> = { ...auth, Accept: "application/json" };
+    const headers: Record<string, string> = {
+      ...(await this.authHeaders()),
+      Accept: "application/json",
+    };
     if (body !== undefined) {
       headers["Content-Type"] = contentType;
       headers["Content-Length"] = String(Buffer.byteLength(body));
     }
     const url = this.urlOf(path);
-    const request = url.protocol === "http:" ? http.request : https.request;
     return new Promise((resolve, reject) => {
-      const outgoing = request(url, { method, headers, agent: this.agent }, (incoming) => {
+      const outgoing = requestOf(url)(url, { method, headers, agent: this.agent }, (incoming) => {
         const chunks: Buffer[] = [];
         incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
         incoming.on("error", (error) => {
@@ -108,11 +109,10 @@ export class KubeTransport {
    * connection of its own: no timeout but `signal`'s. Resolves once the response starts.
    */
   async stream(path: string, signal: AbortSignal): Promise<http.IncomingMessage> {
-    const { headers } = this.freshCredentials() ?? (await this.refresh());
+    const headers = await this.authHeaders();
     const url = this.urlOf(path);
-    const request = url.protocol === "http:" ? http.request : https.request;
     return new Promise((resolve, reject) => {
-      const outgoing = request(url, { headers, agent: this.streams, signal }, resolve);
+      const outgoing = requestOf(url)(url, { headers, agent: this.streams, signal }, resolve);
       outgoing.on("error", reject);
       outgoing.end();
     });
@@ -129,11 +129,11 @@ export class KubeTransport {
     return new URL(`${this.server.replace(/\/+$/, "")}${path}`);
   }
 
-  private freshCredentials(): Credentials | undefined {
+  /** The authentication headers of the next call: read again once a second old. */
+  private async authHeaders(): Promise<Record<string, string>> {
     const credentials = this.credentials;
-    return credentials && Date.now() - credentials.readAt < CREDENTIALS_TTL_MS
-      ? credentials
-      : undefined;
+    const fresh = credentials && Date.now() - credentials.readAt < CREDENTIALS_TTL_MS;
+    return (fresh ? credentials : await this.refresh()).headers;
   }
 
   /**
@@ -166,6 +166,8 @@ function keepAliveAgent(server: string, { agent, tls }: CredentialsRead): http.A
   // replica's connections are the API server's to hold.
   return agent ?? agentFor(server, { ...tls, keepAlive: true, maxSockets: 16 });
 }
+
+const requestOf = (url: URL) => (url.protocol === "http:" ? http.request : https.request);
 
 function agentFor(server: string, options: https.AgentOptions): http.Agent {
   return server.startsWith("http:") ? new http.Agent(options) : new https.Agent(options);

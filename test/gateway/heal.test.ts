@@ -1,8 +1,7 @@
 import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
 import {
+  adminKube,
   adminKubeConfig,
   clientPodNames,
   createTestNamespace,
@@ -132,7 +131,7 @@ describe("the gateway heals a missing Pod", () => {
     await losePod(body.name, server);
     await new Promise((r) => setTimeout(r, 1_500));
     expect(await podOf(body.name)).toBeUndefined();
-    const kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    const kube = adminKube(namespace);
     const { lines } = await reapOnce(kube, {
       defaults: { idleTimeoutMs: 1_000, maxLifetimeMs: 3600_000 },
     });

@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reap } from "../../reaper/reap.js";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
+import type { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
 import {
-  adminKubeConfig,
+  adminKube,
   clientPodNames,
   createTestNamespace,
   deleteTestNamespace,
@@ -49,7 +48,7 @@ describe("an open event stream keeps its instance alive", () => {
     await installTemplate(namespace);
     handler = startHandler(namespace, { ACTIVITY_INTERVAL: "1s", IDLE_TIMEOUT: "10s" });
     http = await listenHandler(handler);
-    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    kube = adminKube(namespace);
   });
 
   afterAll(async () => {

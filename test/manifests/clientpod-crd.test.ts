@@ -2,9 +2,9 @@ import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { API_VERSION, clientPodManifest, KIND } from "../../shared/instance/clientpod.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
+import type { Kube } from "../../shared/kube/client.js";
 import {
+  adminKube,
   adminKubeConfig,
   createTestNamespace,
   deleteTestNamespace,
@@ -24,7 +24,7 @@ describe("ClientPod CRD on the local control plane", () => {
 
   beforeAll(async () => {
     namespace = await createTestNamespace("crd");
-    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    kube = adminKube(namespace);
   });
 
   afterAll(async () => {

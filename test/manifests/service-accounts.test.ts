@@ -13,7 +13,7 @@ import { Kube } from "../../shared/kube/client.js";
 import { credentialsOf } from "../../shared/kube/credentials.js";
 import { createLogger } from "../../shared/log.js";
 import { entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member-index.js";
-import { adminKubeConfig } from "../support/cluster.js";
+import { adminKube, adminKubeConfig } from "../support/cluster.js";
 import { serviceAccountKubeConfig } from "../support/credentials.js";
 import { LogCapture, startHandler } from "../support/fleet.js";
 import { EventStream, runInstancePod } from "../support/gptme.js";
@@ -182,7 +182,7 @@ describe("the deployment's ServiceAccounts", () => {
       );
     }
     const kube = new Kube(credentialsOf(kc), NAMESPACE);
-    const adminKube = new Kube(credentialsOf(adminKubeConfig()), NAMESPACE);
+    const admin = adminKube(NAMESPACE);
     /** A change of an instance's spec, as the reaper would make it (it may not). */
     const patchSpec = (instance: string) =>
       kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
@@ -224,13 +224,13 @@ describe("the deployment's ServiceAccounts", () => {
       expect(summary.deleted).toBeGreaterThanOrEqual(2);
       expect(summary.busy).toBe(1);
       // The reaped instance's workspace stays, its last use patched; the unused one went.
-      const reapedWorkspace = await adminKube.workspaces.get(name);
+      const reapedWorkspace = await admin.workspaces.get(name);
       expect(
         Date.parse(reapedWorkspace?.metadata?.annotations?.["gptme.ai/last-used"] ?? ""),
       ).toBeGreaterThan(Date.parse(hourAgo));
-      const retired = await adminKube.workspaces.get(unused);
+      const retired = await admin.workspaces.get(unused);
       expect(retired === undefined || Boolean(retired.metadata?.deletionTimestamp)).toBe(true);
-      const kept = await adminKube.clientPods.get(busy);
+      const kept = await admin.clientPods.get(busy);
       expect(kept?.status?.lastReap).toMatchObject({ verdict: "busy" });
       expect(kept?.status?.lastActivity?.getTime()).toBeGreaterThan(Date.parse(hourAgo));
       // The status, and nothing else of a ClientPod; no Secret (it needs no instance token).
@@ -244,7 +244,7 @@ describe("the deployment's ServiceAccounts", () => {
       });
       // Its pool step keeps the pool's index clean: an entry of a member that is gone goes.
       const gone = "gptme-pool-00000000000000bb";
-      await indexMember(adminKube, gone, {
+      await indexMember(admin, gone, {
         uid: "gone",
         tokenKeyId: "k",
         plan: "default",
@@ -252,14 +252,14 @@ describe("the deployment's ServiceAccounts", () => {
       });
       const pool = await poolPass(NAMESPACE, {}, 0, kc);
       expect(pool).toMatchObject({ failed: 0, unindexed: 1 });
-      expect(entriesOf(await adminKube.configMaps.get(POOL_INDEX_NAME)).has(gone)).toBe(false);
+      expect(entriesOf(await admin.configMaps.get(POOL_INDEX_NAME)).has(gone)).toBe(false);
       // It makes pool members (ClientPods among them) but never changes an instance.
       await expect(patchSpec(name)).rejects.toMatchObject({ code: 403 });
     } finally {
       abort.abort();
       await server.stop();
       kube.close();
-      adminKube.close();
+      admin.close();
     }
   });
 });

@@ -3,9 +3,9 @@ import { resolve } from "node:path";
 import { CoreV1Api, loadYaml, type V1PodTemplate } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ModelEndpoint, startModelEndpoint } from "../../scripts/lib/model-endpoint.js";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
+import type { Kube } from "../../shared/kube/client.js";
 import {
+  adminKube,
   adminKubeConfig,
   createTestNamespace,
   deleteTestNamespace,
@@ -107,7 +107,7 @@ describe.each([
     await installTemplate(namespace, template());
     handler = startHandler(namespace);
     http = await listenHandler(handler);
-    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    kube = adminKube(namespace);
   });
 
   afterEach(async () => {

@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadHandlerConfig } from "../../shared/config/load.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
 import { podRevisionOf } from "../../shared/instance/revision.js";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
+import type { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
 import {
+  adminKube,
   adminKubeConfig,
   createTestNamespace,
   deleteTestNamespace,
@@ -98,7 +98,7 @@ describe("plans: an instance is its client's plan's", () => {
     for (const h of [handler, fixedClass]) {
       for (const file of h.config.credentialFiles) file.watch(log, h.metrics.credentialsObserver);
     }
-    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    kube = adminKube(namespace);
   });
 
   afterAll(async () => {

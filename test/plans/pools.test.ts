@@ -6,11 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { indexMember } from "../../shared/actions/pool-members.js";
 import { POOL_NAME_PREFIX } from "../../shared/instance/parts.js";
 import { answersHealth, healthUrlOf } from "../../shared/instance/serving.js";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
+import type { Kube } from "../../shared/kube/client.js";
 import { POOL_SELECTOR } from "../../shared/pool/member.js";
 import { countOf, entriesOf, POOL_INDEX_NAME } from "../../shared/pool/member-index.js";
 import {
+  adminKube,
   adminKubeConfig,
   createTestNamespace,
   deleteTestNamespace,
@@ -65,7 +65,7 @@ describe("a warm pool per plan", () => {
       INSTANCE_TOKEN_SECRET: TOKEN_KEY,
     };
     handler = startHandler(namespace, env);
-    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    kube = adminKube(namespace);
   });
 
   afterAll(async () => {

@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ReapOptions } from "../../reaper/options.js";
 import { reap } from "../../reaper/reap.js";
 import { instancePortOf } from "../../shared/instance/pod-spec.js";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
+import type { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
 import {
+  adminKube,
   adminKubeConfig,
   clientPodNames,
   createTestNamespace,
@@ -87,7 +87,7 @@ describe("reaper probes idle instances before deleting them", () => {
     namespace = await createTestNamespace("reaper-probe");
     await installTemplate(namespace);
     handler = startHandler(namespace, { MAX_INSTANCES_PER_CLIENT: "60", ADMIN_TOKEN });
-    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    kube = adminKube(namespace);
   }, 120_000);
 
   afterAll(async () => {

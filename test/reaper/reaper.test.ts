@@ -10,10 +10,10 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { reap } from "../../reaper/reap.js";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
+import type { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
 import {
+  adminKube,
   adminKubeConfig,
   clientPodNames,
   createTestNamespace,
@@ -70,7 +70,7 @@ describe("reaper on the real control plane", () => {
     podHealth = answerPodHealth(namespace);
     await installTemplate(namespace);
     handler = startHandler(namespace);
-    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    kube = adminKube(namespace);
     for (const instance of ["fresh", "idle", "ended", "old"]) {
       expect(
         (await handler.request(`/instances/${instance}?wait=30`, { apiKey: KEY })).status,

@@ -13,6 +13,7 @@ import { ANNOTATION_POOL_MEMBER, LABEL_POD } from "../../shared/instance/parts.j
 import { Kube, type ListOptions } from "../../shared/kube/client.js";
 import { credentialsOf } from "../../shared/kube/credentials.js";
 import {
+  adminKube,
   adminKubeConfig,
   createTestNamespace,
   deleteTestNamespace,
@@ -52,7 +53,7 @@ describe("reaper: a pass that reads the fleet page by page", () => {
   let namespace: string;
   let kube: Kube;
   let reaperKube: Kube;
-  const admin = new Kube(credentialsOf(adminKubeConfig()), "default");
+  const admin = adminKube("default");
   let stand: Awaited<ReturnType<typeof idleServer>>;
   let adoptedStand: Awaited<ReturnType<typeof idleServer>>;
 
@@ -139,7 +140,7 @@ describe("reaper: a pass that reads the fleet page by page", () => {
 
   beforeAll(async () => {
     namespace = await createTestNamespace("reaper-stream");
-    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    kube = adminKube(namespace);
     reaperKube = new Kube(
       credentialsOf(await fleetServiceAccount(namespace, "fleet-reaper")),
       namespace,

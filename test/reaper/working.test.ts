@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ReapSummary, reap } from "../../reaper/reap.js";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
+import type { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
 import { type ChatStub, startChatStub } from "../support/chat-stub.js";
 import {
-  adminKubeConfig,
+  adminKube,
   clientPodNames,
   createTestNamespace,
   deleteTestNamespace,
@@ -74,7 +73,7 @@ describe("reaper and an instance at work", () => {
     namespace = await createTestNamespace("reaper-working");
     await installTemplate(namespace);
     handler = startHandler(namespace);
-    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    kube = adminKube(namespace);
     // Slow only for the essay; quick for the tool call, its follow-up and whatever else gptme
     // asks its model on the side (a conversation's name, say).
     stub = await startChatStub((last) =>

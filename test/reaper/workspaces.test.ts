@@ -2,9 +2,9 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-n
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { ReapOptions } from "../../reaper/options.js";
 import type { ReapAction } from "../../reaper/plan.js";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
+import type { Kube } from "../../shared/kube/client.js";
 import {
+  adminKube,
   adminKubeConfig,
   createTestNamespace,
   deleteTestNamespace,
@@ -48,7 +48,7 @@ describe("reaper: workspace retention", () => {
     namespace = await createTestNamespace("reaper-workspaces");
     await installTemplate(namespace);
     handler = startHandler(namespace);
-    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    kube = adminKube(namespace);
   });
 
   afterEach(async () => {

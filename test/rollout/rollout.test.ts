@@ -1,9 +1,9 @@
 import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { revisionSettingsOf } from "../../shared/config/load.js";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
+import type { Kube } from "../../shared/kube/client.js";
 import {
+  adminKube,
   adminKubeConfig,
   createTestNamespace,
   deleteTestNamespace,
@@ -73,7 +73,7 @@ describe("template revisions and rollouts", () => {
     await installTemplate(namespace);
     handler = startHandler(namespace, { ADMIN_TOKEN: ADMIN, PUBLIC_URL: "https://fleet.test" });
     http = await listenHandler(handler);
-    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    kube = adminKube(namespace);
     // Ready means its gptme-server answered: a to d get one each (as a kubelet would start
     // them); e never does, and stays starting.
     for (const id of ["a", "b", "c", "d", "e"]) {

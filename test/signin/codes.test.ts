@@ -11,7 +11,7 @@ import {
   codeObjectName,
 } from "../../shared/tokens/signin-code.js";
 import {
-  adminKubeConfig,
+  adminKube,
   createTestNamespace,
   deleteTestNamespace,
   eventually,
@@ -48,7 +48,7 @@ describe("one-time codes on the real control plane", () => {
   beforeAll(async () => {
     namespace = await createTestNamespace("codes");
     await installTemplate(namespace);
-    admin = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    admin = adminKube(namespace);
     const handlerKc = await fleetServiceAccount(namespace, "fleet-handler");
     replicaA = new Kube(credentialsOf(handlerKc), namespace);
     replicaB = new Kube(credentialsOf(handlerKc), namespace);

@@ -10,6 +10,13 @@ import {
   setHeaderOptions,
 } from "@kubernetes/client-node";
 import { inject } from "vitest";
+import { Kube } from "../../shared/kube/client.js";
+import { credentialsOf } from "../../shared/kube/credentials.js";
+
+/** The fleet's API client in `namespace`, with the test cluster's administrator's credentials. */
+export function adminKube(namespace: string): Kube {
+  return new Kube(credentialsOf(adminKubeConfig()), namespace);
+}
 
 /** Credentials of the test cluster's administrator. */
 export function adminKubeConfig(): KubeConfig {

@@ -1,6 +1,5 @@
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
-import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "./cluster.js";
+import type { Kube } from "../../shared/kube/client.js";
+import { adminKube, createTestNamespace, deleteTestNamespace } from "./cluster.js";
 import {
   installTemplate,
   listenHandler,
@@ -40,7 +39,7 @@ export async function startSignInFleet(prefix: string): Promise<SignInFleet> {
   const replicaA = startHandler(namespace, SIGNIN_ENV);
   const replicaB = startHandler(namespace, SIGNIN_ENV);
   const http = await listenHandler(replicaA);
-  const admin = new Kube(credentialsOf(adminKubeConfig()), namespace);
+  const admin = adminKube(namespace);
   const servers: GptmeServer[] = [];
   return {
     namespace,

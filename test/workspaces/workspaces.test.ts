@@ -4,9 +4,9 @@ import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { workspaceDir } from "../../scripts/lib/pod-mounts.js";
 import { ANNOTATION_PHASE } from "../../shared/instance/record.js";
-import { Kube } from "../../shared/kube/client.js";
-import { credentialsOf } from "../../shared/kube/credentials.js";
+import type { Kube } from "../../shared/kube/client.js";
 import {
+  adminKube,
   adminKubeConfig,
   clientPodNames,
   createTestNamespace,
@@ -61,7 +61,7 @@ describe("workspaces outlive their instances", () => {
     namespace = await createTestNamespace("workspaces");
     await installTemplate(namespace);
     handler = startHandler(namespace, { ADMIN_TOKEN });
-    kube = new Kube(credentialsOf(adminKubeConfig()), namespace);
+    kube = adminKube(namespace);
   });
 
   afterEach(async () => {
