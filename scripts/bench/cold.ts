@@ -9,17 +9,15 @@ import {
   adminKube,
   answerHealth,
   apiCalls,
-  closedLoop,
   createNamespace,
   deleteNamespace,
   httpGet,
   installFleetQuota,
   installTemplate,
-  type Stats,
   say,
   startHandler,
-  stats,
 } from "./lib.js";
+import { closedLoop, type Stats, stats } from "./stats.js";
 
 export interface ColdResult {
   mode: string;

@@ -1,5 +1,5 @@
 import * as http from "node:http";
-import { type Stats, stats } from "./lib.js";
+import { type Stats, stats } from "./stats.js";
 
 // Event-stream latency along several paths (direct, through Traefik, through the gateway),
 // measured in turns in the same run: how long a client waits for a stream's first event, and

@@ -1,6 +1,6 @@
 import type { EventLatency } from "./events.js";
 import { EVENT_SETTINGS, type GatewayResult } from "./gateway.js";
-import { ms, type Report, ratio } from "./lib.js";
+import { ms, type Report, ratio } from "./stats.js";
 
 // The instance gateway's part of the report: its section, its headline rows, and each of the
 // issue's aims judged from this one run's figures.

@@ -1,6 +1,5 @@
 import {
   answerHealth,
-  closedLoop,
   createNamespace,
   deleteNamespace,
   httpGet,
@@ -9,6 +8,7 @@ import {
   say,
   startHandler,
 } from "./lib.js";
+import { closedLoop } from "./stats.js";
 
 export interface MemoryResult {
   idleMb: number;

@@ -7,16 +7,14 @@ import {
   answerHealth,
   apiCalls,
   type BenchHandler,
-  closedLoop,
   createNamespace,
   deleteNamespace,
   httpGet,
   ROOT,
-  type Stats,
   say,
   startHandler,
-  stats,
 } from "./lib.js";
+import { closedLoop, type Stats, stats } from "./stats.js";
 
 /** One path's figures, plans on against off, measured in the same run. */
 export interface PlansRow {

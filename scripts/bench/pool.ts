@@ -21,11 +21,10 @@ import {
   deleteNamespace,
   httpGet,
   installTemplate,
-  type Stats,
   say,
   startHandler,
-  stats,
 } from "./lib.js";
+import { type Stats, stats } from "./stats.js";
 
 export interface PoolResult {
   rate: number;

@@ -1,5 +1,5 @@
-import { ms, type Report, ratio } from "./lib.js";
 import type { PathStats, previewsBench } from "./previews.js";
+import { ms, type Report, ratio } from "./stats.js";
 
 // The previews section of the report: a preview host's added latency beside the gateway's.
 

@@ -7,18 +7,16 @@ import { join, resolve } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import {
   adminKubeConfig,
-  closedLoop,
   createNamespace,
   deleteNamespace,
   httpGet,
   installTemplate,
   podIpOf,
   ROOT,
-  type Stats,
   say,
   startHandler,
-  stats,
 } from "./lib.js";
+import { closedLoop, type Stats, stats } from "./stats.js";
 
 export type PathStats = Stats & { rps: number };
 

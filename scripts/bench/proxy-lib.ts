@@ -2,7 +2,8 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import { join, resolve } from "node:path";
-import { closedLoop, cpuMs, httpGet, ROOT, type Stats, stats } from "./lib.js";
+import { cpuMs, httpGet, ROOT } from "./lib.js";
+import { closedLoop, type Stats, stats } from "./stats.js";
 
 // What the gateway and preview benchmarks share: processes to start, a Traefik on file
 // routes as the anchor, and each path's latency, throughput and CPU per request.

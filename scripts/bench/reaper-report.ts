@@ -1,7 +1,7 @@
-import { ms, pct, type Report } from "./lib.js";
 import type { ReaperRun } from "./reaper.js";
 import type { reaperProbeAtScale } from "./reaper-probe.js";
 import type { rolloutAtScale } from "./rollout.js";
+import { ms, pct, type Report } from "./stats.js";
 
 // The reaper's sections of the report: a pass at two fleet sizes, a pass probing every idle
 // instance against one that does not, and a rollout pass after pass.

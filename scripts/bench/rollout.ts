@@ -21,10 +21,9 @@ import {
   createNamespace,
   deleteNamespace,
   installTemplate,
-  type Stats,
   say,
-  stats,
 } from "./lib.js";
+import { type Stats, stats } from "./stats.js";
 
 export interface RolloutRun {
   maxRollout: number;

@@ -1,5 +1,6 @@
-import { apiCalls, type BenchHandler, closedLoop, type Stats, say, stats } from "./lib.js";
+import { apiCalls, type BenchHandler, say } from "./lib.js";
 import type { ControlPlane } from "./scale-metrics.js";
+import { closedLoop, type Stats, stats } from "./stats.js";
 
 // How the scale benchmark measures a request path at one size: latencies, with the handler's
 // API calls and the control plane's requests and etcd writes made meanwhile.

@@ -9,15 +9,9 @@ import { isServing } from "../../shared/instance/serving.js";
 import { createLogger } from "../../shared/log.js";
 import { POOL_SELECTOR } from "../../shared/pool/member.js";
 import { parseTokenKeys } from "../../shared/tokens/instance-token.js";
-import {
-  adminKube,
-  adminKubeConfig,
-  type BenchHandler,
-  httpGet,
-  startHandler,
-  stats,
-} from "./lib.js";
+import { adminKube, adminKubeConfig, type BenchHandler, httpGet, startHandler } from "./lib.js";
 import type { PathCost } from "./scale-measure.js";
+import { stats } from "./stats.js";
 
 // The scale benchmark's pool claim: at each size, a handler with the warm pool on, and new
 // clients claiming one member at a time.

@@ -1,6 +1,6 @@
-import { ms, type Report } from "./lib.js";
 import type { ScaleResult, SizeResult } from "./scale.js";
 import type { PathCost } from "./scale-measure.js";
+import { ms, type Report } from "./stats.js";
 
 // The scale section of docs/BENCHMARKS.md, from one run of scaleBench.
 

@@ -11,7 +11,6 @@ import { heapProbe } from "./heap.js";
 import {
   adminKube,
   adminKubeConfig,
-  closedLoop,
   createNamespace,
   deleteNamespace,
   httpGet,
@@ -27,6 +26,7 @@ import { type PathCost, pathMeter } from "./scale-measure.js";
 import { type ControlPlane, controlPlane } from "./scale-metrics.js";
 import { BenchNodes, confirmDeletions, startUpstream } from "./scale-nodes.js";
 import { poolClaims } from "./scale-pool.js";
+import { closedLoop } from "./stats.js";
 
 // The fleet at 1,000, 10,000 and 100,000 instances (SCALE_SIZES), grown in one namespace in
 // one run, and at each size what a client, the gateway, an admin and the reaper cost, with

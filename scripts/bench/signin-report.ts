@@ -1,5 +1,5 @@
-import { ms, pct, type Report, ratio } from "./lib.js";
 import type { signinBench } from "./signin.js";
+import { ms, pct, type Report, ratio } from "./stats.js";
 
 // The sign-in section of the report: login and its exchange against the bare API calls they
 // cannot do without, and what a JWT adds to the warm path.

@@ -9,16 +9,14 @@ import {
   adminKube,
   answerHealth,
   apiCalls,
-  closedLoop,
   createNamespace,
   deleteNamespace,
   installTemplate,
   httpRequest as request,
-  type Stats,
   say,
   startHandler,
-  stats,
 } from "./lib.js";
+import { closedLoop, type Stats, stats } from "./stats.js";
 
 const KEY = "bench-signin-key-0001";
 export interface SigninBench {

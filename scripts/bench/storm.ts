@@ -2,16 +2,14 @@ import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import {
   adminKubeConfig,
   answerHealth,
-  closedLoop,
   createNamespace,
   deleteNamespace,
   httpGet,
   installTemplate,
-  type Stats,
   say,
   startHandler,
-  stats,
 } from "./lib.js";
+import { closedLoop, type Stats, stats } from "./stats.js";
 
 export interface StormResult {
   requests: number;

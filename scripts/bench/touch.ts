@@ -9,7 +9,6 @@ import { heapProbe } from "./heap.js";
 import {
   adminKube,
   adminKubeConfig,
-  closedLoop,
   createNamespace,
   deleteNamespace,
   httpGet,
@@ -19,6 +18,7 @@ import {
 } from "./lib.js";
 import { fleetBuilder, instanceAt } from "./scale-fleet.js";
 import { BenchNodes, startUpstream } from "./scale-nodes.js";
+import { closedLoop } from "./stats.js";
 
 // What the handler's memory holds before and after the gateway touches TOUCH_SIZE distinct
 // instances, a cheaper reproduction of the scale benchmark's last step (the real handler, the

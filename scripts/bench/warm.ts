@@ -3,16 +3,14 @@ import {
   adminKube,
   answerHealth,
   apiCalls,
-  closedLoop,
   createNamespace,
   deleteNamespace,
   httpGet,
   installTemplate,
-  type Stats,
   say,
   startHandler,
-  stats,
 } from "./lib.js";
+import { closedLoop, type Stats, stats } from "./stats.js";
 
 export interface WarmLevel {
   concurrency: number;

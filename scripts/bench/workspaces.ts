@@ -7,11 +7,10 @@ import {
   deleteNamespace,
   httpGet,
   installTemplate,
-  type Stats,
   say,
   startHandler,
-  stats,
 } from "./lib.js";
+import { type Stats, stats } from "./stats.js";
 
 export interface WorkspaceColdResult {
   mode: "off" | "on, new workspace" | "on, kept workspace";

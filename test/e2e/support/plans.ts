@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadYaml } from "@kubernetes/client-node";
 import { k, NAMESPACE, rollHandlers, runReaperJob } from "./fleet.js";
+import { endpointManifests } from "./model-endpoint.js";
 
 // Plans on the real node: the deployed handler and reaper with PLANS_FILE (a plan `model` whose
 // template gives gptme-server a model, beside the default), API keys naming plans, and the
@@ -242,90 +243,4 @@ async function deploy(
     providerKey,
     restore,
   };
-}
-
-/** The stand-in in a Pod of the handler's image, restricted like every pod here, and its Service. */
-function endpointManifests(): string {
-  const labels = { "app.kubernetes.io/name": "fleet-model-endpoint" };
-  return JSON.stringify({
-    apiVersion: "v1",
-    kind: "List",
-    items: [
-      {
-        apiVersion: "apps/v1",
-        kind: "Deployment",
-        metadata: { name: "fleet-model-endpoint", namespace: NAMESPACE, labels },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: labels },
-          template: {
-            metadata: { labels },
-            spec: {
-              automountServiceAccountToken: false,
-              enableServiceLinks: false,
-              nodeSelector: { "gptme.ai/real-node": "true" },
-              tolerations: [
-                {
-                  key: "gptme.ai/real-node",
-                  operator: "Equal",
-                  value: "true",
-                  effect: "NoSchedule",
-                },
-              ],
-              securityContext: {
-                runAsNonRoot: true,
-                runAsUser: 1000,
-                runAsGroup: 1000,
-                seccompProfile: { type: "RuntimeDefault" },
-              },
-              containers: [
-                {
-                  name: "model",
-                  image: "localhost/gptme-fleet/fleet-handler:local",
-                  imagePullPolicy: "Never",
-                  command: ["node", "/model/cli.js", "8080", "fleet-model", "/keys/apiKey"],
-                  env: [{ name: "MODEL_ENDPOINT_HOST", value: "0.0.0.0" }],
-                  ports: [{ name: "http", containerPort: 8080 }],
-                  readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
-                  resources: {
-                    requests: { cpu: "50m", memory: "64Mi" },
-                    limits: { cpu: "500m", memory: "128Mi" },
-                  },
-                  securityContext: {
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    capabilities: { drop: ["ALL"] },
-                  },
-                  volumeMounts: [
-                    { name: "code", mountPath: "/model", readOnly: true },
-                    { name: "keys", mountPath: "/keys", readOnly: true },
-                  ],
-                },
-              ],
-              volumes: [
-                {
-                  name: "code",
-                  configMap: {
-                    name: "fleet-model-endpoint-code",
-                    items: [
-                      { key: "cli.js", path: "cli.js" },
-                      { key: "lib.js", path: "lib/model-endpoint.js" },
-                      { key: "package.json", path: "package.json" },
-                    ],
-                  },
-                },
-                { name: "keys", secret: { secretName: "fleet-model-credentials" } },
-              ],
-            },
-          },
-        },
-      },
-      {
-        apiVersion: "v1",
-        kind: "Service",
-        metadata: { name: "fleet-model-endpoint", namespace: NAMESPACE, labels },
-        spec: { selector: labels, ports: [{ name: "http", port: 80, targetPort: 8080 }] },
-      },
-    ],
-  });
 }
