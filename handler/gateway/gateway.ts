@@ -11,13 +11,14 @@ import type { GatewayActivity } from "./activity.js";
 import type { Admission } from "./admission.js";
 import { type Credential, GatewayCredential, presentedToken } from "./credentials.js";
 import type { ServingTarget } from "./decision.js";
-import { CLIENT_CLOSED_REQUEST, Exchanges, recordWhenClosed } from "./exchanges.js";
+import { Exchanges, recordWhenClosed } from "./exchanges.js";
 import type { KeysAtHand } from "./keys.js";
 import { type InstanceProxy, type ProxyCall, tooLarge } from "./proxy.js";
-import { invalidToken, rejectUpgrade, sendAnswer } from "./refusal.js";
+import { invalidToken, sendAnswer } from "./refusal.js";
 import { GATEWAY_ROUTE, type GatewayRequest, parseGatewayUrl } from "./request.js";
 import { tokenFor } from "./target.js";
 import type { Targets } from "./targets.js";
+import { carryUpgrade } from "./upgrade.js";
 
 /** What the instance gateway and the preview hosts share: one admission, one proxy, one activity. */
 export interface GatewayParts {
@@ -103,25 +104,15 @@ export class Gateway {
 
   /** A WebSocket upgrade to the gateway: the same checks, then the socket is piped through. */
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on("error", () => socket.destroy());
     const parsed = parseGatewayUrl(req.url ?? "");
     const started = performance.now();
-    let admitted: Admitted | undefined;
-    let status: number;
-    try {
-      admitted = await this.admit(req, parsed, {});
-      if (socket.destroyed) {
-        // The client went away while it was held: nothing to forward, nothing to keep open.
-        status = CLIENT_CLOSED_REQUEST;
-      } else {
-        socket.once("close", this.exchanges.begin(socket, admitted.target));
-        status = await this.parts.proxy.ws(req, socket, head, admitted.call);
-      }
-    } catch (error) {
-      const answer = answerError(error, this.parts.log, GATEWAY_ROUTE);
-      status = answer.status;
-      rejectUpgrade(socket, answer);
-    }
+    const { status, admitted } = await carryUpgrade(
+      req,
+      socket,
+      head,
+      async () => this.admit(req, parsed, {}),
+      { ...this.parts, exchanges: this.exchanges, route: GATEWAY_ROUTE },
+    );
     this.parts.requests.record({
       method: req.method ?? "GET",
       route: GATEWAY_ROUTE,

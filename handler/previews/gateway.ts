@@ -7,12 +7,13 @@ import { answerError } from "../errors/answer.js";
 import type { FleetError } from "../errors/fleet-error.js";
 import type { Front } from "../gateway/admission.js";
 import type { ServingTarget } from "../gateway/decision.js";
-import { CLIENT_CLOSED_REQUEST, Exchanges, recordWhenClosed } from "../gateway/exchanges.js";
+import { Exchanges, recordWhenClosed } from "../gateway/exchanges.js";
 import type { GatewayParts } from "../gateway/gateway.js";
 import type { ProxyCall } from "../gateway/headers.js";
 import { tooLarge } from "../gateway/proxy.js";
-import { rejectUpgrade, sendAnswer } from "../gateway/refusal.js";
+import { sendAnswer } from "../gateway/refusal.js";
 import { type Target, tokenFor } from "../gateway/target.js";
+import { carryUpgrade } from "../gateway/upgrade.js";
 import type { SigninCodes } from "../signin/code-store.js";
 import { rewritePreviewHeaders } from "./headers.js";
 import { isUnderDomain, type PreviewTarget, parsePreviewHost } from "./host.js";
@@ -94,34 +95,25 @@ export class PreviewGateway {
 
   /** A WebSocket upgrade on a preview host: the same checks, then the socket is piped through. */
   async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on("error", () => socket.destroy());
     const host = parsePreviewHost(req.headers.host, this.parts.previews.domain);
     const started = performance.now();
-    let record: InstanceRecord | undefined;
-    let status: number;
-    try {
-      if (!host || !req.url?.startsWith("/")) throw notFound();
-      const { target, call } = await this.admit(req, host);
-      record = target.record;
-      if (socket.destroyed) {
-        // The client went away while it was held: nothing to forward, nothing to keep open.
-        status = CLIENT_CLOSED_REQUEST;
-      } else {
-        socket.once("close", this.exchanges.begin(socket, target));
-        status = await this.parts.proxy.ws(req, socket, head, call);
-      }
-    } catch (error) {
-      const answer = answerError(error, this.parts.log, PREVIEW_ROUTE);
-      status = answer.status;
-      rejectUpgrade(socket, answer);
-    }
+    const { status, admitted } = await carryUpgrade(
+      req,
+      socket,
+      head,
+      async () => {
+        if (!host || !req.url?.startsWith("/")) throw notFound();
+        return this.admit(req, host);
+      },
+      { ...this.parts, exchanges: this.exchanges, route: PREVIEW_ROUTE },
+    );
     this.parts.requests.record({
       method: req.method ?? "GET",
       route: PREVIEW_ROUTE,
       status,
       seconds: (performance.now() - started) / 1000,
       instance: host?.name,
-      clientId: record?.clientId,
+      clientId: admitted?.target.record.clientId,
     });
   }
 

@@ -12,7 +12,6 @@ import {
   deleteNamespace,
   httpGet,
   installTemplate,
-  podIpOf,
   ROOT,
   rssMb,
   say,
@@ -20,12 +19,12 @@ import {
 } from "./lib.js";
 import {
   answers,
-  assertLocal,
   freePort,
   type LoadPath,
   measureLevels,
   type PathStats,
   Pooled,
+  proxiedInstance,
   startProcess,
   startTraefik,
   WARM_UP,
@@ -96,21 +95,7 @@ export async function gatewayBench(
   const procs: ChildProcess[] = [];
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
   try {
-    // Created without waiting: its upstream starts at its pod IP below, and the gateway's
-    // first request is held until that upstream answers (ready means it answers).
-    const instance = async (id: string) => {
-      const { status, body } = await httpGet(`${handler.url}/instances/${id}?wait=0`, {
-        "x-api-key": KEY,
-      });
-      if (status !== 202 && status !== 200) throw new Error(`instance ${id}: ${status} ${body}`);
-      const parsed = JSON.parse(body) as {
-        name: string;
-        endpoint: { path: string; token: string };
-      };
-      const host = await podIpOf(namespace, parsed.name);
-      assertLocal(host);
-      return { ...parsed, connection: { host, port: 5700 } };
-    };
+    const instance = (id: string) => proxiedInstance(handler.url, namespace, KEY, id);
     const mini = await instance("mini");
     const slow = await instance("streams");
     const gptme = await instance("gptme");

@@ -1,4 +1,5 @@
-import type { PathStats, previewsBench } from "./previews.js";
+import type { previewsBench } from "./previews.js";
+import type { PathStats } from "./proxy-lib.js";
 import { ms, type Report, ratio } from "./stats.js";
 
 // The previews section of the report: a preview host's added latency beside the gateway's.

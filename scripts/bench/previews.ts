@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -11,14 +11,11 @@ import {
   deleteNamespace,
   httpGet,
   installTemplate,
-  podIpOf,
   ROOT,
   say,
   startHandler,
 } from "./lib.js";
-import { closedLoop, type Stats, stats } from "./stats.js";
-
-export type PathStats = Stats & { rps: number };
+import { measureLevels, type PathStats, proxiedInstance, startProcess } from "./proxy-lib.js";
 
 /** One concurrency level: each path's figures, pooled over the rounds. */
 export interface PreviewLevel {
@@ -41,44 +38,6 @@ const KEY = "bench-previews-key-01";
 const DOMAIN = "preview.localhost";
 const ROUNDS = 2;
 const APP_PORT = 5173;
-
-function assertLocal(host: string): void {
-  if (!/^127\.\d+\.\d+\.\d+$/.test(host))
-    throw new Error(`refusing to reach ${host}: loopback pod IPs only`);
-}
-
-async function startProcess(
-  command: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-  ready: () => Promise<boolean>,
-): Promise<ChildProcess> {
-  const proc = spawn(command, args, {
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let output = "";
-  proc.stderr?.on("data", (d) => (output += d));
-  const deadline = Date.now() + 60_000;
-  while (!(await ready().catch(() => false))) {
-    if (proc.exitCode !== null || Date.now() > deadline)
-      throw new Error(`${command} did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return proc;
-}
-
-class Pooled {
-  private readonly latencies: number[] = [];
-  private seconds = 0;
-  add(run: { latencies: number[]; seconds: number }): void {
-    this.latencies.push(...run.latencies);
-    this.seconds += run.seconds;
-  }
-  summary(): PathStats {
-    return { ...stats(this.latencies), rps: this.latencies.length / this.seconds };
-  }
-}
 
 /** Follows a preview sign-in link against the handler (the Host is the preview host). */
 function signIn(handlerUrl: string, link: string): Promise<string> {
@@ -119,21 +78,7 @@ export async function previewsBench(levels: number[], requests: number): Promise
   let app: http.Server | undefined;
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
   try {
-    // Created without waiting: its upstream starts at its pod IP below (ready means it
-    // answers), and the first requests through the gateway are held until it does.
-    const instance = async (id: string) => {
-      const { status, body } = await httpGet(`${handler.url}/instances/${id}?wait=0`, {
-        "x-api-key": KEY,
-      });
-      if (status !== 202 && status !== 200) throw new Error(`instance ${id}: ${status} ${body}`);
-      const parsed = JSON.parse(body) as {
-        name: string;
-        endpoint: { path: string; token: string };
-      };
-      const host = await podIpOf(namespace, parsed.name);
-      assertLocal(host);
-      return { ...parsed, connection: { host, port: 5700 } };
-    };
+    const instance = (id: string) => proxiedInstance(handler.url, namespace, KEY, id);
     const link = async (id: string) => {
       const { status, body } = await new Promise<{ status: number; body: string }>((ok, fail) => {
         const req = http.request(
@@ -213,41 +158,19 @@ export async function previewsBench(levels: number[], requests: number): Promise
         headers: { host: previewHost(gptme.name), cookie: gptmeCookie },
       },
     } as const;
-    type Path = keyof typeof paths;
-    const order = Object.keys(paths) as Path[];
-    const load = (p: Path, n: number, concurrency: number) =>
-      closedLoop(n, concurrency, async () => {
-        const { status } = await httpGet(paths[p].url, paths[p].headers);
-        if (status !== 200) throw new Error(`${p} answered ${status}`);
-      });
-
-    for (const p of order) await load(p, 200, 4);
-    const results: PreviewLevel[] = [];
-    for (const concurrency of levels) {
-      const pooled = Object.fromEntries(order.map((p) => [p, new Pooled()])) as Record<
-        Path,
-        Pooled
-      >;
-      for (let round = 0; round < ROUNDS; round++) {
-        const rotated = [
-          ...order.slice(round % order.length),
-          ...order.slice(0, round % order.length),
-        ];
-        for (const p of rotated) {
-          // gptme-server (Flask, a thread and a new upstream connection per request) is far slower.
-          const n = p.startsWith("gptme") ? Math.max(200, Math.floor(requests / 5)) : requests;
-          pooled[p].add(await load(p, n, concurrency));
-        }
-      }
-      const level = Object.fromEntries(order.map((p) => [p, pooled[p].summary()])) as Record<
-        Path,
-        PathStats
-      >;
-      results.push({ concurrency, ...level });
-      say(
-        `previews c=${concurrency}: api direct ${level.apiDirect.p50.toFixed(2)} ms, gateway ${level.apiGateway.p50.toFixed(2)}; preview direct ${level.previewDirect.p50.toFixed(2)}, host ${level.previewHost.p50.toFixed(2)}; gptme direct ${level.gptmeDirect.p50.toFixed(2)}, host ${level.gptmeHost.p50.toFixed(2)}`,
-      );
-    }
+    // gptme-server (Flask, a thread and a new upstream connection per request) is far slower.
+    const requestsOf = (p: keyof typeof paths) =>
+      p.startsWith("gptme") ? Math.max(200, Math.floor(requests / 5)) : requests;
+    const results: PreviewLevel[] = await measureLevels(
+      paths,
+      levels,
+      ROUNDS,
+      requestsOf,
+      (concurrency, level) =>
+        say(
+          `previews c=${concurrency}: api direct ${level.apiDirect.p50.toFixed(2)} ms, gateway ${level.apiGateway.p50.toFixed(2)}; preview direct ${level.previewDirect.p50.toFixed(2)}, host ${level.previewHost.p50.toFixed(2)}; gptme direct ${level.gptmeDirect.p50.toFixed(2)}, host ${level.gptmeHost.p50.toFixed(2)}`,
+        ),
+    );
     return results;
   } finally {
     for (const proc of procs) proc.kill("SIGTERM");

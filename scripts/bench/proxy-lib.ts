@@ -2,7 +2,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import * as http from "node:http";
 import { join, resolve } from "node:path";
-import { cpuMs, httpGet, ROOT } from "./lib.js";
+import { cpuMs, httpGet, podIpOf, ROOT } from "./lib.js";
 import { closedLoop, type Stats, stats } from "./stats.js";
 
 // What the gateway and preview benchmarks share: processes to start, a Traefik on file
@@ -41,6 +41,34 @@ export const answers = (url: string) => async () =>
 export function assertLocal(host: string): void {
   if (!/^127\.\d+\.\d+\.\d+$/.test(host))
     throw new Error(`refusing to reach ${host}: loopback pod IPs only`);
+}
+
+/** An instance a proxy benchmark sends traffic to: its gateway endpoint and its pod's address. */
+export interface ProxiedInstance {
+  name: string;
+  endpoint: { path: string; token: string };
+  connection: { host: string; port: number };
+}
+
+/**
+ * Makes an instance through the handler at `handlerUrl`, without waiting: the benchmark starts
+ * its upstream at the pod IP (a loopback address, or it refuses), and the gateway's first
+ * requests are held until that upstream answers (ready means it answers).
+ */
+export async function proxiedInstance(
+  handlerUrl: string,
+  namespace: string,
+  apiKey: string,
+  id: string,
+): Promise<ProxiedInstance> {
+  const { status, body } = await httpGet(`${handlerUrl}/instances/${id}?wait=0`, {
+    "x-api-key": apiKey,
+  });
+  if (status !== 202 && status !== 200) throw new Error(`instance ${id}: ${status} ${body}`);
+  const { name, endpoint } = JSON.parse(body) as Omit<ProxiedInstance, "connection">;
+  const host = await podIpOf(namespace, name);
+  assertLocal(host);
+  return { name, endpoint, connection: { host, port: 5700 } };
 }
 
 export async function freePort(): Promise<number> {

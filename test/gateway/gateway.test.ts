@@ -5,6 +5,7 @@ import {
   createTestNamespace,
   deleteTestNamespace,
   eventually,
+  lastActivityOf,
 } from "../support/cluster.js";
 import {
   installTemplate,
@@ -232,16 +233,7 @@ describe("instance gateway, against a real gptme-server", () => {
   });
 
   it("counts proxied use as activity", async () => {
-    const read = async () =>
-      (
-        (await custom.getNamespacedCustomObject({
-          group: "gptme.ai",
-          version: "v1",
-          namespace,
-          plural: "clientpods",
-          name: instance.name,
-        })) as { status?: { lastActivity?: string } }
-      ).status?.lastActivity ?? "";
+    const read = () => lastActivityOf(namespace, instance.name);
     const before = await read();
     await new Promise((r) => setTimeout(r, 1_100));
     expect(

@@ -1,6 +1,5 @@
-import { CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { adminKubeConfig, eventually } from "../support/cluster.js";
+import { eventually, lastActivityOf } from "../support/cluster.js";
 import {
   GATEWAY_TEST_ENV,
   type InstanceAtPodServer,
@@ -80,17 +79,7 @@ describe("gateway proxy: limits, timeouts, aborts and failures", () => {
   it("keeps an open stream alive past PROXY_TIMEOUT and refreshes lastActivity while it is open", async () => {
     // The ClientPod's lastActivity: the truth the reaper reads (the Pod's mirror is not
     // rewritten for activity alone).
-    const custom = adminKubeConfig().makeApiClient(CustomObjectsApi);
-    const mirror = async () =>
-      (
-        (await custom.getNamespacedCustomObject({
-          group: "gptme.ai",
-          version: "v1",
-          namespace: at.namespace,
-          plural: "clientpods",
-          name: at.instance.name,
-        })) as { status?: { lastActivity?: string } }
-      ).status?.lastActivity ?? "";
+    const mirror = () => lastActivityOf(at.namespace, at.instance.name);
     const abort = new AbortController();
     const response = await fetch(at.url("/stream"), { headers: at.auth(), signal: abort.signal });
     const reader = response.body?.getReader();

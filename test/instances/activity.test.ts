@@ -6,7 +6,12 @@ import {
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clientIdOf, instanceNameOf } from "../../shared/instance/names.js";
-import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "../support/cluster.js";
+import {
+  adminKubeConfig,
+  createTestNamespace,
+  deleteTestNamespace,
+  lastActivityOf,
+} from "../support/cluster.js";
 import { installTemplate, startHandler, type TestHandler } from "../support/fleet.js";
 import { answerPodHealth, type PodHealth } from "../support/pod-health.js";
 
@@ -21,16 +26,7 @@ describe("activity: each request refreshes lastActivity, at most once per ACTIVI
   const name = instanceNameOf(clientIdOf(KEY), "busy");
   const custom = adminKubeConfig().makeApiClient(CustomObjectsApi);
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
-  const lastActivity = async () =>
-    (
-      (await custom.getNamespacedCustomObject({
-        group: "gptme.ai",
-        version: "v1",
-        namespace,
-        plural: "clientpods",
-        name,
-      })) as { status?: { lastActivity?: string } }
-    ).status?.lastActivity;
+  const lastActivity = () => lastActivityOf(namespace, name);
 
   beforeAll(async () => {
     namespace = await createTestNamespace("activity");
@@ -55,7 +51,7 @@ describe("activity: each request refreshes lastActivity, at most once per ACTIVI
     const first = await (await handler.request("/instances/busy?wait=30", { apiKey: KEY })).json();
     expect(first.lastActivity).toBe(first.createdAt);
     // Written at creation, so that `kubectl get cpod` shows it from the start.
-    expect(Date.parse((await lastActivity()) ?? "")).toBe(Date.parse(first.createdAt));
+    expect(Date.parse(await lastActivity())).toBe(Date.parse(first.createdAt));
 
     clock = new Date(Date.parse(first.createdAt) + 59_000);
     handler.counter.reset();
@@ -71,7 +67,7 @@ describe("activity: each request refreshes lastActivity, at most once per ACTIVI
     expect(handler.counter.calls).toEqual(["get pods", "get clientpods", "patch clientpods"]);
     expect(res.lastActivity).toBe(clock.toISOString());
     expect(res.expiresAt).toBe(new Date(clock.getTime() + 10 * 60_000).toISOString());
-    expect(new Date((await lastActivity()) ?? 0).getTime()).toBe(
+    expect(Date.parse(await lastActivity())).toBe(
       Math.floor(clock.getTime() / 1000) * 1000,
     );
     // The Pod's mirror is not rewritten for activity alone: every Pod write wakes its watchers.

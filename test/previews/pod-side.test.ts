@@ -2,20 +2,19 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SESSION_COOKIE } from "../../handler/previews/session.js";
-import { createTestNamespace, deleteTestNamespace, eventually } from "../support/cluster.js";
-import {
-  installTemplate,
-  listenHandler,
-  startHandler,
-  type TestHandler,
-} from "../support/fleet.js";
+import { eventually } from "../support/cluster.js";
+import { listenHandler, startHandler, type TestHandler } from "../support/fleet.js";
 import { assertLocal, podIpOf } from "../support/gptme.js";
-import { cookiePair, previewRequest } from "../support/preview.js";
-import { freePort } from "../support/process.js";
+import {
+  cookiePair,
+  PREVIEW_DOMAIN,
+  type PreviewHandler,
+  previewRequest,
+  startPreviewHandler,
+} from "../support/preview.js";
 import { rawUpgrade } from "../support/upgrade.js";
 
 const KEY = "preview-key-0000001";
-const DOMAIN = "preview.localhost";
 
 // biome-ignore lint/suspicious/noExplicitAny: the instance body as a client reads it
 type Instance = any;
@@ -26,23 +25,17 @@ type Instance = any;
  * fleet's own part.
  */
 describe("previews, as the pod sees them", () => {
+  let fleet: PreviewHandler;
   let namespace: string;
   let handler: TestHandler;
-  let http: { url: string; close(): Promise<void> };
-  let listening: number;
+  let http: PreviewHandler["http"];
   let instance: Instance;
   let pod: Server;
   const received: { url?: string; headers: IncomingMessage["headers"] }[] = [];
 
   beforeAll(async () => {
-    namespace = await createTestNamespace("previewpod");
-    await installTemplate(namespace);
-    listening = await freePort();
-    handler = startHandler(namespace, {
-      PREVIEW_DOMAIN: DOMAIN,
-      PUBLIC_URL: `http://127.0.0.1:${listening}`,
-    });
-    http = await listenHandler(handler, listening);
+    fleet = await startPreviewHandler("previewpod");
+    ({ namespace, handler, http } = fleet);
     // The plain server listens at the pod IP in place of gptme-server; then the instance is ready.
     const starting: Instance = await (
       await handler.request("/instances/raw?wait=0", { apiKey: KEY })
@@ -83,9 +76,7 @@ describe("previews, as the pod sees them", () => {
   afterAll(async () => {
     pod?.closeAllConnections();
     await new Promise((resolve) => pod?.close(resolve));
-    await http?.close();
-    handler?.close();
-    await deleteTestNamespace(namespace);
+    await fleet?.close();
   });
 
   it("forwards with the instance's token, keeps the fleet's cookie and the pod's cookies out", async () => {
@@ -138,7 +129,7 @@ describe("previews, as the pod sees them", () => {
 
   it("links over https and marks the session Secure when PUBLIC_URL is https", async () => {
     const secure = startHandler(namespace, {
-      PREVIEW_DOMAIN: DOMAIN,
+      PREVIEW_DOMAIN,
       PUBLIC_URL: "https://fleet.example.com",
     });
     const served = await listenHandler(secure);
@@ -148,7 +139,7 @@ describe("previews, as the pod sees them", () => {
         apiKey: KEY,
       });
       const url = new URL(((await res.json()) as { url: string }).url);
-      expect(url.origin).toBe(`https://3000-${instance.name}.${DOMAIN}`);
+      expect(url.origin).toBe(`https://3000-${instance.name}.${PREVIEW_DOMAIN}`);
       const signedIn = await previewRequest(served.url, url.host, url.pathname + url.search);
       expect(signedIn.status).toBe(302);
       expect(String(signedIn.headers["set-cookie"])).toMatch(/; HttpOnly; SameSite=Lax; Secure$/);

@@ -1,27 +1,22 @@
-import { CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CODE_PARAMETER } from "../../handler/previews/link.js";
 import { SESSION_COOKIE } from "../../handler/previews/session.js";
-import {
-  adminKubeConfig,
-  createTestNamespace,
-  deleteTestNamespace,
-  eventually,
-} from "../support/cluster.js";
-import {
-  installTemplate,
-  listenHandler,
-  startHandler,
-  type TestHandler,
-} from "../support/fleet.js";
+import { adminKubeConfig, eventually, lastActivityOf } from "../support/cluster.js";
+import type { TestHandler } from "../support/fleet.js";
 import { type GptmeServer, runInstancePod, startInstanceWithServer } from "../support/gptme.js";
-import { cookiePair, PreviewApp, previewRequest } from "../support/preview.js";
-import { freePort } from "../support/process.js";
+import {
+  cookiePair,
+  PREVIEW_DOMAIN,
+  PreviewApp,
+  type PreviewHandler,
+  previewRequest,
+  startPreviewHandler,
+} from "../support/preview.js";
 import { echoUpgradeServer, rawUpgrade } from "../support/upgrade.js";
 
 const KEY = "preview-key-0000001";
 const OTHER_KEY = "preview-key-0000002";
-const DOMAIN = "preview.localhost";
 
 // biome-ignore lint/suspicious/noExplicitAny: the instance body as a client reads it
 type Instance = any;
@@ -32,9 +27,10 @@ type Instance = any;
  * 127.0.0.1:<port>, which is this machine's), and apps listening there as an agent's would.
  */
 describe("previews", () => {
+  let fleet: PreviewHandler;
   let namespace: string;
   let handler: TestHandler;
-  let http: { url: string; close(): Promise<void> };
+  let http: PreviewHandler["http"];
   let listening: number;
   const servers = new Map<string, GptmeServer>();
   let a: Instance;
@@ -42,12 +38,11 @@ describe("previews", () => {
   let appA: PreviewApp;
   let appA2: PreviewApp;
   let appB: PreviewApp;
-  const custom = adminKubeConfig().makeApiClient(CustomObjectsApi);
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
   /** Every code and session value handed out, to be found in no log, metric or object. */
   const secrets: string[] = [];
 
-  const hostOf = (name: string, port: number) => `${port}-${name}.${DOMAIN}:${listening}`;
+  const hostOf = (name: string, port: number) => `${port}-${name}.${PREVIEW_DOMAIN}:${listening}`;
   const link = async (key: string, instanceId: string, port: number | string) =>
     handler.request(`/instances/${instanceId}/previews/${port}`, { method: "POST", apiKey: key });
   const linkUrl = async (key: string, instanceId: string, port: number) => {
@@ -71,16 +66,11 @@ describe("previews", () => {
     previewRequest(http.url, hostOf(name, port), path, { headers });
 
   beforeAll(async () => {
-    namespace = await createTestNamespace("previews");
-    await installTemplate(namespace);
-    listening = await freePort();
-    handler = startHandler(namespace, {
-      PREVIEW_DOMAIN: DOMAIN,
-      PUBLIC_URL: `http://127.0.0.1:${listening}`,
+    fleet = await startPreviewHandler("previews", {
       ACTIVITY_INTERVAL: "1s",
       LOGIN_CODE_TTL: "2s",
     });
-    http = await listenHandler(handler, listening);
+    ({ namespace, handler, http, listening } = fleet);
     const startedA = await startInstanceWithServer(namespace, (wait) =>
       handler.request(`/instances/a?wait=${wait}`, { apiKey: KEY }),
     );
@@ -99,9 +89,7 @@ describe("previews", () => {
   afterAll(async () => {
     await Promise.all([...servers.values()].map((s) => s.stop()));
     await Promise.all([appA, appA2, appB].map((app) => app?.close()));
-    await http?.close();
-    handler?.close();
-    await deleteTestNamespace(namespace);
+    await fleet?.close();
   });
 
   it("opens an app inside the instance after the one-time link, without the code", async () => {
@@ -237,13 +225,13 @@ describe("previews", () => {
     const seen = appA.received.length;
     const answers = await Promise.all(
       [
-        `1023-${a.name}.${DOMAIN}`,
-        `65536-${a.name}.${DOMAIN}`,
-        `0${appA.port}-${a.name}.${DOMAIN}`,
-        `${appA.port}-gptme-client-0000000000000000.${DOMAIN}`,
-        `${appA.port}-${a.name}x.${DOMAIN}`,
-        `www.${DOMAIN}`,
-        `x.${appA.port}-${a.name}.${DOMAIN}`,
+        `1023-${a.name}.${PREVIEW_DOMAIN}`,
+        `65536-${a.name}.${PREVIEW_DOMAIN}`,
+        `0${appA.port}-${a.name}.${PREVIEW_DOMAIN}`,
+        `${appA.port}-gptme-client-0000000000000000.${PREVIEW_DOMAIN}`,
+        `${appA.port}-${a.name}x.${PREVIEW_DOMAIN}`,
+        `www.${PREVIEW_DOMAIN}`,
+        `x.${appA.port}-${a.name}.${PREVIEW_DOMAIN}`,
       ].map((host) => previewRequest(http.url, `${host}:${listening}`, "/")),
     );
     for (const answer of answers) {
@@ -289,16 +277,7 @@ describe("previews", () => {
   });
 
   it("counts preview use as activity", async () => {
-    const read = async () =>
-      (
-        (await custom.getNamespacedCustomObject({
-          group: "gptme.ai",
-          version: "v1",
-          namespace,
-          plural: "clientpods",
-          name: a.name,
-        })) as { status?: { lastActivity?: string } }
-      ).status?.lastActivity ?? "";
+    const read = () => lastActivityOf(namespace, a.name);
     const cookie = await signIn(KEY, "a", appA.port);
     const before = await read();
     await new Promise((r) => setTimeout(r, 1_100));

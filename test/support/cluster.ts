@@ -101,6 +101,16 @@ export function kubeconfigVia(port: number): string {
   return file;
 }
 
+/** A ClientPod's `status.lastActivity` ("" until one is written), read fresh as the admin. */
+export async function lastActivityOf(namespace: string, name: string): Promise<string> {
+  const kube = adminKube(namespace);
+  try {
+    return (await kube.clientPods.get(name))?.status?.lastActivity?.toISOString() ?? "";
+  } finally {
+    kube.close();
+  }
+}
+
 /** Names of the ClientPods in a namespace, sorted. */
 export async function clientPodNames(namespace: string): Promise<string[]> {
   const list = (await adminKubeConfig().makeApiClient(CustomObjectsApi).listNamespacedCustomObject({

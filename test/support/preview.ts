@@ -1,5 +1,47 @@
 import { createServer, type IncomingMessage, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { createTestNamespace, deleteTestNamespace } from "./cluster.js";
+import { installTemplate, listenHandler, startHandler, type TestHandler } from "./fleet.js";
+import { freePort } from "./process.js";
+
+/** The preview hosts' domain in tests: every host under it resolves to this machine. */
+export const PREVIEW_DOMAIN = "preview.localhost";
+
+/** A handler serving preview hosts, on a real port, in a namespace of its own. */
+export interface PreviewHandler {
+  namespace: string;
+  handler: TestHandler;
+  http: { url: string; close(): Promise<void> };
+  /** The port it listens on (in preview hosts' `Host`, and its PUBLIC_URL). */
+  listening: number;
+  close(): Promise<void>;
+}
+
+export async function startPreviewHandler(
+  prefix: string,
+  env: Record<string, string> = {},
+): Promise<PreviewHandler> {
+  const namespace = await createTestNamespace(prefix);
+  await installTemplate(namespace);
+  const listening = await freePort();
+  const handler = startHandler(namespace, {
+    PREVIEW_DOMAIN,
+    PUBLIC_URL: `http://127.0.0.1:${listening}`,
+    ...env,
+  });
+  const http = await listenHandler(handler, listening);
+  return {
+    namespace,
+    handler,
+    http,
+    listening,
+    async close() {
+      await http.close();
+      handler.close();
+      await deleteTestNamespace(namespace);
+    },
+  };
+}
 
 /** An answer read whole: status, headers, body. */
 export interface Answer {
