@@ -67,9 +67,7 @@ describe("activity: each request refreshes lastActivity, at most once per ACTIVI
     expect(handler.counter.calls).toEqual(["get pods", "get clientpods", "patch clientpods"]);
     expect(res.lastActivity).toBe(clock.toISOString());
     expect(res.expiresAt).toBe(new Date(clock.getTime() + 10 * 60_000).toISOString());
-    expect(Date.parse(await lastActivity())).toBe(
-      Math.floor(clock.getTime() / 1000) * 1000,
-    );
+    expect(Date.parse(await lastActivity())).toBe(Math.floor(clock.getTime() / 1000) * 1000);
     // The Pod's mirror is not rewritten for activity alone: every Pod write wakes its watchers.
     const pod = await core.readNamespacedPod({ name, namespace });
     expect(pod.metadata?.annotations?.["gptme.ai/last-activity"]).toBe(
