@@ -42,6 +42,12 @@ export PLANS_FILE=${PLANS_FILE:-$ROOT/.cluster/dev/plans.yaml}
 
 bash scripts/cluster.sh up
 export KUBECONFIG="$ROOT/.cluster/kubeconfig"
+# A namespace still being deleted takes nothing new (the end-to-end suite deletes this one when
+# it ends, and its real node's Pods take a while to stop): wait until it is gone.
+if [ "$(kubectl get namespace "$NAMESPACE" -o jsonpath='{.status.phase}' 2>/dev/null)" = Terminating ]; then
+  say "namespace $NAMESPACE is still being deleted: waiting until it is gone (at most 5 minutes)"
+  kubectl wait --for=delete "namespace/$NAMESPACE" --timeout=300s >/dev/null
+fi
 say "applying the Traefik CRDs and k8s/local/fleet-operator/"
 kubectl apply --server-side --force-conflicts -f k8s/local/traefik/00-crds.yaml >/dev/null
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
