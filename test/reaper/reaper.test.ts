@@ -22,6 +22,7 @@ import {
 } from "../support/cluster.js";
 import { installTemplate, LogCapture, startHandler, type TestHandler } from "../support/fleet.js";
 import { answerPodHealth, type PodHealth } from "../support/pod-health.js";
+import { orphanPod } from "../support/reaper.js";
 
 let podHealth: PodHealth | undefined;
 
@@ -92,30 +93,7 @@ describe("reaper on the real control plane", () => {
     // take, as after `kubectl delete cpod --cascade=orphan` (which strips ownerReferences).
     await core.createNamespacedPod({
       namespace,
-      body: {
-        metadata: {
-          name: "gptme-client-00000000deadbeef",
-          labels: {
-            "app.kubernetes.io/managed-by": "gptme-fleet",
-            "gptme.ai/client": clientIdOf(KEY),
-          },
-        },
-        spec: {
-          automountServiceAccountToken: false,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: 1000,
-            seccompProfile: { type: "RuntimeDefault" },
-          },
-          containers: [
-            {
-              name: "c",
-              image: "x",
-              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-            },
-          ],
-        },
-      },
+      body: orphanPod("gptme-client-00000000deadbeef", { "gptme.ai/client": clientIdOf(KEY) }),
     });
   });
 

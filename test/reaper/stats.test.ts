@@ -25,6 +25,7 @@ import {
 import { installTemplate, LogCapture, startHandler, type TestHandler } from "../support/fleet.js";
 import { answerPodHealth, type PodHealth } from "../support/pod-health.js";
 import { fleetServiceAccount } from "../support/rbac.js";
+import { orphanPod } from "../support/reaper.js";
 
 const KEY = "reaper-stats-key-0001";
 const name = (instance: string) => instanceNameOf(clientIdOf(KEY), instance);
@@ -80,30 +81,7 @@ describe("the reaper's stats: recorded by each pass, exported by the handler", (
     }
     await setLastActivity("first-idle", new Date(Date.now() - 2 * HOUR));
     // A fleet Pod no ClientPod owns (as after `kubectl delete cpod --cascade=orphan`).
-    await core.createNamespacedPod({
-      namespace,
-      body: {
-        metadata: {
-          name: ORPHAN,
-          labels: { "app.kubernetes.io/managed-by": "gptme-fleet" },
-        },
-        spec: {
-          automountServiceAccountToken: false,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: 1000,
-            seccompProfile: { type: "RuntimeDefault" },
-          },
-          containers: [
-            {
-              name: "c",
-              image: "x",
-              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-            },
-          ],
-        },
-      },
-    });
+    await core.createNamespacedPod({ namespace, body: orphanPod(ORPHAN) });
     reaperKc = await fleetServiceAccount(namespace, "fleet-reaper");
     reaperKubeconfig = join(mkdtempSync(join(tmpdir(), "fleet-reaper-kc-")), "kubeconfig");
     writeFileSync(reaperKubeconfig, reaperKc.exportConfig());

@@ -1,4 +1,4 @@
-import { CoreV1Api, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from "@kubernetes/client-node";
 import type { ReapOptions } from "../../reaper/options.js";
 import { reap } from "../../reaper/reap.js";
 import type { Kube } from "../../shared/kube/client.js";
@@ -46,4 +46,29 @@ export function lastUsedAgo(namespace: string, name: string, agoMs: number) {
       },
       setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
     );
+}
+
+/**
+ * A fleet Pod that no ClientPod owns, as after `kubectl delete cpod --cascade=orphan` (which
+ * strips ownerReferences): labelled as the fleet's, restricted as every pod here, `labels` added.
+ */
+export function orphanPod(name: string, labels: Record<string, string> = {}): V1Pod {
+  return {
+    metadata: { name, labels: { "app.kubernetes.io/managed-by": "gptme-fleet", ...labels } },
+    spec: {
+      automountServiceAccountToken: false,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        seccompProfile: { type: "RuntimeDefault" },
+      },
+      containers: [
+        {
+          name: "c",
+          image: "x",
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+        },
+      ],
+    },
+  };
 }
