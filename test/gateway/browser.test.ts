@@ -1,10 +1,10 @@
 /// <reference lib="dom" />
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { dirname, extname, join, resolve } from "node:path";
-import puppeteer, { type Browser } from "puppeteer-core";
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import type { Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { serveWebUi, type WebUi, webUiDistOf } from "../../scripts/lib/webui.js";
+import { chatWithEcho, chromiumFor, launchChromium } from "../support/browser.js";
 import { createTestNamespace, deleteTestNamespace } from "../support/cluster.js";
 import {
   installTemplate,
@@ -14,69 +14,28 @@ import {
 } from "../support/fleet.js";
 import { type GptmeServer, runInstancePod } from "../support/gptme.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const KEY = "browser-key-00000001";
 const SCREENSHOT = resolve(import.meta.dirname, "../../.ci/out/gateway-webui.png");
-const TYPES: Record<string, string> = {
-  ".html": "text/html",
-  ".js": "text/javascript",
-  ".css": "text/css",
-  ".svg": "image/svg+xml",
-  ".png": "image/png",
-  ".json": "application/json",
-};
-
-/** gptme's own web UI (the built files in its wheel), served from another loopback origin. */
-async function serveWebUi(root: string): Promise<{ server: Server; url: string }> {
-  const server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
-    let file = join(root, path);
-    if (!file.startsWith(root) || !existsSync(file) || path.endsWith("/"))
-      file = join(root, "index.html");
-    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
-    res.end(readFileSync(file));
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
+const CHROMIUM_HERE = chromiumFor("the web UI through the gateway");
 
 // The real client, in a real browser: gptme's web UI talks to its instance through the
 // gateway, from another origin, with the endpoint and token the fleet handed out.
-describe.skipIf(!existsSync(CHROMIUM))("gptme's web UI through the gateway, in Chromium", () => {
+describe.skipIf(!CHROMIUM_HERE)("gptme's web UI through the gateway, in Chromium", () => {
   let namespace: string;
   let handler: TestHandler;
   let http: { url: string; close(): Promise<void> };
-  let ui: { server: Server; url: string };
+  let ui: WebUi;
   let gptme: GptmeServer | undefined;
   let browser: Browser | undefined;
 
   beforeAll(async () => {
-    const webui = join(dirname(dirname(inject("gptmeServer"))), "lib");
-    const dist = [
-      ...["python3.11", "python3.12", "python3.13"].map((p) =>
-        join(webui, p, "site-packages/gptme/server/webui-dist"),
-      ),
-    ].find((d) => existsSync(d));
-    if (!dist) throw new Error("gptme's webui-dist is not in its venv");
-    ui = await serveWebUi(dist);
+    ui = await serveWebUi(webUiDistOf(inject("gptmeServer")));
     namespace = await createTestNamespace("browser");
     await installTemplate(namespace);
     // The handler's own port is the public URL here (what Traefik is in production).
     handler = startHandler(namespace, { CORS_ORIGINS: ui.url });
     http = await listenHandler(handler);
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
@@ -84,7 +43,7 @@ describe.skipIf(!existsSync(CHROMIUM))("gptme's web UI through the gateway, in C
     await gptme?.stop();
     await http?.close();
     handler?.close();
-    await new Promise((r) => ui?.server.close(r));
+    await ui?.close();
     await deleteTestNamespace(namespace);
   });
 
@@ -124,18 +83,8 @@ describe.skipIf(!existsSync(CHROMIUM))("gptme's web UI through the gateway, in C
     await page.waitForFunction(() => (document.body.textContent ?? "").includes("made-by-api"), {
       timeout: 20_000,
     });
-    // First visit: a welcome dialog.
-    await (await page.waitForSelector("::-p-text(Skip for now)", { timeout: 10_000 }))?.click();
-    await page.waitForFunction(
-      () => document.querySelector('[data-testid="model-selector"]')?.textContent?.includes("echo"),
-      { timeout: 10_000 },
-    );
-    await page.type('[data-testid="chat-input"]', "hello from chromium");
-    await page.keyboard.press("Enter");
-    await page.waitForFunction(
-      () => (document.body.textContent ?? "").includes("Echo: hello from chromium"),
-      { timeout: 20_000 },
-    );
+    // First visit: a welcome dialog; then a message, echoed back over the event stream.
+    await chatWithEcho(page, "hello from chromium", 20_000);
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
 

@@ -1,11 +1,12 @@
 /// <reference lib="dom" />
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { CoreV1Api, loadYaml, type V1PodTemplate } from "@kubernetes/client-node";
-import puppeteer, { type Browser } from "puppeteer-core";
+import type { Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type ModelEndpoint, startModelEndpoint } from "../../scripts/lib/model-endpoint.js";
 import { serveWebUi, type WebUi, webUiDistOf } from "../../scripts/lib/webui.js";
+import { chromiumFor, launchChromium } from "../support/browser.js";
 import { adminKubeConfig, createTestNamespace, deleteTestNamespace } from "../support/cluster.js";
 import {
   installTemplate,
@@ -17,11 +18,11 @@ import { type GptmeServer, startInstanceWithServer } from "../support/gptme.js";
 import { freePort } from "../support/process.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-const CHROMIUM = "/usr/bin/chromium";
 const KEY = "model-plan-client-01";
 /** The provider key the plan's Secret holds: it must reach the model and nothing of the fleet. */
 const PROVIDER_KEY = "sk-plan-provider-key-7c4f0e2a9b";
 const SCREENSHOT = resolve(ROOT, ".ci/out/model-webui.png");
+const CHROMIUM_HERE = chromiumFor("the web UI check");
 
 /** The shipped template of a plan with a model (k8s/local/models/), as an operator applies it. */
 function modelTemplate(): V1PodTemplate {
@@ -31,12 +32,6 @@ function modelTemplate(): V1PodTemplate {
   );
   const template = loadYaml<V1PodTemplate>(text);
   return { ...template, metadata: { name: template.metadata?.name } };
-}
-
-if (!existsSync(CHROMIUM)) {
-  console.warn(
-    `SKIP the web UI check: no Chromium at ${CHROMIUM} (Debian: apt-get install chromium)`,
-  );
 }
 
 // A model out of the box: a plan's template gives gptme-server a default model and the
@@ -113,15 +108,11 @@ describe("a plan's model, from its template and a Secret", () => {
     expect(wrong.status).toBe(401);
   });
 
-  it.skipIf(!existsSync(CHROMIUM))(
+  it.skipIf(!CHROMIUM_HERE)(
     "opens gptme's web UI, signed in by code, on a chat with the plan's model, which replies",
     { timeout: 120_000 },
     async () => {
-      browser = await puppeteer.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"],
-      });
+      browser = await launchChromium();
       const page = await browser.newPage();
       await page.setViewport({ width: 1280, height: 800 });
       await page.goto(instance.login.url);

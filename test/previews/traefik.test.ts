@@ -1,12 +1,11 @@
-/// <reference lib="dom" />
-import { existsSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Socket } from "node:net";
-import puppeteer, { type Browser } from "puppeteer-core";
+import type { Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CODE_PARAMETER } from "../../handler/previews/link.js";
 import { SESSION_COOKIE } from "../../handler/previews/session.js";
 import { HEALTH_PATH } from "../../shared/instance/serving.js";
+import { chromiumFor, launchChromium } from "../support/browser.js";
 import { createTestNamespace, deleteTestNamespace, kubeconfigPath } from "../support/cluster.js";
 import { installTemplate } from "../support/fleet.js";
 import {
@@ -20,9 +19,9 @@ import { freePort, type HandlerProcess, spawnHandler, waitHealthy } from "../sup
 import { startTraefik, type TestTraefik } from "../support/traefik.js";
 import { rawUpgrade } from "../support/upgrade.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const KEY = "preview-traefik-key-01";
 const DOMAIN = "preview.localhost";
+const CHROMIUM_HERE = chromiumFor("previews through Traefik in a browser");
 
 interface Link {
   url: string;
@@ -32,7 +31,7 @@ interface Link {
 // The whole flow through the real Traefik (the repo's IngressRoutes, read by its Kubernetes
 // CRD provider) to the built handler, as a browser follows it: headless Chromium resolves
 // *.localhost to loopback, so preview hosts need no DNS here.
-describe.skipIf(!existsSync(CHROMIUM))("previews through Traefik, in Chromium", () => {
+describe.skipIf(!CHROMIUM_HERE)("previews through Traefik, in Chromium", () => {
   let namespace: string;
   let handler: HandlerProcess;
   let traefik: TestTraefik | undefined;
@@ -80,19 +79,7 @@ describe.skipIf(!existsSync(CHROMIUM))("previews through Traefik, in Chromium", 
     instance = started.instance;
     gptme = started.server;
     app = await new PreviewApp("the agent's app").listen();
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   }, 15 * 60_000);
 
   afterAll(async () => {

@@ -1,9 +1,10 @@
 /// <reference lib="dom" />
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import puppeteer, { type Browser } from "puppeteer-core";
+import type { Browser } from "puppeteer-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { serveWebUi, type WebUi, webUiDistOf } from "../../scripts/lib/webui.js";
+import { chatWithEcho, chromiumFor, launchChromium } from "../support/browser.js";
 import { createTestNamespace, deleteTestNamespace, eventually } from "../support/cluster.js";
 import {
   installTemplate,
@@ -15,14 +16,14 @@ import { type GptmeServer, startInstanceWithServer } from "../support/gptme.js";
 import { freePort } from "../support/process.js";
 import { startTraefik, type TestTraefik } from "../support/traefik.js";
 
-const CHROMIUM = "/usr/bin/chromium";
 const KEY = "signin-browser-key-01";
 const SCREENSHOT = resolve(import.meta.dirname, "../../.ci/out/signin-webui.png");
+const CHROMIUM_HERE = chromiumFor("the web UI's sign-in");
 
 // The real client, in a real browser, signing in as gptme's clients do: gptme's unmodified
 // web UI, on its own origin, opened with a one-time code minted through the real Traefik,
 // exchanges it at the fleet, then talks to its instance through the gateway.
-describe.skipIf(!existsSync(CHROMIUM))("gptme's web UI signs in with a one-time code", () => {
+describe.skipIf(!CHROMIUM_HERE)("gptme's web UI signs in with a one-time code", () => {
   let namespace: string;
   let handler: TestHandler;
   let http: { url: string; close(): Promise<void> };
@@ -49,11 +50,7 @@ describe.skipIf(!existsSync(CHROMIUM))("gptme's web UI signs in with a one-time 
       Number(new URL(http.url).port),
       `/api/v1/${KEY}/instances/probe?wait=0`,
     );
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"],
-    });
+    browser = await launchChromium();
   }, 15 * 60_000);
 
   afterAll(async () => {
@@ -106,17 +103,7 @@ describe.skipIf(!existsSync(CHROMIUM))("gptme's web UI signs in with a one-time 
     });
     // The code left the address bar.
     expect(page.url()).not.toContain(instance.login.code);
-    await (await page.waitForSelector("::-p-text(Skip for now)", { timeout: 10_000 }))?.click();
-    await page.waitForFunction(
-      () => document.querySelector('[data-testid="model-selector"]')?.textContent?.includes("echo"),
-      { timeout: 10_000 },
-    );
-    await page.type('[data-testid="chat-input"]', "hello after sign-in");
-    await page.keyboard.press("Enter");
-    await page.waitForFunction(
-      () => (document.body.textContent ?? "").includes("Echo: hello after sign-in"),
-      { timeout: 30_000 },
-    );
+    await chatWithEcho(page, "hello after sign-in", 30_000);
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
     await page.close();
