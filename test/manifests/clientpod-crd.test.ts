@@ -10,6 +10,7 @@ import {
   deleteTestNamespace,
   eventually,
   kubeconfigPath,
+  restrictedPodSpec,
 } from "../support/cluster.js";
 import { kubectlTable } from "../support/kubectl.js";
 
@@ -74,26 +75,15 @@ describe("ClientPod CRD on the local control plane", () => {
           },
         ],
       },
-      spec: {
-        automountServiceAccountToken: false,
-        securityContext: {
-          runAsNonRoot: true,
-          runAsUser: 1000,
-          seccompProfile: { type: "RuntimeDefault" },
+      spec: restrictedPodSpec({
+        name: "server",
+        image: "example.invalid/gptme-server:test",
+        ports: [{ name: "http", containerPort: 5700 }],
+        resources: {
+          limits: { cpu: "100m", memory: "64Mi" },
+          requests: { cpu: "100m", memory: "64Mi" },
         },
-        containers: [
-          {
-            name: "server",
-            image: "example.invalid/gptme-server:test",
-            ports: [{ name: "http", containerPort: 5700 }],
-            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-            resources: {
-              limits: { cpu: "100m", memory: "64Mi" },
-              requests: { cpu: "100m", memory: "64Mi" },
-            },
-          },
-        ],
-      },
+      }),
     };
     expect((await kube.pods.create(pod)).created).toBe(true);
 

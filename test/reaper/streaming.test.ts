@@ -18,6 +18,7 @@ import {
   createTestNamespace,
   deleteTestNamespace,
   mergePatch,
+  restrictedPodSpec,
 } from "../support/cluster.js";
 import { expireContinueTokens, localEtcdUrl } from "../support/etcd.js";
 import { fleetServiceAccount } from "../support/rbac.js";
@@ -75,23 +76,10 @@ describe("reaper: a pass that reads the fleet page by page", () => {
         },
       ],
     },
-    spec: {
-      schedulerName: "nobody",
-      automountServiceAccountToken: false,
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: 1000,
-        seccompProfile: { type: "RuntimeDefault" },
-      },
-      containers: [
-        {
-          name: "gptme-server",
-          image: "x",
-          ports: [{ name: "http", containerPort: port }],
-          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-        },
-      ],
-    },
+    spec: restrictedPodSpec(
+      { name: "gptme-server", ports: [{ name: "http", containerPort: port }] },
+      { schedulerName: "nobody" },
+    ),
   });
 
   const runPod = async (pod: V1Pod, phase = "Running") => {

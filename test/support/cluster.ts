@@ -8,6 +8,8 @@ import {
   KubeConfig,
   PatchStrategy,
   setHeaderOptions,
+  type V1Container,
+  type V1PodSpec,
 } from "@kubernetes/client-node";
 import { inject } from "vitest";
 import { Kube } from "../../shared/kube/client.js";
@@ -122,4 +124,31 @@ export async function clientPodNames(namespace: string): Promise<string[]> {
     items: { metadata: { name: string } }[];
   };
   return list.items.map((cp) => cp.metadata.name).sort();
+}
+
+/**
+ * A Pod spec the "restricted" Pod Security Standard admits (as the test namespaces enforce):
+ * one container (`c`, image `x`, unless `container` says otherwise), `spec` added.
+ */
+export function restrictedPodSpec(
+  container: Partial<V1Container> = {},
+  spec: Partial<V1PodSpec> = {},
+): V1PodSpec {
+  return {
+    automountServiceAccountToken: false,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    containers: [
+      {
+        name: "c",
+        image: "x",
+        securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+        ...container,
+      },
+    ],
+    ...spec,
+  };
 }

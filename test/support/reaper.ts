@@ -3,7 +3,7 @@ import type { ReapOptions } from "../../reaper/options.js";
 import { reap } from "../../reaper/reap.js";
 import type { Kube } from "../../shared/kube/client.js";
 import { createLogger } from "../../shared/log.js";
-import { adminKubeConfig } from "./cluster.js";
+import { adminKubeConfig, restrictedPodSpec } from "./cluster.js";
 import { LogCapture } from "./fleet.js";
 
 const DAY = 86_400_000;
@@ -55,20 +55,6 @@ export function lastUsedAgo(namespace: string, name: string, agoMs: number) {
 export function orphanPod(name: string, labels: Record<string, string> = {}): V1Pod {
   return {
     metadata: { name, labels: { "app.kubernetes.io/managed-by": "gptme-fleet", ...labels } },
-    spec: {
-      automountServiceAccountToken: false,
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: 1000,
-        seccompProfile: { type: "RuntimeDefault" },
-      },
-      containers: [
-        {
-          name: "c",
-          image: "x",
-          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
-        },
-      ],
-    },
+    spec: restrictedPodSpec(),
   };
 }
