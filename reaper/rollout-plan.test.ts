@@ -1,30 +1,16 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { ClientPod } from "../shared/instance/clientpod.js";
+import { clientPod as instanceAt, MIN, t0 } from "../test/support/reaper-plans.js";
 import { podsByName } from "./plan.js";
 import { LongestIdle, planRollout, rolloutOfUnread } from "./rollout-plan.js";
 
-const MIN = 60_000;
-const t0 = new Date("2026-06-01T00:00:00Z");
 const now = new Date(t0.getTime() + 60 * MIN);
 const current = new Map([["gptme-client", "new0000000"]]);
 
-function clientPod(name: string, idleMin: number, deleting = false): ClientPod {
-  return {
-    apiVersion: "gptme.ai/v1",
-    kind: "ClientPod",
-    metadata: {
-      name,
-      namespace: "ns",
-      uid: `uid-${name}`,
-      resourceVersion: "1",
-      creationTimestamp: t0,
-      deletionTimestamp: deleting ? t0 : undefined,
-    },
-    spec: { clientId: "c".repeat(32), instanceId: name, podTemplate: "gptme-client" },
-    status: { lastActivity: new Date(now.getTime() - idleMin * MIN) },
-  };
-}
+/** An instance idle for `idleMin` minutes at `now`. */
+const clientPod = (name: string, idleMin: number, deleting = false): ClientPod =>
+  instanceAt(name, { lastActivity: new Date(now.getTime() - idleMin * MIN), deleting });
 
 function pod(
   name: string,

@@ -1,30 +1,18 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import type { ClientPod } from "../shared/instance/clientpod.js";
+import { defaults, clientPod as instanceAt, MIN, t0 } from "../test/support/reaper-plans.js";
 import { BloomFilter } from "./bloom.js";
 import { ownersNamedOtherwise, planStrays, planUnread } from "./strays.js";
 
-const MIN = 60_000;
-const defaults = { idleTimeoutMs: 30 * MIN, maxLifetimeMs: 24 * 60 * MIN };
-const t0 = new Date("2026-06-01T00:00:00Z");
 const now = new Date(t0.getTime() + MIN);
 
-function clientPod(name: string, podName?: string): ClientPod {
-  return {
-    apiVersion: "gptme.ai/v1",
-    kind: "ClientPod",
-    metadata: {
-      name,
-      namespace: "ns",
-      uid: `uid-${name}`,
-      resourceVersion: `rv-${name}`,
-      creationTimestamp: t0,
-      annotations: podName ? { "gptme.ai/pool-member": podName } : undefined,
-    },
-    spec: { clientId: "c".repeat(32), instanceId: name, podTemplate: "gptme-client" },
-    status: { lastActivity: t0 },
-  };
-}
+/** An instance, active at t0; `podName` when it runs a claimed pool member's Pod. */
+const clientPod = (name: string, podName?: string): ClientPod =>
+  instanceAt(name, {
+    lastActivity: t0,
+    annotations: podName ? { "gptme.ai/pool-member": podName } : undefined,
+  });
 
 function pod(name: string, owner?: { name: string; uid: string }, phase = "Running"): V1Pod {
   return {

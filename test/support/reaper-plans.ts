@@ -1,7 +1,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { ClientPod } from "../../shared/instance/clientpod.js";
 
-// The instances and Pods the reaper's plans are tested on (reaper/plan*.test.ts).
+// The instances and Pods the reaper's plans are tested on (reaper/*plan*.test.ts, strays.test.ts).
 
 export const MIN = 60_000;
 export const defaults = { idleTimeoutMs: 30 * MIN, maxLifetimeMs: 24 * 60 * MIN };
@@ -16,6 +16,7 @@ export function clientPod(
     idleTimeoutSeconds?: number;
     maxLifetimeSeconds?: number;
     deleting?: boolean;
+    annotations?: Record<string, string>;
   } = {},
 ): ClientPod {
   return {
@@ -28,6 +29,7 @@ export function clientPod(
       resourceVersion: `rv-${name}`,
       creationTimestamp: opts.created ?? t0,
       deletionTimestamp: opts.deleting ? t0 : undefined,
+      annotations: opts.annotations,
     },
     spec: {
       clientId: "c".repeat(32),
